@@ -1,0 +1,102 @@
+/**
+ * Errors raised by kms-envelope. Every failure kind has its own class and a stable `code`
+ * that callers can switch on; messages never contain key bytes, plaintext or ciphertext.
+ *
+ * Decryption failures are deliberately uniform: a wrong key, a flipped bit in a frame, a bad
+ * header tag or a bad signature all surface as `DecryptionError` with the same message, so an
+ * attacker probing with modified messages learns nothing about which check failed.
+ */
+
+export type EnvelopeErrorCode =
+  | 'ERR_DECRYPTION_FAILED'
+  | 'ERR_MALFORMED_MESSAGE'
+  | 'ERR_COMMITMENT_MISMATCH'
+  | 'ERR_COMMITMENT_POLICY'
+  | 'ERR_CONTEXT_MISMATCH'
+  | 'ERR_NO_DECRYPTABLE_KEY'
+  | 'ERR_KMS'
+  | 'ERR_KEYRING'
+  | 'ERR_LIMIT_EXCEEDED'
+  | 'ERR_STREAM';
+
+export class EnvelopeError extends Error {
+  readonly code: EnvelopeErrorCode;
+  constructor(code: EnvelopeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Authentication failed somewhere in the message (header tag, frame tag, signature, wrong key). */
+export class DecryptionError extends EnvelopeError {
+  static readonly MESSAGE = 'unable to decrypt message';
+  constructor() {
+    super('ERR_DECRYPTION_FAILED', DecryptionError.MESSAGE);
+  }
+}
+
+/** The bytes are not a message this library can parse (bad version, unknown suite, bad lengths, truncated). */
+export class MalformedMessageError extends EnvelopeError {
+  constructor(message = 'malformed message') {
+    super('ERR_MALFORMED_MESSAGE', message);
+  }
+}
+
+/** The key commitment in a v2 header does not match the data key (ESDK spec: "Key Commitment"). */
+export class CommitmentMismatchError extends EnvelopeError {
+  constructor() {
+    super('ERR_COMMITMENT_MISMATCH', 'key commitment does not match the data key');
+  }
+}
+
+/** The commitment policy forbids this suite (e.g. a v1, non-committing message under REQUIRE_ENCRYPT_REQUIRE_DECRYPT). */
+export class CommitmentPolicyError extends EnvelopeError {
+  constructor(message: string) {
+    super('ERR_COMMITMENT_POLICY', message);
+  }
+}
+
+/** A required encryption context pair is missing or has another value. Names the key, never the values. */
+export class ContextMismatchError extends EnvelopeError {
+  constructor(message = 'encryption context does not match') {
+    super('ERR_CONTEXT_MISMATCH', message);
+  }
+}
+
+/** No keyring could decrypt any of the message's encrypted data keys. */
+export class NoDecryptableKeyError extends EnvelopeError {
+  constructor(message = 'no encrypted data key could be decrypted', options?: { cause?: unknown }) {
+    super('ERR_NO_DECRYPTABLE_KEY', message, options);
+  }
+}
+
+/** KMS refused or failed a request. `kmsErrorName` carries the AWS error name (e.g. `AccessDeniedException`). */
+export class KmsError extends EnvelopeError {
+  readonly kmsErrorName: string | undefined;
+  constructor(message: string, kmsErrorName?: string, options?: { cause?: unknown }) {
+    super('ERR_KMS', message, options);
+    this.kmsErrorName = kmsErrorName;
+  }
+}
+
+/** A keyring returned something unusable (wrong data key length, no encrypted data key, ...). */
+export class KeyringError extends EnvelopeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_KEYRING', message, options);
+  }
+}
+
+/** A configured limit was exceeded (encrypted data keys, header size, frame length, body size, ...). */
+export class LimitExceededError extends EnvelopeError {
+  constructor(message: string) {
+    super('ERR_LIMIT_EXCEEDED', message);
+  }
+}
+
+/** A stream ended early, was used after an error, or was written in the wrong state. */
+export class StreamError extends EnvelopeError {
+  constructor(message: string) {
+    super('ERR_STREAM', message);
+  }
+}

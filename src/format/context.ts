@@ -1,0 +1,132 @@
+import { ContextMismatchError, MalformedMessageError } from '../errors.js';
+import type { EncryptionContext } from '../types.js';
+
+/** Prefix reserved for context keys the library itself writes (ESDK spec: "aws-crypto-public-key"). */
+export const RESERVED_CONTEXT_PREFIX = 'aws-crypto-';
+/** Context key that carries the base64 compressed ECDSA public key of signed suites. */
+export const PUBLIC_KEY_CONTEXT_KEY = 'aws-crypto-public-key';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Serializes an encryption context the way the ESDK does (data-format/message-header.md,
+ * "Encryption Context"): a 2-byte pair count, then each pair as 2-byte length + UTF-8 bytes for
+ * key and value, pairs sorted by the raw UTF-8 bytes of the key. An empty context serializes to
+ * zero bytes: the count is omitted, not written as 0.
+ *
+ * Throws RangeError when the result cannot be represented (a key or value over 65,535 bytes,
+ * more than 65,535 pairs, or a total over 65,535 bytes).
+ */
+export function serializeContext(context: Readonly<EncryptionContext>): Buffer {
+  const keys = Object.keys(context);
+  if (keys.length === 0) return EMPTY;
+  if (keys.length > 0xffff) throw new RangeError('context must have at most 65535 pairs');
+  const pairs: [Buffer, Buffer][] = new Array(keys.length);
+  let size = 2;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = context[k];
+    if (typeof v !== 'string') throw new TypeError('context values must be strings');
+    const kb = Buffer.from(k, 'utf8');
+    const vb = Buffer.from(v, 'utf8');
+    if (kb.length === 0) throw new RangeError('context keys must not be empty');
+    if (kb.length > 0xffff || vb.length > 0xffff) {
+      throw new RangeError('context keys and values must be at most 65535 UTF-8 bytes');
+    }
+    size += 4 + kb.length + vb.length;
+    pairs[i] = [kb, vb];
+  }
+  if (size > 0xffff) throw new RangeError('serialized context must be at most 65535 bytes');
+  pairs.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const out = Buffer.allocUnsafe(size);
+  let o = out.writeUInt16BE(pairs.length, 0);
+  for (const [kb, vb] of pairs) {
+    o = out.writeUInt16BE(kb.length, o);
+    o += kb.copy(out, o);
+    o = out.writeUInt16BE(vb.length, o);
+    o += vb.copy(out, o);
+  }
+  return out;
+}
+
+/**
+ * Parses serialized context bytes (count + pairs, as written by serializeContext). Zero bytes is
+ * the empty context. Duplicate keys, trailing bytes, invalid UTF-8 or short reads are malformed.
+ */
+export function parseContext(bytes: Uint8Array): EncryptionContext {
+  const out: EncryptionContext = Object.create(null);
+  if (bytes.length === 0) return out;
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (buf.length < 2) throw new MalformedMessageError('malformed encryption context');
+  const count = buf.readUInt16BE(0);
+  // ESDK spec: a present context has at least one pair; a count of 0 with a non-zero length is invalid.
+  if (count === 0) throw new MalformedMessageError('malformed encryption context');
+  let o = 2;
+  for (let i = 0; i < count; i++) {
+    const k = readString(buf, o);
+    o = k.next;
+    const v = readString(buf, o);
+    o = v.next;
+    if (Object.prototype.hasOwnProperty.call(out, k.value)) {
+      throw new MalformedMessageError('duplicate encryption context key');
+    }
+    out[k.value] = v.value;
+  }
+  if (o !== buf.length) throw new MalformedMessageError('malformed encryption context');
+  return out;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function readString(buf: Buffer, o: number): { value: string; next: number } {
+  if (o + 2 > buf.length) throw new MalformedMessageError('malformed encryption context');
+  const len = buf.readUInt16BE(o);
+  const end = o + 2 + len;
+  if (end > buf.length) throw new MalformedMessageError('malformed encryption context');
+  let value: string;
+  try {
+    value = decoder.decode(buf.subarray(o + 2, end));
+  } catch {
+    throw new MalformedMessageError('malformed encryption context');
+  }
+  return { value, next: end };
+}
+
+/**
+ * Validates a caller-supplied context for encryption: a plain object of string values whose keys
+ * do not use the reserved `aws-crypto-` prefix. Returns a frozen null-prototype copy.
+ */
+export function checkEncryptContext(context: unknown, option = 'context'): Readonly<EncryptionContext> {
+  if (context === undefined) return Object.freeze(Object.create(null));
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    throw new TypeError(`${option} must be an object of string keys and string values`);
+  }
+  const copy: EncryptionContext = Object.create(null);
+  for (const [k, v] of Object.entries(context as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new TypeError(`${option}[${JSON.stringify(k)}] must be a string`);
+    if (k.startsWith(RESERVED_CONTEXT_PREFIX)) {
+      throw new TypeError(`${option} keys starting with "${RESERVED_CONTEXT_PREFIX}" are reserved`);
+    }
+    copy[k] = v;
+  }
+  return Object.freeze(copy);
+}
+
+/**
+ * Checks that every pair the caller requires is present in the message's context with the same
+ * value. The error names the missing key but never a value.
+ */
+export function checkRequiredContext(
+  actual: Readonly<EncryptionContext>,
+  required: Readonly<EncryptionContext> | undefined,
+): void {
+  if (required === undefined) return;
+  for (const k of Object.keys(required)) {
+    if (!Object.prototype.hasOwnProperty.call(actual, k) || actual[k] !== required[k]) {
+      throw new ContextMismatchError(
+        `encryption context does not contain the required pair for key ${JSON.stringify(k)}`,
+      );
+    }
+  }
+}
+

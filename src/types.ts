@@ -1,0 +1,64 @@
+/** Encryption context: non-secret, authenticated key/value pairs bound to a message. */
+export type EncryptionContext = Record<string, string>;
+
+/** One encrypted copy of a message's data key, as stored in the message header. */
+export interface EncryptedDataKey {
+  /** Key provider id, e.g. `aws-kms` or a raw keyring's namespace. */
+  providerId: string;
+  /** Key provider info, e.g. the KMS key ARN, or a raw keyring's name + IV. */
+  providerInfo: Uint8Array;
+  /** The wrapped data key. */
+  ciphertext: Uint8Array;
+}
+
+export interface KeyringEncryptInput {
+  suiteId: number;
+  context: Readonly<EncryptionContext>;
+  /** Present when an earlier keyring (e.g. a multi-keyring generator) already made the data key. */
+  dataKey?: Uint8Array;
+}
+
+export interface KeyringEncryptOutput {
+  dataKey: Uint8Array;
+  encryptedDataKeys: EncryptedDataKey[];
+}
+
+export interface KeyringDecryptInput {
+  suiteId: number;
+  context: Readonly<EncryptionContext>;
+  encryptedDataKeys: readonly EncryptedDataKey[];
+}
+
+/**
+ * A keyring generates, wraps and unwraps data keys. Implement it to plug in any key source.
+ * `onDecrypt` returns `undefined` when none of the encrypted data keys belongs to this keyring.
+ */
+export interface Keyring {
+  onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput>;
+  onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * The small slice of KMS this library needs. `@aws-sdk/client-kms` clients are adapted to it
+ * (src/keyrings/kms-client.ts); the local KMS provides it in-process.
+ */
+export interface KmsClient {
+  generateDataKey(input: {
+    keyId: string;
+    numberOfBytes: number;
+    encryptionContext?: EncryptionContext;
+    grantTokens?: string[];
+  }): Promise<{ keyId: string; plaintext: Uint8Array; ciphertextBlob: Uint8Array }>;
+  encrypt(input: {
+    keyId: string;
+    plaintext: Uint8Array;
+    encryptionContext?: EncryptionContext;
+    grantTokens?: string[];
+  }): Promise<{ keyId: string; ciphertextBlob: Uint8Array }>;
+  decrypt(input: {
+    keyId?: string;
+    ciphertextBlob: Uint8Array;
+    encryptionContext?: EncryptionContext;
+    grantTokens?: string[];
+  }): Promise<{ keyId: string; plaintext: Uint8Array }>;
+}
