@@ -1,0 +1,30 @@
+/** The caller of a local KMS request, resolved from its SigV4 access key id (or the account root). */
+export interface Caller {
+  /** Principal ARN, e.g. `arn:aws:iam::111122223333:root`, `arn:aws:iam::111122223333:user/alice`. */
+  arn: string;
+  /** 12-digit account id of the principal (`kms:CallerAccount`). */
+  account: string;
+  /** Access key id the request was signed with, when there was one. */
+  accessKeyId?: string;
+}
+
+/** One authorization question asked of a key policy (AWS IAM policy evaluation, key policy only). */
+export interface AuthzRequest {
+  caller: Caller;
+  /** Action as IAM names it, e.g. `kms:Decrypt`. */
+  action: string;
+  /** ARN of the key the request acts on. */
+  resourceArn: string;
+  /** Encryption context of the request, for `kms:EncryptionContext:<key>` and `kms:EncryptionContextKeys`. */
+  encryptionContext?: Record<string, string>;
+  /** `kms:EncryptionAlgorithm`, e.g. `SYMMETRIC_DEFAULT`. */
+  encryptionAlgorithm?: string;
+  /** Any further condition keys (lower-case matching is done by the evaluator), e.g. `kms:KeySpec`. */
+  conditionKeys?: Record<string, string | string[] | boolean | undefined>;
+}
+
+export interface AuthzDecision {
+  allowed: boolean;
+  /** True when an explicit Deny statement matched (explicit deny wins over any Allow). */
+  explicitDeny: boolean;
+}
