@@ -1,0 +1,384 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  CommitmentPolicyError,
+  KeyringError,
+  LimitExceededError,
+  MalformedMessageError,
+  NoDecryptableKeyError,
+} from './errors.js';
+import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
+import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
+import {
+  checkEncryptContext,
+  checkRequiredContext,
+  PUBLIC_KEY_CONTEXT_KEY,
+  serializeContext,
+} from './format/context.js';
+import { parseHeader, type MessageHeader } from './format/header.js';
+import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
+import { decryptBody, deriveAndVerifyHeader } from './format/decrypt.js';
+import { generateSigningKey } from './crypto/signature.js';
+import { DataKeyCache } from './cache/cache.js';
+import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
+import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
+import { createDefaultKmsClient } from './keyrings/kms-client.js';
+
+/** Commitment policies, named as in the AWS Encryption SDK (framework/commitment-policy.md). */
+export type CommitmentPolicy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT';
+
+const COMMITMENT_POLICIES: readonly CommitmentPolicy[] = [
+  'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
+  'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
+];
+
+/** Shorthand for a KMS keyring: `kms: { keyId: 'alias/app' }`. */
+export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
+  /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
+  client?: unknown;
+  /** Region for the default client. Default: the AWS environment. */
+  region?: string;
+  /** Endpoint for the default client, e.g. `http://127.0.0.1:4599` for the local KMS. */
+  endpoint?: string;
+}
+
+export interface EnvelopeOptions {
+  /** Where data keys come from. Exactly one of `keyring` and `kms`. */
+  keyring?: Keyring;
+  /** Builds a `KmsKeyring` from these options. Exactly one of `keyring` and `kms`. */
+  kms?: EnvelopeKmsOptions;
+  /**
+   * Data-key cache, always bounded (see README "Cache limits and why"). `false` disables it: every
+   * encrypt then calls the keyring (one KMS `GenerateDataKey`) and every decrypt unwraps its key.
+   * Default: `{ maxEntries: 100, maxAgeMs: 300_000, maxMessagesPerKey: 10_000, maxBytesPerKey: 2 ** 40 }`
+   * (see src/cache/options.ts for ranges).
+   */
+  cache?: CacheOptions | false;
+  /**
+   * Algorithm suite for encryption: `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment; default) or
+   * `0x0578` (the same plus an ECDSA P-384 signature, so readers who can decrypt cannot forge).
+   */
+  suite?: number;
+  /**
+   * Plaintext bytes per frame, 1 .. 2^32-1 (the ESDK's range). Default 65,536: large enough that
+   * per-frame overhead (one GCM init, 28 bytes of IV/tag/sequence) is small, small enough that a stream
+   * decrypt releases verified plaintext early and holds little memory.
+   */
+  frameLength?: number;
+  /**
+   * Default `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`: only key-committing (v2) messages decrypt.
+   * `REQUIRE_ENCRYPT_ALLOW_DECRYPT` also reads legacy v1 messages (suites 0x0014..0x0378), which do
+   * not commit to their data key. Encryption always uses a committing suite.
+   */
+  commitmentPolicy?: CommitmentPolicy;
+  /**
+   * Most encrypted data keys a message may carry, 1 .. 65,535, default 10. Decrypt rejects messages
+   * with more (ERR_LIMIT_EXCEEDED) before calling any keyring, so a hostile header cannot make us call
+   * KMS thousands of times; encrypt refuses to write more.
+   */
+  maxEncryptedDataKeys?: number;
+  /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
+  maxHeaderBytes?: number;
+}
+
+export interface EncryptOptions {
+  /** Encryption context: authenticated, not secret, stored in the message in the clear. */
+  context?: EncryptionContext;
+}
+
+export interface DecryptOptions {
+  /** Pairs that must be present in the message's context with these exact values. */
+  context?: EncryptionContext;
+}
+
+export interface DecryptResult {
+  plaintext: Buffer;
+  /** The message's full encryption context (including `aws-crypto-public-key` for signed suites). */
+  context: EncryptionContext;
+  suiteId: number;
+}
+
+export interface EnvelopeStats extends CacheStats {
+  /** Calls made to the keyring (onEncrypt + onDecrypt). */
+  keyringCalls: number;
+  /** Requests sent to KMS by KMS keyrings, when the keyring reports them. */
+  kmsCalls: number;
+}
+
+/** Encryption materials as cached: the data key, and everything derived from it that is message-independent. */
+interface CachedMaterials {
+  dataKey: Buffer;
+  prepared: PreparedEncryption;
+}
+
+const UINT32_MAX = 0xffff_ffff;
+
+/**
+ * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
+ *
+ * ```ts
+ * const envelope = new Envelope({ kms: { keyId: 'alias/app' } });
+ * const message = await envelope.encrypt('hello', { context: { tenant: 'a' } });
+ * const { plaintext } = await envelope.decrypt(message, { context: { tenant: 'a' } });
+ * ```
+ */
+export class Envelope {
+  readonly #keyring: Keyring;
+  readonly #suite: Suite;
+  readonly #frameLength: number;
+  readonly #policy: CommitmentPolicy;
+  readonly #maxEdks: number;
+  readonly #maxHeaderBytes: number;
+  readonly #cache: DataKeyCache<CachedMaterials> | undefined;
+  #keyringCalls = 0;
+
+  constructor(options: EnvelopeOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('options must be an object with `keyring` or `kms`');
+    }
+    const known = new Set([
+      'keyring',
+      'kms',
+      'cache',
+      'suite',
+      'frameLength',
+      'commitmentPolicy',
+      'maxEncryptedDataKeys',
+      'maxHeaderBytes',
+    ]);
+    for (const k of Object.keys(options)) {
+      if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
+    }
+    this.#keyring = resolveKeyring(options);
+    this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
+    this.#frameLength = intOption(options.frameLength, 'frameLength', 65_536, 1, UINT32_MAX, 'bytes');
+    const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
+    if (!COMMITMENT_POLICIES.includes(policy)) {
+      throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);
+    }
+    this.#policy = policy;
+    this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
+    this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
+    const cacheOptions = resolveCacheOptions(options.cache, 'cache');
+    this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
+  }
+
+  /** The suite id messages are encrypted with. */
+  get suiteId(): number {
+    return this.#suite.id;
+  }
+
+  /** The frame length messages are encrypted with, in bytes. */
+  get frameLength(): number {
+    return this.#frameLength;
+  }
+
+  /**
+   * Encrypts `plaintext` (bytes, or a string taken as UTF-8) into one ESDK message.
+   * With a warm cache this makes no KMS call and does its work synchronously after the lookup.
+   */
+  async encrypt(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<Buffer> {
+    const data = toBytes(plaintext, 'plaintext');
+    const context = checkEncryptContext(options?.context, 'options.context');
+    const cache = this.#cache;
+    if (cache === undefined) {
+      const m = await this.#loadMaterials(context);
+      try {
+        return encryptBuffer(m.prepared, m.dataKey, data);
+      } finally {
+        m.dataKey.fill(0);
+      }
+    }
+    const partition = this.#partition(context);
+    const hit = cache.takeEncrypt(partition, data.length);
+    if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
+    const { materials, cached } = await cache.loadEncrypt(partition, data.length, () =>
+      this.#loadMaterials(context),
+    );
+    try {
+      return encryptBuffer(materials.prepared, materials.dataKey, data);
+    } finally {
+      if (!cached) materials.dataKey.fill(0);
+    }
+  }
+
+  /**
+   * Decrypts one ESDK message. Throws `EnvelopeError`s only: ERR_DECRYPTION_FAILED for anything that
+   * fails authentication, ERR_MALFORMED_MESSAGE for what cannot be parsed, and so on. Plaintext is
+   * returned only after every tag (and the signature, for signed suites) verified.
+   */
+  async decrypt(message: Uint8Array, options?: DecryptOptions): Promise<DecryptResult> {
+    if (!(message instanceof Uint8Array)) throw new TypeError('message must be a Uint8Array');
+    const required = options?.context === undefined ? undefined : checkRequired(options.context);
+    const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
+    const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
+    if (header === undefined) throw new MalformedMessageError('message is truncated');
+    if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
+      throw new CommitmentPolicyError(
+        'message uses a suite without key commitment; set commitmentPolicy to REQUIRE_ENCRYPT_ALLOW_DECRYPT to read it',
+      );
+    }
+    checkRequiredContext(header.context, required);
+    const dataKey = await this.#dataKeyFor(header);
+    const key = deriveAndVerifyHeader(header, dataKey);
+    const plaintext = decryptBody(header, key, buf);
+    return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+  }
+
+  /** Cache and KMS counters. */
+  stats(): EnvelopeStats {
+    const base: CacheStats =
+      this.#cache?.stats() ?? emptyStats();
+    const kmsCalls = (this.#keyring as { kmsCalls?: unknown }).kmsCalls;
+    return { ...base, keyringCalls: this.#keyringCalls, kmsCalls: typeof kmsCalls === 'number' ? kmsCalls : 0 };
+  }
+
+  /** Drops every cached data key (zeroing it). */
+  clearCache(): void {
+    this.#cache?.clear();
+  }
+
+  // Cache partition: suite and exact serialized context. latin1 maps bytes 1:1 onto a string key.
+  #partition(context: Readonly<EncryptionContext>): string {
+    return serializeContext(context).toString('latin1');
+  }
+
+  async #dataKeyFor(header: MessageHeader): Promise<Buffer> {
+    const cache = this.#cache;
+    if (cache === undefined) return this.#unwrap(header);
+    const key = decryptCacheKey(header);
+    return cache.getDecrypt(key) ?? cache.loadDecrypt(key, () => this.#unwrap(header));
+  }
+
+  async #unwrap(header: MessageHeader): Promise<Buffer> {
+    this.#keyringCalls++;
+    const dataKey = await this.#keyring.onDecrypt({
+      suiteId: header.suite.id,
+      context: header.context,
+      encryptedDataKeys: header.encryptedDataKeys,
+    });
+    if (dataKey === undefined) throw new NoDecryptableKeyError();
+    if (!(dataKey instanceof Uint8Array) || dataKey.length !== header.suite.keyLength) {
+      throw new KeyringError('keyring returned a data key of the wrong length');
+    }
+    return Buffer.from(dataKey);
+  }
+
+  async #loadMaterials(context: Readonly<EncryptionContext>): Promise<CachedMaterials> {
+    const suite = this.#suite;
+    let fullContext: Readonly<EncryptionContext> = context;
+    let signingKey: KeyObject | undefined;
+    if (suite.signatureCurve !== undefined) {
+      // ESDK spec (framework/default-cmm.md): the public verification key goes into the context
+      // before any keyring runs, so keyrings bind it as AAD.
+      const pair = generateSigningKey(suite);
+      signingKey = pair.privateKey;
+      fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
+    }
+    this.#keyringCalls++;
+    const out = await this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext });
+    if (!(out?.dataKey instanceof Uint8Array) || out.dataKey.length !== suite.keyLength) {
+      throw new KeyringError('keyring returned a data key of the wrong length');
+    }
+    const edks = out.encryptedDataKeys;
+    if (!Array.isArray(edks) || edks.length === 0) {
+      throw new KeyringError('keyring returned no encrypted data key');
+    }
+    if (edks.length > this.#maxEdks) {
+      throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
+    }
+    const dataKey = Buffer.from(out.dataKey);
+    const encryptedDataKeys: EncryptedDataKey[] = edks.map((e) => ({
+      providerId: e.providerId,
+      providerInfo: e.providerInfo,
+      ciphertext: e.ciphertext,
+    }));
+    const prepared = prepareEncryption(
+      { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
+      this.#frameLength,
+    );
+    return { dataKey, prepared };
+  }
+}
+
+/**
+ * Decrypt-side cache key: version, suite, serialized context and the encrypted data keys, taken
+ * straight from the authenticated header bytes (everything but the message id and the per-message
+ * fields). Two messages share an entry only if they carry the very same wrapped keys under the same
+ * context, which is exactly when the keyring would return the same data key.
+ */
+function decryptCacheKey(h: MessageHeader): string {
+  const a = h.authenticated;
+  // v2: version(1) suite(2) messageId(32) | context, EDKs | contentType(1) frameLength(4) suiteData(32)
+  // v1: version(1) type(1) suite(2) messageId(16) | context, EDKs | contentType(1) reserved(4) ivLength(1) frameLength(4)
+  if (h.version === 2) return a.toString('latin1', 0, 3) + a.toString('latin1', 35, a.length - 37);
+  return a.toString('latin1', 0, 4) + a.toString('latin1', 20, a.length - 10);
+}
+
+function resolveKeyring(options: EnvelopeOptions): Keyring {
+  const { keyring, kms } = options;
+  if ((keyring === undefined) === (kms === undefined)) {
+    throw new TypeError('exactly one of options.keyring and options.kms is required');
+  }
+  if (keyring !== undefined) {
+    if (
+      keyring === null ||
+      typeof keyring !== 'object' ||
+      typeof keyring.onEncrypt !== 'function' ||
+      typeof keyring.onDecrypt !== 'function'
+    ) {
+      throw new TypeError('options.keyring must implement onEncrypt and onDecrypt');
+    }
+    return keyring;
+  }
+  if (kms === null || typeof kms !== 'object') throw new TypeError('options.kms must be an object');
+  const { client, region, endpoint, ...rest } = kms;
+  return new KmsKeyring({
+    ...rest,
+    client: client ?? createDefaultKmsClient({ region, endpoint }),
+  } as KmsKeyringOptions);
+}
+
+function checkRequired(context: unknown): Readonly<EncryptionContext> {
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    throw new TypeError('options.context must be an object of string keys and string values');
+  }
+  for (const [k, v] of Object.entries(context)) {
+    if (typeof v !== 'string') throw new TypeError(`options.context[${JSON.stringify(k)}] must be a string`);
+  }
+  return context as EncryptionContext;
+}
+
+function toBytes(input: Uint8Array | string, name: string): Uint8Array {
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (input instanceof Uint8Array) return input;
+  throw new TypeError(`${name} must be a Uint8Array or a string`);
+}
+
+function intOption(
+  value: unknown,
+  name: string,
+  dflt: number,
+  min: number,
+  max: number,
+  unit: string,
+): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer number of ${unit} from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function emptyStats(): CacheStats {
+  return {
+    hits: 0,
+    misses: 0,
+    encryptHits: 0,
+    encryptMisses: 0,
+    decryptHits: 0,
+    decryptMisses: 0,
+    loads: 0,
+    evictions: { capacity: 0, expired: 0, usage: 0, cleared: 0 },
+    entries: 0,
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * kms-envelope: envelope encryption with AWS KMS data keys, AES-256-GCM and a bounded data-key
+ * cache, in the AWS Encryption SDK message format.
+ *
+ * The local KMS (`kms-envelope/local-kms`) and the S3 helpers (`kms-envelope/s3`) are separate
+ * entry points; nothing here imports them.
+ */
+export {
+  Envelope,
+  type EnvelopeOptions,
+  type EnvelopeKmsOptions,
+  type EncryptOptions,
+  type DecryptOptions,
+  type DecryptResult,
+  type EnvelopeStats,
+  type CommitmentPolicy,
+} from './envelope.js';
+export type {
+  EncryptionContext,
+  EncryptedDataKey,
+  Keyring,
+  KeyringEncryptInput,
+  KeyringEncryptOutput,
+  KeyringDecryptInput,
+  KmsClient,
+} from './types.js';
+export { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
+export { RawAesKeyring, type RawAesKeyringOptions } from './keyrings/raw-aes.js';
+export { RawRsaKeyring, type RawRsaKeyringOptions } from './keyrings/raw-rsa.js';
+export { MultiKeyring, type MultiKeyringOptions } from './keyrings/multi.js';
+export type { CacheOptions } from './cache/options.js';
+export * from './errors.js';
