@@ -21,6 +21,14 @@ import { generateSigningKey } from './crypto/signature.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  decryptFile,
+  encryptFile,
+  type DecryptStream,
+  type EncryptStream,
+} from './stream/index.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
 
 /** Commitment policies, named as in the AWS Encryption SDK (framework/commitment-policy.md). */
@@ -88,6 +96,25 @@ export interface EncryptOptions {
 export interface DecryptOptions {
   /** Pairs that must be present in the message's context with these exact values. */
   context?: EncryptionContext;
+}
+
+export interface EncryptStreamOptions extends EncryptOptions {
+  /**
+   * Total plaintext length in bytes, when known. Only then can the stream use a cached data key
+   * (the cache's byte limit must be checked before the first byte is written, as in the ESDK's
+   * caching CMM); without it every stream gets a fresh data key (one KMS call per stream).
+   */
+  plaintextLength?: number;
+}
+
+export interface DecryptStreamOptions extends DecryptOptions {
+  /**
+   * Signed suites only: withhold the final frame's plaintext until the footer signature verifies, so
+   * a consumer never sees the end of a forged message. Default true. Earlier frames are released as
+   * their tags verify (they are authentic under the data key, but a holder of the data key could
+   * have written them: the signature is what proves the writer).
+   */
+  holdFinalFrame?: boolean;
 }
 
 export interface DecryptResult {
@@ -212,16 +239,64 @@ export class Envelope {
     const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
     if (header === undefined) throw new MalformedMessageError('message is truncated');
-    if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
-      throw new CommitmentPolicyError(
-        'message uses a suite without key commitment; set commitmentPolicy to REQUIRE_ENCRYPT_ALLOW_DECRYPT to read it',
-      );
-    }
-    checkRequiredContext(header.context, required);
+    this.#checkHeader(header, required);
     const dataKey = await this.#dataKeyFor(header);
     const key = deriveAndVerifyHeader(header, dataKey);
     const plaintext = decryptBody(header, key, buf);
     return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+  }
+
+  /**
+   * A Node Transform that turns plaintext bytes into one ESDK message, frame by frame, with
+   * constant memory and backpressure. `Readable.toWeb`/`Writable.toWeb` adapt it to web streams.
+   */
+  encryptStream(options?: EncryptStreamOptions): EncryptStream {
+    const context = checkEncryptContext(options?.context, 'options.context');
+    const length = options?.plaintextLength;
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
+      throw new RangeError('options.plaintextLength must be a non-negative integer number of bytes');
+    }
+    return createEncryptStream({ materials: () => this.#streamMaterials(context, length) });
+  }
+
+  /**
+   * A Node Transform that turns one ESDK message into plaintext. A frame's plaintext is emitted only
+   * after its tag verifies; a truncated, reordered or extended message ends in an `error` event,
+   * never in a silently short output. Emits `header` with the parsed message header.
+   */
+  decryptStream(options?: DecryptStreamOptions): DecryptStream {
+    const required = options?.context === undefined ? undefined : checkRequired(options.context);
+    const hold = options?.holdFinalFrame ?? true;
+    if (typeof hold !== 'boolean') throw new TypeError('options.holdFinalFrame must be a boolean');
+    return createDecryptStream({
+      limits: { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes },
+      holdFinalFrame: hold,
+      dataKey: async (header) => {
+        this.#checkHeader(header, required);
+        // The stream keeps the key across many I/O turns: give it its own copy to zero when done.
+        return Buffer.from(await this.#dataKeyFor(header));
+      },
+    });
+  }
+
+  /**
+   * Encrypts the file `src` into `dst`. Writes a temporary file next to `dst` and renames it into
+   * place only after the whole message is written and flushed, so `dst` is never partial.
+   */
+  async encryptFile(src: string, dst: string, options?: EncryptOptions): Promise<void> {
+    const context = checkEncryptContext(options?.context, 'options.context');
+    await encryptFile(src, dst, (plaintextLength) =>
+      createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength) }),
+    );
+  }
+
+  /**
+   * Decrypts the file `src` into `dst` through a temporary file that is renamed into place only when
+   * the whole message (every tag, the signature) verified; on any failure the temporary file is
+   * removed and `dst` is left untouched.
+   */
+  async decryptFile(src: string, dst: string, options?: DecryptOptions): Promise<void> {
+    await decryptFile(src, dst, () => this.decryptStream({ ...options, holdFinalFrame: true }));
   }
 
   /** Cache and KMS counters. */
@@ -240,6 +315,35 @@ export class Envelope {
   // Cache partition: suite and exact serialized context. latin1 maps bytes 1:1 onto a string key.
   #partition(context: Readonly<EncryptionContext>): string {
     return serializeContext(context).toString('latin1');
+  }
+
+  // Checks that need no key: commitment policy, then the caller's required context pairs.
+  #checkHeader(header: MessageHeader, required: Readonly<EncryptionContext> | undefined): void {
+    if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
+      throw new CommitmentPolicyError(
+        'message uses a suite without key commitment; set commitmentPolicy to REQUIRE_ENCRYPT_ALLOW_DECRYPT to read it',
+      );
+    }
+    checkRequiredContext(header.context, required);
+  }
+
+  // Materials for a stream, which holds them across I/O: always a private copy of the data key.
+  async #streamMaterials(
+    context: Readonly<EncryptionContext>,
+    plaintextLength: number | undefined,
+  ): Promise<{ prepared: PreparedEncryption; dataKey: Buffer }> {
+    const cache = this.#cache;
+    if (cache === undefined || plaintextLength === undefined) {
+      const m = await this.#loadMaterials(context);
+      return m; // fresh and uncached: the stream owns it and zeroes it
+    }
+    const partition = this.#partition(context);
+    const hit = cache.takeEncrypt(partition, plaintextLength);
+    if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
+    const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, () =>
+      this.#loadMaterials(context),
+    );
+    return cached ? { prepared: materials.prepared, dataKey: Buffer.from(materials.dataKey) } : materials;
   }
 
   async #dataKeyFor(header: MessageHeader): Promise<Buffer> {
