@@ -1,0 +1,698 @@
+/**
+ * Key policies of the local KMS: validation, evaluation, the default policies AWS KMS creates.
+ *
+ * Evaluation follows IAM policy evaluation logic restricted to ONE policy, the key policy (AWS IAM
+ * User Guide, "Policy evaluation logic"): an explicit Deny in any matching statement wins; otherwise
+ * at least one matching Allow is needed; otherwise the request is implicitly denied.
+ *
+ * The local KMS has no IAM. In real AWS the account principal in a key policy
+ * (`"AWS": "111122223333"` or `arn:aws:iam::111122223333:root`) does not grant anything to the users
+ * of that account by itself: it *delegates* to IAM, so the users still need an IAM policy. Without
+ * IAM policies there is nothing to delegate to, so here the account principal matches the account
+ * root user only. Named users and roles need their own statements, exactly as the console's
+ * "key administrators" and "key users" statements give them. That is what makes an administrator
+ * unable to decrypt under the console policy, as in AWS, where the administrator's IAM policy would
+ * normally not grant kms:Decrypt either.
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { KmsServiceError } from './errors.js';
+import type { AuthzDecision, AuthzRequest, Caller } from './policy-types.js';
+
+/** Maximum key policy length (AWS KMS `PutKeyPolicy` / `CreateKey`: `Policy` length 1..32768). */
+export const MAX_KEY_POLICY_LENGTH = 32_768;
+
+// ---------------------------------------------------------------------------------------------
+// Parsed form
+
+type Effect = 'Allow' | 'Deny';
+type SetOp = 'ForAnyValue' | 'ForAllValues' | undefined;
+
+interface ParsedCondition {
+  /** Base operator as written in its canonical spelling, e.g. `StringEquals`. */
+  op: string;
+  set: SetOp;
+  ifExists: boolean;
+  /** Condition key, lower-cased (condition key names are case-insensitive in IAM). */
+  key: string;
+  /** Condition key as written (for the encryption-context key part and messages). */
+  keyAsWritten: string;
+  values: string[];
+}
+
+interface ParsedPrincipal {
+  /** Matches every caller (`"*"` or `{"AWS": "*"}`). */
+  any: boolean;
+  /** Normalized AWS principal ARNs (account ids become `arn:aws:iam::<id>:root`). */
+  arns: string[];
+}
+
+interface ParsedStatement {
+  sid?: string;
+  effect: Effect;
+  principal?: ParsedPrincipal;
+  notPrincipal?: ParsedPrincipal;
+  actions?: RegExp[];
+  notActions?: RegExp[];
+  resources?: RegExp[];
+  notResources?: RegExp[];
+  conditions: ParsedCondition[];
+}
+
+interface ParsedPolicy {
+  statements: ParsedStatement[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Condition operators (IAM User Guide, "IAM JSON policy elements: Condition operators")
+
+type Comparator = (requestValue: string, policyValue: string) => boolean;
+
+interface OperatorDef {
+  compare: Comparator;
+  /** Negated operators (StringNotEquals, ...) are true when no policy value matches. */
+  negated: boolean;
+}
+
+const globCache = new Map<string, RegExp>();
+/** Compiles an IAM wildcard pattern (`*` any run, `?` one character) to an anchored RegExp. */
+function glob(pattern: string, caseInsensitive: boolean): RegExp {
+  const cacheKey = (caseInsensitive ? 'i' : 's') + pattern;
+  let re = globCache.get(cacheKey);
+  if (!re) {
+    const body = pattern
+      .split('')
+      .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\\/-]/g, '\\$&')))
+      .join('');
+    re = new RegExp(`^${body}$`, caseInsensitive ? 'is' : 's');
+    if (globCache.size > 4096) globCache.clear(); // bounded: patterns come from stored policies
+    globCache.set(cacheKey, re);
+  }
+  return re;
+}
+
+const lower = (s: string) => s.toLowerCase();
+
+function parseNumber(s: string): number {
+  return s.trim() === '' ? NaN : Number(s);
+}
+
+/** IAM dates: ISO 8601 or epoch seconds. */
+function parseDate(s: string): number {
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  return Date.parse(s);
+}
+
+function numCmp(f: (a: number, b: number) => boolean, parse: (s: string) => number): Comparator {
+  return (r, p) => {
+    const a = parse(r);
+    const b = parse(p);
+    return !Number.isNaN(a) && !Number.isNaN(b) && f(a, b);
+  };
+}
+
+/** ArnLike/ArnEquals: the six colon-separated parts are matched one by one, each with wildcards. */
+function arnMatch(value: string, pattern: string): boolean {
+  const split = (s: string): string[] | undefined => {
+    const parts = s.split(':');
+    if (parts.length < 6) return undefined;
+    return [...parts.slice(0, 5), parts.slice(5).join(':')];
+  };
+  const v = split(value);
+  const p = split(pattern);
+  if (!v || !p) return false;
+  return p.every((part, i) => glob(part, false).test(v[i]!));
+}
+
+function ipMatch(value: string, cidr: string): boolean {
+  const ip = value.trim();
+  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
+  if (!family) return false;
+  const [addr, prefixText] = cidr.trim().split('/');
+  if (!addr) return false;
+  const addrFamily = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
+  if (addrFamily !== family) return false;
+  const prefix = prefixText === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) return false;
+  const list = new BlockList();
+  list.addSubnet(addr, prefix, family);
+  return list.check(ip, family);
+}
+
+const eq: Comparator = (r, p) => r === p;
+const eqIgnoreCase: Comparator = (r, p) => lower(r) === lower(p);
+const like: Comparator = (r, p) => glob(p, false).test(r);
+const boolEq: Comparator = (r, p) => lower(r) === lower(p);
+
+const OPERATORS: Record<string, OperatorDef> = {
+  StringEquals: { compare: eq, negated: false },
+  StringNotEquals: { compare: eq, negated: true },
+  StringEqualsIgnoreCase: { compare: eqIgnoreCase, negated: false },
+  StringNotEqualsIgnoreCase: { compare: eqIgnoreCase, negated: true },
+  StringLike: { compare: like, negated: false },
+  StringNotLike: { compare: like, negated: true },
+  NumericEquals: { compare: numCmp((a, b) => a === b, parseNumber), negated: false },
+  NumericNotEquals: { compare: numCmp((a, b) => a === b, parseNumber), negated: true },
+  NumericLessThan: { compare: numCmp((a, b) => a < b, parseNumber), negated: false },
+  NumericLessThanEquals: { compare: numCmp((a, b) => a <= b, parseNumber), negated: false },
+  NumericGreaterThan: { compare: numCmp((a, b) => a > b, parseNumber), negated: false },
+  NumericGreaterThanEquals: { compare: numCmp((a, b) => a >= b, parseNumber), negated: false },
+  DateEquals: { compare: numCmp((a, b) => a === b, parseDate), negated: false },
+  DateNotEquals: { compare: numCmp((a, b) => a === b, parseDate), negated: true },
+  DateLessThan: { compare: numCmp((a, b) => a < b, parseDate), negated: false },
+  DateLessThanEquals: { compare: numCmp((a, b) => a <= b, parseDate), negated: false },
+  DateGreaterThan: { compare: numCmp((a, b) => a > b, parseDate), negated: false },
+  DateGreaterThanEquals: { compare: numCmp((a, b) => a >= b, parseDate), negated: false },
+  Bool: { compare: boolEq, negated: false },
+  BinaryEquals: { compare: eq, negated: false },
+  IpAddress: { compare: ipMatch, negated: false },
+  NotIpAddress: { compare: ipMatch, negated: true },
+  ArnEquals: { compare: arnMatch, negated: false },
+  ArnLike: { compare: arnMatch, negated: false },
+  ArnNotEquals: { compare: arnMatch, negated: true },
+  ArnNotLike: { compare: arnMatch, negated: true },
+  // Null is handled separately: it tests presence, not values.
+};
+const OPERATOR_BY_LOWER = new Map(
+  [...Object.keys(OPERATORS), 'Null'].map((name) => [name.toLowerCase(), name] as const),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and validation
+
+const malformed = (message: string) => new KmsServiceError('MalformedPolicyDocumentException', message);
+
+const ACCOUNT_ID = /^\d{12}$/;
+/**
+ * AWS principal ARNs a key policy accepts: account root, IAM user, IAM role, STS assumed-role
+ * session, federated user. IAM groups are not principals (AWS rejects them as invalid principals);
+ * wildcards inside an ARN are not allowed either (only the whole value may be `*`).
+ */
+const PRINCIPAL_ARN =
+  /^arn:aws(?:-[a-z]+)*:(?:iam::\d{12}:(?:root|user\/[\w+=,.@\/-]+|role\/[\w+=,.@\/-]+)|sts::\d{12}:(?:assumed-role\/[\w+=,.@-]+\/[\w+=,.@-]+|federated-user\/[\w+=,.@-]+))$/;
+
+const STATEMENT_FIELDS = new Set([
+  'Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition',
+]);
+const POLICY_FIELDS = new Set(['Version', 'Id', 'Statement']);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringList(v: unknown, what: string): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0) throw malformed(`Policy contains a statement with an empty ${what} element.`);
+  for (const item of list) {
+    if (typeof item !== 'string' || item.length === 0) {
+      throw malformed(`Policy contains a statement with an invalid ${what} element.`);
+    }
+  }
+  return list as string[];
+}
+
+/** Normalizes an account id to its root ARN; other principal ARNs stay as written. */
+function normalizePrincipal(p: string): string {
+  return ACCOUNT_ID.test(p) ? `arn:aws:iam::${p}:root` : p;
+}
+
+function parsePrincipal(v: unknown): ParsedPrincipal {
+  if (v === '*') return { any: true, arns: [] };
+  if (!isPlainObject(v) || Object.keys(v).length === 0) {
+    throw malformed('Policy contains a statement with one or more invalid principals.');
+  }
+  const out: ParsedPrincipal = { any: false, arns: [] };
+  for (const [type, value] of Object.entries(v)) {
+    const list = Array.isArray(value) ? value : [value];
+    if (list.length === 0 || list.some((x) => typeof x !== 'string' || x.length === 0)) {
+      throw malformed('Policy contains a statement with one or more invalid principals.');
+    }
+    for (const p of list as string[]) {
+      if (type === 'AWS') {
+        if (p === '*') out.any = true;
+        else if (ACCOUNT_ID.test(p) || PRINCIPAL_ARN.test(p)) out.arns.push(normalizePrincipal(p));
+        else throw malformed('Policy contains a statement with one or more invalid principals.');
+      } else if (type === 'Service' || type === 'Federated' || type === 'CanonicalUser') {
+        // Valid in a key policy, but no caller of the local KMS is ever one of these principals.
+        if (p === '*' && type !== 'Service') {
+          throw malformed('Policy contains a statement with one or more invalid principals.');
+        }
+      } else {
+        throw malformed('Policy contains a statement with one or more invalid principals.');
+      }
+    }
+  }
+  return out;
+}
+
+/** `service:ActionPattern` or `*`; matched case-insensitively (IAM action names are). */
+function parseActions(v: unknown): RegExp[] {
+  return stringList(v, 'Action').map((a) => {
+    if (a !== '*' && !/^[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+$/.test(a)) {
+      throw malformed(`Policy contains a statement with one or more invalid actions: '${a}'.`);
+    }
+    return glob(a, true);
+  });
+}
+
+/** Resources: `*` or ARN patterns (wildcards allowed); ARNs match case-sensitively. */
+function parseResources(v: unknown): RegExp[] {
+  return stringList(v, 'Resource').map((r) => {
+    if (r !== '*' && !r.startsWith('arn:')) {
+      throw malformed(`Policy contains a statement with one or more invalid resources: '${r}'.`);
+    }
+    return glob(r, false);
+  });
+}
+
+function parseOperatorName(name: string): { op: string; set: SetOp; ifExists: boolean } | undefined {
+  let rest = name;
+  let set: SetOp;
+  const colon = rest.indexOf(':');
+  if (colon >= 0) {
+    const prefix = rest.slice(0, colon).toLowerCase();
+    if (prefix === 'foranyvalue') set = 'ForAnyValue';
+    else if (prefix === 'forallvalues') set = 'ForAllValues';
+    else return undefined;
+    rest = rest.slice(colon + 1);
+  }
+  let ifExists = false;
+  if (/ifexists$/i.test(rest)) {
+    ifExists = true;
+    rest = rest.slice(0, -'IfExists'.length);
+  }
+  const op = OPERATOR_BY_LOWER.get(rest.toLowerCase());
+  if (!op) return undefined;
+  if (op === 'Null' && (ifExists || set)) return undefined; // Null takes neither
+  return { op, set, ifExists };
+}
+
+function parseConditions(v: unknown): ParsedCondition[] {
+  if (v === undefined) return [];
+  if (!isPlainObject(v)) throw malformed('Policy contains a statement with an invalid Condition element.');
+  const out: ParsedCondition[] = [];
+  for (const [opName, block] of Object.entries(v)) {
+    const parsed = parseOperatorName(opName);
+    if (!parsed) throw malformed(`Policy contains a statement with an invalid condition operator: '${opName}'.`);
+    if (!isPlainObject(block) || Object.keys(block).length === 0) {
+      throw malformed(`Policy contains a statement with an invalid condition block for '${opName}'.`);
+    }
+    for (const [key, raw] of Object.entries(block)) {
+      if (!/^[a-zA-Z0-9-]+:\S+$/.test(key)) {
+        throw malformed(`Policy contains a statement with an invalid condition key: '${key}'.`);
+      }
+      const list = Array.isArray(raw) ? raw : [raw];
+      if (list.length === 0) {
+        throw malformed(`Policy contains a statement with an empty value list for condition key '${key}'.`);
+      }
+      const values = list.map((x) => {
+        if (typeof x === 'string') return x;
+        if (typeof x === 'number' || typeof x === 'boolean') return String(x);
+        throw malformed(`Policy contains a statement with an invalid value for condition key '${key}'.`);
+      });
+      out.push({ ...parsed, key: key.toLowerCase(), keyAsWritten: key, values });
+    }
+  }
+  return out;
+}
+
+function parseStatement(raw: unknown): ParsedStatement {
+  if (!isPlainObject(raw)) throw malformed('Policy contains a statement that is not a JSON object.');
+  for (const field of Object.keys(raw)) {
+    if (!STATEMENT_FIELDS.has(field)) throw malformed(`Policy contains a statement with an unknown field: '${field}'.`);
+  }
+  const { Sid, Effect, Principal, NotPrincipal, Action, NotAction, Resource, NotResource, Condition } = raw;
+  if (Sid !== undefined && typeof Sid !== 'string') throw malformed('Policy contains a statement with an invalid Sid.');
+  if (Effect !== 'Allow' && Effect !== 'Deny') {
+    throw malformed(`Policy contains a statement with an invalid Effect: it must be "Allow" or "Deny".`);
+  }
+  if ((Principal === undefined) === (NotPrincipal === undefined)) {
+    throw malformed('Policy contains a statement without exactly one of Principal and NotPrincipal.');
+  }
+  if ((Action === undefined) === (NotAction === undefined)) {
+    throw malformed('Policy contains a statement without exactly one of Action and NotAction.');
+  }
+  if ((Resource === undefined) === (NotResource === undefined)) {
+    throw malformed('Policy contains a statement without exactly one of Resource and NotResource.');
+  }
+  const st: ParsedStatement = { effect: Effect, conditions: parseConditions(Condition) };
+  if (Sid !== undefined) st.sid = Sid;
+  if (Principal !== undefined) st.principal = parsePrincipal(Principal);
+  if (NotPrincipal !== undefined) st.notPrincipal = parsePrincipal(NotPrincipal);
+  if (Action !== undefined) st.actions = parseActions(Action);
+  if (NotAction !== undefined) st.notActions = parseActions(NotAction);
+  if (Resource !== undefined) st.resources = parseResources(Resource);
+  if (NotResource !== undefined) st.notResources = parseResources(NotResource);
+  return st;
+}
+
+function parsePolicy(policy: string): ParsedPolicy {
+  if (typeof policy !== 'string') {
+    throw new KmsServiceError('ValidationException', '1 validation error detected: Value null at \'policy\' failed to satisfy constraint: Member must not be null');
+  }
+  if (policy.length < 1 || policy.length > MAX_KEY_POLICY_LENGTH) {
+    // AWS answers a length violation of the Policy member as a ValidationException, not as a
+    // malformed document.
+    throw new KmsServiceError(
+      'ValidationException',
+      `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length ${policy.length < 1 ? 'greater than or equal to 1' : `less than or equal to ${MAX_KEY_POLICY_LENGTH}`}`,
+    );
+  }
+  // KMS API reference, PutKeyPolicy `Policy`: pattern [\u0009\u000A\u000D\u0020-\u00FF]+.
+  if (!/^[\u0009\u000A\u000D\u0020-\u00FF]+$/.test(policy)) {
+    throw new KmsServiceError(
+      'ValidationException',
+      "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(policy);
+  } catch {
+    throw malformed('The key policy is not valid JSON.');
+  }
+  if (!isPlainObject(doc)) throw malformed('The key policy must be a JSON object.');
+  for (const field of Object.keys(doc)) {
+    if (!POLICY_FIELDS.has(field)) throw malformed(`The key policy contains an unknown field: '${field}'.`);
+  }
+  if (doc.Version !== undefined && doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') {
+    throw malformed(`The policy Version must be "2012-10-17" or "2008-10-17".`);
+  }
+  if (doc.Id !== undefined && typeof doc.Id !== 'string') throw malformed('The policy Id must be a string.');
+  if (doc.Statement === undefined) throw malformed('The key policy has no Statement element.');
+  const rawStatements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+  if (rawStatements.length === 0) throw malformed('The key policy has an empty Statement element.');
+  const statements = rawStatements.map(parseStatement);
+  const sids = new Set<string>();
+  for (const st of statements) {
+    if (st.sid === undefined || st.sid === '') continue;
+    if (sids.has(st.sid)) throw malformed(`Statement IDs (SID) in a single policy must be unique: '${st.sid}'.`);
+    sids.add(st.sid);
+  }
+  return { statements };
+}
+
+const parsedCache = new Map<string, ParsedPolicy>();
+/** Parses with a small bounded cache: the same stored policy is evaluated on every request. */
+function parseCached(policy: string): ParsedPolicy {
+  let parsed = parsedCache.get(policy);
+  if (parsed) {
+    parsedCache.delete(policy); // LRU refresh
+    parsedCache.set(policy, parsed);
+    return parsed;
+  }
+  parsed = parsePolicy(policy);
+  parsedCache.set(policy, parsed);
+  if (parsedCache.size > 256) parsedCache.delete(parsedCache.keys().next().value as string);
+  return parsed;
+}
+
+/**
+ * Validates a key policy as `CreateKey`/`PutKeyPolicy` do. Throws `MalformedPolicyDocumentException`
+ * (syntax, structure, Effect, principals, actions, condition operators) or `ValidationException`
+ * (length 1..32768, allowed characters), with AWS-like messages.
+ */
+export function validateKeyPolicy(policy: string): void {
+  const parsed = parseCached(policy);
+  for (const st of parsed.statements) {
+    for (const c of st.conditions) {
+      // AWS KMS refuses ForAllValues with the single-valued kms:EncryptionContext:<key> condition key
+      // (Developer Guide, "kms:EncryptionContext:context-key"): it would match requests without that
+      // context pair.
+      if (c.set === 'ForAllValues' && c.key.startsWith('kms:encryptioncontext:')) {
+        throw malformed(
+          'OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued ' +
+            'condition key matches requests without the specified encryption context or with an unspecified ' +
+            'encryption context. To fix, remove ForAllValues.',
+        );
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+/** Condition-key values of one request, keyed by lower-cased condition key; absent keys are missing. */
+type RequestContext = Map<string, string[]>;
+
+function accountOfArn(arn: string): string | undefined {
+  return /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(arn)?.[1];
+}
+
+/**
+ * `aws:PrincipalArn` of a caller: for an assumed-role session it is the role's ARN (IAM User Guide,
+ * global condition keys). The role path is unknown from a session ARN, so the role is given without one.
+ */
+function principalArnOf(caller: Caller): string {
+  const m = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(caller.arn);
+  return m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : caller.arn;
+}
+
+function principalTypeOf(arn: string): string | undefined {
+  if (/:root$/.test(arn)) return 'Account';
+  if (/:user\//.test(arn)) return 'User';
+  if (/:assumed-role\//.test(arn)) return 'AssumedRole';
+  if (/:federated-user\//.test(arn)) return 'FederatedUser';
+  return undefined;
+}
+
+function buildContext(req: AuthzRequest): RequestContext {
+  const ctx: RequestContext = new Map();
+  const set = (key: string, value: string | string[] | boolean | undefined) => {
+    if (value === undefined) return;
+    const list = Array.isArray(value) ? value : [typeof value === 'boolean' ? String(value) : value];
+    ctx.set(key.toLowerCase(), list);
+  };
+  set('kms:CallerAccount', req.caller.account);
+  set('aws:PrincipalArn', principalArnOf(req.caller));
+  set('aws:PrincipalAccount', req.caller.account);
+  set('aws:PrincipalType', principalTypeOf(req.caller.arn));
+  set('kms:EncryptionAlgorithm', req.encryptionAlgorithm);
+  const ec = req.encryptionContext;
+  if (ec && Object.keys(ec).length > 0) {
+    // Multi-valued; absent when the request has no encryption context (then ForAllValues is true
+    // and ForAnyValue false, as IAM defines for a missing multi-valued key).
+    set('kms:EncryptionContextKeys', Object.keys(ec));
+    for (const [k, v] of Object.entries(ec)) {
+      // The context-key part of the condition key is case-insensitive, the value is compared by the
+      // operator (Developer Guide, "kms:EncryptionContext:context-key"). Two pairs whose keys differ
+      // only by case both answer for the condition key.
+      const key = `kms:encryptioncontext:${k.toLowerCase()}`;
+      const prev = ctx.get(key);
+      ctx.set(key, prev ? [...prev, v] : [v]);
+    }
+  }
+  for (const [k, v] of Object.entries(req.conditionKeys ?? {})) set(k, v);
+  return ctx;
+}
+
+function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
+  if (p.any) return true;
+  const sessionRole = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(caller.arn);
+  return p.arns.some((arn) => {
+    if (arn === caller.arn) return true;
+    // A role principal matches every session of that role (IAM: role sessions are the role).
+    if (sessionRole) {
+      const m = /^arn:([^:]+):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
+      return !!m && m[1] === sessionRole[1] && m[2] === sessionRole[2] && m[3] === sessionRole[3];
+    }
+    return false;
+  });
+}
+
+function conditionMatches(c: ParsedCondition, ctx: RequestContext): boolean {
+  const present = ctx.get(c.key);
+  const absent = present === undefined || present.length === 0;
+  if (c.op === 'Null') {
+    // Null: "true" means the key must be absent, "false" that it must be present; several values OR.
+    return c.values.some((v) => (lower(v) === 'true' ? absent : !absent));
+  }
+  const def = OPERATORS[c.op]!;
+  if (absent) {
+    if (c.ifExists) return true;
+    if (c.set === 'ForAllValues') return true; // vacuously true over an empty set
+    if (c.set === 'ForAnyValue') return false;
+    // IAM: a missing key does not match, so a negated operator (StringNotEquals, ...) is true.
+    return def.negated;
+  }
+  const matchesOne = (requestValue: string) => {
+    const hit = c.values.some((pv) => def.compare(requestValue, pv));
+    return def.negated ? !hit : hit;
+  };
+  if (c.set === 'ForAllValues') return present.every(matchesOne);
+  return present.some(matchesOne);
+}
+
+function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: RequestContext): boolean {
+  if (st.principal && !principalMatches(st.principal, req.caller)) return false;
+  if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
+  if (st.actions && !st.actions.some((re) => re.test(req.action))) return false;
+  if (st.notActions && st.notActions.some((re) => re.test(req.action))) return false;
+  if (st.resources && !st.resources.some((re) => re.test(req.resourceArn))) return false;
+  if (st.notResources && st.notResources.some((re) => re.test(req.resourceArn))) return false;
+  return st.conditions.every((c) => conditionMatches(c, ctx));
+}
+
+/**
+ * Evaluates one request against a key policy. An unparseable policy denies everything (fail closed;
+ * stored policies were validated when they were set).
+ */
+export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
+  let parsed: ParsedPolicy;
+  try {
+    parsed = parseCached(policy);
+  } catch {
+    return { allowed: false, explicitDeny: false };
+  }
+  const ctx = buildContext(req);
+  let allow = false;
+  for (const st of parsed.statements) {
+    if (!statementApplies(st, req, ctx)) continue;
+    if (st.effect === 'Deny') return { allowed: false, explicitDeny: true };
+    allow = true;
+  }
+  return { allowed: allow, explicitDeny: false };
+}
+
+/**
+ * Policy lockout safety check (KMS `PutKeyPolicy`/`CreateKey` with `BypassPolicyLockoutSafetyCheck`
+ * false): the principal making the request must still be allowed to call `PutKeyPolicy` on the key
+ * under the new policy. Evaluated without request-specific condition values.
+ */
+export function callerKeepsPolicyAccess(policy: string, caller: Caller, keyArn: string): boolean {
+  return evaluateKeyPolicy(policy, { caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn }).allowed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies AWS KMS generates
+
+const rootArn = (accountId: string) => `arn:aws:iam::${accountId}:root`;
+
+function checkAccount(accountId: string): void {
+  if (!ACCOUNT_ID.test(accountId)) throw new RangeError(`accountId must be 12 decimal digits, got '${accountId}'`);
+}
+
+/** Statement "Enable IAM User Permissions": the account root gets `kms:*` (Developer Guide, "Default key policy"). */
+function enableIamStatement(accountId: string) {
+  return {
+    Sid: 'Enable IAM User Permissions',
+    Effect: 'Allow',
+    Principal: { AWS: rootArn(accountId) },
+    Action: 'kms:*',
+    Resource: '*',
+  };
+}
+
+/**
+ * The policy `CreateKey` applies when no policy is given: one statement giving the account `kms:*`
+ * (Developer Guide, "Default key policy when you create a KMS key programmatically").
+ */
+export function defaultKeyPolicy(accountId: string): string {
+  checkAccount(accountId);
+  return JSON.stringify({ Version: '2012-10-17', Id: 'key-default-1', Statement: [enableIamStatement(accountId)] }, null, 2);
+}
+
+/** Actions of the console's key administrators statement (Developer Guide, "Default key policy"). */
+export const KEY_ADMINISTRATOR_ACTIONS: readonly string[] = [
+  'kms:Create*',
+  'kms:Describe*',
+  'kms:Enable*',
+  'kms:List*',
+  'kms:Put*',
+  'kms:Update*',
+  'kms:Revoke*',
+  'kms:Disable*',
+  'kms:Get*',
+  'kms:Delete*',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+  'kms:RotateKeyOnDemand',
+];
+
+export type ConsoleKeyKind = 'SYMMETRIC_DEFAULT' | 'ASYMMETRIC_ENCRYPT' | 'SIGN_VERIFY' | 'HMAC';
+
+/** Actions of the console's key users statement, by key type (Developer Guide, "Default key policy"). */
+export const KEY_USER_ACTIONS: Readonly<Record<ConsoleKeyKind, readonly string[]>> = {
+  SYMMETRIC_DEFAULT: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+  ASYMMETRIC_ENCRYPT: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:DescribeKey', 'kms:GetPublicKey'],
+  SIGN_VERIFY: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:Verify'],
+  HMAC: ['kms:DescribeKey', 'kms:GenerateMac', 'kms:VerifyMac'],
+};
+
+/** Grant actions of "Allow attachment of persistent resources" (only for grants made by AWS services). */
+export const PERSISTENT_RESOURCE_ACTIONS: readonly string[] = ['kms:CreateGrant', 'kms:ListGrants', 'kms:RevokeGrant'];
+
+export interface ConsolePolicyOptions {
+  accountId: string;
+  /** Key administrators: IAM user/role ARNs (or account ids/ARNs) that manage the key but cannot use it. */
+  administrators: string[];
+  /** Key users: IAM user/role ARNs or account ids/root ARNs (other accounts allowed) that use the key. */
+  users: string[];
+  /** Which key users statement to write; default `SYMMETRIC_DEFAULT`. */
+  keyKind?: ConsoleKeyKind;
+  /** Adds `kms:ImportKeyMaterial` for administrators, as the console does for keys with origin EXTERNAL. */
+  externalOrigin?: boolean;
+  /** Console option "Allow key administrators to delete this key" (default true). */
+  administratorsCanDelete?: boolean;
+}
+
+function principalValue(list: string[]): string | string[] {
+  return list.length === 1 ? list[0]! : list;
+}
+
+/** Maps a `CreateKey` KeySpec/KeyUsage pair to the console's key-users statement flavour. */
+export function consoleKeyKind(keySpec = 'SYMMETRIC_DEFAULT', keyUsage = 'ENCRYPT_DECRYPT'): ConsoleKeyKind {
+  if (keySpec.startsWith('HMAC_') || keyUsage === 'GENERATE_VERIFY_MAC') return 'HMAC';
+  if (keyUsage === 'SIGN_VERIFY') return 'SIGN_VERIFY';
+  if (keySpec === 'SYMMETRIC_DEFAULT') return 'SYMMETRIC_DEFAULT';
+  return 'ASYMMETRIC_ENCRYPT';
+}
+
+/**
+ * The key policy the AWS KMS console writes after "Define key administrative permissions" and
+ * "Define key usage permissions": the account statement, then (when non-empty) the administrators
+ * statement, the key users statement and the persistent-resources (grants) statement.
+ */
+export function keyPolicyFor(opts: ConsolePolicyOptions): string {
+  checkAccount(opts.accountId);
+  for (const p of [...opts.administrators, ...opts.users]) {
+    if (!(ACCOUNT_ID.test(p) || PRINCIPAL_ARN.test(p))) {
+      throw new TypeError(`keyPolicyFor: '${p}' is not an account id or an IAM user/role ARN`);
+    }
+  }
+  const statements: object[] = [enableIamStatement(opts.accountId)];
+  if (opts.administrators.length > 0) {
+    let actions = [...KEY_ADMINISTRATOR_ACTIONS];
+    if (opts.administratorsCanDelete === false) {
+      actions = actions.filter((a) => a !== 'kms:ScheduleKeyDeletion' && a !== 'kms:CancelKeyDeletion');
+    }
+    if (opts.externalOrigin) actions.push('kms:ImportKeyMaterial');
+    statements.push({
+      Sid: 'Allow access for Key Administrators',
+      Effect: 'Allow',
+      Principal: { AWS: principalValue(opts.administrators) },
+      Action: actions,
+      Resource: '*',
+    });
+  }
+  if (opts.users.length > 0) {
+    statements.push({
+      Sid: 'Allow use of the key',
+      Effect: 'Allow',
+      Principal: { AWS: principalValue(opts.users) },
+      Action: [...KEY_USER_ACTIONS[opts.keyKind ?? 'SYMMETRIC_DEFAULT']],
+      Resource: '*',
+    });
+    statements.push({
+      Sid: 'Allow attachment of persistent resources',
+      Effect: 'Allow',
+      Principal: { AWS: principalValue(opts.users) },
+      Action: [...PERSISTENT_RESOURCE_ACTIONS],
+      Resource: '*',
+      Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+    });
+  }
+  return JSON.stringify({ Id: 'key-consolepolicy-3', Version: '2012-10-17', Statement: statements }, null, 2);
+}

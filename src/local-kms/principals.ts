@@ -1,0 +1,104 @@
+/**
+ * Principals of the local KMS: who is calling, from the SigV4 access key id.
+ *
+ * The principals file (`--principals FILE`) maps access key ids to IAM principal ARNs and, optionally,
+ * to the secret access key; with a secret the server verifies the request signature (sigv4.ts).
+ * File shape: `{ "<accessKeyId>": { "arn": "arn:aws:iam::111122223333:user/alice", "secretAccessKey": "..." } }`.
+ */
+import { readFileSync } from 'node:fs';
+import { KmsServiceError } from './errors.js';
+import type { Caller } from './policy-types.js';
+
+export interface PrincipalEntry {
+  arn: string;
+  secretAccessKey?: string;
+}
+
+/** Access key ids as AWS issues them: 16..128 word characters (IAM API `AccessKeyId` constraints). */
+const ACCESS_KEY_ID = /^\w{16,128}$/;
+/**
+ * Principals a caller can be: account root, IAM user, IAM role, STS assumed-role session. The
+ * account id is part of the ARN and becomes `kms:CallerAccount`.
+ */
+const CALLER_ARN =
+  /^arn:aws(?:-[a-z]+)*:(?:iam::(\d{12}):(?:root|user\/[\w+=,.@\/-]+|role\/[\w+=,.@\/-]+)|sts::(\d{12}):(?:assumed-role\/[\w+=,.@-]+\/[\w+=,.@-]+|federated-user\/[\w+=,.@-]+))$/;
+
+/** Account id of a principal ARN, or undefined when the ARN is not a principal ARN. */
+export function accountOfPrincipalArn(arn: string): string | undefined {
+  const m = CALLER_ARN.exec(arn);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/**
+ * Reads and checks a principals file. Every problem is reported as an Error naming the file and the
+ * entry, never echoing a secret.
+ */
+export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`principals file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ... }`);
+  }
+  const out = new Map<string, PrincipalEntry>();
+  for (const [accessKeyId, entry] of Object.entries(doc)) {
+    const where = `principals file ${file}: entry "${accessKeyId}"`;
+    if (!ACCESS_KEY_ID.test(accessKeyId)) {
+      throw new Error(`${where}: access key id must be 16 to 128 letters, digits or underscores`);
+    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      throw new Error(`${where}: expected an object { "arn": ..., "secretAccessKey"?: ... }`);
+    }
+    const { arn, secretAccessKey, ...rest } = entry as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) throw new Error(`${where}: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
+    if (typeof arn !== 'string' || accountOfPrincipalArn(arn) === undefined) {
+      throw new Error(
+        `${where}: "arn" must be an IAM principal ARN such as arn:aws:iam::111122223333:user/alice, ` +
+          'arn:aws:iam::111122223333:role/app or arn:aws:iam::111122223333:root',
+      );
+    }
+    const value: PrincipalEntry = { arn };
+    if (secretAccessKey !== undefined) {
+      if (typeof secretAccessKey !== 'string' || secretAccessKey.length === 0) {
+        throw new Error(`${where}: "secretAccessKey" must be a non-empty string when given`);
+      }
+      value.secretAccessKey = secretAccessKey;
+    }
+    out.set(accessKeyId, value);
+  }
+  return out;
+}
+
+/**
+ * The caller of a request. Unknown or absent access keys act as the account root (the local KMS's
+ * convenient default, like a single-user account), unless `strict`, where AWS's answer for an unknown
+ * access key is given: `UnrecognizedClientException`.
+ */
+export function resolveCaller(
+  accessKeyId: string | undefined,
+  principals: Map<string, PrincipalEntry> | undefined,
+  opts: { strict: boolean; accountId: string },
+): Caller {
+  const entry = accessKeyId === undefined ? undefined : principals?.get(accessKeyId);
+  if (entry) {
+    const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)! };
+    if (accessKeyId !== undefined) caller.accessKeyId = accessKeyId;
+    return caller;
+  }
+  if (opts.strict) {
+    throw new KmsServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+  }
+  const caller: Caller = { arn: `arn:aws:iam::${opts.accountId}:root`, account: opts.accountId };
+  if (accessKeyId !== undefined) caller.accessKeyId = accessKeyId;
+  return caller;
+}

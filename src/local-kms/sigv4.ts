@@ -1,0 +1,278 @@
+/**
+ * AWS Signature Version 4 verification for the local KMS (header-signed requests, AWS General
+ * Reference "Signature Version 4 signing process"), used when the principals file gives the caller's
+ * secret access key.
+ *
+ *   canonical request = method \n canonical URI \n canonical query \n canonical headers \n
+ *                       signed headers \n hex(SHA-256(body))
+ *   string to sign    = "AWS4-HMAC-SHA256" \n X-Amz-Date \n date/region/service/aws4_request \n
+ *                       hex(SHA-256(canonical request))
+ *   signing key       = HMAC chain "AWS4"+secret -> date -> region -> service -> "aws4_request"
+ *
+ * The payload hash is always recomputed from the body received; `x-amz-content-sha256` is never
+ * trusted, so a signature replayed on another body fails. Errors are named and worded as AWS JSON
+ * services (KMS) answer them.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { KmsServiceError } from './errors.js';
+
+const ALGORITHM = 'AWS4-HMAC-SHA256';
+/** AWS accepts a request whose signing time is within 15 minutes of its own clock. */
+export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+const SERVICE = 'kms';
+
+export interface SignedRequest {
+  method: string;
+  /** Request target as received (`req.url`): path, optionally followed by `?query`. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface ParsedAuthorization {
+  accessKeyId: string;
+  date: string;
+  region: string;
+  service: string;
+  terminator: string;
+  signedHeaders: string[];
+  signature: string;
+}
+
+const incomplete = (message: string) => new KmsServiceError('IncompleteSignatureException', message);
+const invalid = (message: string) => new KmsServiceError('InvalidSignatureException', message);
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/**
+ * Splits `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kms/aws4_request,
+ * SignedHeaders=host;x-amz-date, Signature=abcd` into its parts. Returns the missing parts instead
+ * of throwing so callers can word the error.
+ */
+function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algorithm: string; missing: string[] } {
+  const trimmed = value.trim();
+  const space = trimmed.indexOf(' ');
+  const algorithm = space < 0 ? trimmed : trimmed.slice(0, space);
+  const params = new Map<string, string>();
+  for (const part of (space < 0 ? '' : trimmed.slice(space + 1)).split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    params.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const missing = ['Credential', 'Signature', 'SignedHeaders'].filter((p) => !params.get(p));
+  if (algorithm !== ALGORITHM || missing.length > 0) return { algorithm, missing };
+  const credential = params.get('Credential')!.split('/');
+  const signedHeaders = params.get('SignedHeaders')!.split(';').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const signature = params.get('Signature')!;
+  if (credential.length !== 5 || credential.some((c) => c.length === 0)) {
+    return { algorithm, missing: ['Credential'] };
+  }
+  const [accessKeyId, date, region, service, terminator] = credential as [string, string, string, string, string];
+  return {
+    algorithm,
+    missing: [],
+    parsed: { accessKeyId, date, region, service, terminator, signedHeaders, signature },
+  };
+}
+
+/** The access key id a request claims (Authorization header Credential), or undefined. */
+export function accessKeyIdOf(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headerValue(headers, 'authorization');
+  if (!auth) return undefined;
+  const m = /Credential=([^/,\s]+)\//.exec(auth);
+  return m?.[1];
+}
+
+/** RFC 3986 escaping as SigV4 wants it: encodeURIComponent plus `!'()*`. */
+function escapeUri(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * Canonical URI for services other than S3: the path normalized (empty, `.` and `..` segments
+ * removed) and URI-encoded once more on top of its wire encoding, `/` kept.
+ */
+function canonicalUri(rawPath: string): string {
+  const segments: string[] = [];
+  for (const seg of rawPath.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') segments.pop();
+    else segments.push(seg);
+  }
+  const normalized =
+    (rawPath.startsWith('/') ? '/' : '') + segments.join('/') + (segments.length > 0 && rawPath.endsWith('/') ? '/' : '');
+  return escapeUri(normalized).replace(/%2F/g, '/');
+}
+
+/** Canonical query: each name and value decoded then re-encoded, sorted by name then value. */
+function canonicalQuery(rawQuery: string): string {
+  if (!rawQuery) return '';
+  const pairs = rawQuery
+    .split('&')
+    .filter(Boolean)
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const k = eq < 0 ? p : p.slice(0, eq);
+      const v = eq < 0 ? '' : p.slice(eq + 1);
+      return [escapeUri(safeDecode(k)), escapeUri(safeDecode(v))] as const;
+    })
+    .filter(([k]) => k !== 'X-Amz-Signature');
+  pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+/** Header values trimmed, inner runs of spaces collapsed (SigV4 canonical headers). */
+function canonicalHeaderValue(v: string): string {
+  return v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim();
+}
+
+/** `20240102T030405Z` -> epoch ms, or NaN. */
+function parseAmzDate(s: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) return NaN;
+  const [, y, mo, d, h, mi, se] = m.map(Number) as [number, number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h, mi, se);
+  const back = new Date(ms);
+  return back.getUTCDate() === d && back.getUTCMonth() === mo - 1 ? ms : NaN;
+}
+
+/** Epoch ms -> `20240102T030405Z`. */
+export function formatAmzDate(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+function hmac(key: Buffer | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Verifies the SigV4 signature of a request with the caller's secret. Throws `KmsServiceError`:
+ * `MissingAuthenticationTokenException` (no Authorization header), `IncompleteSignatureException`
+ * (garbled header, no date), `InvalidSignatureException` (wrong scope, signing time more than 15
+ * minutes from `nowMs`, or signature mismatch, including a signature replayed on another body).
+ */
+export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: number): void {
+  const authorization = headerValue(req.headers, 'authorization');
+  if (!authorization) {
+    throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
+  }
+  const { parsed, algorithm, missing } = parseAuthorization(authorization);
+  const amzDateHeader = headerValue(req.headers, 'x-amz-date');
+  const dateHeader = headerValue(req.headers, 'date');
+  if (algorithm !== ALGORITHM) {
+    throw incomplete(`Unsupported AWS 'algorithm': '${algorithm.slice(0, 64)}'. Only '${ALGORITHM}' is supported.`);
+  }
+  if (!parsed || (!amzDateHeader && !dateHeader)) {
+    const problems = missing.map((p) => `Authorization header requires '${p}' parameter.`);
+    if (!amzDateHeader && !dateHeader) {
+      problems.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
+    }
+    throw incomplete(problems.join(' '));
+  }
+
+  // Signing time: X-Amz-Date (ISO 8601 basic format), else the HTTP Date header.
+  let signedAtMs: number;
+  let amzDate: string;
+  if (amzDateHeader) {
+    signedAtMs = parseAmzDate(amzDateHeader.trim());
+    if (Number.isNaN(signedAtMs)) {
+      throw incomplete(`Date must be in ISO-8601 'basic format'. Got '${amzDateHeader.slice(0, 64)}'.`);
+    }
+    amzDate = amzDateHeader.trim();
+  } else {
+    signedAtMs = Date.parse(dateHeader!);
+    if (Number.isNaN(signedAtMs)) throw incomplete(`Date header is not a valid HTTP date: '${dateHeader!.slice(0, 64)}'.`);
+    amzDate = formatAmzDate(signedAtMs);
+  }
+
+  // Credential scope: <date>/<region>/kms/aws4_request, its date the signing date.
+  if (parsed.terminator !== 'aws4_request') {
+    throw invalid(`Credential should be scoped with a valid terminator: 'aws4_request', not '${parsed.terminator.slice(0, 64)}'.`);
+  }
+  if (parsed.service !== SERVICE) {
+    throw invalid(`Credential should be scoped to correct service: '${SERVICE}'.`);
+  }
+  if (!/^[a-z0-9-]+$/.test(parsed.region)) throw invalid('Credential should be scoped to a valid region.');
+  if (parsed.date !== amzDate.slice(0, 8)) {
+    throw invalid(
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: ` +
+        `'${parsed.date.slice(0, 16)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
+    );
+  }
+
+  // The signed headers must cover the host and the signing time, or the signature could be moved
+  // to another endpoint or replayed after the 15-minute window.
+  if (!parsed.signedHeaders.includes('host')) {
+    throw invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  const dateName = amzDateHeader ? 'x-amz-date' : 'date';
+  if (!parsed.signedHeaders.includes(dateName)) {
+    throw invalid(`'${amzDateHeader ? 'X-Amz-Date' : 'Date'}' must be a 'SignedHeader' in the AWS Authorization.`);
+  }
+
+  // Clock skew, worded as AWS words it (e.g. "Signature expired: 20140325T143453Z is now earlier
+  // than 20140325T143751Z (20140325T145251Z - 15 min.)").
+  if (signedAtMs < nowMs - MAX_CLOCK_SKEW_MS) {
+    throw invalid(
+      `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(nowMs - MAX_CLOCK_SKEW_MS)} ` +
+        `(${formatAmzDate(nowMs)} - 15 min.)`,
+    );
+  }
+  if (signedAtMs > nowMs + MAX_CLOCK_SKEW_MS) {
+    throw invalid(
+      `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(nowMs + MAX_CLOCK_SKEW_MS)} ` +
+        `(${formatAmzDate(nowMs)} + 15 min.)`,
+    );
+  }
+
+  const q = req.path.indexOf('?');
+  const rawPath = q < 0 ? req.path : req.path.slice(0, q);
+  const rawQuery = q < 0 ? '' : req.path.slice(q + 1);
+  const signedHeaders = [...new Set(parsed.signedHeaders)].sort();
+  const canonicalHeaders = signedHeaders
+    .map((name) => `${name}:${canonicalHeaderValue(headerValue(req.headers, name) ?? '')}\n`)
+    .join('');
+  const canonicalRequest = [
+    req.method.toUpperCase(),
+    canonicalUri(rawPath || '/'),
+    canonicalQuery(rawQuery),
+    canonicalHeaders,
+    signedHeaders.join(';'),
+    sha256Hex(req.body),
+  ].join('\n');
+  const scope = `${parsed.date}/${parsed.region}/${parsed.service}/aws4_request`;
+  const stringToSign = [ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  let key = hmac(`AWS4${secretAccessKey}`, parsed.date);
+  key = hmac(key, parsed.region);
+  key = hmac(key, parsed.service);
+  key = hmac(key, 'aws4_request');
+  const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
+
+  // Constant-time comparison of the raw 32-byte MACs; a malformed hex signature simply mismatches.
+  const given = /^[0-9a-f]{64}$/i.test(parsed.signature) ? Buffer.from(parsed.signature, 'hex') : Buffer.alloc(32);
+  const ok = timingSafeEqual(given, expected) && /^[0-9a-f]{64}$/i.test(parsed.signature);
+  if (!ok) {
+    // Like AWS, tell the client what was signed (nothing secret: no key, only request metadata).
+    throw invalid(
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret ' +
+        'Access Key and signing method. Consult the service documentation for details.\n\n' +
+        `The Canonical String for this request should have been\n'${canonicalRequest}'\n\n` +
+        `The String-to-Sign should have been\n'${stringToSign}'\n`,
+    );
+  }
+}
