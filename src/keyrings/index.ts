@@ -1,0 +1,14 @@
+/** Keyrings: where data keys come from and how they are wrapped. */
+export { KmsKeyring, KMS_PROVIDER_ID, type KmsKeyringOptions, type KmsDiscoveryFilter } from './kms.js';
+export {
+  toKmsClient,
+  createDefaultKmsClient,
+  mapKmsError,
+  type CountedKmsClient,
+  type DefaultKmsClientOptions,
+} from './kms-client.js';
+export { parseKmsArn, parseKeyArn, kmsIdentifierKind, type KmsArn, type KmsIdentifierKind } from './kms-arn.js';
+export { RawAesKeyring, type RawAesKeyringOptions } from './raw-aes.js';
+export { RawRsaKeyring, type RawRsaKeyringOptions, type RsaPadding } from './raw-rsa.js';
+export { MultiKeyring, type MultiKeyringOptions } from './multi.js';
+export { kmsCallsOf, type KmsCallCounter } from './common.js';
