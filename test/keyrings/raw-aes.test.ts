@@ -1,11 +1,11 @@
 import { randomBytes, createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
+import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier, type WrappingSuiteIdentifier } from '@aws-crypto/client-node';
 import { RawAesKeyring } from '../../src/keyrings/index.js';
 import { serializeContext } from '../../src/format/context.js';
 import { CONTEXTS, esdkUnwrap, esdkWrap } from './helpers.js';
 
-const WRAPPING: Record<number, RawAesWrappingSuiteIdentifier> = {
+const WRAPPING: Record<number, WrappingSuiteIdentifier> = {
   16: RawAesWrappingSuiteIdentifier.AES128_GCM_IV12_TAG16_NO_PADDING,
   24: RawAesWrappingSuiteIdentifier.AES192_GCM_IV12_TAG16_NO_PADDING,
   32: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
