@@ -149,8 +149,8 @@ function loadKey(value: unknown, type: 'public' | 'private', option: string): Ke
   let key: KeyObject;
   try {
     if (type === 'public') {
-      // Accepts a public key, or derives the public half of a private key / certificate.
-      key = createPublicKey(value as string | Buffer | KeyObject);
+      // A public KeyObject as is; otherwise PEM public key, or the public half of a private key.
+      key = isKeyObject(value) && value.type === 'public' ? value : createPublicKey(value as string | Buffer | KeyObject);
     } else {
       if (isKeyObject(value)) {
         if (value.type !== 'private') throw new TypeError('not a private key');
