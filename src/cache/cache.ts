@@ -10,11 +10,13 @@
  * bytes ("Limit Bytes"), whichever comes first; `maxEntries` bounds memory. Every limit is finite,
  * with a finite maximum (options.ts).
  *
- * - Reusing one data key across messages is safe for AES-GCM itself: every message derives its own
- *   AES key with HKDF from the data key and the message's random 32-byte message id (framework/
- *   algorithm-suites.md, suites 0x0478/0x0578). The usual 2^32-invocations bound for GCM with random
- *   96-bit IVs is per AES key, so it does not directly apply to the data key; the 2^32 ceiling on
- *   messages per key is kept because the spec sets it and the message ids are random too.
+ * - Reusing one data key across messages does not reuse GCM keys or nonces. Each message derives its
+ *   own AES key with HKDF from the data key and the message's random 32-byte message id (suites
+ *   0x0478/0x0578, framework/algorithm-suites.md), and frame IVs are sequence numbers, unique under
+ *   that derived key. The NIST SP 800-38D bound of 2^32 GCM invocations per key with random 96-bit
+ *   IVs therefore does not directly apply to the data key: two messages only share a GCM key if
+ *   their 256-bit message ids collide (about n^2 / 2^257 for n messages). The 2^32 ceiling on
+ *   `maxMessagesPerKey` is kept because the ESDK spec sets it ("Limit Messages").
  * - The limits are there to bound damage, not nonce reuse: a data key that leaks (memory dump,
  *   core file, a bug) decrypts only the messages it encrypted, i.e. at most `maxMessagesPerKey`
  *   messages / `maxBytesPerKey` bytes written within `maxAgeMs`.
@@ -42,8 +44,9 @@
  *
  * An entry at least `maxAgeMs` old is never returned: age is checked on every access with the
  * (injectable) clock. Expired entries are also removed and zeroed without being accessed, by a
- * single timer armed for the oldest entry's deadline; the timer is `unref()`ed, so it never keeps the
- * process alive, and it costs O(1) amortized per entry (entries sit in insertion order, which is
+ * single timer armed for the oldest entry's deadline (plus up to 1 s of slack, so neighbouring
+ * deadlines share one wake-up); the timer is `unref()`ed, so it never keeps the process alive, and
+ * it costs O(1) amortized per entry (entries sit in insertion order, which is
  * deadline order because the age limit is the same for all). If the event loop is blocked, or the
  * process is exiting, an expired key can stay in memory (never used) a little longer: the trade-off
  * for not scanning the cache on the hot path. The same sweep runs before each insertion, so expired
@@ -51,7 +54,10 @@
  *
  * ## Hot path
  *
- * `takeEncrypt` and `getDecrypt` allocate nothing: one LRU lookup, one clock read, counter updates.
+ * `takeEncrypt` and `getDecrypt` create no objects, closures or Dates: one LRU lookup (with a shared
+ * options object, so lru-cache does not build a default `{}`), one clock read, counter updates. The
+ * clock read itself returns a boxed double in V8 (16 bytes of young garbage per call, also for
+ * `Date.now()`); that is the price of checking the age on every access.
  */
 
 import { LRUCache } from 'lru-cache';
@@ -500,7 +506,10 @@ export class DataKeyCache<E extends CachedEncryption> {
     while (head < queue.length && queue[head]!.removed) head++;
     this.queueHead = head;
     if (head >= queue.length) return;
-    const delay = Math.min(Math.max(1, Math.ceil(queue[head]!.expiresAt - this.clock())), this.maxAgeMs);
+    // Slack of up to 1 s (1/16 of maxAgeMs) batches neighbouring deadlines into one wake-up; an entry
+    // past its deadline is refused on access anyway, the slack only delays its zeroing.
+    const wait = Math.min(Math.max(0, Math.ceil(queue[head]!.expiresAt - this.clock())), this.maxAgeMs);
+    const delay = wait + Math.max(1, Math.min(1000, Math.floor(this.maxAgeMs / 16)));
     this.timer = setTimeout(this.onTimer, delay);
     this.timer.unref();
   }
