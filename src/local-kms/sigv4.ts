@@ -51,10 +51,10 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string | undef
 
 /**
  * Splits `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kms/aws4_request,
- * SignedHeaders=host;x-amz-date, Signature=abcd` into its parts. Returns the missing parts instead
+ * SignedHeaders=host;x-amz-date, Signature=abcd` into its parts. Returns what is missing or malformed instead
  * of throwing so callers can word the error.
  */
-function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algorithm: string; missing: string[] } {
+function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algorithm: string; problems: string[] } {
   const trimmed = value.trim();
   const space = trimmed.indexOf(' ');
   const algorithm = space < 0 ? trimmed : trimmed.slice(0, space);
@@ -64,18 +64,23 @@ function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algo
     if (eq < 0) continue;
     params.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
-  const missing = ['Credential', 'Signature', 'SignedHeaders'].filter((p) => !params.get(p));
-  if (algorithm !== ALGORITHM || missing.length > 0) return { algorithm, missing };
-  const credential = params.get('Credential')!.split('/');
+  const problems = ['Credential', 'Signature', 'SignedHeaders']
+    .filter((p) => !params.get(p))
+    .map((p) => `Authorization header requires '${p}' parameter.`);
+  const credentialText = params.get('Credential');
+  const credential = credentialText?.split('/') ?? [];
+  if (credentialText && (credential.length !== 5 || credential.some((c) => c.length === 0))) {
+    problems.push(
+      `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${credentialText.slice(0, 128)}'.`,
+    );
+  }
+  if (algorithm !== ALGORITHM || problems.length > 0) return { algorithm, problems };
   const signedHeaders = params.get('SignedHeaders')!.split(';').map((h) => h.trim().toLowerCase()).filter(Boolean);
   const signature = params.get('Signature')!;
-  if (credential.length !== 5 || credential.some((c) => c.length === 0)) {
-    return { algorithm, missing: ['Credential'] };
-  }
   const [accessKeyId, date, region, service, terminator] = credential as [string, string, string, string, string];
   return {
     algorithm,
-    missing: [],
+    problems,
     parsed: { accessKeyId, date, region, service, terminator, signedHeaders, signature },
   };
 }
@@ -171,14 +176,13 @@ export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: 
   if (!authorization) {
     throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
   }
-  const { parsed, algorithm, missing } = parseAuthorization(authorization);
+  const { parsed, algorithm, problems } = parseAuthorization(authorization);
   const amzDateHeader = headerValue(req.headers, 'x-amz-date');
   const dateHeader = headerValue(req.headers, 'date');
   if (algorithm !== ALGORITHM) {
     throw incomplete(`Unsupported AWS 'algorithm': '${algorithm.slice(0, 64)}'. Only '${ALGORITHM}' is supported.`);
   }
   if (!parsed || (!amzDateHeader && !dateHeader)) {
-    const problems = missing.map((p) => `Authorization header requires '${p}' parameter.`);
     if (!amzDateHeader && !dateHeader) {
       problems.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
     }
