@@ -68,6 +68,7 @@ export interface CachedEncryption {
   dataKey: Buffer;
 }
 
+/** Removals by reason (the shape the Envelope reports). */
 export interface CacheEvictions {
   /** Least recently used entries pushed out by `maxEntries`. */
   capacity: number;
@@ -77,31 +78,38 @@ export interface CacheEvictions {
   usage: number;
   /** Entries removed by `clear()` (and loads that completed after a `clear()`). */
   cleared: number;
-  /** Entries replaced by a newer entry under the same partition or key. */
-  replaced: number;
 }
 
+/** Cache counters (the shape the Envelope reports; `DataKeyCache.stats()` returns a superset). */
 export interface CacheStats {
   /** encryptHits + decryptHits */
   hits: number;
   /** encryptMisses + decryptMisses */
   misses: number;
   encryptHits: number;
-  /** Messages that needed a keyring call (or waited for one): cold, exhausted, expired, oversize. */
+  /** Messages that needed a keyring call or waited for one: cold, exhausted, expired, oversize. */
   encryptMisses: number;
   decryptHits: number;
   decryptMisses: number;
   /** Keyring calls made (= KMS GenerateDataKey/Decrypt calls with a KMS keyring), failed ones included. */
   loads: number;
+  evictions: CacheEvictions;
+  /** Entries held now, both sides. */
+  entries: number;
+}
+
+/** Everything `DataKeyCache.stats()` reports: the CacheStats plus a per-side breakdown. */
+export interface DataKeyCacheStats extends CacheStats {
   encryptLoads: number;
   decryptLoads: number;
   /** Keyring calls that threw or rejected. */
   loadFailures: number;
   /** Messages larger than `maxBytesPerKey`, encrypted with fresh, uncached materials. */
   uncached: number;
-  evictions: CacheEvictions;
-  /** encryptEntries + decryptEntries */
-  entries: number;
+  evictions: CacheEvictions & {
+    /** Entries replaced by a newer entry under the same key (not expected: loads are single-flight). */
+    replaced: number;
+  };
   encryptEntries: number;
   decryptEntries: number;
 }
@@ -187,7 +195,7 @@ export class DataKeyCache<E extends CachedEncryption> {
   private decryptLoads = 0;
   private loadFailures = 0;
   private uncached = 0;
-  private readonly evictions: CacheEvictions = { capacity: 0, expired: 0, usage: 0, cleared: 0, replaced: 0 };
+  private readonly evictions: DataKeyCacheStats['evictions'] = { capacity: 0, expired: 0, usage: 0, cleared: 0, replaced: 0 };
 
   constructor(opts: ResolvedCacheOptions) {
     this.options = opts;
@@ -397,7 +405,7 @@ export class DataKeyCache<E extends CachedEncryption> {
     return removed;
   }
 
-  stats(): CacheStats {
+  stats(): DataKeyCacheStats {
     const encryptEntries = this.enc.size;
     const decryptEntries = this.dec.size;
     return {
@@ -437,14 +445,14 @@ export class DataKeyCache<E extends CachedEncryption> {
 
   /** lru-cache dispose hook: every way an entry leaves the LRU ends here. */
   private onRemoved(entry: AnyEntry, reason: LRUCache.DisposeReason): void {
-    let why: keyof CacheEvictions;
+    let why: keyof DataKeyCacheStats['evictions'];
     if (reason === 'evict') why = 'capacity';
     else if (reason === 'set') why = 'replaced';
     else why = this.removalReason ?? 'cleared';
     this.retire(entry, why);
   }
 
-  private retire(entry: AnyEntry, why: keyof CacheEvictions): void {
+  private retire(entry: AnyEntry, why: keyof DataKeyCacheStats['evictions']): void {
     if (entry.removed) return;
     entry.removed = true;
     this.evictions[why]++;

@@ -1,2 +1,2 @@
-export { DataKeyCache, type CachedEncryption, type CacheStats, type CacheEvictions } from './cache.js';
+export { DataKeyCache, type CachedEncryption, type CacheStats, type CacheEvictions, type DataKeyCacheStats } from './cache.js';
 export { resolveCacheOptions, CACHE_LIMITS, type CacheOptions, type ResolvedCacheOptions } from './options.js';
