@@ -563,6 +563,37 @@ export function callerKeepsPolicyAccess(policy: string, caller: Caller, keyArn: 
   return evaluateKeyPolicy(policy, { caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn }).allowed;
 }
 
+/**
+ * Evaluates and throws `AccessDeniedException` worded as AWS words a key-policy denial (IAM
+ * "access denied error messages": "User: <arn> is not authorized to perform: <action> on resource:
+ * <arn> because no resource-based policy allows the <action> action", or "... with an explicit deny
+ * in a resource-based policy").
+ */
+export function authorizeKeyPolicy(policy: string, req: AuthzRequest): void {
+  const decision = evaluateKeyPolicy(policy, req);
+  if (decision.allowed) return;
+  const head = `User: ${req.caller.arn} is not authorized to perform: ${req.action} on resource: ${req.resourceArn}`;
+  throw new KmsServiceError(
+    'AccessDeniedException',
+    decision.explicitDeny
+      ? `${head} with an explicit deny in a resource-based policy`
+      : `${head} because no resource-based policy allows the ${req.action} action`,
+  );
+}
+
+/** AWS KMS's message when a new policy fails the lockout safety check. */
+export const POLICY_LOCKOUT_MESSAGE = 'The new key policy will not allow you to update the key policy in the future.';
+
+/**
+ * `CreateKey`/`PutKeyPolicy` lockout safety check: unless `bypass` (BypassPolicyLockoutSafetyCheck),
+ * throws `MalformedPolicyDocumentException` when the caller could not call `PutKeyPolicy` under
+ * the new policy.
+ */
+export function assertPolicyLockoutSafe(policy: string, caller: Caller, keyArn: string, bypass = false): void {
+  if (bypass) return;
+  if (!callerKeepsPolicyAccess(policy, caller, keyArn)) throw malformed(POLICY_LOCKOUT_MESSAGE);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Policies AWS KMS generates
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  assertPolicyLockoutSafe,
+  authorizeKeyPolicy,
   callerKeepsPolicyAccess,
+  POLICY_LOCKOUT_MESSAGE,
   consoleKeyKind,
   defaultKeyPolicy,
   evaluateKeyPolicy,
@@ -410,5 +413,23 @@ describe('callerKeepsPolicyAccess (policy lockout safety check)', () => {
     expect(callerKeepsPolicyAccess(policy(allow({ Resource: OTHER_KEY })), admin, KEY)).toBe(false);
     expect(callerKeepsPolicyAccess(policy(allow({ Action: 'kms:Put*' })), admin, KEY)).toBe(true);
     expect(callerKeepsPolicyAccess('not json', admin, KEY)).toBe(false);
+  });
+});
+
+describe('authorizeKeyPolicy and assertPolicyLockoutSafe', () => {
+  const p = keyPolicyFor({ accountId: ACCOUNT, administrators: [admin.arn], users: [app.arn] });
+  it('throws AccessDeniedException worded like AWS', () => {
+    expect(() => authorizeKeyPolicy(p, { caller: app, action: 'kms:Decrypt', resourceArn: KEY })).not.toThrow();
+    const e = malformed(() => authorizeKeyPolicy(p, { caller: admin, action: 'kms:Decrypt', resourceArn: KEY }), 'AccessDeniedException');
+    expect(e.message).toBe(`User: ${admin.arn} is not authorized to perform: kms:Decrypt on resource: ${KEY} because no resource-based policy allows the kms:Decrypt action`);
+    const d = policy(allow({}), deny({ Action: 'kms:Decrypt' }));
+    const e2 = malformed(() => authorizeKeyPolicy(d, { caller: admin, action: 'kms:Decrypt', resourceArn: KEY }), 'AccessDeniedException');
+    expect(e2.message).toMatch(/with an explicit deny in a resource-based policy$/);
+  });
+  it('lockout check throws MalformedPolicyDocumentException unless bypassed', () => {
+    expect(() => assertPolicyLockoutSafe(p, admin, KEY)).not.toThrow();
+    const e = malformed(() => assertPolicyLockoutSafe(p, app, KEY));
+    expect(e.message).toBe(POLICY_LOCKOUT_MESSAGE);
+    expect(() => assertPolicyLockoutSafe(p, app, KEY, true)).not.toThrow();
   });
 });
