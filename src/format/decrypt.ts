@@ -1,0 +1,584 @@
+import { createDecipheriv, type DecipherGCM, type KeyObject, type Verify } from 'node:crypto';
+import { parsePublicKey } from '../crypto/ecdsa.js';
+import { deriveAndCheckCommitment, deriveLegacyKey } from '../crypto/hkdf.js';
+import { DecryptionError, LimitExceededError, MalformedMessageError, StreamError } from '../errors.js';
+import {
+  bodyAad,
+  FINAL_FRAME_HEADER_LENGTH,
+  FRAME_HEADER_LENGTH,
+  gcmAlgorithm,
+  IV_LENGTH,
+  LABEL_FINAL_FRAME,
+  LABEL_FRAME,
+  LABEL_SINGLE_BLOCK,
+  MAX_NON_FRAMED_CONTENT,
+  NON_FRAMED_HEADER_LENGTH,
+  readUInt64,
+  SEQUENCE_NUMBER_END,
+  setAadCounters,
+  TAG_LENGTH,
+  walkBody,
+} from './body.js';
+import { PUBLIC_KEY_CONTEXT_KEY } from './context.js';
+import { createVerifier, finishVerify, readFooter } from './footer.js';
+import { CONTENT_TYPE_NON_FRAMED, tryParseHeader, type MessageHeader, type ParseLimits } from './header.js';
+import type { Suite } from './suites.js';
+
+/**
+ * Decryption (client-apis/decrypt.md): derive the message key from the data key, check the key
+ * commitment (v2) before the header tag, check the header tag, then decrypt the body frame by
+ * frame and, for signed suites, verify the footer signature. Plaintext is never returned before
+ * the tags covering it verified; the buffer API also waits for the signature.
+ */
+
+/**
+ * The per-message key for one parsed header, produced by deriveAndVerifyHeader only after the
+ * commitment and the header tag verified. Bound to that header object.
+ */
+export class DecryptionKey {
+  /** The header this key was derived for and verified against. */
+  readonly header: MessageHeader;
+  /** ECDSA verification key from the context (signed suites only). */
+  readonly publicKey: KeyObject | undefined;
+  #key: Buffer;
+
+  /** @internal use deriveAndVerifyHeader */
+  constructor(header: MessageHeader, key: Buffer, publicKey: KeyObject | undefined) {
+    this.header = header;
+    this.#key = key;
+    this.publicKey = publicKey;
+  }
+
+  get suite(): Suite {
+    return this.header.suite;
+  }
+
+  /** @internal the derived AES key; secret. */
+  get bytes(): Buffer {
+    return this.#key;
+  }
+
+  /** Zeroes the derived key; the object is unusable afterwards. */
+  destroy(): void {
+    this.#key.fill(0);
+  }
+}
+
+/**
+ * Derives the message key from the plaintext data key and authenticates the header.
+ * Throws CommitmentMismatchError when a v2 header's commitment does not match the data key,
+ * DecryptionError when the header tag does not verify, MalformedMessageError when a signed
+ * message's context lacks a valid public key, RangeError for a data key of the wrong length.
+ */
+export function deriveAndVerifyHeader(header: MessageHeader, dataKey: Uint8Array): DecryptionKey {
+  const suite = header.suite;
+  if (!(dataKey instanceof Uint8Array) || dataKey.length !== suite.keyLength) {
+    throw new RangeError(`dataKey must be a ${suite.keyLength}-byte Uint8Array for suite 0x${suite.id.toString(16).padStart(4, '0')}`);
+  }
+  const key =
+    header.version === 2
+      ? deriveAndCheckCommitment(suite, dataKey, header.messageId, header.commitment!)
+      : deriveLegacyKey(suite, dataKey, header.messageId);
+  try {
+    const d = createDecipheriv(gcmAlgorithm(suite.keyLength), key, header.headerIv);
+    d.setAuthTag(header.authTag);
+    d.setAAD(header.authenticated);
+    d.final();
+  } catch {
+    key.fill(0);
+    throw new DecryptionError();
+  }
+  let publicKey: KeyObject | undefined;
+  if (suite.signatureCurve !== undefined) {
+    try {
+      // The context is authenticated now, so a bad key here is a bad writer, not a forgery.
+      publicKey = parsePublicKey(suite, header.context[PUBLIC_KEY_CONTEXT_KEY]);
+    } catch (e) {
+      key.fill(0);
+      throw e;
+    }
+  }
+  return new DecryptionKey(header, key, publicKey);
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function checkKey(header: MessageHeader, key: DecryptionKey): void {
+  if (!(key instanceof DecryptionKey) || key.header !== header) {
+    throw new TypeError('key must be the DecryptionKey returned by deriveAndVerifyHeader for this header');
+  }
+}
+
+/**
+ * Decrypts the body of a complete message (`message` starts with the header that was parsed
+ * into `header`). Validates the whole structure first (consecutive sequence numbers, final
+ * frame, lengths, footer, no trailing bytes: MalformedMessageError), then verifies the
+ * signature and every frame tag (DecryptionError) before returning any plaintext.
+ */
+export function decryptBody(header: MessageHeader, key: DecryptionKey, message: Uint8Array): Buffer {
+  checkKey(header, key);
+  const msg = asBuffer(message);
+  if (msg.length < header.length) throw new MalformedMessageError('message is truncated');
+  const suite = header.suite;
+
+  // Pass 1: structure only, no cryptography, nothing allocated from lengths in the message.
+  let plaintextLength = 0;
+  const bodyEnd = walkBody(msg, header.length, header.contentType, header.frameLength, (part) => {
+    plaintextLength += part.contentLength;
+  });
+  let end = bodyEnd;
+  let signature: Buffer | undefined;
+  if (suite.signatureCurve !== undefined) ({ signature, end } = readFooter(msg, bodyEnd));
+  if (end !== msg.length) throw new MalformedMessageError('unexpected bytes after the end of the message');
+
+  if (signature !== undefined) {
+    // message-footer.md: the signature covers the serialized header and body. The header bytes
+    // come from the parsed copy, which is what the header tag authenticated.
+    const verifier = createVerifier(suite);
+    verifier.update(header.bytes);
+    verifier.update(msg.subarray(header.length, bodyEnd));
+    finishVerify(verifier, key.publicKey!, signature);
+  }
+
+  // Pass 2: decrypt into one exactly-sized buffer; zeroed if any tag fails.
+  const out = Buffer.allocUnsafe(plaintextLength);
+  const algorithm = gcmAlgorithm(suite.keyLength);
+  const k = key.bytes;
+  const nonFramed = header.contentType === CONTENT_TYPE_NON_FRAMED;
+  let regularAad: Buffer | undefined;
+  let w = 0;
+  try {
+    walkBody(msg, header.length, header.contentType, header.frameLength, (part) => {
+      let aad: Buffer;
+      if (nonFramed) aad = bodyAad(header.messageId, LABEL_SINGLE_BLOCK, 1, part.contentLength);
+      else if (part.final) aad = bodyAad(header.messageId, LABEL_FINAL_FRAME, part.sequenceNumber, part.contentLength);
+      else {
+        aad = regularAad ??= bodyAad(header.messageId, LABEL_FRAME, 1, part.contentLength);
+        setAadCounters(aad, part.sequenceNumber, part.contentLength);
+      }
+      const d = createDecipheriv(algorithm, k, msg.subarray(part.ivOffset, part.ivOffset + IV_LENGTH));
+      d.setAuthTag(msg.subarray(part.tagOffset, part.tagOffset + TAG_LENGTH));
+      d.setAAD(aad);
+      const pt = d.update(msg.subarray(part.contentOffset, part.tagOffset));
+      out.set(pt, w);
+      w += pt.length;
+      d.final();
+    });
+  } catch {
+    out.fill(0);
+    throw new DecryptionError();
+  }
+  return out;
+}
+
+/** Limits of the incremental decryptor. */
+export interface DecryptorLimits extends ParseLimits {
+  /**
+   * Largest regular frame length accepted from a header, in bytes (default 16 MiB). A frame's
+   * plaintext is held until its tag verifies, so this bounds the decryptor's memory; a header
+   * announcing more is rejected with LimitExceededError before any key is requested.
+   */
+  maxFrameLength?: number;
+  /**
+   * Largest non-framed body accepted, in bytes (default 64 MiB). A non-framed body has one tag,
+   * so all of its plaintext must be held until the end; larger bodies are LimitExceededError.
+   */
+  maxBodyBytes?: number;
+  /**
+   * Signed suites only: withhold the final frame's plaintext until end() has verified the
+   * signature and seen the end of the input, so a stream consumer never receives the end of a
+   * message whose signature is bad. Default false (frames are released as their tags verify).
+   */
+  holdFinalFrame?: boolean;
+}
+
+export const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+const enum Phase {
+  Header,
+  Key,
+  FrameStart,
+  FrameHeader,
+  FinalFrameHeader,
+  NonFramedHeader,
+  Content,
+  Tag,
+  FooterLength,
+  Footer,
+  Complete,
+  Done,
+  Failed,
+}
+
+function checkPositiveInt(value: unknown, name: string, unit: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer (${unit})`);
+  }
+  return value;
+}
+
+/**
+ * Incremental, push-based, synchronous decryptor with bounded memory, for wrapping in a Node
+ * Transform. Life cycle:
+ *
+ *   const dec = new MessageDecryptor({ maxEncryptedDataKeys: 10 });
+ *   dec.push(chunk);                 // 1. feed bytes until dec.header is defined
+ *   if (dec.needsKey) {              // 2. header parsed: get the data key (async, keyrings) ...
+ *     dec.setDataKey(dataKey);       //    ... then supply it (verifies commitment + header tag)
+ *   }
+ *   out(dec.read());                 // 3. verified plaintext, frame by frame
+ *   dec.push(more); out(dec.read()); //    ... repeat for every chunk
+ *   out(dec.end());                  // 4. input ended: throws if truncated, returns held plaintext
+ *
+ * - `push` never returns plaintext and never throws for an incomplete message; it throws typed
+ *   errors as soon as the bytes seen prove the message bad (MalformedMessageError,
+ *   LimitExceededError, DecryptionError for a failed tag or signature), including for any byte
+ *   after the end of the message. After an error every call rethrows it.
+ * - Bytes pushed while the key is awaited are copied and kept; a Transform naturally does not push
+ *   then (it has not called back yet).
+ * - `read` returns only plaintext whose frame tag verified (for non-framed bodies: the whole
+ *   body, after its one tag). With `holdFinalFrame` on a signed suite the final frame waits for
+ *   end(), which checks the signature and that nothing followed it.
+ * - Memory: the header (<= maxHeaderBytes), one frame of plaintext (<= maxFrameLength) or one
+ *   non-framed body (<= maxBodyBytes), the footer, and unread output.
+ */
+export class MessageDecryptor {
+  readonly #limits: ParseLimits;
+  readonly #maxFrameLength: number;
+  readonly #maxBodyBytes: number;
+  readonly #holdFinalFrame: boolean;
+
+  #phase = Phase.Header;
+  #error: unknown;
+  // Header phase
+  #headerChunks: Buffer[] = [];
+  #headerBytes = 0;
+  #headerNeed = 1;
+  #header: MessageHeader | undefined;
+  // Key phase: input received before the key
+  #pendingInput: Buffer[] = [];
+  // Body phase
+  #key: DecryptionKey | undefined;
+  #ownsKey = false;
+  #algorithm: ReturnType<typeof gcmAlgorithm> = 'aes-256-gcm';
+  #verifier: Verify | undefined;
+  #scratch = Buffer.alloc(FINAL_FRAME_HEADER_LENGTH);
+  #scratchFill = 0;
+  #scratchNeed = 0;
+  #expectedSequence = 1;
+  #decipher: DecipherGCM | undefined;
+  #contentRemaining = 0;
+  #finalPart = false;
+  #regularAad: Buffer | undefined;
+  #held: Buffer[] = [];
+  #withheld: Buffer[] = [];
+  #footerRemaining = 0;
+  #footerParts: Buffer[] = [];
+  #output: Buffer[] = [];
+
+  constructor(limits: DecryptorLimits) {
+    if (limits === null || typeof limits !== 'object') throw new TypeError('limits must be an object');
+    checkPositiveInt(limits.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 'count of keys');
+    const parse: ParseLimits = { maxEncryptedDataKeys: limits.maxEncryptedDataKeys };
+    if (limits.maxHeaderBytes !== undefined) parse.maxHeaderBytes = checkPositiveInt(limits.maxHeaderBytes, 'maxHeaderBytes', 'bytes');
+    this.#limits = parse;
+    this.#maxFrameLength =
+      limits.maxFrameLength === undefined ? DEFAULT_MAX_FRAME_LENGTH : checkPositiveInt(limits.maxFrameLength, 'maxFrameLength', 'bytes');
+    this.#maxBodyBytes =
+      limits.maxBodyBytes === undefined ? DEFAULT_MAX_BODY_BYTES : checkPositiveInt(limits.maxBodyBytes, 'maxBodyBytes', 'bytes');
+    if (limits.holdFinalFrame !== undefined && typeof limits.holdFinalFrame !== 'boolean') {
+      throw new TypeError('holdFinalFrame must be a boolean');
+    }
+    this.#holdFinalFrame = limits.holdFinalFrame === true;
+  }
+
+  /** The parsed header once it is complete (not yet authenticated until a key was set). */
+  get header(): MessageHeader | undefined {
+    return this.#header;
+  }
+
+  /** True when the header is parsed and setDataKey/setKey is expected. */
+  get needsKey(): boolean {
+    return this.#phase === Phase.Key;
+  }
+
+  /** True after end() succeeded. */
+  get done(): boolean {
+    return this.#phase === Phase.Done;
+  }
+
+  /** Feeds message bytes. The chunk is not retained (bytes kept are copied). */
+  push(chunk: Uint8Array): void {
+    this.#guard();
+    if (!(chunk instanceof Uint8Array)) throw new TypeError('chunk must be a Uint8Array');
+    if (chunk.length === 0) return;
+    try {
+      const buf = asBuffer(chunk);
+      if (this.#phase === Phase.Header) this.#pushHeader(buf);
+      else if (this.#phase === Phase.Key) this.#pendingInput.push(Buffer.from(buf));
+      else this.#consume(buf);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /** Supplies the plaintext data key: derives the message key, checks commitment and header tag. */
+  setDataKey(dataKey: Uint8Array): void {
+    this.#guard();
+    if (this.#phase !== Phase.Key) throw new StreamError('setDataKey() is only valid once the header is parsed and before a key is set');
+    let key: DecryptionKey;
+    try {
+      key = deriveAndVerifyHeader(this.#header!, dataKey);
+    } catch (e) {
+      if (e instanceof RangeError) throw e;
+      this.#fail(e);
+    }
+    this.#start(key, true);
+  }
+
+  /** Supplies a key already derived with deriveAndVerifyHeader(decryptor.header, dataKey). */
+  setKey(key: DecryptionKey): void {
+    this.#guard();
+    if (this.#phase !== Phase.Key) throw new StreamError('setKey() is only valid once the header is parsed and before a key is set');
+    checkKey(this.#header!, key);
+    this.#start(key, false);
+  }
+
+  /** Returns (and forgets) the verified plaintext produced so far. */
+  read(): Buffer[] {
+    const out = this.#output;
+    this.#output = [];
+    return out;
+  }
+
+  /**
+   * Signals the end of the input. Throws MalformedMessageError if the message is incomplete
+   * (a truncated stream is never a silently short plaintext), StreamError if no key was
+   * supplied. Returns the remaining verified plaintext, including a withheld final frame.
+   */
+  end(): Buffer[] {
+    this.#guard();
+    if (this.#phase === Phase.Key) throw new StreamError('end() before a key was supplied');
+    if (this.#phase !== Phase.Complete) {
+      this.#fail(new MalformedMessageError('message is truncated'));
+    }
+    this.#phase = Phase.Done;
+    const out = this.read();
+    for (const b of this.#withheld) out.push(b);
+    this.#withheld = [];
+    this.#releaseKey();
+    return out;
+  }
+
+  /** Abandons decryption: zeroes held plaintext and an owned key. */
+  destroy(): void {
+    if (this.#phase !== Phase.Done) this.#fail(new StreamError('decryptor destroyed'), false);
+  }
+
+  #guard(): void {
+    if (this.#phase === Phase.Failed) throw this.#error;
+    if (this.#phase === Phase.Done) throw new StreamError('decryptor already ended');
+  }
+
+  #fail(e: unknown, rethrow = true): never {
+    this.#phase = Phase.Failed;
+    this.#error = e;
+    for (const b of this.#held) b.fill(0);
+    for (const b of this.#withheld) b.fill(0);
+    for (const b of this.#output) b.fill(0);
+    this.#held = [];
+    this.#withheld = [];
+    this.#output = [];
+    this.#pendingInput = [];
+    this.#headerChunks = [];
+    this.#decipher = undefined;
+    this.#releaseKey();
+    if (rethrow) throw e;
+    return undefined as never;
+  }
+
+  #releaseKey(): void {
+    if (this.#ownsKey) this.#key?.destroy();
+    this.#key = undefined;
+  }
+
+  #pushHeader(chunk: Buffer): void {
+    this.#headerChunks.push(Buffer.from(chunk));
+    this.#headerBytes += chunk.length;
+    if (this.#headerBytes < this.#headerNeed) return;
+    const buf = this.#headerChunks.length === 1 ? this.#headerChunks[0]! : Buffer.concat(this.#headerChunks, this.#headerBytes);
+    this.#headerChunks = [buf];
+    const r = tryParseHeader(buf, this.#limits);
+    if (typeof r === 'number') {
+      this.#headerNeed = r;
+      return;
+    }
+    if (r.contentType !== CONTENT_TYPE_NON_FRAMED && r.frameLength > this.#maxFrameLength) {
+      throw new LimitExceededError(`frame length exceeds maxFrameLength (${this.#maxFrameLength} bytes)`);
+    }
+    this.#header = r;
+    this.#headerChunks = [];
+    this.#phase = Phase.Key;
+    if (buf.length > r.length) this.#pendingInput.push(buf.subarray(r.length));
+  }
+
+  #start(key: DecryptionKey, owned: boolean): void {
+    const header = this.#header!;
+    this.#key = key;
+    this.#ownsKey = owned;
+    this.#algorithm = gcmAlgorithm(header.suite.keyLength);
+    if (header.suite.signatureCurve !== undefined) {
+      this.#verifier = createVerifier(header.suite);
+      this.#verifier.update(header.bytes);
+    }
+    if (header.contentType === CONTENT_TYPE_NON_FRAMED) this.#expect(Phase.NonFramedHeader, NON_FRAMED_HEADER_LENGTH);
+    else this.#expect(Phase.FrameStart, 4);
+    const pending = this.#pendingInput;
+    this.#pendingInput = [];
+    try {
+      for (const b of pending) this.#consume(b);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  #expect(phase: Phase, bytes: number): void {
+    this.#phase = phase;
+    this.#scratchNeed = bytes;
+  }
+
+  /** Runs the body state machine over one chunk; the chunk is not retained. */
+  #consume(chunk: Buffer): void {
+    let pos = 0;
+    const n = chunk.length;
+    for (;;) {
+      switch (this.#phase) {
+        case Phase.Content: {
+          const take = Math.min(this.#contentRemaining, n - pos);
+          if (take > 0) {
+            const part = chunk.subarray(pos, pos + take);
+            this.#verifier?.update(part);
+            this.#held.push(this.#decipher!.update(part));
+            this.#contentRemaining -= take;
+            pos += take;
+          }
+          if (this.#contentRemaining > 0) return;
+          this.#expect(Phase.Tag, TAG_LENGTH);
+          continue;
+        }
+        case Phase.Footer: {
+          const take = Math.min(this.#footerRemaining, n - pos);
+          if (take > 0) {
+            this.#footerParts.push(Buffer.from(chunk.subarray(pos, pos + take)));
+            this.#footerRemaining -= take;
+            pos += take;
+          }
+          if (this.#footerRemaining > 0) return;
+          const signature = Buffer.concat(this.#footerParts);
+          this.#footerParts = [];
+          finishVerify(this.#verifier!, this.#key!.publicKey!, signature);
+          this.#phase = Phase.Complete;
+          continue;
+        }
+        case Phase.Complete:
+          if (pos < n) throw new MalformedMessageError('unexpected bytes after the end of the message');
+          return;
+        default: {
+          // Fixed-size fields are gathered in the scratch buffer, possibly across chunks.
+          const take = Math.min(this.#scratchNeed - this.#scratchFill, n - pos);
+          chunk.copy(this.#scratch, this.#scratchFill, pos, pos + take);
+          this.#scratchFill += take;
+          pos += take;
+          if (this.#scratchFill < this.#scratchNeed) return;
+          this.#field();
+        }
+      }
+    }
+  }
+
+  /** Handles a completed fixed-size field in the scratch buffer. */
+  #field(): void {
+    const s = this.#scratch;
+    const header = this.#header!;
+    const fieldLength = this.#scratchNeed;
+    this.#scratchFill = 0;
+    switch (this.#phase) {
+      case Phase.FrameStart: {
+        // Only the first 4 bytes: a sequence number, or the final frame's end marker.
+        if (s.readUInt32BE(0) === SEQUENCE_NUMBER_END) this.#expect(Phase.FinalFrameHeader, FINAL_FRAME_HEADER_LENGTH);
+        else this.#expect(Phase.FrameHeader, FRAME_HEADER_LENGTH);
+        this.#scratchFill = 4; // keep the 4 bytes just read in place
+        return;
+      }
+      case Phase.FrameHeader: {
+        if (s.readUInt32BE(0) !== this.#expectedSequence) throw new MalformedMessageError('frame sequence number out of order');
+        this.#verifier?.update(s.subarray(0, fieldLength));
+        const aad = (this.#regularAad ??= bodyAad(header.messageId, LABEL_FRAME, 1, header.frameLength));
+        setAadCounters(aad, this.#expectedSequence, header.frameLength);
+        this.#begin(s.subarray(4, 4 + IV_LENGTH), aad, header.frameLength, false);
+        return;
+      }
+      case Phase.FinalFrameHeader: {
+        if (s.readUInt32BE(4) !== this.#expectedSequence) throw new MalformedMessageError('frame sequence number out of order');
+        const length = s.readUInt32BE(8 + IV_LENGTH);
+        if (length > header.frameLength) throw new MalformedMessageError('final frame is longer than the frame length');
+        this.#verifier?.update(s.subarray(0, fieldLength));
+        const aad = bodyAad(header.messageId, LABEL_FINAL_FRAME, this.#expectedSequence, length);
+        this.#begin(s.subarray(8, 8 + IV_LENGTH), aad, length, true);
+        return;
+      }
+      case Phase.NonFramedHeader: {
+        const length = readUInt64(s, IV_LENGTH);
+        if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
+        if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
+        this.#verifier?.update(s.subarray(0, fieldLength));
+        this.#begin(s.subarray(0, IV_LENGTH), bodyAad(header.messageId, LABEL_SINGLE_BLOCK, 1, length), length, true);
+        return;
+      }
+      case Phase.Tag: {
+        const tag = s.subarray(0, TAG_LENGTH);
+        const d = this.#decipher!;
+        this.#decipher = undefined;
+        try {
+          d.setAuthTag(tag);
+          d.final();
+        } catch {
+          throw new DecryptionError();
+        }
+        this.#verifier?.update(tag);
+        const held = this.#held;
+        this.#held = [];
+        if (this.#finalPart && this.#holdFinalFrame && this.#verifier !== undefined) this.#withheld = held;
+        else for (const b of held) if (b.length > 0) this.#output.push(b);
+        if (!this.#finalPart) {
+          this.#expectedSequence++;
+          this.#expect(Phase.FrameStart, 4);
+        } else if (this.#verifier !== undefined) {
+          this.#expect(Phase.FooterLength, 2);
+        } else {
+          this.#phase = Phase.Complete;
+        }
+        return;
+      }
+      case Phase.FooterLength: {
+        this.#footerRemaining = s.readUInt16BE(0);
+        this.#phase = Phase.Footer;
+        return;
+      }
+      default:
+        throw new Error('unreachable decryptor state');
+    }
+  }
+
+  #begin(iv: Buffer, aad: Buffer, contentLength: number, final: boolean): void {
+    const d = createDecipheriv(this.#algorithm, this.#key!.bytes, iv);
+    d.setAAD(aad);
+    this.#decipher = d;
+    this.#contentRemaining = contentLength;
+    this.#finalPart = final;
+    this.#phase = Phase.Content;
+  }
+}

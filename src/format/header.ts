@@ -1,0 +1,287 @@
+import { LimitExceededError, MalformedMessageError } from '../errors.js';
+import type { EncryptedDataKey, EncryptionContext } from '../types.js';
+import { parseContext, serializeContext } from './context.js';
+import { suiteFromMessage, type Suite } from './suites.js';
+
+/**
+ * Message header (aws-encryption-sdk-specification data-format/message-header.md).
+ *
+ * v2 (committing suites):
+ *   version 0x02 | suite id u16 | message id (32) | AAD length u16 | AAD | EDK count u16 | EDKs |
+ *   content type u8 | frame length u32 | suite data (32-byte commitment) || auth tag (16)
+ *   The header IV is not serialized: it is 12 zero bytes.
+ * v1 (legacy suites):
+ *   version 0x01 | type 0x80 | suite id u16 | message id (16) | AAD length u16 | AAD | EDK count |
+ *   EDKs | content type u8 | reserved u32 = 0 | IV length u8 = 12 | frame length u32 ||
+ *   header IV (12) | auth tag (16)
+ * The auth tag is AES-GCM with the derived key over the header body (everything before the IV /
+ * tag) as AAD and an empty plaintext.
+ */
+
+export const CONTENT_TYPE_NON_FRAMED = 1;
+export const CONTENT_TYPE_FRAMED = 2;
+const V1_TYPE_CUSTOMER_AE_DATA = 0x80;
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+const V2_MESSAGE_ID_LENGTH = 32;
+const V1_MESSAGE_ID_LENGTH = 16;
+/** Default cap on the size of a header we are willing to buffer (see ParseLimits.maxHeaderBytes). */
+export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
+
+export interface MessageHeader {
+  version: 1 | 2;
+  suite: Suite;
+  /** 32 bytes (v2) or 16 bytes (v1). */
+  messageId: Buffer;
+  context: EncryptionContext;
+  encryptedDataKeys: EncryptedDataKey[];
+  /** 1 = non-framed, 2 = framed. */
+  contentType: 1 | 2;
+  /** Regular frame content length; 0 for non-framed messages. */
+  frameLength: number;
+  /** v2 only: the 32-byte key commitment from the suite data field. */
+  commitment?: Buffer;
+  /** IV of the header auth tag: from the message in v1, 12 zero bytes in v2. */
+  headerIv: Buffer;
+  authTag: Buffer;
+  /** header bytes covered by the tag */
+  authenticated: Buffer;
+  /** total header length in bytes incl. IV/tag */
+  length: number;
+  /** The complete serialized header (authenticated bytes + IV (v1) + tag), a private copy. */
+  bytes: Buffer;
+}
+
+export interface ParseLimits {
+  /** Largest accepted encrypted data key count (ESDK `maxEncryptedDataKeys`); more is LimitExceededError. */
+  maxEncryptedDataKeys: number;
+  /**
+   * Largest accepted header in bytes, including IV and tag. Default 1 MiB: a context is at most
+   * 64 KiB and real headers are a few KiB, while a hostile header could otherwise claim up to
+   * maxEncryptedDataKeys x 192 KiB that a streaming reader would have to buffer.
+   */
+  maxHeaderBytes?: number;
+}
+
+function checkLimits(limits: ParseLimits): number {
+  const { maxEncryptedDataKeys, maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES } = limits;
+  if (!Number.isSafeInteger(maxEncryptedDataKeys) || maxEncryptedDataKeys < 1) {
+    throw new RangeError('maxEncryptedDataKeys must be an integer of at least 1 (count of keys)');
+  }
+  if (!Number.isSafeInteger(maxHeaderBytes) || maxHeaderBytes < 1) {
+    throw new RangeError('maxHeaderBytes must be a positive integer (bytes)');
+  }
+  return maxHeaderBytes;
+}
+
+/**
+ * Parses a header from the start of `buf`.
+ * Returns undefined when `buf` holds only a prefix of a header (incremental parsing: call again
+ * with more bytes); throws MalformedMessageError for bytes that cannot start a valid header and
+ * LimitExceededError when a limit is exceeded, as early as the prefix allows.
+ *
+ * The result does not alias `buf`: the header bytes are copied once and every field is a view
+ * of (or decoded from) that private copy, so a caller changing its buffer while keys are being
+ * fetched cannot make the parsed header disagree with the authenticated bytes.
+ */
+export function parseHeader(buf: Uint8Array, limits: ParseLimits): MessageHeader | undefined {
+  const r = tryParseHeader(buf, limits);
+  return typeof r === 'number' ? undefined : r;
+}
+
+/**
+ * As parseHeader, but when the header is incomplete returns the number of bytes (from the start
+ * of the message) that must be available before parsing can make progress. Streaming readers use
+ * it to avoid re-parsing on every small chunk.
+ */
+export function tryParseHeader(input: Uint8Array, limits: ParseLimits): MessageHeader | number {
+  const maxHeaderBytes = checkLimits(limits);
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const need = (n: number): boolean => {
+    if (n > maxHeaderBytes) throw new LimitExceededError(`message header exceeds maxHeaderBytes (${maxHeaderBytes} bytes)`);
+    return buf.length < n;
+  };
+
+  if (need(1)) return 1;
+  const version = buf[0]!;
+  let idStart: number;
+  let idLength: number;
+  let o: number;
+  if (version === 2) {
+    if (need(37)) return 37;
+    idStart = 3;
+    idLength = V2_MESSAGE_ID_LENGTH;
+    o = 35;
+  } else if (version === 1) {
+    if (need(2)) return 2;
+    if (buf[1] !== V1_TYPE_CUSTOMER_AE_DATA) throw new MalformedMessageError('malformed message header');
+    if (need(22)) return 22;
+    idStart = 4;
+    idLength = V1_MESSAGE_ID_LENGTH;
+    o = 20;
+  } else {
+    // 0x41 is 'A', the first base64 character of both versions' first bytes.
+    throw new MalformedMessageError(
+      version === 0x41 ? 'not a message (it may be base64 encoded)' : 'unsupported message format version',
+    );
+  }
+  const suite = suiteFromMessage(buf.readUInt16BE(idStart - 2));
+  if (suite.messageFormat !== version) throw new MalformedMessageError('algorithm suite does not match message format version');
+
+  const aadLength = buf.readUInt16BE(o);
+  const aadStart = o + 2;
+  o = aadStart + aadLength;
+
+  if (need(o + 2)) return o + 2;
+  const edkCount = buf.readUInt16BE(o);
+  o += 2;
+  // message-header.md: the encrypted data key count MUST be greater than 0.
+  if (edkCount === 0) throw new MalformedMessageError('message has no encrypted data keys');
+  if (edkCount > limits.maxEncryptedDataKeys) {
+    throw new LimitExceededError(`message has more encrypted data keys than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys})`);
+  }
+  const edkOffsets = new Array<number>(edkCount * 3);
+  for (let i = 0; i < edkCount; i++) {
+    for (let f = 0; f < 3; f++) {
+      if (need(o + 2)) return o + 2;
+      edkOffsets[i * 3 + f] = o;
+      o += 2 + buf.readUInt16BE(o);
+    }
+  }
+
+  const tailStart = o;
+  const authenticatedLength = version === 2 ? o + 1 + 4 + suite.suiteDataLength : o + 1 + 4 + 1 + 4;
+  const total = authenticatedLength + (version === 2 ? 0 : IV_LENGTH) + TAG_LENGTH;
+  if (need(total)) return total;
+
+  // The whole header is present: copy it once and build every field from the copy.
+  const h = Buffer.allocUnsafe(total);
+  h.set(buf.subarray(0, total), 0);
+
+  const contentType = h[tailStart]!;
+  if (contentType !== CONTENT_TYPE_FRAMED && contentType !== CONTENT_TYPE_NON_FRAMED) {
+    throw new MalformedMessageError('unsupported content type');
+  }
+  let frameLength: number;
+  let commitment: Buffer | undefined;
+  let headerIv: Buffer;
+  if (version === 2) {
+    frameLength = h.readUInt32BE(tailStart + 1);
+    commitment = h.subarray(tailStart + 5, authenticatedLength);
+    headerIv = Buffer.alloc(IV_LENGTH);
+  } else {
+    // message-header.md: reserved MUST be 00 00 00 00; IV length MUST equal the suite's.
+    if (h.readUInt32BE(tailStart + 1) !== 0) throw new MalformedMessageError('malformed message header');
+    if (h[tailStart + 5] !== suite.ivLength) throw new MalformedMessageError('malformed message header');
+    frameLength = h.readUInt32BE(tailStart + 6);
+    headerIv = h.subarray(authenticatedLength, authenticatedLength + IV_LENGTH);
+  }
+  // message-header.md: non-framed content MUST have frame length 0. A framed message with frame
+  // length 0 cannot be written by any ESDK (frame lengths start at 1), so it is malformed too.
+  if ((contentType === CONTENT_TYPE_NON_FRAMED) !== (frameLength === 0)) {
+    throw new MalformedMessageError('frame length does not match content type');
+  }
+
+  const context = parseContext(h.subarray(aadStart, aadStart + aadLength));
+  const encryptedDataKeys: EncryptedDataKey[] = new Array(edkCount);
+  for (let i = 0; i < edkCount; i++) {
+    encryptedDataKeys[i] = {
+      providerId: decodeUtf8(field(h, edkOffsets[i * 3]!)),
+      providerInfo: field(h, edkOffsets[i * 3 + 1]!),
+      ciphertext: field(h, edkOffsets[i * 3 + 2]!),
+    };
+  }
+
+  return {
+    version,
+    suite,
+    messageId: h.subarray(idStart, idStart + idLength),
+    context,
+    encryptedDataKeys,
+    contentType,
+    frameLength,
+    ...(commitment !== undefined ? { commitment } : {}),
+    headerIv,
+    authTag: h.subarray(total - TAG_LENGTH, total),
+    authenticated: h.subarray(0, authenticatedLength),
+    length: total,
+    bytes: h,
+  };
+}
+
+function field(h: Buffer, at: number): Buffer {
+  return h.subarray(at + 2, at + 2 + h.readUInt16BE(at));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function decodeUtf8(b: Uint8Array): string {
+  try {
+    return utf8.decode(b);
+  } catch {
+    throw new MalformedMessageError('malformed key provider id');
+  }
+}
+
+/** A serialized v2 header with blanks for the per-message fields (see serializeHeaderTemplate). */
+export interface HeaderTemplate {
+  /** Header body + room for the tag; message id, commitment and tag are zero placeholders. */
+  bytes: Buffer;
+  messageIdOffset: number;
+  commitmentOffset: number;
+  /** Length of the authenticated header body (everything before the tag). */
+  authenticatedLength: number;
+  /** Total header length including the 16-byte tag. */
+  length: number;
+}
+
+/**
+ * Serializes a framed v2 header once for a set of materials; only the message id, commitment and
+ * tag differ between messages, so encrypt copies this template and splices those three in.
+ * Throws TypeError/RangeError for materials that cannot be represented in the format.
+ */
+export function serializeHeaderTemplate(
+  suite: Suite,
+  context: Readonly<EncryptionContext>,
+  encryptedDataKeys: readonly EncryptedDataKey[],
+  frameLength: number,
+): HeaderTemplate {
+  if (suite.messageFormat !== 2) throw new RangeError('only message format v2 suites can be written');
+  const aad = serializeContext(context);
+  if (!Array.isArray(encryptedDataKeys) || encryptedDataKeys.length < 1 || encryptedDataKeys.length > 0xffff) {
+    throw new RangeError('encryptedDataKeys must hold from 1 to 65535 keys');
+  }
+  const edks = encryptedDataKeys.map((k, i) => {
+    if (k === null || typeof k !== 'object' || typeof k.providerId !== 'string') {
+      throw new TypeError(`encryptedDataKeys[${i}].providerId must be a string`);
+    }
+    const id = Buffer.from(k.providerId, 'utf8');
+    for (const [name, b] of [['providerId', id], ['providerInfo', k.providerInfo], ['ciphertext', k.ciphertext]] as const) {
+      if (!(b instanceof Uint8Array)) throw new TypeError(`encryptedDataKeys[${i}].${name} must be a Uint8Array`);
+      if (b.length > 0xffff) throw new RangeError(`encryptedDataKeys[${i}].${name} must be at most 65535 bytes`);
+    }
+    return [id, k.providerInfo, k.ciphertext] as const;
+  });
+  let size = 1 + 2 + V2_MESSAGE_ID_LENGTH + 2 + aad.length + 2;
+  for (const [a, b, c] of edks) size += 6 + a.length + b.length + c.length;
+  const authenticatedLength = size + 1 + 4 + suite.suiteDataLength;
+  const length = authenticatedLength + TAG_LENGTH;
+
+  const out = Buffer.alloc(length);
+  let o = out.writeUInt8(2, 0);
+  o = out.writeUInt16BE(suite.id, o);
+  const messageIdOffset = o;
+  o += V2_MESSAGE_ID_LENGTH;
+  o = out.writeUInt16BE(aad.length, o);
+  o += aad.copy(out, o);
+  o = out.writeUInt16BE(edks.length, o);
+  for (const fields of edks) {
+    for (const f of fields) {
+      o = out.writeUInt16BE(f.length, o);
+      out.set(f, o);
+      o += f.length;
+    }
+  }
+  o = out.writeUInt8(CONTENT_TYPE_FRAMED, o);
+  o = out.writeUInt32BE(frameLength, o);
+  return { bytes: out, messageIdOffset, commitmentOffset: o, authenticatedLength, length };
+}
