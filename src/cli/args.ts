@@ -1,0 +1,68 @@
+/**
+ * Command-line parsing on node:util parseArgs, plus the value checks the CLI shares between
+ * commands. Every problem becomes a usage error (exit 2) that names the flag.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { usage } from './errors.js';
+import type { EncryptionContext } from '../types.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Strict parse: unknown flags, missing values and stray positionals are usage errors. */
+export function parse<O extends Options>(argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  } catch (err) {
+    // parseArgs errors (ERR_PARSE_ARGS_*) already name the flag; drop Node's hint suffixes.
+    const msg = err instanceof Error ? err.message.split('\n')[0]!.replace(/\. To specify .*$/, '') : String(err);
+    throw usage(msg);
+  }
+}
+
+/**
+ * `--context k=v`, repeatable. The value is everything after the first `=`, so values may contain
+ * `=`; keys must be non-empty and unique. Keys starting with `aws-crypto-` are reserved by the
+ * message format (the library rejects them on encrypt; on decrypt they may be required).
+ */
+export function parseContext(pairs: readonly string[] | undefined): EncryptionContext {
+  const out: EncryptionContext = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usage(`--context must be key=value with a non-empty key, got ${JSON.stringify(pair)}`);
+    const k = pair.slice(0, eq);
+    if (Object.prototype.hasOwnProperty.call(out, k)) throw usage(`--context key ${JSON.stringify(k)} given twice`);
+    out[k] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** A positive integer flag within [min, max], with its unit in the message. */
+export function intFlag(value: string | undefined, flag: string, min: number, max: number, unit: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw usage(`${flag} must be an integer number of ${unit} from ${min} to ${max}`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw usage(`${flag} must be an integer number of ${unit} from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Accepted `--suite` spellings: 0x0478 / 0478 / 1144 (decimal), and the same for 0x0578. */
+export function suiteFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  const n = /^0x[0-9a-f]+$/.test(v) ? parseInt(v, 16) : /^[0-9a-f]{4}$/.test(v) ? parseInt(v, 16) : NaN;
+  if (n !== 0x0478 && n !== 0x0578) {
+    throw usage('--suite must be 0x0478 (AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578 (the same + ECDSA P-384 signature)');
+  }
+  return n;
+}
+
+/** AWS account ids are 12 digits. */
+export function accountFlag(values: readonly string[] | undefined): string[] | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  for (const v of values) {
+    if (!/^[0-9]{12}$/.test(v)) throw usage(`--allow-account must be a 12-digit AWS account id, got ${JSON.stringify(v)}`);
+  }
+  return [...new Set(values)];
+}

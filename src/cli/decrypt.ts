@@ -1,0 +1,81 @@
+/** `kms-envelope decrypt`: one AWS Encryption SDK message -> plaintext. */
+import { Envelope } from '../envelope.js';
+import { accountFlag, intFlag, parse, parseContext } from './args.js';
+import { asUsage, usage } from './errors.js';
+import { DECRYPT_HELP } from './help.js';
+import { checkDistinct, resolveEndpoint, type Io } from './io.js';
+import { checkKeyIds, checkSelection, connectKms } from './kms.js';
+import { transfer } from './transfer.js';
+
+const OPTIONS = {
+  key: { type: 'string', short: 'k', multiple: true },
+  'allow-account': { type: 'string', multiple: true },
+  partition: { type: 'string' },
+  context: { type: 'string', short: 'c', multiple: true },
+  input: { type: 'string', short: 'i' },
+  output: { type: 'string', short: 'o' },
+  'allow-legacy': { type: 'boolean' },
+  'max-encrypted-data-keys': { type: 'string' },
+  local: { type: 'string' },
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function decryptCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values: v } = parse(argv, OPTIONS);
+  if (v.help) {
+    io.stdout.write(DECRYPT_HELP);
+    return 0;
+  }
+  const keyIds = checkKeyIds(v.key, '--key');
+  const allowAccounts = accountFlag(v['allow-account']);
+  if (keyIds.length > 0 && allowAccounts !== undefined) {
+    throw usage('--key and --allow-account cannot be combined: --key already names the only keys allowed');
+  }
+  if (v.partition !== undefined && allowAccounts === undefined) throw usage('--partition only applies with --allow-account');
+  const partition = v.partition ?? 'aws';
+  if (!/^aws(-[a-z]+)*$/.test(partition)) throw usage('--partition must be an AWS partition such as aws, aws-cn, aws-us-gov');
+  const context = parseContext(v.context);
+  const maxEncryptedDataKeys = intFlag(v['max-encrypted-data-keys'], '--max-encrypted-data-keys', 1, 0xffff, 'keys');
+  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
+  checkSelection(selection);
+
+  const input = await resolveEndpoint(v.input, '-i');
+  const output = await resolveEndpoint(v.output, '-o');
+  checkDistinct(input, output);
+  if (input.kind === 'std' && io.stdin.isTTY === true) {
+    throw usage('no input: use -i FILE or pipe a message into stdin');
+  }
+
+  const kms = await connectKms(selection, { mode: 'decrypt', keyIds, allowAccounts, partition }, io.env);
+  try {
+    const envelope = asUsage(
+      () =>
+        new Envelope({
+          keyring: kms.keyring,
+          cache: false,
+          maxEncryptedDataKeys,
+          commitmentPolicy: v['allow-legacy'] ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
+        }),
+    );
+    await transfer(
+      {
+        label: 'decrypt',
+        input,
+        output,
+        quiet: v.quiet === true,
+        mode: 0o600,
+        file: (src, dst) => envelope.decryptFile(src, dst, { context }),
+        // Signed messages: the final frame waits for the signature, so a forged tail never reaches stdout.
+        stream: () => envelope.decryptStream({ context, holdFinalFrame: true }),
+      },
+      io,
+    );
+  } finally {
+    await kms.close();
+  }
+  return 0;
+}

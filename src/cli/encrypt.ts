@@ -1,0 +1,73 @@
+/** `kms-envelope encrypt`: input -> one AWS Encryption SDK message. */
+import { Envelope } from '../envelope.js';
+import { checkEncryptContext } from '../format/context.js';
+import { intFlag, parse, parseContext, suiteFlag } from './args.js';
+import { asUsage, usage } from './errors.js';
+import { ENCRYPT_HELP } from './help.js';
+import { checkDistinct, resolveEndpoint, type Io } from './io.js';
+import { checkKeyIds, checkSelection, connectKms } from './kms.js';
+import { transfer } from './transfer.js';
+
+const OPTIONS = {
+  key: { type: 'string', short: 'k', multiple: true },
+  context: { type: 'string', short: 'c', multiple: true },
+  input: { type: 'string', short: 'i' },
+  output: { type: 'string', short: 'o' },
+  suite: { type: 'string' },
+  'frame-length': { type: 'string' },
+  local: { type: 'string' },
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function encryptCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values: v } = parse(argv, OPTIONS);
+  if (v.help) {
+    io.stdout.write(ENCRYPT_HELP);
+    return 0;
+  }
+  const keyIds = checkKeyIds(v.key, '--key');
+  if (keyIds.length === 0) throw usage('encrypt needs --key (a KMS key id, key ARN, alias/NAME or alias ARN)');
+  const context = parseContext(v.context);
+  const suite = suiteFlag(v.suite);
+  const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0xffff_ffff, 'bytes');
+  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
+  checkSelection(selection);
+
+  const input = await resolveEndpoint(v.input, '-i');
+  const output = await resolveEndpoint(v.output, '-o');
+  checkDistinct(input, output);
+  if (output.kind === 'std' && io.stdout.isTTY === true) {
+    throw usage('refusing to write ciphertext to a terminal: use -o FILE or redirect stdout');
+  }
+  if (input.kind === 'std' && io.stdin.isTTY === true) {
+    throw usage('no input: use -i FILE or pipe data into stdin');
+  }
+
+  // Reserved `aws-crypto-` keys and oversize contexts are option errors, found before any KMS call.
+  asUsage(() => checkEncryptContext(context, '--context'));
+
+  const kms = await connectKms(selection, { mode: 'encrypt', keyIds }, io.env);
+  try {
+    // One message per run: a data-key cache would only hold a key in memory longer.
+    const envelope = asUsage(() => new Envelope({ keyring: kms.keyring, cache: false, suite, frameLength }));
+    await transfer(
+      {
+        label: 'encrypt',
+        input,
+        output,
+        quiet: v.quiet === true,
+        mode: 0o666,
+        file: (src, dst) => envelope.encryptFile(src, dst, { context }),
+        stream: (length) => envelope.encryptStream({ context, plaintextLength: length }),
+      },
+      io,
+    );
+  } finally {
+    await kms.close();
+  }
+  return 0;
+}

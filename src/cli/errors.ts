@@ -1,0 +1,118 @@
+/**
+ * How the CLI reports failures: one line on stderr, `kms-envelope: <code>: <message>`, and an exit
+ * status chosen by the error's stable code, so scripts can branch on "wrong context" vs "KMS down"
+ * without parsing text. Messages come from EnvelopeError / KMS / the OS and never carry key bytes
+ * or plaintext (src/errors.ts guarantees it for our errors; KMS and OS messages name keys and paths).
+ */
+import { EnvelopeError, NoDecryptableKeyError } from '../errors.js';
+
+/** Codes the CLI adds to the library's EnvelopeErrorCode set. */
+export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL';
+
+/**
+ * Exit status per error code. Documented in `kms-envelope --help` and src/cli/README.md; this
+ * table is the single source for both.
+ */
+export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[]; meaning: string }> = [
+  { exit: 0, codes: [], meaning: 'success' },
+  { exit: 1, codes: ['ERR_INTERNAL'], meaning: 'unexpected internal error (a bug: please report it)' },
+  { exit: 2, codes: ['ERR_USAGE', 'ERR_NO_KMS'], meaning: 'bad command line, or no KMS configured' },
+  {
+    exit: 3,
+    codes: ['ERR_DECRYPTION_FAILED', 'ERR_COMMITMENT_MISMATCH'],
+    meaning: 'decryption failed: tampered message or wrong data key',
+  },
+  { exit: 4, codes: ['ERR_KMS'], meaning: 'KMS refused or failed a request' },
+  { exit: 5, codes: ['ERR_CONTEXT_MISMATCH'], meaning: 'encryption context does not match --context' },
+  {
+    exit: 6,
+    codes: ['ERR_MALFORMED_MESSAGE', 'ERR_STREAM'],
+    meaning: 'input is not a (complete) message: malformed, truncated or extended',
+  },
+  { exit: 7, codes: ['ERR_NO_DECRYPTABLE_KEY'], meaning: 'no encrypted data key could be decrypted with the allowed keys' },
+  { exit: 8, codes: ['ERR_COMMITMENT_POLICY'], meaning: 'legacy (v1, non-committing) message; see --allow-legacy' },
+  { exit: 9, codes: ['ERR_LIMIT_EXCEEDED'], meaning: 'a limit was exceeded (e.g. --max-encrypted-data-keys)' },
+  { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring returned unusable data' },
+  { exit: 11, codes: ['ERR_IO'], meaning: 'file or pipe error (not found, permission, disk full)' },
+];
+
+const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(
+  EXIT_CODES.flatMap((row) => row.codes.map((c) => [c, row.exit] as const)),
+);
+
+/** The exit status for an error code; unknown codes are internal errors. */
+export function exitCodeFor(code: string): number {
+  return EXIT_BY_CODE.get(code) ?? 1;
+}
+
+/** A failure the CLI itself detects (bad arguments, missing KMS configuration, file problems). */
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'CliError';
+  }
+}
+
+export function usage(message: string): CliError {
+  return new CliError('ERR_USAGE', message);
+}
+
+/**
+ * Runs library setup (Envelope, keyring construction) on values from the command line. The
+ * library rejects bad options with a TypeError/RangeError naming the option: for the CLI user that
+ * is a usage error. Anything else passes through unchanged.
+ */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw usage(err.message);
+    throw err;
+  }
+}
+
+/** Node system errors (fs, pipes) carry `code` like ENOENT and `syscall`. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return (
+    err instanceof Error &&
+    typeof (err as NodeJS.ErrnoException).code === 'string' &&
+    /^E[A-Z0-9]+$/.test((err as NodeJS.ErrnoException).code!) &&
+    typeof (err as NodeJS.ErrnoException).syscall === 'string'
+  );
+}
+
+export interface Classified {
+  code: string;
+  exit: number;
+  message: string;
+}
+
+/** Maps anything thrown to the code, exit status and one-line message the CLI prints. */
+export function classify(err: unknown): Classified {
+  if (err instanceof CliError) return { code: err.code, exit: exitCodeFor(err.code), message: err.message };
+  if (err instanceof EnvelopeError) {
+    let message = err.message;
+    // The keyring wraps each failed KMS Decrypt; the first cause is what the user can act on
+    // (AccessDenied, NotFound, connection refused). KMS messages name keys, never key material.
+    if (err instanceof NoDecryptableKeyError && err.cause instanceof AggregateError) {
+      const first = err.cause.errors.find((e: unknown) => e instanceof Error) as Error | undefined;
+      if (first !== undefined && !message.includes(first.message)) message += `: ${first.message}`;
+    }
+    return { code: err.code, exit: exitCodeFor(err.code), message };
+  }
+  if (isSystemError(err)) {
+    const where = err.path !== undefined ? ` ${JSON.stringify(err.path)}` : '';
+    return { code: 'ERR_IO', exit: exitCodeFor('ERR_IO'), message: `${err.syscall}${where}: ${err.code}` };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'ERR_INTERNAL', exit: exitCodeFor('ERR_INTERNAL'), message };
+}
+
+/** Renders the exit-code table for `--help`. */
+export function exitCodeTable(): string {
+  return EXIT_CODES.map(
+    (r) => `  ${String(r.exit).padStart(2)}  ${r.meaning}${r.codes.length ? ` (${r.codes.join(', ')})` : ''}`,
+  ).join('\n');
+}

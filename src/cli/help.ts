@@ -1,0 +1,82 @@
+/** Help texts for `kms-envelope --help` and `kms-envelope <command> --help`. */
+import { exitCodeTable } from './errors.js';
+
+const KMS_FLAGS = `KMS selection (choose one; default: AWS KMS from the AWS environment):
+  --local DIR           embedded local KMS, in process, keys stored in DIR
+  --endpoint URL        any KMS-compatible endpoint, e.g. http://127.0.0.1:4599 (\`kms-envelope
+                        local-kms\`); AWS credentials are used if set, dummy ones otherwise
+  --region REGION       AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config;
+                        key ARNs name their own region)
+  --profile NAME        AWS profile for credentials and region`;
+
+const IO_FLAGS = `  -i, --input FILE      read FILE; - or absent: stdin
+  -o, --output FILE     write FILE (via a temporary file renamed into place); - or absent: stdout
+  -q, --quiet           no progress bar (it is only drawn when stderr is a terminal anyway)
+  -h, --help            this help`;
+
+export const MAIN_HELP = `kms-envelope: envelope encryption with KMS data keys in the AWS Encryption SDK message format
+
+Usage:
+  kms-envelope encrypt --key KEY [--context k=v]... [-i FILE] [-o FILE] [options]
+  kms-envelope decrypt [--key KEY]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE]
+  kms-envelope local-kms [--port 4599] [--data-dir DIR] [options]
+  kms-envelope <command> --help
+  kms-envelope --version
+
+Commands:
+  encrypt     encrypt a file or stdin into an AWS Encryption SDK message
+  decrypt     decrypt an AWS Encryption SDK message (any KMS key it names, or only --key ones)
+  local-kms   run an offline server that speaks the AWS KMS JSON protocol
+
+Example (offline, embedded local KMS):
+  kms-envelope local-kms --port 4599 --data-dir .kms &
+  aws --endpoint-url http://127.0.0.1:4599 kms create-alias ...   # or use the local KMS API
+  kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app --context app=x -i a.txt -o a.enc
+  kms-envelope decrypt --endpoint http://127.0.0.1:4599 --context app=x -i a.enc -o a.txt
+
+Errors are printed as \`kms-envelope: <code>: <message>\`. Exit status:
+${exitCodeTable()}
+`;
+
+export const ENCRYPT_HELP = `Usage: kms-envelope encrypt --key KEY [--key KEY]... [--context k=v]... [-i FILE] [-o FILE] [options]
+
+Encrypts the input under a fresh data key from KMS (GenerateDataKey with the first --key; each
+further --key wraps the same data key with KMS Encrypt, so any of them can decrypt). The output is
+an ordinary AWS Encryption SDK message (format v2), readable by any ESDK and its CLI.
+
+Options:
+  -k, --key KEY         KMS key: key id, key ARN, alias/NAME or alias ARN (required; repeatable)
+  -c, --context k=v     encryption context pair (repeatable); not secret, stored in the clear and
+                        required again on decrypt with --context
+      --suite ID        0x0478 (default: AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578
+                        (the same + ECDSA P-384 signature)
+      --frame-length N  plaintext bytes per frame, 1 .. 4294967295 (default 65536)
+${IO_FLAGS}
+
+${KMS_FLAGS}
+
+Ciphertext is never written to a terminal: redirect stdout or use -o.
+Exit status: see \`kms-envelope --help\`.
+`;
+
+export const DECRYPT_HELP = `Usage: kms-envelope decrypt [--key KEY]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE] [options]
+
+Decrypts an AWS Encryption SDK message. Without --key it needs no key list: KMS is asked to
+decrypt with the key ARN the message names (discovery). --key limits decryption to those keys;
+--allow-account limits discovery to keys of those AWS accounts. Plaintext is released only after
+it authenticated; a file output appears only when the whole message verified.
+
+Options:
+  -k, --key KEY         only decrypt with this KMS key (id, ARN, alias/NAME, alias ARN; repeatable)
+      --allow-account ID  only keys of this 12-digit AWS account (repeatable; not with --key)
+      --partition P     partition for --allow-account (default aws)
+  -c, --context k=v     require this encryption context pair in the message (repeatable)
+      --allow-legacy    also read legacy v1 messages without key commitment
+      --max-encrypted-data-keys N  reject messages with more than N encrypted data keys
+                        (1 .. 65535, default 10)
+${IO_FLAGS}
+
+${KMS_FLAGS}
+
+Exit status: see \`kms-envelope --help\` (3 tampered, 5 context mismatch, 7 no usable key, ...).
+`;

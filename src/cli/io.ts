@@ -1,0 +1,130 @@
+/**
+ * Input and output endpoints of the CLI: files, stdin/stdout, and the temp+rename discipline for
+ * files written from a stream (the same one `Envelope.encryptFile` uses: a hidden temporary file
+ * next to the target, fsync, rename), so an interrupted or failed run never leaves a partial file,
+ * and a failed decryption never leaves unauthenticated plaintext, under the target name.
+ */
+import { createReadStream, realpathSync, type Stats } from 'node:fs';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import type { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { tempPathFor } from '../stream/files.js';
+import { usage } from './errors.js';
+
+export interface Io {
+  stdin: Readable & { isTTY?: boolean };
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+  env: NodeJS.ProcessEnv;
+}
+
+export type Endpoint = { kind: 'std' } | { kind: 'file'; path: string; stats: Stats | undefined };
+
+/** `-` (or nothing) is stdin/stdout; anything else is a path. */
+export async function resolveEndpoint(spec: string | undefined, flag: '-i' | '-o'): Promise<Endpoint> {
+  if (spec === undefined || spec === '-') return { kind: 'std' };
+  if (spec.length === 0) throw usage(`${flag} needs a file name or -`);
+  const path = resolve(spec);
+  let stats: Stats | undefined;
+  try {
+    stats = await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || flag === '-i') throw err;
+  }
+  if (stats?.isDirectory()) throw usage(`${flag} ${JSON.stringify(spec)} is a directory`);
+  return { kind: 'file', path, stats };
+}
+
+/** True when the output is a path we replace by rename (a regular file, or nothing there yet). */
+export function isReplaceableFile(e: Endpoint): boolean {
+  return e.kind === 'file' && (e.stats === undefined || e.stats.isFile());
+}
+
+/** Refuses `-i x -o x` (the rename would replace the input with its own transformation midway). */
+export function checkDistinct(input: Endpoint, output: Endpoint): void {
+  if (input.kind !== 'file' || output.kind !== 'file' || output.stats === undefined) return;
+  let a: string;
+  let b: string;
+  try {
+    a = realpathSync(input.path);
+    b = realpathSync(output.path);
+  } catch {
+    return;
+  }
+  if (a === b) throw usage('-i and -o name the same file');
+}
+
+export function inputStream(e: Endpoint, io: Io): Readable {
+  return e.kind === 'std' ? io.stdin : createReadStream(e.path, { highWaterMark: 256 * 1024 });
+}
+
+/**
+ * Runs `source -> ...transforms -> output`. A replaceable file output is written through a
+ * temporary file (mode `mode`) renamed into place only after the whole pipeline succeeded.
+ * Devices and FIFOs (e.g. /dev/null) are written directly: they cannot be renamed over.
+ */
+export async function runPipeline(
+  source: Readable,
+  transforms: Transform[],
+  output: Endpoint,
+  io: Io,
+  mode: number,
+): Promise<void> {
+  if (output.kind === 'std') {
+    // stdout stays open after the pipeline (end() on process.stdout does not close fd 1).
+    await pipeline([source, ...transforms, io.stdout]);
+    return;
+  }
+  if (output.stats !== undefined && !output.stats.isFile()) {
+    const fh = await open(output.path, 'w');
+    try {
+      await pipeline([source, ...transforms, fh.createWriteStream({ autoClose: false })]);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  const tmp = tempPathFor(output.path);
+  const fh = await open(tmp, 'wx', mode);
+  let closed = false;
+  let renamed = false;
+  try {
+    await pipeline([source, ...transforms, fh.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 })]);
+    await fh.sync(); // on disk before the rename makes it visible
+    await fh.close();
+    closed = true;
+    await rename(tmp, output.path);
+    renamed = true;
+  } finally {
+    if (!closed) await fh.close().catch(() => undefined);
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * For file-to-file work done by `Envelope.encryptFile`/`decryptFile`, which do not report
+ * progress: polls the size of their temporary file (named by `tempPathFor`) next to `dst`.
+ * Purely cosmetic; if the temporary file cannot be found the bar just does not move.
+ */
+export function pollTempFile(dst: string, onSize: (bytes: number) => void, intervalMs = 250): () => void {
+  const dir = dirname(dst);
+  const prefix = `.${basename(dst)}.`;
+  let stopped = false;
+  const tick = async (): Promise<void> => {
+    try {
+      const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
+      let size = 0;
+      for (const n of names) size = Math.max(size, (await stat(resolve(dir, n)).catch(() => undefined))?.size ?? 0);
+      if (!stopped && size > 0) onSize(size);
+    } catch {
+      // directory vanished or unreadable: nothing to show
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * Which KMS the CLI talks to, and the keyring built on it.
+ *
+ * 1. `--local DIR`: the embedded local KMS, in process, keys persisted in DIR. No network at all.
+ * 2. `--endpoint URL`: any server speaking the AWS KMS JSON protocol (the local KMS server,
+ *    LocalStack, a VPC endpoint). Credentials come from the AWS environment when there are any;
+ *    otherwise fixed dummy ones are used, which the local KMS accepts (it maps unknown access keys
+ *    to its account root).
+ * 3. Neither: AWS KMS with region and credentials resolved the way the AWS SDK always does
+ *    (AWS_REGION, AWS_PROFILE, ~/.aws/config and credentials, container/instance roles). Key ARNs
+ *    name their own region, so a client is made per region for them, as the ESDK does.
+ *
+ * With neither flag and no trace of an AWS environment the CLI stops with ERR_NO_KMS (exit 2)
+ * instead of letting the SDK probe the instance metadata service and fail after a timeout.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CliError, usage } from './errors.js';
+import { KmsKeyring, type KmsKeyringOptions } from '../keyrings/kms.js';
+import { createDefaultKmsClient } from '../keyrings/kms-client.js';
+import { kmsIdentifierKind, parseKmsArn } from '../keyrings/kms-arn.js';
+import type { KmsClient } from '../types.js';
+
+export interface KmsSelection {
+  local?: string | undefined;
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  profile?: string | undefined;
+}
+
+/** What the keyring is for: encryption needs keys; decryption may be strict, filtered or open. */
+export type KeyringMode =
+  | { mode: 'encrypt'; keyIds: string[] }
+  | { mode: 'decrypt'; keyIds: string[]; allowAccounts?: string[] | undefined; partition: string };
+
+export interface KmsConnection {
+  keyring: KmsKeyring;
+  /** Where requests go, for messages (never contains credentials). */
+  describe: string;
+  /** Releases what the connection holds (the embedded KMS store). */
+  close(): Promise<void>;
+}
+
+/** Access key the CLI signs with for `--endpoint` when the environment has no credentials. */
+const DUMMY_CREDENTIALS = Object.freeze({ accessKeyId: 'KMSENVELOPELOCAL', secretAccessKey: 'kms-envelope-local' });
+
+export function checkKeyIds(keys: readonly string[] | undefined, flag: string): string[] {
+  const out: string[] = [];
+  for (const k of keys ?? []) {
+    if (kmsIdentifierKind(k) === undefined) {
+      throw usage(`${flag} ${JSON.stringify(k)} is not a KMS key id, key ARN, alias name (alias/...) or alias ARN`);
+    }
+    if (out.includes(k)) throw usage(`${flag} ${JSON.stringify(k)} given twice`);
+    out.push(k);
+  }
+  return out;
+}
+
+/** Checks the flag combination before anything is loaded or opened. */
+export function checkSelection(sel: KmsSelection): void {
+  if (sel.local !== undefined && sel.endpoint !== undefined) throw usage('--local and --endpoint cannot be used together');
+  if (sel.local !== undefined && sel.local.length === 0) throw usage('--local needs a data directory');
+  if (sel.endpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(sel.endpoint);
+    } catch {
+      throw usage('--endpoint must be an absolute URL, e.g. http://127.0.0.1:4599');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usage('--endpoint must be an http: or https: URL');
+    if (url.username !== '' || url.password !== '') throw usage('--endpoint must not contain credentials');
+  }
+  if (sel.region !== undefined && !/^[a-z0-9-]{1,64}$/.test(sel.region)) {
+    throw usage('--region must be an AWS region name such as us-east-1');
+  }
+}
+
+export async function connectKms(sel: KmsSelection, use: KeyringMode, env = process.env): Promise<KmsConnection> {
+  checkSelection(sel);
+  const keyringOptions = (client?: KmsClient | unknown): KmsKeyringOptions => {
+    const base: KmsKeyringOptions =
+      use.mode === 'encrypt' || use.keyIds.length > 0
+        ? { keyIds: use.keyIds }
+        : use.allowAccounts !== undefined
+          ? { discovery: true, discoveryFilter: { accountIds: use.allowAccounts, partition: use.partition } }
+          : { discovery: true };
+    if (client !== undefined) base.client = client as KmsClient;
+    return base;
+  };
+
+  if (sel.local !== undefined) {
+    const { LocalKms } = await import('../local-kms/index.js');
+    const kms = new LocalKms({ dataDir: sel.local });
+    const keyring = new KmsKeyring(keyringOptions(kms.client()));
+    return {
+      keyring,
+      describe: `embedded local KMS in ${sel.local}`,
+      close: async () => {
+        const closable = kms as unknown as { close?: () => unknown };
+        if (typeof closable.close === 'function') await closable.close();
+      },
+    };
+  }
+
+  if (sel.endpoint !== undefined) {
+    const region = sel.region ?? envRegion(env) ?? 'us-east-1';
+    const sdk = await import('@aws-sdk/client-kms');
+    const client = new sdk.KMSClient({
+      region,
+      endpoint: sel.endpoint,
+      ...(hasCredentialHints(env, sel) ? {} : { credentials: DUMMY_CREDENTIALS }),
+    });
+    const keyring = new KmsKeyring(keyringOptions(client));
+    return { keyring, describe: `KMS at ${sel.endpoint}`, close: async () => client.destroy() };
+  }
+
+  // AWS KMS proper.
+  if (sel.profile !== undefined) env.AWS_PROFILE = sel.profile; // read by the SDK's default providers
+  if (!hasCredentialHints(env, sel) && envRegion(env) === undefined && sel.region === undefined) {
+    throw new CliError(
+      'ERR_NO_KMS',
+      'no KMS configured: use --local DIR (embedded local KMS), --endpoint URL (a KMS-compatible server, e.g. ' +
+        '`kms-envelope local-kms`), or set AWS_REGION and AWS credentials (or AWS_PROFILE) to use AWS KMS',
+    );
+  }
+  const region = sel.region ?? envRegion(env) ?? configFileRegion(env);
+  const needsRegion = use.keyIds.filter((k) => parseKmsArn(k) === undefined);
+  if (region === undefined && needsRegion.length > 0) {
+    throw new CliError(
+      'ERR_NO_KMS',
+      `no AWS region for ${JSON.stringify(needsRegion[0])}: set AWS_REGION, pass --region, or use a key ARN (it names its region)`,
+    );
+  }
+  const options = keyringOptions(region !== undefined ? createDefaultKmsClient({ region }) : undefined);
+  // Key ARNs (and, in discovery, the ARNs named by the message) go to a client in their own region.
+  options.clientForRegion = (r: string) => createDefaultKmsClient({ region: r });
+  if (options.client === undefined) {
+    // Only ARNs are configured (checked above), so no default client is needed.
+    return { keyring: new KmsKeyring(options), describe: 'AWS KMS (regions from key ARNs)', close: async () => {} };
+  }
+  return { keyring: new KmsKeyring(options), describe: `AWS KMS in ${region}`, close: async () => {} };
+}
+
+function envRegion(env: NodeJS.ProcessEnv): string | undefined {
+  return nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v !== undefined && v.length > 0 ? v : undefined;
+}
+
+/** Anything from which the AWS SDK's default chain could produce credentials, short of probing the network. */
+function hasCredentialHints(env: NodeJS.ProcessEnv, sel: KmsSelection): boolean {
+  if (sel.profile !== undefined) return true;
+  const vars = [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_PROFILE',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    'AWS_ROLE_ARN',
+  ];
+  if (vars.some((v) => nonEmpty(env[v]) !== undefined)) return true;
+  return existsSync(credentialsFile(env)) || existsSync(configFile(env));
+}
+
+function configFile(env: NodeJS.ProcessEnv): string {
+  return nonEmpty(env.AWS_CONFIG_FILE) ?? join(homedir(), '.aws', 'config');
+}
+
+function credentialsFile(env: NodeJS.ProcessEnv): string {
+  return nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ?? join(homedir(), '.aws', 'credentials');
+}
+
+/**
+ * The region of the active profile in the AWS config file, if it sets one. Only a presence check:
+ * the SDK reads the file itself; this just tells us whether it will find a region.
+ */
+function configFileRegion(env: NodeJS.ProcessEnv): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(configFile(env), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const profile = nonEmpty(env.AWS_PROFILE) ?? 'default';
+  const section = profile === 'default' ? /^\s*\[(?:profile\s+)?default\]\s*$/ : new RegExp(`^\\s*\\[profile\\s+${escapeRe(profile)}\\]\\s*$`);
+  let inSection = false;
+  for (const line of text.split(/\r?\n/)) {
+    if (/^\s*\[/.test(line)) {
+      inSection = section.test(line);
+      continue;
+    }
+    const m = inSection ? /^\s*region\s*=\s*(\S+)\s*$/.exec(line) : null;
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
