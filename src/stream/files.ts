@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StreamError } from '../errors.js';
+
+/**
+ * File helpers: encrypt or decrypt a whole file through a stream, writing to a temporary file in
+ * the destination's directory and renaming it into place only after every byte is written and
+ * flushed to disk. rename(2) within one directory is atomic, so `dst` is either untouched or
+ * complete; a failed decryption never leaves partial (unauthenticated) plaintext behind.
+ */
+
+/** Read size for the source file: large enough to amortize per-chunk stream overhead, still small. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Encrypts `src` into `dst`. `makeStream` receives the source's size in bytes so the caller can
+ * declare the plaintext length up front (the data-key cache accounts for it before the first byte).
+ * If the file changes size while it is read, the encryption fails and `dst` is left untouched.
+ */
+export async function encryptFile(
+  src: string,
+  dst: string,
+  makeStream: (plaintextLength: number) => Transform,
+): Promise<void> {
+  checkPath(src, 'src');
+  checkPath(dst, 'dst');
+  if (typeof makeStream !== 'function') throw new TypeError('makeStream must be a function');
+  const info = await stat(src);
+  if (!info.isFile()) throw new TypeError('src must be a regular file (its size is the plaintext length)');
+  const size = info.size;
+  // Ciphertext is not secret: the temp file gets the usual mode (0666 less the umask).
+  await throughTempFile(src, dst, 0o666, () => makeStream(size), (bytesRead) => {
+    if (bytesRead !== size) throw new StreamError('source file changed size while it was encrypted');
+  });
+}
+
+/**
+ * Decrypts `src` into `dst` through a temporary file (mode 0600: it holds plaintext) that is renamed
+ * into place only after the stream ended without error, i.e. after every frame tag and the
+ * signature verified. On any failure the temporary file is removed and `dst` is left untouched.
+ */
+export async function decryptFile(src: string, dst: string, makeStream: () => Transform): Promise<void> {
+  checkPath(src, 'src');
+  checkPath(dst, 'dst');
+  if (typeof makeStream !== 'function') throw new TypeError('makeStream must be a function');
+  await throughTempFile(src, dst, 0o600, makeStream, undefined);
+}
+
+/** Temporary name next to `dst`: hidden, random, so concurrent writers never collide. */
+export function tempPathFor(dst: string): string {
+  return join(dirname(dst), `.${basename(dst)}.${randomBytes(8).toString('hex')}.tmp`);
+}
+
+async function throughTempFile(
+  src: string,
+  dst: string,
+  mode: number,
+  makeStream: () => Transform,
+  checkRead: ((bytesRead: number) => void) | undefined,
+): Promise<void> {
+  const tmp = tempPathFor(dst);
+  // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
+  const fh = await open(tmp, 'wx', mode);
+  let closed = false;
+  let renamed = false;
+  try {
+    const input = createReadStream(src, { highWaterMark: READ_CHUNK_BYTES });
+    const transform = makeStream();
+    // autoClose false: the descriptor must stay open for fsync after the last write.
+    const output = fh.createWriteStream({ autoClose: false, highWaterMark: READ_CHUNK_BYTES });
+    await pipeline(input, transform, output);
+    checkRead?.(input.bytesRead);
+    // Data must be on disk before the rename makes it visible under the final name; otherwise a
+    // crash could leave `dst` pointing at an empty or partial file.
+    await fh.sync();
+    await fh.close();
+    closed = true;
+    await rename(tmp, dst);
+    renamed = true;
+    await syncDirectory(dirname(dst));
+  } finally {
+    if (!closed) await fh.close().catch(() => undefined);
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** Makes the rename itself durable (POSIX: the directory entry lives in the directory's data). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some platforms and file systems cannot fsync a directory; the data itself is already synced.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function checkPath(p: unknown, name: string): void {
+  if (typeof p !== 'string' || p.length === 0) throw new TypeError(`${name} must be a non-empty file path string`);
+}
