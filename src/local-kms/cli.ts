@@ -1,0 +1,107 @@
+import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
+
+/**
+ * `kms-envelope local-kms`: runs the local KMS server until SIGINT/SIGTERM.
+ * Prints `listening on http://HOST:PORT` on stdout once it accepts requests (port 0 = any free port).
+ * Resolves with the exit status: 0 after a clean stop, 2 for bad arguments, 1 if it cannot start.
+ */
+export const LOCAL_KMS_HELP = `Usage: kms-envelope local-kms [options]
+
+Runs an offline AWS KMS (JSON 1.1 protocol) for @aws-sdk/client-kms, the AWS CLI and the
+AWS Encryption SDK. Point clients at the printed URL (e.g. aws --endpoint-url URL kms ...).
+
+Options:
+  --port N               TCP port (default 4599; 0 picks a free port)
+  --host H               interface to bind (default 127.0.0.1)
+  --data-dir DIR         keep keys in DIR (survives restarts); in memory when omitted
+  --root-key-file F      32-byte root key that seals key material at rest
+                         (default DIR/root.key, generated with mode 0600)
+  --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "..."}}
+                         mapping SigV4 access keys to IAM principals for key policies
+  --strict-principals    reject access keys not in the principals file
+  --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
+  --account-id ID        12-digit account id of the keys (default 111122223333)
+  --region R             region in key ARNs (default us-east-1)
+  --max-body-bytes N     largest request body accepted (default 1048576)
+  -h, --help             show this help
+`;
+
+const VALUE_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
+  '--port': 'port',
+  '--host': 'host',
+  '--data-dir': 'dataDir',
+  '--root-key-file': 'rootKeyFile',
+  '--principals': 'principalsFile',
+  '--account-id': 'accountId',
+  '--region': 'region',
+  '--max-body-bytes': 'maxBodyBytes',
+};
+const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
+  '--strict-principals': 'strictPrincipals',
+  '--test-clock': 'testClock',
+};
+const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes']);
+
+export class LocalKmsUsageError extends Error {}
+
+export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOptions | 'help' {
+  const opts: Record<string, unknown> = { port: 4599 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return 'help';
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (FLAG_OPTIONS[name]) {
+      if (eq > 0) throw new LocalKmsUsageError(`${name} takes no value`);
+      opts[FLAG_OPTIONS[name]] = true;
+      continue;
+    }
+    const key = VALUE_OPTIONS[name];
+    if (!key) throw new LocalKmsUsageError(`unknown option ${JSON.stringify(arg)}`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === '') throw new LocalKmsUsageError(`${name} needs a value`);
+    if (NUMERIC.has(key)) {
+      if (!/^\d+$/.test(value)) throw new LocalKmsUsageError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      opts[key] = Number(value);
+    } else {
+      opts[key] = value;
+    }
+  }
+  const port = opts.port as number;
+  if (port > 65535) throw new LocalKmsUsageError(`--port must be 0-65535, got ${port}`);
+  return opts as LocalKmsServerOptions;
+}
+
+export async function runLocalKmsCommand(argv: string[]): Promise<number> {
+  let opts: LocalKmsServerOptions | 'help';
+  try {
+    opts = parseLocalKmsArgs(argv);
+  } catch (e) {
+    process.stderr.write(`kms-envelope local-kms: ${(e as Error).message}\n\n${LOCAL_KMS_HELP}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(LOCAL_KMS_HELP);
+    return 0;
+  }
+  let server;
+  try {
+    server = await startLocalKmsServer(opts);
+  } catch (e) {
+    process.stderr.write(`kms-envelope local-kms: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!opts.dataDir) process.stderr.write('kms-envelope local-kms: no --data-dir, keys live in memory only\n');
+  process.stdout.write(`listening on ${server.url}\n`);
+  const running = server;
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      running.close().then(resolve, resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}

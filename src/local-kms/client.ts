@@ -1,0 +1,126 @@
+import type { EncryptionContext, KmsClient } from '../types.js';
+import type { Caller } from './policy-types.js';
+import { accountOfPrincipalArn } from './principals.js';
+import { LocalKmsService, type KmsResponse, type LocalKmsServiceOptions } from './service.js';
+
+/**
+ * In-process use of the local KMS: `new LocalKms()` holds a LocalKmsService and hands out
+ * `KmsClient`s (the library's internal client interface), so an Envelope or KmsKeyring can use
+ * the local KMS without a server. Errors are thrown as KmsServiceError (`type` = AWS error name),
+ * which the keyring maps like SDK errors.
+ */
+export interface LocalKmsOptions {
+  dataDir?: string;
+  rootKeyFile?: string;
+  /** Milliseconds since the epoch; default Date.now. */
+  clock?: () => number;
+  accountId?: string;
+  region?: string;
+}
+
+export interface LocalKmsClientOptions {
+  /** Act as this principal (a Caller or a principal ARN); default the account root. */
+  caller?: Caller | string;
+}
+
+/** A KmsClient bound to one caller, plus `call()` for any other operation. */
+export interface LocalKmsClient extends KmsClient {
+  readonly caller: Caller;
+  /** Runs any AWS KMS operation by name with AWS request/response shapes. */
+  call(operation: string, input?: Record<string, unknown>): Promise<KmsResponse>;
+}
+
+const bytes = (v: unknown): Uint8Array => {
+  const b = v as Uint8Array;
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+};
+
+export class LocalKms {
+  readonly service: LocalKmsService;
+
+  constructor(options: LocalKmsOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('LocalKms options must be an object');
+    const o: LocalKmsServiceOptions = {};
+    if (options.dataDir !== undefined) o.dataDir = options.dataDir;
+    if (options.rootKeyFile !== undefined) o.rootKeyFile = options.rootKeyFile;
+    if (options.clock !== undefined) o.clock = options.clock;
+    if (options.accountId !== undefined) o.accountId = options.accountId;
+    if (options.region !== undefined) o.region = options.region;
+    this.service = new LocalKmsService(o);
+  }
+
+  client(options: LocalKmsClientOptions = {}): LocalKmsClient {
+    const caller = toCaller(options.caller, this.service);
+    const service = this.service;
+    return {
+      caller,
+      call: (operation, input = {}) => service.call(operation, input, caller),
+      async generateDataKey(input) {
+        const out = await service.call(
+          'GenerateDataKey',
+          { KeyId: input.keyId, NumberOfBytes: input.numberOfBytes, ...ctx(input.encryptionContext), ...grants(input.grantTokens) },
+          caller,
+        );
+        return { keyId: out.KeyId as string, plaintext: bytes(out.Plaintext), ciphertextBlob: bytes(out.CiphertextBlob) };
+      },
+      async encrypt(input) {
+        const out = await service.call(
+          'Encrypt',
+          { KeyId: input.keyId, Plaintext: input.plaintext, ...ctx(input.encryptionContext), ...grants(input.grantTokens) },
+          caller,
+        );
+        return { keyId: out.KeyId as string, ciphertextBlob: bytes(out.CiphertextBlob) };
+      },
+      async decrypt(input) {
+        const out = await service.call(
+          'Decrypt',
+          {
+            CiphertextBlob: input.ciphertextBlob,
+            ...(input.keyId !== undefined ? { KeyId: input.keyId } : {}),
+            ...ctx(input.encryptionContext),
+            ...grants(input.grantTokens),
+          },
+          caller,
+        );
+        return { keyId: out.KeyId as string, plaintext: bytes(out.Plaintext) };
+      },
+    };
+  }
+
+  /** CreateKey with AWS request members (Description, KeySpec, KeyUsage, Origin, Policy, Tags, ...). */
+  async createKey(input: Record<string, unknown> = {}, caller?: Caller | string): Promise<{ keyId: string; arn: string; metadata: KmsResponse }> {
+    const out = await this.service.call('CreateKey', input, toCaller(caller, this.service));
+    const md = out.KeyMetadata as KmsResponse;
+    return { keyId: md.KeyId as string, arn: md.Arn as string, metadata: md };
+  }
+
+  /** CreateAlias `aliasName` (`alias/...`) for `keyId` (key id or key ARN). */
+  async createAlias(aliasName: string, keyId: string, caller?: Caller | string): Promise<void> {
+    await this.service.call('CreateAlias', { AliasName: aliasName, TargetKeyId: keyId }, toCaller(caller, this.service));
+  }
+
+  close(): void {
+    this.service.close();
+  }
+}
+
+function ctx(c: EncryptionContext | undefined): { EncryptionContext?: EncryptionContext } {
+  return c !== undefined ? { EncryptionContext: c } : {};
+}
+
+function grants(g: string[] | undefined): { GrantTokens?: string[] } {
+  return g !== undefined ? { GrantTokens: g } : {};
+}
+
+function toCaller(caller: Caller | string | undefined, service: LocalKmsService): Caller {
+  if (caller === undefined) return service.rootCaller;
+  if (typeof caller === 'string') {
+    const account = accountOfPrincipalArn(caller);
+    if (account === undefined) throw new TypeError(`caller must be an IAM principal ARN, got '${caller}'`);
+    return { arn: caller, account };
+  }
+  if (typeof caller !== 'object' || typeof caller.arn !== 'string' || typeof caller.account !== 'string') {
+    throw new TypeError('caller must be a principal ARN or { arn, account }');
+  }
+  return caller;
+}

@@ -1,0 +1,80 @@
+import type { KeySpec, KeyUsage } from './specs.js';
+
+/** In-memory records of the local KMS. Secrets (`secret`, `privateKey`) are sealed by the store at rest. */
+
+export interface Tag {
+  TagKey: string;
+  TagValue: string;
+}
+
+export interface MaterialRecord {
+  /** 64 hex chars, like AWS's KeyMaterialId; named in every ciphertext blob. */
+  id: string;
+  createdAt: number;
+  /** Symmetric: 32 bytes. RSA/ECC: PKCS#8 DER private key. HMAC: raw key. */
+  secret: Buffer;
+}
+
+export interface RotationRecord {
+  materialId: string;
+  date: number;
+  type: 'AUTOMATIC' | 'ON_DEMAND';
+}
+
+export interface RotationState {
+  enabled: boolean;
+  periodDays?: number;
+  /** Start of the current automatic-rotation period (enable time or last automatic rotation). */
+  baseDate?: number;
+  history: RotationRecord[];
+}
+
+/** Parameters handed out by GetParametersForImport (only the newest set per key is valid). */
+export interface PendingImport {
+  tokenId: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+  publicKey: Buffer;
+  privateKey: Buffer;
+  expiresAt: number;
+}
+
+/** What the key remembers about imported material, even after the material is deleted or expired. */
+export interface ImportedState {
+  materialId: string;
+  /** Keyed fingerprint (HMAC under a root-derived key) to detect re-import of different material. */
+  fingerprint: string;
+  expirationModel?: 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
+  validTo?: number;
+}
+
+export interface KeyRecord {
+  keyId: string;
+  arn: string;
+  createdAt: number;
+  description: string;
+  keyUsage: KeyUsage;
+  keySpec: KeySpec;
+  origin: 'AWS_KMS' | 'EXTERNAL';
+  /** The EnableKey/DisableKey switch; the visible KeyState also depends on deletion and import. */
+  enabled: boolean;
+  deletionDate?: number;
+  pendingWindowInDays?: number;
+  policy: string;
+  tags: Tag[];
+  /** Oldest first; the last one is current. EXTERNAL keys hold at most one. */
+  materials: MaterialRecord[];
+  /** DER SubjectPublicKeyInfo of asymmetric keys. */
+  publicKey?: Buffer;
+  rotation: RotationState;
+  onDemandRotations: number;
+  imported?: ImportedState;
+  pendingImport?: PendingImport;
+}
+
+export interface AliasRecord {
+  name: string;
+  targetKeyId: string;
+  createdAt: number;
+  updatedAt: number;
+}

@@ -1,0 +1,251 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { KmsServiceError } from './errors.js';
+import { LocalKmsService } from './service.js';
+import { decodeInput, encodeOutput } from './shapes.js';
+import { accessKeyIdOf, verifySigV4 } from './sigv4.js';
+import { loadPrincipals, resolveCaller, type PrincipalEntry } from './principals.js';
+
+/**
+ * HTTP front end of the local KMS, speaking the AWS KMS JSON 1.1 protocol:
+ * `POST /` with `Content-Type: application/x-amz-json-1.1` and `X-Amz-Target: TrentService.<Op>`,
+ * blobs base64, timestamps epoch seconds; errors `{"__type": "<Name>", "message": "..."}` with
+ * HTTP 400 (500 for internal faults), and an `x-amzn-RequestId` header on every answer.
+ *
+ * The caller is the principal the SigV4 access key id maps to (principals.ts); when that
+ * principal has a secret, the signature is verified (sigv4.ts).
+ */
+export interface LocalKmsServerOptions {
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Interface to bind; default 127.0.0.1 (loopback only). */
+  host?: string;
+  dataDir?: string;
+  rootKeyFile?: string;
+  /** JSON file mapping access key ids to `{ arn, secretAccessKey? }`. */
+  principalsFile?: string;
+  /** Reject access keys not in the principals file (UnrecognizedClientException). */
+  strictPrincipals?: boolean;
+  /** Enables `GET/POST /_local/clock` to read and advance the service clock. */
+  testClock?: boolean;
+  accountId?: string;
+  region?: string;
+  /** Largest accepted request body in bytes; default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+export interface LocalKmsServer {
+  url: string;
+  port: number;
+  service: LocalKmsService;
+  close(): Promise<void>;
+}
+
+const TARGET_PREFIX = 'TrentService.';
+const JSON_TYPE = 'application/x-amz-json-1.1';
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): Promise<LocalKmsServer> {
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be an integer 0-65535, got ${port}`);
+  const host = options.host ?? '127.0.0.1';
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  if (!Number.isInteger(maxBody) || maxBody < 1024) throw new RangeError(`maxBodyBytes must be an integer of at least 1024 bytes, got ${maxBody}`);
+  const principals = options.principalsFile ? loadPrincipals(options.principalsFile) : undefined;
+  let offsetMs = 0;
+  const clock = options.testClock ? () => Date.now() + offsetMs : Date.now;
+  const service = new LocalKmsService({
+    clock,
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    ...(options.rootKeyFile !== undefined ? { rootKeyFile: options.rootKeyFile } : {}),
+    ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
+    ...(options.region !== undefined ? { region: options.region } : {}),
+  });
+
+  const ctx: HandlerContext = {
+    service,
+    principals,
+    strict: options.strictPrincipals === true,
+    testClock: options.testClock === true,
+    maxBody,
+    advance: (seconds) => {
+      offsetMs += seconds * 1000;
+    },
+  };
+
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(ctx, req, res).catch((e) => {
+      // Only reached if writing the answer itself failed; the socket is dropped.
+      process.stderr.write(`local-kms: ${(e as Error).message}\n`);
+      res.destroy();
+    });
+  });
+  // Idle sockets (slow or half-closed clients) are dropped instead of pinning the server.
+  server.setTimeout(60_000, (socket: Socket) => socket.destroy());
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    service.close();
+    throw e;
+  }
+  const actual = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${actual}`,
+    port: actual,
+    service,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).then(() => service.close());
+      return closing;
+    },
+  };
+}
+
+interface HandlerContext {
+  service: LocalKmsService;
+  principals: Map<string, PrincipalEntry> | undefined;
+  strict: boolean;
+  testClock: boolean;
+  maxBody: number;
+  advance(seconds: number): void;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('request aborted')));
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': Buffer.byteLength(text),
+    'x-amzn-RequestId': randomUUID(),
+    ...extra,
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, e: KmsServiceError, extra: Record<string, string> = {}): void {
+  send(res, e.status, { __type: e.type, message: e.message }, { 'x-amzn-ErrorType': e.type, ...extra });
+}
+
+async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  let body: Buffer;
+  try {
+    body = await readBody(req, ctx.maxBody);
+  } catch (e) {
+    if (e instanceof BodyTooLarge) {
+      // Answer, then drop the connection so the rest of the upload is not read.
+      sendError(res, new KmsServiceError('RequestEntityTooLargeException', `Request body exceeds ${ctx.maxBody} bytes.`, 413), {
+        Connection: 'close',
+      });
+      req.resume();
+      setTimeout(() => req.socket.destroy(), 100).unref();
+      return;
+    }
+    res.destroy();
+    return;
+  }
+
+  if (path === '/_local/clock') {
+    handleClock(ctx, req, res, body);
+    return;
+  }
+  if (req.method !== 'POST' || path !== '/') {
+    send(res, 404, { __type: 'UnknownOperationException', message: `No route for ${req.method} ${path}` });
+    return;
+  }
+
+  try {
+    const target = req.headers['x-amz-target'];
+    if (typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
+      throw new KmsServiceError('UnknownOperationException', 'Missing or unknown X-Amz-Target header.');
+    }
+    const operation = target.slice(TARGET_PREFIX.length);
+    const accessKeyId = accessKeyIdOf(req.headers);
+    const caller = resolveCaller(accessKeyId, ctx.principals, { strict: ctx.strict, accountId: ctx.service.accountId });
+    const secret = accessKeyId !== undefined ? ctx.principals?.get(accessKeyId)?.secretAccessKey : undefined;
+    if (secret !== undefined) {
+      // Signatures are checked against real time: SDKs sign with the wall clock, not the test clock.
+      verifySigV4({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, secret, Date.now());
+    }
+    let parsed: unknown = {};
+    if (body.length > 0) {
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new KmsServiceError('SerializationException', 'The request body is not valid JSON.');
+      }
+    }
+    const input = decodeInput(operation, parsed);
+    const output = await ctx.service.call(operation, input, caller);
+    send(res, 200, encodeOutput(output));
+  } catch (e) {
+    if (e instanceof KmsServiceError) {
+      sendError(res, e);
+    } else {
+      process.stderr.write(`local-kms: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      sendError(res, new KmsServiceError('KMSInternalException', 'An internal error occurred.', 500));
+    }
+  }
+}
+
+function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  if (!ctx.testClock) {
+    send(res, 404, { __type: 'UnknownOperationException', message: 'The test clock is not enabled (start with --test-clock).' });
+    return;
+  }
+  if (req.method === 'POST') {
+    let advance: unknown;
+    try {
+      advance = (JSON.parse(body.toString('utf8')) as { advanceSeconds?: unknown }).advanceSeconds;
+    } catch {
+      advance = undefined;
+    }
+    if (typeof advance !== 'number' || !Number.isFinite(advance) || advance < 0) {
+      send(res, 400, { __type: 'ValidationException', message: 'Body must be {"advanceSeconds": N} with N >= 0.' });
+      return;
+    }
+    ctx.advance(advance);
+  } else if (req.method !== 'GET') {
+    send(res, 405, { __type: 'UnknownOperationException', message: 'Use GET or POST on /_local/clock.' });
+    return;
+  }
+  send(res, 200, { now: Math.floor(ctx.service.now() / 1000) });
+}

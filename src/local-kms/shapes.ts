@@ -1,0 +1,186 @@
+import { KmsServiceError } from './errors.js';
+
+/**
+ * JSON 1.1 member types of the AWS KMS operations the local KMS serves, used to turn a request
+ * body into service input: blobs arrive base64-encoded, timestamps as epoch seconds. A member of
+ * the wrong JSON type is a SerializationException, as AWS answers; unknown members are ignored
+ * (AWS ignores them too, which keeps newer SDKs working).
+ */
+export type MemberKind = 'string' | 'integer' | 'boolean' | 'blob' | 'timestamp' | 'stringMap' | 'stringList' | 'tags';
+
+const S = 'string' as const;
+const I = 'integer' as const;
+const B = 'boolean' as const;
+const BL = 'blob' as const;
+const TS = 'timestamp' as const;
+const MAP = 'stringMap' as const;
+const LIST = 'stringList' as const;
+const TAGS = 'tags' as const;
+
+const crypto = { KeyId: S, GrantTokens: LIST, DryRun: B };
+
+export const SHAPES: Record<string, Record<string, MemberKind>> = {
+  CreateKey: {
+    Policy: S,
+    Description: S,
+    KeyUsage: S,
+    CustomerMasterKeySpec: S,
+    KeySpec: S,
+    Origin: S,
+    CustomKeyStoreId: S,
+    BypassPolicyLockoutSafetyCheck: B,
+    Tags: TAGS,
+    MultiRegion: B,
+    XksKeyId: S,
+  },
+  DescribeKey: { KeyId: S, GrantTokens: LIST },
+  ListKeys: { Limit: I, Marker: S },
+  UpdateKeyDescription: { KeyId: S, Description: S },
+  EnableKey: { KeyId: S },
+  DisableKey: { KeyId: S },
+  ScheduleKeyDeletion: { KeyId: S, PendingWindowInDays: I },
+  CancelKeyDeletion: { KeyId: S },
+  CreateAlias: { AliasName: S, TargetKeyId: S },
+  UpdateAlias: { AliasName: S, TargetKeyId: S },
+  DeleteAlias: { AliasName: S },
+  ListAliases: { KeyId: S, Limit: I, Marker: S },
+  TagResource: { KeyId: S, Tags: TAGS },
+  UntagResource: { KeyId: S, TagKeys: LIST },
+  ListResourceTags: { KeyId: S, Limit: I, Marker: S },
+  GetKeyPolicy: { KeyId: S, PolicyName: S },
+  PutKeyPolicy: { KeyId: S, PolicyName: S, Policy: S, BypassPolicyLockoutSafetyCheck: B },
+  ListKeyPolicies: { KeyId: S, Limit: I, Marker: S },
+  GetParametersForImport: { KeyId: S, WrappingAlgorithm: S, WrappingKeySpec: S },
+  ImportKeyMaterial: {
+    KeyId: S,
+    ImportToken: BL,
+    EncryptedKeyMaterial: BL,
+    ValidTo: TS,
+    ExpirationModel: S,
+    ImportType: S,
+    KeyMaterialDescription: S,
+    KeyMaterialId: S,
+  },
+  DeleteImportedKeyMaterial: { KeyId: S, KeyMaterialId: S },
+  EnableKeyRotation: { KeyId: S, RotationPeriodInDays: I },
+  DisableKeyRotation: { KeyId: S },
+  GetKeyRotationStatus: { KeyId: S },
+  RotateKeyOnDemand: { KeyId: S },
+  ListKeyRotations: { KeyId: S, Limit: I, Marker: S, IncludeKeyMaterial: S },
+  Encrypt: { ...crypto, Plaintext: BL, EncryptionContext: MAP, EncryptionAlgorithm: S },
+  Decrypt: { ...crypto, CiphertextBlob: BL, EncryptionContext: MAP, EncryptionAlgorithm: S },
+  ReEncrypt: {
+    CiphertextBlob: BL,
+    SourceEncryptionContext: MAP,
+    SourceKeyId: S,
+    DestinationKeyId: S,
+    DestinationEncryptionContext: MAP,
+    SourceEncryptionAlgorithm: S,
+    DestinationEncryptionAlgorithm: S,
+    GrantTokens: LIST,
+    DryRun: B,
+  },
+  GenerateDataKey: { ...crypto, EncryptionContext: MAP, NumberOfBytes: I, KeySpec: S },
+  GenerateDataKeyWithoutPlaintext: { ...crypto, EncryptionContext: MAP, NumberOfBytes: I, KeySpec: S },
+  GenerateDataKeyPair: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
+  GenerateDataKeyPairWithoutPlaintext: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
+  GenerateRandom: { NumberOfBytes: I, CustomKeyStoreId: S },
+  Sign: { ...crypto, Message: BL, MessageType: S, SigningAlgorithm: S },
+  Verify: { ...crypto, Message: BL, MessageType: S, Signature: BL, SigningAlgorithm: S },
+  GetPublicKey: { KeyId: S, GrantTokens: LIST },
+  GenerateMac: { ...crypto, Message: BL, MacAlgorithm: S },
+  VerifyMac: { ...crypto, Message: BL, MacAlgorithm: S, Mac: BL },
+};
+
+const serialization = (message: string) => new KmsServiceError('SerializationException', message);
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'NULL';
+  if (Array.isArray(v)) return 'START_ARRAY';
+  if (typeof v === 'object') return 'START_OBJECT';
+  if (typeof v === 'string') return 'VALUE_STRING';
+  if (typeof v === 'boolean') return 'VALUE_BOOLEAN';
+  return 'VALUE_NUMBER';
+}
+
+function wrongType(member: string, v: unknown, expected: string): KmsServiceError {
+  return serialization(`Unexpected ${typeName(v)} for member ${member}; expected ${expected}`);
+}
+
+/** Converts a parsed JSON body into service input for `operation`. */
+export function decodeInput(operation: string, body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw serialization(`Unexpected ${typeName(body)} at the top level; expected a JSON object`);
+  }
+  const shape = SHAPES[operation] ?? {};
+  const out: Record<string, unknown> = {};
+  for (const [member, value] of Object.entries(body as Record<string, unknown>)) {
+    const kind = shape[member];
+    if (kind === undefined || value === null) continue;
+    out[member] = decodeMember(member, kind, value);
+  }
+  return out;
+}
+
+function decodeMember(member: string, kind: MemberKind, v: unknown): unknown {
+  switch (kind) {
+    case 'string':
+      if (typeof v !== 'string') throw wrongType(member, v, 'a string');
+      return v;
+    case 'integer':
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw wrongType(member, v, 'an integer');
+      if (v > 2 ** 31 - 1 || v < -(2 ** 31)) throw serialization(`Numeric value (${v}) of member ${member} out of range of int`);
+      return v;
+    case 'boolean':
+      if (typeof v !== 'boolean') throw wrongType(member, v, 'a boolean');
+      return v;
+    case 'blob':
+      if (typeof v !== 'string') throw wrongType(member, v, 'a base64 string');
+      if (!BASE64.test(v)) throw serialization(`Member ${member} is not valid base64`);
+      return Buffer.from(v, 'base64');
+    case 'timestamp':
+      // JSON 1.1 timestamps are epoch seconds (fractions allowed).
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw wrongType(member, v, 'epoch seconds');
+      return Math.round(v * 1000);
+    case 'stringMap': {
+      if (typeof v !== 'object' || Array.isArray(v)) throw wrongType(member, v, 'a map of strings');
+      const m: Record<string, string> = {};
+      for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof val !== 'string') throw wrongType(`${member}.${k}`, val, 'a string');
+        m[k] = val;
+      }
+      return m;
+    }
+    case 'stringList':
+      if (!Array.isArray(v)) throw wrongType(member, v, 'a list');
+      return v.map((x, i) => {
+        if (typeof x !== 'string') throw wrongType(`${member}[${i}]`, x, 'a string');
+        return x;
+      });
+    case 'tags':
+      if (!Array.isArray(v)) throw wrongType(member, v, 'a list');
+      return v.map((t, i) => {
+        if (t === null || typeof t !== 'object' || Array.isArray(t)) throw wrongType(`${member}[${i}]`, t, 'a Tag structure');
+        const tag = t as Record<string, unknown>;
+        for (const f of ['TagKey', 'TagValue']) {
+          if (tag[f] !== undefined && tag[f] !== null && typeof tag[f] !== 'string') throw wrongType(`${member}[${i}].${f}`, tag[f], 'a string');
+        }
+        return { TagKey: tag.TagKey ?? undefined, TagValue: tag.TagValue ?? undefined };
+      });
+  }
+}
+
+/** Service output to JSON 1.1: blobs as base64, Dates as epoch seconds. */
+export function encodeOutput(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64');
+  if (value instanceof Date) return value.getTime() / 1000;
+  if (Array.isArray(value)) return value.map(encodeOutput);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = encodeOutput(v);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,124 @@
+/**
+ * Key specs, key usages and the algorithms AWS KMS allows for each
+ * (AWS KMS Developer Guide, "Key spec reference"). DescribeKey, GetPublicKey and the
+ * cryptographic operations all read this one table so they cannot disagree.
+ */
+
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
+export const KEY_USAGES: readonly KeyUsage[] = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC'];
+
+export type KeySpec =
+  | 'SYMMETRIC_DEFAULT'
+  | 'RSA_2048'
+  | 'RSA_3072'
+  | 'RSA_4096'
+  | 'ECC_NIST_P256'
+  | 'ECC_NIST_P384'
+  | 'ECC_NIST_P521'
+  | 'ECC_SECG_P256K1'
+  | 'HMAC_224'
+  | 'HMAC_256'
+  | 'HMAC_384'
+  | 'HMAC_512';
+
+export type KeyFamily = 'symmetric' | 'rsa' | 'ecc' | 'hmac';
+
+export interface KeySpecInfo {
+  family: KeyFamily;
+  usages: readonly KeyUsage[];
+  /** RSA modulus bits. */
+  rsaBits?: number;
+  /** node:crypto curve name (namedCurve / ECDH curve). */
+  curve?: string;
+  /** Byte length of the curve order (ECDSA scalars). */
+  orderBytes?: number;
+  /** HMAC key length in bytes and hash. */
+  hmacBytes?: number;
+  hmacHash?: string;
+}
+
+export const KEY_SPECS: Readonly<Record<KeySpec, KeySpecInfo>> = {
+  SYMMETRIC_DEFAULT: { family: 'symmetric', usages: ['ENCRYPT_DECRYPT'] },
+  RSA_2048: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 2048 },
+  RSA_3072: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 3072 },
+  RSA_4096: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 4096 },
+  ECC_NIST_P256: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'prime256v1', orderBytes: 32 },
+  ECC_NIST_P384: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp384r1', orderBytes: 48 },
+  ECC_NIST_P521: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp521r1', orderBytes: 66 },
+  ECC_SECG_P256K1: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp256k1', orderBytes: 32 },
+  HMAC_224: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 28, hmacHash: 'sha224' },
+  HMAC_256: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 32, hmacHash: 'sha256' },
+  HMAC_384: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 48, hmacHash: 'sha384' },
+  HMAC_512: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 64, hmacHash: 'sha512' },
+};
+
+export const KEY_SPEC_NAMES = Object.keys(KEY_SPECS) as KeySpec[];
+
+export const isKeySpec = (v: string): v is KeySpec => Object.prototype.hasOwnProperty.call(KEY_SPECS, v);
+
+/** Encryption algorithms per key spec (only for ENCRYPT_DECRYPT keys). */
+export function encryptionAlgorithmsFor(spec: KeySpec): string[] {
+  const info = KEY_SPECS[spec];
+  if (info.family === 'symmetric') return ['SYMMETRIC_DEFAULT'];
+  if (info.family === 'rsa') return ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
+  return [];
+}
+
+/** Signing algorithms per key spec (only for SIGN_VERIFY keys), in the order DescribeKey lists them. */
+export function signingAlgorithmsFor(spec: KeySpec): string[] {
+  switch (spec) {
+    case 'RSA_2048':
+    case 'RSA_3072':
+    case 'RSA_4096':
+      return [
+        'RSASSA_PKCS1_V1_5_SHA_256',
+        'RSASSA_PKCS1_V1_5_SHA_384',
+        'RSASSA_PKCS1_V1_5_SHA_512',
+        'RSASSA_PSS_SHA_256',
+        'RSASSA_PSS_SHA_384',
+        'RSASSA_PSS_SHA_512',
+      ];
+    case 'ECC_NIST_P256':
+    case 'ECC_SECG_P256K1':
+      return ['ECDSA_SHA_256'];
+    case 'ECC_NIST_P384':
+      return ['ECDSA_SHA_384'];
+    case 'ECC_NIST_P521':
+      return ['ECDSA_SHA_512'];
+    default:
+      return [];
+  }
+}
+
+export function macAlgorithmsFor(spec: KeySpec): string[] {
+  const info = KEY_SPECS[spec];
+  return info.family === 'hmac' ? [`HMAC_SHA_${spec.slice(5)}`] : [];
+}
+
+/** Hash behind a signing / MAC / OAEP algorithm name, and its output length in bytes. */
+export function hashOf(algorithm: string): { hash: string; bytes: number } {
+  const m = /(?:SHA_?)(1|224|256|384|512)$/.exec(algorithm);
+  if (!m) throw new Error(`no hash in algorithm ${algorithm}`);
+  const bits = m[1] === '1' ? 160 : Number(m[1]);
+  return { hash: m[1] === '1' ? 'sha1' : `sha${m[1]}`, bytes: bits / 8 };
+}
+
+/**
+ * Largest plaintext RSAES-OAEP can take for a modulus of `rsaBits` (RFC 8017 §7.1.1:
+ * k - 2·hLen - 2). AWS KMS documents the same numbers: RSA_2048 214/190 bytes (SHA-1/SHA-256),
+ * RSA_3072 342/318, RSA_4096 470/446.
+ */
+export function rsaOaepMaxPlaintext(rsaBits: number, algorithm: string): number {
+  return rsaBits / 8 - 2 * hashOf(algorithm).bytes - 2;
+}
+
+/** Key pair specs for GenerateDataKeyPair. */
+export const KEY_PAIR_SPECS = [
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+] as const;

@@ -1,0 +1,334 @@
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './model.js';
+
+/**
+ * Persistence of the local KMS.
+ *
+ * Layout of a data directory:
+ *   root.key            32-byte root key (hex), mode 0600, unless `rootKeyFile` is given
+ *   root.check          proves at start-up that the root key is the one the data was sealed with
+ *   keys/<uuid>.json    one key: metadata in clear, every secret sealed (AES-256-GCM under a
+ *                       key derived from the root key, AAD = key id + purpose + id)
+ *   aliases.json        all aliases
+ *   lock                pid of the process that owns the directory
+ *
+ * Every write goes to a temporary file that is fsynced, renamed over the target, and then the
+ * directory is fsynced, so a crash leaves either the old or the new file, never a torn one.
+ * Writes are synchronous: the service acknowledges a mutating request only after its write
+ * returned, i.e. after the change is durable.
+ */
+export interface KmsStore {
+  load(): { keys: KeyRecord[]; aliases: AliasRecord[] };
+  putKey(key: KeyRecord): void;
+  deleteKey(keyId: string): void;
+  putAliases(aliases: AliasRecord[]): void;
+  /** Keyed fingerprint of imported key material (never the material itself). */
+  fingerprint(keyId: string, material: Buffer): string;
+  /** MAC for import tokens, so a token cannot be forged or moved to another key. */
+  tokenMac(data: Buffer): Buffer;
+  close(): void;
+}
+
+const CHECK_TEXT = 'kms-envelope local-kms root key check v1';
+const FORMAT_VERSION = 1;
+
+class RootKeys {
+  readonly seal: Buffer;
+  readonly fingerprint: Buffer;
+  readonly token: Buffer;
+  constructor(root: Buffer) {
+    const derive = (info: string) => Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), info, 32));
+    this.seal = derive('kms-envelope local-kms seal');
+    this.fingerprint = derive('kms-envelope local-kms material fingerprint');
+    this.token = derive('kms-envelope local-kms import token');
+  }
+
+  sealBytes(plain: Buffer, aad: string): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.seal, iv);
+    c.setAAD(Buffer.from(aad, 'utf8'));
+    const ct = Buffer.concat([c.update(plain), c.final()]);
+    return Buffer.concat([iv, ct, c.getAuthTag()]).toString('base64');
+  }
+
+  openBytes(sealed: string, aad: string): Buffer {
+    const b = Buffer.from(sealed, 'base64');
+    if (b.length < 28) throw new Error('sealed value too short');
+    const d = createDecipheriv('aes-256-gcm', this.seal, b.subarray(0, 12));
+    d.setAAD(Buffer.from(aad, 'utf8'));
+    d.setAuthTag(b.subarray(b.length - 16));
+    return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]);
+  }
+}
+
+/** Keeps everything in memory; the root key is random per process. */
+export class MemoryStore implements KmsStore {
+  private readonly keys = new RootKeys(randomBytes(32));
+  load() {
+    return { keys: [], aliases: [] };
+  }
+  putKey(): void {}
+  deleteKey(): void {}
+  putAliases(): void {}
+  fingerprint(keyId: string, material: Buffer): string {
+    return createHmac('sha256', this.keys.fingerprint).update(keyId).update(material).digest('hex');
+  }
+  tokenMac(data: Buffer): Buffer {
+    return createHmac('sha256', this.keys.token).update(data).digest();
+  }
+  close(): void {}
+}
+
+/** Parses a root key file: 32 raw bytes, 64 hex characters, or base64 of 32 bytes. */
+export function parseRootKey(bytes: Buffer, file: string): Buffer {
+  if (bytes.length === 32) return Buffer.from(bytes);
+  const text = bytes.toString('utf8').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
+  throw new RangeError(`rootKeyFile ${file} must hold a 32-byte key (raw, 64 hex characters or base64)`);
+}
+
+const heldLocks = new Set<string>();
+
+export class FileStore implements KmsStore {
+  private readonly dir: string;
+  private readonly keysDir: string;
+  private readonly root: RootKeys;
+  private readonly lockFile: string;
+  private closed = false;
+
+  constructor(dataDir: string, rootKeyFile?: string) {
+    this.dir = dataDir;
+    this.keysDir = join(dataDir, 'keys');
+    mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
+    this.lockFile = join(dataDir, 'lock');
+    this.acquireLock();
+    try {
+      this.root = new RootKeys(this.loadRootKey(rootKeyFile));
+      this.checkRootKey();
+    } catch (e) {
+      this.releaseLock();
+      throw e;
+    }
+  }
+
+  private acquireLock(): void {
+    if (heldLocks.has(this.lockFile)) {
+      throw new Error(`data directory ${this.dir} is already in use by another local KMS in this process`);
+    }
+    if (existsSync(this.lockFile)) {
+      const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`data directory ${this.dir} is locked by running process ${pid}`);
+      }
+    }
+    this.writeAtomic(this.lockFile, Buffer.from(`${process.pid}\n`));
+    heldLocks.add(this.lockFile);
+  }
+
+  private releaseLock(): void {
+    heldLocks.delete(this.lockFile);
+    try {
+      unlinkSync(this.lockFile);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private loadRootKey(rootKeyFile: string | undefined): Buffer {
+    if (rootKeyFile) return parseRootKey(readFileSync(rootKeyFile), rootKeyFile);
+    const file = join(this.dir, 'root.key');
+    if (existsSync(file)) return parseRootKey(readFileSync(file), file);
+    const key = randomBytes(32);
+    this.writeAtomic(file, Buffer.from(`${key.toString('hex')}\n`));
+    chmodSync(file, 0o600);
+    return key;
+  }
+
+  private checkRootKey(): void {
+    const file = join(this.dir, 'root.check');
+    if (existsSync(file)) {
+      const { sealed } = JSON.parse(readFileSync(file, 'utf8')) as { sealed: string };
+      let ok = false;
+      try {
+        ok = this.root.openBytes(sealed, 'root.check').toString('utf8') === CHECK_TEXT;
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new Error(`the root key does not match the data directory ${this.dir}`);
+      return;
+    }
+    const sealed = this.root.sealBytes(Buffer.from(CHECK_TEXT, 'utf8'), 'root.check');
+    this.writeAtomic(file, Buffer.from(JSON.stringify({ version: FORMAT_VERSION, sealed })));
+  }
+
+  /** temp file + fsync + rename + fsync(dir): the file is either old or new after a crash. */
+  private writeAtomic(file: string, data: Buffer): void {
+    const dir = file.slice(0, file.lastIndexOf('/')) || '.';
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    fsyncDir(dir);
+  }
+
+  load(): { keys: KeyRecord[]; aliases: AliasRecord[] } {
+    const keys: KeyRecord[] = [];
+    for (const name of readdirSync(this.keysDir)) {
+      const full = join(this.keysDir, name);
+      if (name.endsWith('.tmp')) {
+        // A write that crashed before its rename: the previous version is still in place.
+        unlinkSync(full);
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      keys.push(this.decodeKey(JSON.parse(readFileSync(full, 'utf8')) as StoredKey));
+    }
+    let aliases: AliasRecord[] = [];
+    const aliasFile = join(this.dir, 'aliases.json');
+    if (existsSync(aliasFile)) aliases = (JSON.parse(readFileSync(aliasFile, 'utf8')) as { aliases: AliasRecord[] }).aliases;
+    for (const name of readdirSync(this.dir)) if (name.endsWith('.tmp')) unlinkSync(join(this.dir, name));
+    return { keys, aliases };
+  }
+
+  putKey(key: KeyRecord): void {
+    this.assertOpen();
+    this.writeAtomic(join(this.keysDir, `${key.keyId}.json`), Buffer.from(JSON.stringify(this.encodeKey(key))));
+  }
+
+  deleteKey(keyId: string): void {
+    this.assertOpen();
+    try {
+      unlinkSync(join(this.keysDir, `${keyId}.json`));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    fsyncDir(this.keysDir);
+  }
+
+  putAliases(aliases: AliasRecord[]): void {
+    this.assertOpen();
+    this.writeAtomic(join(this.dir, 'aliases.json'), Buffer.from(JSON.stringify({ version: FORMAT_VERSION, aliases })));
+  }
+
+  fingerprint(keyId: string, material: Buffer): string {
+    return createHmac('sha256', this.root.fingerprint).update(keyId).update(material).digest('hex');
+  }
+
+  tokenMac(data: Buffer): Buffer {
+    return createHmac('sha256', this.root.token).update(data).digest();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.releaseLock();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('local KMS store is closed');
+  }
+
+  private encodeKey(key: KeyRecord): StoredKey {
+    const { materials, pendingImport, publicKey, ...meta } = key;
+    return {
+      version: FORMAT_VERSION,
+      meta,
+      publicKey: publicKey?.toString('base64'),
+      materials: materials.map((m) => ({
+        id: m.id,
+        createdAt: m.createdAt,
+        sealed: this.root.sealBytes(m.secret, `${key.keyId}|material|${m.id}`),
+      })),
+      pendingImport: pendingImport && {
+        tokenId: pendingImport.tokenId,
+        wrappingAlgorithm: pendingImport.wrappingAlgorithm,
+        wrappingKeySpec: pendingImport.wrappingKeySpec,
+        expiresAt: pendingImport.expiresAt,
+        publicKey: pendingImport.publicKey.toString('base64'),
+        sealedPrivateKey: this.root.sealBytes(pendingImport.privateKey, `${key.keyId}|wrapping|${pendingImport.tokenId}`),
+      },
+    };
+  }
+
+  private decodeKey(s: StoredKey): KeyRecord {
+    if (s.version !== FORMAT_VERSION) throw new Error(`unsupported key file version ${s.version}`);
+    const keyId = s.meta.keyId;
+    const materials: MaterialRecord[] = s.materials.map((m) => ({
+      id: m.id,
+      createdAt: m.createdAt,
+      secret: this.root.openBytes(m.sealed, `${keyId}|material|${m.id}`),
+    }));
+    let pendingImport: PendingImport | undefined;
+    if (s.pendingImport) {
+      const p = s.pendingImport;
+      pendingImport = {
+        tokenId: p.tokenId,
+        wrappingAlgorithm: p.wrappingAlgorithm,
+        wrappingKeySpec: p.wrappingKeySpec,
+        expiresAt: p.expiresAt,
+        publicKey: Buffer.from(p.publicKey, 'base64'),
+        privateKey: this.root.openBytes(p.sealedPrivateKey, `${keyId}|wrapping|${p.tokenId}`),
+      };
+    }
+    return {
+      ...s.meta,
+      materials,
+      pendingImport,
+      publicKey: s.publicKey ? Buffer.from(s.publicKey, 'base64') : undefined,
+    };
+  }
+}
+
+interface StoredKey {
+  version: number;
+  meta: Omit<KeyRecord, 'materials' | 'pendingImport' | 'publicKey'>;
+  publicKey?: string;
+  materials: { id: string; createdAt: number; sealed: string }[];
+  pendingImport?: {
+    tokenId: string;
+    wrappingAlgorithm: string;
+    wrappingKeySpec: string;
+    expiresAt: number;
+    publicKey: string;
+    sealedPrivateKey: string;
+  };
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } from '../../src/local-kms/index.js';
+
+export const ACCOUNT = '111122223333';
+export const ROOT_ARN = `arn:aws:iam::${ACCOUNT}:root`;
+
+export function tempDir(prefix = 'lkms-'): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function sdkClient(url: string, accessKeyId = 'AKIDEXAMPLE', secretAccessKey = 'x'): KMSClient {
+  return new KMSClient({
+    endpoint: url,
+    region: 'us-east-1',
+    credentials: { accessKeyId, secretAccessKey },
+    maxAttempts: 1,
+  });
+}
+
+export async function startServer(opts: LocalKmsServerOptions = {}): Promise<{ server: LocalKmsServer; kms: KMSClient }> {
+  const server = await startLocalKmsServer({ port: 0, ...opts });
+  return { server, kms: sdkClient(server.url) };
+}
+
+/** Asserts that `p` rejects with the AWS error `name`; returns the error. */
+export async function expectAwsError(p: Promise<unknown>, name: string): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as Error;
+    if (err.name !== name) throw new Error(`expected ${name}, got ${err.name}: ${err.message}`);
+    return err;
+  }
+  throw new Error(`expected ${name}, but the call succeeded`);
+}
+
+export async function advanceClock(url: string, seconds: number): Promise<number> {
+  const res = await fetch(`${url}/_local/clock`, { method: 'POST', body: JSON.stringify({ advanceSeconds: seconds }) });
+  if (res.status !== 200) throw new Error(`clock advance failed: ${res.status}`);
+  return ((await res.json()) as { now: number }).now;
+}
+
+export const DAY = 86_400;
