@@ -62,7 +62,8 @@ describe('local KMS core operations over HTTP (@aws-sdk/client-kms)', () => {
     expect(Buffer.from(dec.Plaintext!).toString()).toBe('secret');
     expect(dec.KeyId).toBe(keyArn);
     // Missing, wrong and extra context all fail the same way.
-    for (const bad of [undefined, { tenant: 'other', 'Ünïcode-Key': 'välue' }, { ...context, extra: '1' }, { tenant: 'acme' }]) {
+    const bads: (Record<string, string> | undefined)[] = [undefined, { tenant: 'other', 'Ünïcode-Key': 'välue' }, { ...context, extra: '1' }, { tenant: 'acme' }];
+    for (const bad of bads) {
       const e = await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: bad })), 'InvalidCiphertextException');
       expect(e.$metadata?.httpStatusCode).toBe(400);
     }
@@ -108,7 +109,7 @@ describe('local KMS core operations over HTTP (@aws-sdk/client-kms)', () => {
     await expectAwsError(kms.send(new GenerateDataKeyCommand({ KeyId: keyId })), 'ValidationException');
     await expectAwsError(kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', NumberOfBytes: 32 })), 'ValidationException');
     const w = await kms.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: keyId, NumberOfBytes: 64 }));
-    expect(w.Plaintext).toBeUndefined();
+    expect((w as { Plaintext?: unknown }).Plaintext).toBeUndefined();
     expect((await kms.send(new DecryptCommand({ CiphertextBlob: w.CiphertextBlob }))).Plaintext!.length).toBe(64);
   });
 
