@@ -18,6 +18,7 @@ import {
   type EncryptStream,
 } from '../../src/stream/index.js';
 import type { EncryptionContext } from '../../src/types.js';
+import { NoDecryptableKeyError } from '../../src/errors.js';
 
 export const WRAPPING_KEY = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 export const KEY_NAMESPACE = 'stream-tests';
@@ -85,7 +86,7 @@ export function decryptStream(o: DecOptions = {}): DecryptStream {
         context: header.context,
         encryptedDataKeys: header.encryptedDataKeys,
       });
-      if (key === undefined) throw new Error('no key');
+      if (key === undefined) throw new NoDecryptableKeyError();
       const copy = Buffer.from(key);
       o.keys?.push(copy);
       return copy;
