@@ -90,6 +90,16 @@ export function parseHeader(buf: Uint8Array, limits: ParseLimits): MessageHeader
 }
 
 /**
+ * parseHeader for a buffer that holds a whole message: a header that does not fit in it means
+ * the message is truncated (MalformedMessageError).
+ */
+export function parseMessageHeader(message: Uint8Array, limits: ParseLimits): MessageHeader {
+  const r = tryParseHeader(message, limits);
+  if (typeof r === 'number') throw new MalformedMessageError('message is truncated');
+  return r;
+}
+
+/**
  * As parseHeader, but when the header is incomplete returns the number of bytes (from the start
  * of the message) that must be available before parsing can make progress. Streaming readers use
  * it to avoid re-parsing on every small chunk.

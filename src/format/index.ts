@@ -14,6 +14,7 @@ export {
 export type { EncryptionMaterials } from './materials.js';
 export {
   parseHeader,
+  parseMessageHeader,
   tryParseHeader,
   serializeHeaderTemplate,
   DEFAULT_MAX_HEADER_BYTES,
