@@ -486,15 +486,24 @@ function buildContext(req: AuthzRequest): RequestContext {
   return ctx;
 }
 
+/**
+ * Principal ARNs are compared without their partition: a local KMS serves one partition (derived
+ * from its region), and account ids in a policy are written as `arn:aws:iam::<id>:root` whatever
+ * the region, so `arn:aws-cn:iam::<id>:root` must still be the same root.
+ */
+const withoutPartition = (arn: string) => arn.replace(/^arn:[^:]*:/, 'arn::');
+
 function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
   if (p.any) return true;
-  const sessionRole = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(caller.arn);
-  return p.arns.some((arn) => {
-    if (arn === caller.arn) return true;
+  const callerArn = withoutPartition(caller.arn);
+  const sessionRole = /^arn::sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
+  return p.arns.some((principal) => {
+    const arn = withoutPartition(principal);
+    if (arn === callerArn) return true;
     // A role principal matches every session of that role (IAM: role sessions are the role).
     if (sessionRole) {
-      const m = /^arn:([^:]+):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
-      return !!m && m[1] === sessionRole[1] && m[2] === sessionRole[2] && m[3] === sessionRole[3];
+      const m = /^arn::iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
+      return !!m && m[1] === sessionRole[1] && m[2] === sessionRole[2];
     }
     return false;
   });

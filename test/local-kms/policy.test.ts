@@ -141,6 +141,11 @@ describe('default key policy', () => {
     expect(can(p, outsiderRoot, 'kms:DescribeKey')).toBe(false);
     expect(() => defaultKeyPolicy('abc')).toThrow(RangeError);
   });
+  it('principals match across partitions (one local partition, policies written with arn:aws)', () => {
+    const cnRoot = caller(`arn:aws-cn:iam::${ACCOUNT}:root`);
+    expect(can(p, cnRoot, 'kms:Decrypt')).toBe(true);
+    expect(can(p, caller(`arn:aws-cn:iam::${ACCOUNT}:user/x`), 'kms:Decrypt')).toBe(false);
+  });
   it('account principal as a bare account id means the root too', () => {
     const q = policy({ Effect: 'Allow', Principal: { AWS: ACCOUNT }, Action: 'kms:*', Resource: '*' });
     expect(can(q, root, 'kms:Decrypt')).toBe(true);
