@@ -31,6 +31,9 @@ import type { Suite } from './suites.js';
  * the tags covering it verified; the buffer API also waits for the signature.
  */
 
+/** Only this module can mint a DecryptionKey, so holding one proves the header was verified. */
+const MINT = Symbol('DecryptionKey');
+
 /**
  * The per-message key for one parsed header, produced by deriveAndVerifyHeader only after the
  * commitment and the header tag verified. Bound to that header object.
@@ -43,7 +46,8 @@ export class DecryptionKey {
   #key: Buffer;
 
   /** @internal use deriveAndVerifyHeader */
-  constructor(header: MessageHeader, key: Buffer, publicKey: KeyObject | undefined) {
+  constructor(mint: symbol, header: MessageHeader, key: Buffer, publicKey: KeyObject | undefined) {
+    if (mint !== MINT) throw new TypeError('DecryptionKey is created by deriveAndVerifyHeader');
     this.header = header;
     this.#key = key;
     this.publicKey = publicKey;
@@ -98,7 +102,7 @@ export function deriveAndVerifyHeader(header: MessageHeader, dataKey: Uint8Array
       throw e;
     }
   }
-  return new DecryptionKey(header, key, publicKey);
+  return new DecryptionKey(MINT, header, key, publicKey);
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -192,7 +192,9 @@ export function encryptBuffer(p: PreparedEncryption, dataKey: Buffer, plaintext:
     if (p.signingKey === undefined) return out;
     // message-footer.md: the signature covers the header and the body.
     const signature = sign(p.suite.signatureHash!, out.subarray(0, bodyEnd), { key: p.signingKey, dsaEncoding: 'der' });
-    return out.subarray(0, writeFooter(out, bodyEnd, signature));
+    const end = writeFooter(out, bodyEnd, signature);
+    out.fill(0, end); // the few unused bytes reserved for a longer DER signature
+    return out.subarray(0, end);
   } finally {
     key.fill(0);
   }

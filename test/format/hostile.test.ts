@@ -370,6 +370,33 @@ describe('header parsing', () => {
     expect(() => parseHeader(b, limits)).toThrow(/no encrypted data keys/);
   });
 
+  it('a signed message without a valid public key in its context is malformed', () => {
+    const suite = SUITES.get(0x0578)!;
+    const dataKey = randomBytes(32);
+    const k = generateSigningKey(suite);
+    for (const context of [{ other: 'x' }, { 'aws-crypto-public-key': 'AAAA' }]) {
+      const message = writeMessage({
+        suite: { ...suite, kdfHash: 'sha512', signatureHash: 'sha384' },
+        dataKey,
+        context,
+        edks: [wrapDataKey(dataKey, context)],
+        plaintext: Buffer.from('x'),
+        frameLength: 64,
+        signingKey: k.privateKey,
+      });
+      expect(expectRejected(() => bufferDecrypt(message, dataKey)).code).toBe('ERR_MALFORMED_MESSAGE');
+    }
+  });
+
+  it('a DecryptionKey cannot be made without verifying the header', () => {
+    const h = parseHeader(samples[0]!.message, limits)!;
+    const key = deriveAndVerifyHeader(h, samples[0]!.dataKey);
+    const Ctor = key.constructor as new (...a: unknown[]) => unknown;
+    expect(() => new Ctor(Symbol('DecryptionKey'), h, Buffer.alloc(32), undefined)).toThrow(TypeError);
+    const other = parseHeader(samples[0]!.message, limits)!;
+    expect(() => decryptBody(other, key, samples[0]!.message)).toThrow(TypeError);
+  });
+
   it('limits are validated', () => {
     expect(() => parseHeader(s().message, { maxEncryptedDataKeys: 0 })).toThrow(RangeError);
     expect(() => new MessageDecryptor({ maxEncryptedDataKeys: 1.5 })).toThrow(/maxEncryptedDataKeys/);
