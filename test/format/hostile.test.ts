@@ -374,7 +374,7 @@ describe('header parsing', () => {
     const suite = SUITES.get(0x0578)!;
     const dataKey = randomBytes(32);
     const k = generateSigningKey(suite);
-    for (const context of [{ other: 'x' }, { 'aws-crypto-public-key': 'AAAA' }]) {
+    for (const context of [{ other: 'x' }, { 'aws-crypto-public-key': 'AAAA' }] as Record<string, string>[]) {
       const message = writeMessage({
         suite: { ...suite, kdfHash: 'sha512', signatureHash: 'sha384' },
         dataKey,
