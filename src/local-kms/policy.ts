@@ -297,7 +297,8 @@ function parseConditions(v: unknown): ParsedCondition[] {
       throw malformed(`Policy contains a statement with an invalid condition block for '${opName}'.`);
     }
     for (const [key, raw] of Object.entries(block)) {
-      if (!/^[a-zA-Z0-9-]+:\S+$/.test(key)) {
+      // `<service>:<name>`; the name may carry an encryption context key, which can hold any character.
+      if (!/^[a-zA-Z0-9-]+:.+$/s.test(key)) {
         throw malformed(`Policy contains a statement with an invalid condition key: '${key}'.`);
       }
       const list = Array.isArray(raw) ? raw : [raw];

@@ -237,6 +237,11 @@ describe('conditions', () => {
     expect(can(tenant('alpha', 'StringEqualsIgnoreCase'), admin, 'kms:Decrypt', ec({ tenant: 'ALPHA' }))).toBe(true);
     expect(can(tenant('alpha', 'StringNotEqualsIgnoreCase'), admin, 'kms:Decrypt', ec({ tenant: 'ALPHA' }))).toBe(false);
   });
+  it('context keys with colons and spaces', () => {
+    expect(can(tenant('x', 'StringEquals', 'kms:EncryptionContext:aws:logs:arn'), admin, 'kms:Decrypt', ec({ 'aws:logs:arn': 'x' }))).toBe(true);
+    expect(can(tenant('x', 'StringEquals', 'kms:EncryptionContext:my key'), admin, 'kms:Decrypt', ec({ 'My Key': 'x' }))).toBe(true);
+    expect(can(tenant('x', 'StringEquals', 'kms:EncryptionContext:my key'), admin, 'kms:Decrypt', ec({ 'my  key': 'x' }))).toBe(false);
+  });
   it('several values are OR, several keys and operators are AND', () => {
     expect(can(tenant(['alpha', 'beta']), admin, 'kms:Decrypt', ec({ tenant: 'beta' }))).toBe(true);
     const p = policy(allow({ Condition: {
