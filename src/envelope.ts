@@ -17,7 +17,7 @@ import {
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
 import { decryptBody, deriveAndVerifyHeader } from './format/decrypt.js';
-import { generateSigningKey } from './crypto/signature.js';
+import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
