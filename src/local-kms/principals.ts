@@ -81,8 +81,8 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
 
 /**
  * The caller of a request. Unknown or absent access keys act as the account root (the local KMS's
- * convenient default, like a single-user account), unless `strict`, where AWS's answer for an unknown
- * access key is given: `UnrecognizedClientException`.
+ * convenient default, like a single-user account), unless `strict`, where AWS's answers are given:
+ * `UnrecognizedClientException` for an unknown access key, `MissingAuthenticationTokenException` for none.
  */
 export function resolveCaller(
   accessKeyId: string | undefined,
@@ -96,6 +96,10 @@ export function resolveCaller(
     return caller;
   }
   if (opts.strict) {
+    // AWS: an unsigned request is MissingAuthenticationTokenException, an unknown key UnrecognizedClientException.
+    if (accessKeyId === undefined) {
+      throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
+    }
     throw new KmsServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   }
   const caller: Caller = { arn: `arn:aws:iam::${opts.accountId}:root`, account: opts.accountId };

@@ -143,6 +143,13 @@ describe('key policy roles', () => {
     const e = await expectAwsError(unknown(strictServer.url).send(new CreateKeyCommand({})), 'UnrecognizedClientException');
     expect(e.message).toBe('The security token included in the request is invalid.');
     await expectAwsError(unknown(strictServer.url).send(new DescribeKeyCommand({ KeyId: keyId })), 'UnrecognizedClientException');
+    const unsigned = await fetch(`${strictServer.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' },
+      body: '{}',
+    });
+    expect(unsigned.status).toBe(400);
+    expect(((await unsigned.json()) as { __type: string }).__type).toBe('MissingAuthenticationTokenException');
     // A known principal still works on the strict server.
     const own = await client('user', { url: strictServer.url }).send(new CreateKeyCommand({}));
     expect(own.KeyMetadata?.KeyId).toBeTruthy();

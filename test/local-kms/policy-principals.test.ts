@@ -73,14 +73,18 @@ describe('resolveCaller', () => {
       arn: 'arn:aws:iam::111122223333:root', account: '111122223333', accessKeyId: 'AKIAUNKNOWN000000000',
     });
     expect(resolveCaller(undefined, undefined, opts)).toEqual({ arn: 'arn:aws:iam::111122223333:root', account: '111122223333' });
-    for (const key of ['AKIAUNKNOWN000000000', undefined]) {
+    const cases: [string | undefined, string, string][] = [
+      ['AKIAUNKNOWN000000000', 'UnrecognizedClientException', 'The security token included in the request is invalid.'],
+      [undefined, 'MissingAuthenticationTokenException', 'Request is missing Authentication Token'],
+    ];
+    for (const [key, type, message] of cases) {
       try {
         resolveCaller(key, principals, { ...opts, strict: true });
         expect.unreachable();
       } catch (err) {
         expect(err).toBeInstanceOf(KmsServiceError);
-        expect((err as KmsServiceError).type).toBe('UnrecognizedClientException');
-        expect((err as KmsServiceError).message).toBe('The security token included in the request is invalid.');
+        expect((err as KmsServiceError).type).toBe(type);
+        expect((err as KmsServiceError).message).toBe(message);
       }
     }
   });
