@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller } from './policy-types.js';
-import { callerKeepsPolicyAccess, defaultKeyPolicy, evaluateKeyPolicy, validateKeyPolicy } from './policy.js';
+import { assertPolicyLockoutSafe, authorizeKeyPolicy, defaultKeyPolicy, validateKeyPolicy } from './policy.js';
 import {
   KEY_PAIR_SPECS,
   KEY_SPECS,
@@ -317,7 +317,7 @@ export class LocalKmsService {
     return { key };
   }
 
-  /** Key policy check; explicit Deny wins, otherwise an Allow must match (policy.ts). */
+  /** Key policy check (policy.ts): explicit Deny wins, otherwise an Allow must match. */
   private authorize(
     caller: Caller,
     action: string,
@@ -334,7 +334,8 @@ export class LocalKmsService {
       ...(requestAlias ? { 'kms:RequestAlias': requestAlias } : {}),
       ...(extra.conditionKeys ?? {}),
     };
-    const decision = evaluateKeyPolicy(key.policy, {
+    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
+    authorizeKeyPolicy(key.policy, {
       caller,
       action,
       resourceArn: key.arn,
@@ -342,11 +343,6 @@ export class LocalKmsService {
       ...(extra.encryptionAlgorithm ? { encryptionAlgorithm: extra.encryptionAlgorithm } : {}),
       conditionKeys,
     });
-    if (decision.allowed) return;
-    const reason = decision.explicitDeny
-      ? 'with an explicit deny in a resource-based policy'
-      : `because no resource-based policy allows the ${action} action`;
-    throw err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: ${action} on resource: ${key.arn} ${reason}`);
   }
 
   /** The key must be Enabled (cryptographic operations). */
@@ -470,9 +466,7 @@ export class LocalKmsService {
     if (req.Policy !== undefined) {
       policy = String(req.Policy);
       validateKeyPolicy(policy);
-      if (req.BypassPolicyLockoutSafetyCheck !== true && !callerKeepsPolicyAccess(policy, caller, arn)) {
-        throw lockoutError();
-      }
+      assertPolicyLockoutSafe(policy, caller, arn, req.BypassPolicyLockoutSafetyCheck === true);
     } else {
       policy = defaultKeyPolicy(this.accountId);
     }
@@ -787,9 +781,7 @@ export class LocalKmsService {
     this.requireDefaultPolicyName(req.PolicyName);
     const policy = String(req.Policy);
     validateKeyPolicy(policy);
-    if (req.BypassPolicyLockoutSafetyCheck !== true && !callerKeepsPolicyAccess(policy, caller, key.arn)) {
-      throw lockoutError();
-    }
+    assertPolicyLockoutSafe(policy, caller, key.arn, req.BypassPolicyLockoutSafetyCheck === true);
     this.commit(key, { policy });
     return {};
   }
@@ -1530,10 +1522,4 @@ function invalidCiphertext(): KmsServiceError {
   return err('InvalidCiphertextException', 'The ciphertext is invalid, or the encryption context does not match.');
 }
 
-function lockoutError(): KmsServiceError {
-  return err(
-    'MalformedPolicyDocumentException',
-    'The new key policy will not allow you to update the key policy in the future.',
-  );
-}
 
