@@ -1,0 +1,142 @@
+// The limits our numbers are held against, built from bare node:crypto calls.
+//
+// Crypto floor of one v2 message (suite 0x0478): 32-byte message id, HKDF-SHA512 extract + two
+// single-block expands (three HMAC-SHA512), the header tag (AES-256-GCM over the header bytes as
+// AAD, empty plaintext) and one AES-256-GCM frame. No parsing, no serialization, no checks: no
+// real implementation can do less per message.
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { CONTEXT, KEY_NAME, KEY_NAMESPACE } from './sides.mjs';
+
+const ZERO_IV = Buffer.alloc(12);
+const SUITE_ID = Buffer.from([0x04, 0x78]);
+const KEY_INFO = Buffer.concat([SUITE_ID, Buffer.from('DERIVEKEY'), Buffer.from([1])]);
+const COMMIT_INFO = Buffer.concat([Buffer.from('COMMITKEY'), Buffer.from([1])]);
+const FINAL_LABEL = Buffer.from('AWSKMSEncryptionClient Final Frame');
+
+/** Length of a v2 header body for the bench context and one raw AES EDK (what the header tag covers). */
+function headerBodyLength() {
+  const str = (s) => 2 + Buffer.byteLength(s);
+  const context = 2 + Object.entries(CONTEXT).reduce((n, [k, v]) => n + str(k) + str(v), 0);
+  const providerInfo = Buffer.byteLength(KEY_NAME) + 4 + 4 + 12;
+  const edk = str(KEY_NAMESPACE) + 2 + providerInfo + 2 + (32 + 16);
+  // version, suite, message id | AAD length, context | EDK count, EDK | content type, frame length, commitment
+  return 1 + 2 + 32 + 2 + context + 2 + edk + 1 + 4 + 32;
+}
+
+/** Final-frame body AAD: message id || label || sequence number 1 || u64 content length. */
+function finalFrameAad(messageId, contentLength) {
+  const aad = Buffer.alloc(32 + FINAL_LABEL.length + 12);
+  messageId.copy(aad, 0);
+  FINAL_LABEL.copy(aad, 32);
+  aad.writeUInt32BE(1, 32 + FINAL_LABEL.length);
+  aad.writeUInt32BE(contentLength, aad.length - 4);
+  return aad;
+}
+
+function frameIv(sequenceNumber) {
+  const iv = Buffer.alloc(12);
+  iv.writeUInt32BE(sequenceNumber, 8);
+  return iv;
+}
+
+/** A pool of random bytes handed out 32 at a time, refilled with one randomFillSync per 4 KiB. */
+function pooledIds() {
+  const pool = Buffer.allocUnsafe(4096);
+  let offset = pool.length;
+  return () => {
+    if (offset + 32 > pool.length) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    return pool.subarray(offset, (offset += 32));
+  };
+}
+
+function deriveKeys(dataKey, messageId) {
+  const prk = createHmac('sha512', messageId).update(dataKey).digest();
+  const key = createHmac('sha512', prk).update(KEY_INFO).digest().subarray(0, 32);
+  const commitment = createHmac('sha512', prk).update(COMMIT_INFO).digest().subarray(0, 32);
+  return { key, commitment };
+}
+
+/**
+ * The encrypt floor for `plaintext`: returns a synchronous op. `pooled` draws message ids from a
+ * pooled random buffer (what a tuned implementation does); otherwise randomBytes(32) per message.
+ */
+export function encryptFloor(plaintext, { pooled }) {
+  const dataKey = randomBytes(32);
+  const header = randomBytes(headerBodyLength());
+  const aad = finalFrameAad(Buffer.alloc(32), plaintext.length);
+  const iv = frameIv(1);
+  const nextId = pooled ? pooledIds() : () => randomBytes(32);
+  return () => {
+    const messageId = nextId();
+    const { key } = deriveKeys(dataKey, messageId);
+    const h = createCipheriv('aes-256-gcm', key, ZERO_IV);
+    h.setAAD(header);
+    h.final();
+    h.getAuthTag();
+    const f = createCipheriv('aes-256-gcm', key, iv);
+    f.setAAD(aad);
+    f.update(plaintext);
+    f.final();
+    return f.getAuthTag();
+  };
+}
+
+/**
+ * The decrypt floor for a message of `plaintext`: derive, check the commitment, verify the header
+ * tag, decrypt and verify one frame. Returns a synchronous op (that throws if anything fails).
+ */
+export function decryptFloor(plaintext) {
+  const dataKey = randomBytes(32);
+  const messageId = randomBytes(32);
+  const header = randomBytes(headerBodyLength());
+  const aad = finalFrameAad(messageId, plaintext.length);
+  const iv = frameIv(1);
+  const { key, commitment } = deriveKeys(dataKey, messageId);
+  const h = createCipheriv('aes-256-gcm', key, ZERO_IV).setAAD(header);
+  h.final();
+  const headerTag = h.getAuthTag();
+  const f = createCipheriv('aes-256-gcm', key, iv).setAAD(aad);
+  const ciphertext = f.update(plaintext);
+  f.final();
+  const frameTag = f.getAuthTag();
+  return () => {
+    const k = deriveKeys(dataKey, messageId);
+    if (!timingSafeEqual(k.commitment, commitment)) throw new Error('commitment mismatch');
+    const hd = createDecipheriv('aes-256-gcm', k.key, ZERO_IV);
+    hd.setAAD(header);
+    hd.setAuthTag(headerTag);
+    hd.final();
+    const fd = createDecipheriv('aes-256-gcm', k.key, iv);
+    fd.setAAD(aad);
+    fd.setAuthTag(frameTag);
+    const out = fd.update(ciphertext);
+    fd.final();
+    return out;
+  };
+}
+
+/** One-shot AES-256-GCM over a whole buffer: { encrypt(), decrypt() } over preallocated input. */
+export function oneShotGcm(plaintext) {
+  const key = randomBytes(32);
+  const iv = randomBytes(12);
+  const seal = () => {
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    const out = c.update(plaintext);
+    c.final();
+    return { out, tag: c.getAuthTag() };
+  };
+  const sealed = seal();
+  return {
+    encrypt: () => seal().out,
+    decrypt: () => {
+      const d = createDecipheriv('aes-256-gcm', key, iv);
+      d.setAuthTag(sealed.tag);
+      const out = d.update(sealed.out);
+      d.final();
+      return out;
+    },
+  };
+}

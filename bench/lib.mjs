@@ -1,0 +1,151 @@
+// Timing, comparison and reporting helpers shared by the benchmark groups.
+//
+// These machines are noisy (shared cores, fresh multi-MiB buffers page-fault on some runs and not
+// others), so every comparison ALTERNATES the sides run by run, and reports:
+//   - rates (small payloads): the MEDIAN of several timed batches per side;
+//   - big buffers: the FASTEST single run per side (the run least disturbed by the machine).
+import { cpus, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export const QUICK = process.env.BENCH_QUICK === '1';
+
+export const KiB = 1024;
+export const MiB = 1024 * 1024;
+
+// A full GC between big-buffer runs keeps one side's garbage from being collected on the other's clock.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc');
+export function collectGarbage() {
+  gc();
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Runs `op` back to back for about `ms` milliseconds and returns operations per second.
+ * A synchronous op runs in a plain loop (no promise per call); an async op is awaited each time,
+ * one at a time, as a caller encrypting message after message would.
+ */
+export async function batchRate(op, ms) {
+  const first = op();
+  const isAsync = first !== undefined && typeof first.then === 'function';
+  if (isAsync) await first;
+  let n = 0;
+  const start = performance.now();
+  const deadline = start + ms;
+  let t = start;
+  if (isAsync) {
+    while (t < deadline) {
+      for (let i = 0; i < 16; i++) await op();
+      n += 16;
+      t = performance.now();
+    }
+  } else {
+    while (t < deadline) {
+      for (let i = 0; i < 16; i++) op();
+      n += 16;
+      t = performance.now();
+    }
+  }
+  return (n * 1000) / (t - start);
+}
+
+/**
+ * Compares the rates of several sides ({ name, op }). Each round runs one batch of every side, in
+ * an order that alternates round by round. Returns name -> median ops/s.
+ */
+export async function compareRates(sides, { rounds = QUICK ? 3 : 7, ms = QUICK ? 60 : 200, warmupMs = QUICK ? 50 : 150 } = {}) {
+  for (const s of sides) await batchRate(s.op, warmupMs);
+  const samples = new Map(sides.map((s) => [s.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? sides : [...sides].reverse();
+    for (const s of order) samples.get(s.name).push(await batchRate(s.op, ms));
+  }
+  return new Map([...samples].map(([name, v]) => [name, median(v)]));
+}
+
+/**
+ * Compares single runs of big operations ({ name, op, runs? }), alternating the sides run by run,
+ * with a full GC before each run. A side with its own smaller `runs` takes part in the first rounds
+ * only (slow reference sides need fewer samples). Returns name -> fastest run in milliseconds.
+ */
+export async function compareFastest(sides, { runs = QUICK ? 3 : 7, warmup = 1 } = {}) {
+  for (const s of sides) for (let i = 0; i < warmup; i++) await s.op();
+  const best = new Map(sides.map((s) => [s.name, Infinity]));
+  for (let r = 0; r < runs; r++) {
+    const active = sides.filter((s) => r < (s.runs ?? runs));
+    const order = r % 2 === 0 ? active : active.reverse();
+    for (const s of order) {
+      collectGarbage();
+      const t0 = performance.now();
+      await s.op();
+      const dt = performance.now() - t0;
+      if (dt < best.get(s.name)) best.set(s.name, dt);
+    }
+  }
+  return best;
+}
+
+/** MB/s (10^6 bytes per second, as `dd` and most tools report) for `bytes` processed in `ms`. */
+export function mbps(bytes, ms) {
+  return bytes / 1e6 / (ms / 1000);
+}
+
+export function formatRate(value, unit) {
+  if (!Number.isFinite(value)) return 'n/a';
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })} ${unit}`;
+}
+
+export function formatSize(bytes) {
+  if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes >= KiB && bytes % KiB === 0) return `${bytes / KiB} KiB`;
+  return `${bytes} B`;
+}
+
+export function formatRatio(r) {
+  if (!Number.isFinite(r)) return 'n/a';
+  return r >= 10 ? `${r.toFixed(1)}x` : `${r.toFixed(2)}x`;
+}
+
+export function formatPercent(r) {
+  return Number.isFinite(r) ? `${(r * 100).toFixed(0)}%` : 'n/a';
+}
+
+/** "PASS (>= 15x)" / "FAIL (>= 15x)" for a value against a lower bound. */
+export function verdictAtLeast(value, min, label) {
+  return `${value >= min ? 'PASS' : 'FAIL'} (≥ ${label})`;
+}
+
+/** Same for an upper bound. */
+export function verdictAtMost(value, max, label) {
+  return `${value <= max ? 'PASS' : 'FAIL'} (≤ ${label})`;
+}
+
+/** A markdown table from a header row and rows of cells. */
+export function markdownTable(header, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function machine() {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch {
+    // not Linux: keep os.cpus()'s model
+  }
+  return { date: new Date().toISOString().slice(0, 10), node: process.version, cpu, cores: cpus().length, load: loadavg()[0] };
+}
+
+/** Prints a progress line to stderr so stdout stays the report. */
+export function progress(msg) {
+  process.stderr.write(`  … ${msg}\n`);
+}

@@ -1,0 +1,89 @@
+// `npm run bench`: kms-envelope against @aws-crypto/client-node and against the AES-GCM limit, in
+// one process on one machine. Prints a markdown report and writes it to bench/results.md.
+//
+//   npm run bench                       # everything, a few minutes
+//   BENCH_QUICK=1 npm run bench         # fewer sizes and samples, ~30-60 s
+//   node bench/run.mjs payloads streams # only some groups (after `npm run build`)
+//
+// Groups: footprint (cold start, bundle), payloads, streams, kms, load. See bench/README.md.
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machine, progress, QUICK } from './lib.mjs';
+
+// The AWS SDK warns that future versions need Node 22; that is not a benchmark result.
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`${w.name}: ${w.message}\n`);
+});
+
+const lib = await import('../dist/index.js').catch((e) => {
+  throw new Error(`cannot import dist/index.js (run \`npm run build\` first): ${e.message}`);
+});
+const localKms = await import('../dist/local-kms/index.js');
+
+const GROUPS = {
+  footprint: async () => {
+    const { coldStart, bundleSize } = await import('./footprint.mjs');
+    const cold = coldStart();
+    const bundle = await bundleSize();
+    return {
+      title: 'Cold start and bundle size',
+      body: `${cold.table}\n\n${cold.summary}\n\n${bundle.table}\n\n${bundle.summary}`,
+      checks: [...cold.checks, ...bundle.checks],
+    };
+  },
+  payloads: async () => {
+    const { payloadBench } = await import('./payloads.mjs');
+    const r = await payloadBench(lib);
+    return [
+      { title: 'Buffers: kms-envelope vs @aws-crypto/client-node (raw AES keyring, warm cache)', body: r.esdkTable, checks: [] },
+      { title: 'Buffers: kms-envelope vs the limit', body: r.limitTable, checks: r.checks },
+    ];
+  },
+  streams: async () => {
+    const { streamBench } = await import('./streams.mjs');
+    const r = await streamBench(lib);
+    return { title: 'Streams', body: r.table, checks: r.checks };
+  },
+  kms: async () => {
+    const { kmsBench } = await import('./kms.mjs');
+    const r = await kmsBench(lib, localKms);
+    return { title: 'KMS requests (same cache limits on both sides)', body: r.table, checks: r.checks };
+  },
+  load: async () => {
+    const { loadBench } = await import('./load.mjs');
+    const r = await loadBench();
+    return { title: 'Local KMS under load (server in its own process, loopback HTTP)', body: r.table, checks: r.checks };
+  },
+};
+
+const wanted = process.argv.slice(2);
+for (const w of wanted) if (!(w in GROUPS)) throw new Error(`unknown group ${w}; groups: ${Object.keys(GROUPS).join(', ')}`);
+const names = wanted.length > 0 ? wanted : Object.keys(GROUPS);
+
+const m = machine();
+const started = performance.now();
+const sections = [];
+for (const name of names) {
+  progress(`group ${name}`);
+  sections.push(...[await GROUPS[name]()].flat());
+}
+const seconds = (performance.now() - started) / 1000;
+const loadAfter = machine().load;
+
+const checks = sections.flatMap((s) => s.checks);
+const failed = checks.filter((c) => !c.pass);
+const report = [
+  `Measured ${m.date} on ${m.cpu} (${m.cores} cores), Node ${m.node}, ${QUICK ? 'BENCH_QUICK=1, ' : ''}` +
+    `${names.join(', ')} in ${seconds.toFixed(0)} s; 1-minute load average ${m.load.toFixed(1)} before, ` +
+    `${loadAfter.toFixed(1)} after (other work on the machine shows up as noise). ` +
+    'Rates are medians of alternated batches; big buffers the fastest of alternated runs; MB/s = 10^6 bytes/s.',
+  ...sections.map((s) => `### ${s.title}\n\n${s.body}`),
+  `### Targets\n\n${checks.length - failed.length} of ${checks.length} pass` +
+    (failed.length > 0 ? `; failing: ${failed.map((c) => c.name).join('; ')}.` : '.'),
+].join('\n\n');
+
+process.stdout.write(`${report}\n`);
+const file = fileURLToPath(new URL('./results.md', import.meta.url));
+writeFileSync(file, `# kms-envelope benchmark results\n\n\`npm run bench\` output.\n\n${report}\n`);
+progress(`wrote ${file}`);
