@@ -897,11 +897,12 @@ export class LocalKmsService {
     this.requireExternal(key);
     const out: KmsResponse = { KeyId: key.arn };
     if (key.imported) out.KeyMaterialId = key.imported.materialId;
-    for (const m of key.materials) m.secret.fill(0);
     this.commit(key, {
       materials: [],
       ...(key.imported ? { imported: { materialId: key.imported.materialId, fingerprint: key.imported.fingerprint } } : {}),
     });
+    // Only after the deletion is durable: until then the old record is still the current one.
+    for (const m of key.materials) m.secret.fill(0);
     return out;
   }
 
