@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -63,41 +63,35 @@ async function throughTempFile(
   checkRead: ((bytesRead: number) => void) | undefined,
 ): Promise<void> {
   const tmp = tempPathFor(dst);
-  // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
-  const fh = await open(tmp, 'wx', mode);
-  let closed = false;
   let renamed = false;
   try {
     const input = createReadStream(src, { highWaterMark: READ_CHUNK_BYTES });
     const transform = makeStream();
-    // autoClose false: the descriptor must stay open for fsync after the last write.
-    const output = fh.createWriteStream({ autoClose: false, highWaterMark: READ_CHUNK_BYTES });
+    // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
+    const output = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: READ_CHUNK_BYTES });
+    // Resolves once the output stream flushed and closed its descriptor.
     await pipeline(input, transform, output);
     checkRead?.(input.bytesRead);
     // Data must be on disk before the rename makes it visible under the final name; otherwise a
-    // crash could leave `dst` pointing at an empty or partial file.
-    await fh.sync();
-    await fh.close();
-    closed = true;
+    // crash could leave `dst` naming an empty or partial file. fsync(2) flushes the file's data
+    // whichever descriptor it is called on.
+    await syncPath(tmp, 'r+');
     await rename(tmp, dst);
     renamed = true;
-    await syncDirectory(dirname(dst));
+    // Make the rename itself durable (the directory entry lives in the directory's data). Some
+    // platforms and file systems cannot fsync a directory; the file data is synced already.
+    await syncPath(dirname(dst), 'r').catch(() => undefined);
   } finally {
-    if (!closed) await fh.close().catch(() => undefined);
     if (!renamed) await unlink(tmp).catch(() => undefined);
   }
 }
 
-/** Makes the rename itself durable (POSIX: the directory entry lives in the directory's data). */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
+async function syncPath(path: string, flags: string): Promise<void> {
+  const handle = await open(path, flags);
   try {
-    handle = await open(dir, 'r');
     await handle.sync();
-  } catch {
-    // Some platforms and file systems cannot fsync a directory; the data itself is already synced.
   } finally {
-    await handle?.close().catch(() => undefined);
+    await handle.close();
   }
 }
 
