@@ -35,6 +35,7 @@ import {
 import { Checks, validationError } from './validate.js';
 import { indexKey, paginate } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
+import { checkInputTypes } from './shapes.js';
 import type { AliasRecord, KeyRecord, MaterialRecord, Tag } from './model.js';
 
 /**
@@ -178,8 +179,10 @@ export class LocalKmsService {
       throw err('UnknownOperationException', `Unknown operation ${operation}`);
     }
     if (this.closed) throw new KmsServiceError('KMSInternalException', 'The local KMS is shut down.', 500);
+    const req = input ?? {};
+    checkInputTypes(operation, req);
     this.tick();
-    return op.call(this, input ?? {}, caller);
+    return op.call(this, req, caller);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -842,9 +845,8 @@ export class LocalKmsService {
     c.done();
     const { key } = this.resolve(String(req.KeyId), { alias: false });
     const validTo = time(req.ValidTo);
-    const model =
-      (str(req.ExpirationModel) as 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE' | undefined) ??
-      (validTo !== undefined ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    // API reference, ImportKeyMaterial: "The default is KEY_MATERIAL_EXPIRES", which needs ValidTo.
+    const model = (str(req.ExpirationModel) as 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE' | undefined) ?? 'KEY_MATERIAL_EXPIRES';
     this.authorize(caller, 'kms:ImportKeyMaterial', key, {
       conditionKeys: {
         'kms:ExpirationModel': model,

@@ -184,3 +184,48 @@ export function encodeOutput(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * Type check for in-process callers (the HTTP path is already decoded by decodeInput): a member
+ * of the wrong JavaScript type is a ValidationException naming the member, instead of being
+ * silently treated as absent.
+ */
+export function checkInputTypes(operation: string, input: Record<string, unknown>): void {
+  const shape = SHAPES[operation];
+  if (!shape) return;
+  for (const [member, kind] of Object.entries(shape)) {
+    const v = input[member];
+    if (v === undefined || v === null) continue;
+    let ok: boolean;
+    switch (kind) {
+      case 'string':
+        ok = typeof v === 'string';
+        break;
+      case 'integer':
+        ok = typeof v === 'number' && Number.isInteger(v);
+        break;
+      case 'boolean':
+        ok = typeof v === 'boolean';
+        break;
+      case 'blob':
+        ok = v instanceof Uint8Array;
+        break;
+      case 'timestamp':
+        ok = v instanceof Date || (typeof v === 'number' && Number.isFinite(v));
+        break;
+      case 'stringMap':
+        ok = typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((x) => typeof x === 'string');
+        break;
+      case 'stringList':
+        ok = Array.isArray(v) && v.every((x) => typeof x === 'string');
+        break;
+      case 'tags':
+        ok = Array.isArray(v) && v.every((t) => t !== null && typeof t === 'object');
+        break;
+    }
+    if (!ok) {
+      const expected = { string: 'a string', integer: 'an integer', boolean: 'a boolean', blob: 'a Uint8Array', timestamp: 'a Date or epoch milliseconds', stringMap: 'a map of strings', stringList: 'an array of strings', tags: 'an array of { TagKey, TagValue }' }[kind];
+      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be ${expected}`);
+    }
+  }
+}

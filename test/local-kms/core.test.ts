@@ -186,3 +186,21 @@ describe('LocalKms in process', () => {
     local.close();
   });
 });
+
+describe('LocalKmsService input types (in process)', () => {
+  it('rejects members of the wrong JavaScript type with ValidationException', async () => {
+    const local = new LocalKms();
+    const { keyId } = await local.createKey();
+    for (const input of [
+      { KeyId: keyId, NumberOfBytes: '32' },
+      { KeyId: keyId, NumberOfBytes: 32, EncryptionContext: { a: 1 } },
+      { KeyId: 5, NumberOfBytes: 32 },
+    ]) {
+      const e = await local.service.call('GenerateDataKey', input as Record<string, unknown>).catch((x: unknown) => x);
+      expect((e as KmsServiceError).type).toBe('ValidationException');
+    }
+    const e = await local.service.call('Encrypt', { KeyId: keyId, Plaintext: 'text' }).catch((x: unknown) => x);
+    expect((e as KmsServiceError).message).toMatch(/Plaintext must be a Uint8Array/);
+    local.close();
+  });
+});

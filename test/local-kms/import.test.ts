@@ -188,6 +188,8 @@ describe('imported key material (origin EXTERNAL) over HTTP', () => {
     await expectAwsError(kms.send(new ImportKeyMaterialCommand({ ...base, EncryptedKeyMaterial: wrap('sha256', randomBytes(16)) })), 'IncorrectKeyMaterialException');
     // ValidTo rules.
     await expectAwsError(kms.send(new ImportKeyMaterialCommand({ ...base, ExpirationModel: 'KEY_MATERIAL_EXPIRES', EncryptedKeyMaterial: wrap('sha256') })), 'ValidationException');
+    // ExpirationModel defaults to KEY_MATERIAL_EXPIRES, so omitting both it and ValidTo is invalid.
+    await expectAwsError(kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: p1.ImportToken, EncryptedKeyMaterial: wrap('sha256') })), 'ValidationException');
     await expectAwsError(
       kms.send(new ImportKeyMaterialCommand({ ...base, ValidTo: new Date(Date.now() + 3600_000), EncryptedKeyMaterial: wrap('sha256') })),
       'ValidationException',
