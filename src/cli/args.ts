@@ -9,7 +9,10 @@ import type { EncryptionContext } from '../types.js';
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Strict parse: unknown flags, missing values and stray positionals are usage errors. */
-export function parse<O extends Options>(argv: readonly string[], options: O) {
+export function parse<O extends Options>(
+  argv: readonly string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>> {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   } catch (err) {

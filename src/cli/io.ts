@@ -4,8 +4,8 @@
  * next to the target, fsync, rename), so an interrupted or failed run never leaves a partial file,
  * and a failed decryption never leaves unauthenticated plaintext, under the target name.
  */
-import { createReadStream, realpathSync, type Stats } from 'node:fs';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream, realpathSync, type Stats } from 'node:fs';
+import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -77,27 +77,21 @@ export async function runPipeline(
     return;
   }
   if (output.stats !== undefined && !output.stats.isFile()) {
-    const fh = await open(output.path, 'w');
-    try {
-      await pipeline([source, ...transforms, fh.createWriteStream({ autoClose: false })]);
-    } finally {
-      await fh.close();
-    }
+    await pipeline([source, ...transforms, createWriteStream(output.path, { flags: 'w' })]);
     return;
   }
   const tmp = tempPathFor(output.path);
-  const fh = await open(tmp, 'wx', mode);
-  let closed = false;
   let renamed = false;
   try {
-    await pipeline([source, ...transforms, fh.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 })]);
-    await fh.sync(); // on disk before the rename makes it visible
-    await fh.close();
-    closed = true;
+    // 'wx': never follow or clobber anything at the (random) temp path. flush: fsync before the
+    // stream closes (Node >= 20.10), so the data is on disk before the rename makes it visible.
+    // (A FileHandle stream with autoClose: false would let us fsync ourselves, but its handle then
+    // never closes cleanly: FileHandle.close() waits on the stream forever.)
+    const sink = createWriteStream(tmp, { flags: 'wx', mode, flush: true, highWaterMark: 256 * 1024 });
+    await pipeline([source, ...transforms, sink]);
     await rename(tmp, output.path);
     renamed = true;
   } finally {
-    if (!closed) await fh.close().catch(() => undefined);
     if (!renamed) await unlink(tmp).catch(() => undefined);
   }
 }

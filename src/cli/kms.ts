@@ -42,8 +42,11 @@ export interface KmsConnection {
   close(): Promise<void>;
 }
 
-/** Access key the CLI signs with for `--endpoint` when the environment has no credentials. */
-const DUMMY_CREDENTIALS = Object.freeze({ accessKeyId: 'KMSENVELOPELOCAL', secretAccessKey: 'kms-envelope-local' });
+/**
+ * Access key the CLI signs with for `--endpoint` when the environment has no credentials. A fresh
+ * object each time: the SDK annotates credential objects (`$source`), so they must not be frozen.
+ */
+const dummyCredentials = () => ({ accessKeyId: 'KMSENVELOPELOCAL', secretAccessKey: 'kms-envelope-local' });
 
 export function checkKeyIds(keys: readonly string[] | undefined, flag: string): string[] {
   const out: string[] = [];
@@ -91,16 +94,17 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
 
   if (sel.local !== undefined) {
     const { LocalKms } = await import('../local-kms/index.js');
-    const kms = new LocalKms({ dataDir: sel.local });
+    let kms: InstanceType<typeof LocalKms>;
+    try {
+      kms = new LocalKms({ dataDir: sel.local });
+    } catch (err) {
+      // Opening the data directory: locked by a running server, unreadable, wrong root key.
+      const msg = err instanceof Error ? err.message : String(err);
+      const hint = /locked/.test(msg) ? ' (a local KMS server owns it: use --endpoint with its URL)' : '';
+      throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}${hint}`, { cause: err });
+    }
     const keyring = new KmsKeyring(keyringOptions(kms.client()));
-    return {
-      keyring,
-      describe: `embedded local KMS in ${sel.local}`,
-      close: async () => {
-        const closable = kms as unknown as { close?: () => unknown };
-        if (typeof closable.close === 'function') await closable.close();
-      },
-    };
+    return { keyring, describe: `embedded local KMS in ${sel.local}`, close: async () => kms.close() };
   }
 
   if (sel.endpoint !== undefined) {
@@ -109,7 +113,7 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
     const client = new sdk.KMSClient({
       region,
       endpoint: sel.endpoint,
-      ...(hasCredentialHints(env, sel) ? {} : { credentials: DUMMY_CREDENTIALS }),
+      ...(hasCredentialHints(env, sel) ? {} : { credentials: dummyCredentials() }),
     });
     const keyring = new KmsKeyring(keyringOptions(client));
     return { keyring, describe: `KMS at ${sel.endpoint}`, close: async () => client.destroy() };
