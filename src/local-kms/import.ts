@@ -1,4 +1,14 @@
-import { constants, createDecipheriv, createPrivateKey, privateDecrypt, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  constants,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  privateDecrypt,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { KEY_SPECS, type KeySpec } from './specs.js';
 import { generateKeyPairFor } from './asym.js';
 
 /**
@@ -90,5 +100,47 @@ export function readImportToken(token: Buffer, mac: (b: Buffer) => Buffer): Toke
     keyId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
     tokenId: body.subarray(17, 33).toString('hex'),
     expiresAt: Number(body.readBigUInt64BE(33)),
+  };
+}
+
+/**
+ * Checks unwrapped key material against the key spec and returns it in canonical form
+ * (AWS KMS Developer Guide, "Requirements for imported key material"):
+ *   SYMMETRIC_DEFAULT  exactly 256 bits;
+ *   HMAC_224/256/384/512  28-64, 32-64, 48-128, 64-128 bytes;
+ *   RSA / ECC  a PKCS#8 DER private key of the key's size or curve (re-encoded, so the same key
+ *              in another valid encoding counts as the same material).
+ * Returns an error text (no secret in it) when the material does not fit.
+ */
+export function canonicalMaterial(
+  spec: KeySpec,
+  material: Buffer,
+): { secret: Buffer; publicKey?: Buffer } | { error: string } {
+  const info = KEY_SPECS[spec];
+  if (info.family === 'symmetric') {
+    return material.length === 32 ? { secret: material } : { error: 'Key material for a SYMMETRIC_DEFAULT key must be 256 bits (32 bytes).' };
+  }
+  if (info.family === 'hmac') {
+    const min = info.hmacBytes!;
+    const max = min <= 32 ? 64 : 128;
+    return material.length >= min && material.length <= max
+      ? { secret: material }
+      : { error: `Key material for a ${spec} key must be ${min} to ${max} bytes.` };
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+  } catch {
+    return { error: `Key material for a ${spec} key must be a DER-encoded PKCS #8 private key.` };
+  }
+  const d = key.asymmetricKeyDetails ?? {};
+  const fits =
+    info.family === 'rsa'
+      ? key.asymmetricKeyType === 'rsa' && d.modulusLength === info.rsaBits
+      : key.asymmetricKeyType === 'ec' && d.namedCurve === info.curve;
+  if (!fits) return { error: `The private key in the key material does not match key spec ${spec}.` };
+  return {
+    secret: key.export({ type: 'pkcs8', format: 'der' }),
+    publicKey: createPublicKey(key).export({ type: 'spki', format: 'der' }),
   };
 }

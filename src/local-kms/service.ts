@@ -25,6 +25,7 @@ import {
 } from './asym.js';
 import {
   IMPORT_PARAMETERS_TTL_MS,
+  canonicalMaterial,
   WRAPPING_ALGORITHMS,
   WRAPPING_KEY_SPECS,
   createWrappingKey,
@@ -458,9 +459,6 @@ export class LocalKmsService {
     if (req.MultiRegion === true) {
       throw err('UnsupportedOperationException', 'Multi-Region keys are not supported by the local KMS.');
     }
-    if (origin === 'EXTERNAL' && spec !== 'SYMMETRIC_DEFAULT') {
-      throw err('UnsupportedOperationException', `KeySpec ${spec} is not supported for Origin EXTERNAL by the local KMS.`);
-    }
     const tags = (req.Tags as Tag[] | undefined) ?? [];
     checkTagRules(tags, []);
     const keyId = randomUUID();
@@ -878,18 +876,24 @@ export class LocalKmsService {
     if (!material) {
       throw err('InvalidCiphertextException', `The encrypted key material could not be unwrapped with the ${pending.wrappingAlgorithm} wrapping key.`);
     }
-    if (material.length !== 32) {
+    const canonical = canonicalMaterial(key.keySpec, material);
+    if ('error' in canonical) {
       material.fill(0);
-      throw err('IncorrectKeyMaterialException', 'Key material for a SYMMETRIC_DEFAULT key must be 256 bits (32 bytes).');
+      throw err('IncorrectKeyMaterialException', canonical.error);
     }
-    const fingerprint = this.store.fingerprint(key.keyId, material);
+    const fingerprint = this.store.fingerprint(key.keyId, canonical.secret);
     if (key.imported && key.imported.fingerprint !== fingerprint) {
       material.fill(0);
+      canonical.secret.fill(0);
       throw err('IncorrectKeyMaterialException', 'The key material is not the key material previously imported into this KMS key.');
     }
     const materialId = key.imported?.materialId ?? newMaterialId();
     const imported = { materialId, fingerprint, expirationModel: model, ...(validTo !== undefined ? { validTo } : {}) };
-    this.commit(key, { materials: [{ id: materialId, createdAt: now, secret: material }], imported });
+    this.commit(key, {
+      materials: [{ id: materialId, createdAt: now, secret: canonical.secret }],
+      imported,
+      ...(canonical.publicKey ? { publicKey: canonical.publicKey } : {}),
+    });
     return { KeyId: key.arn, KeyMaterialId: materialId };
   }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createHmac, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
 import {
   CreateKeyCommand,
   DecryptCommand,
@@ -13,6 +13,9 @@ import {
   EnableKeyRotationCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
+  GenerateMacCommand,
+  GetPublicKeyCommand,
+  SignCommand,
   GetParametersForImportCommand,
   ImportKeyMaterialCommand,
   type KMSClient,
@@ -241,5 +244,49 @@ describe('imported key material (origin EXTERNAL) over HTTP', () => {
     } finally {
       work.cleanup();
     }
+  });
+
+  it('imports HMAC and asymmetric (PKCS #8) key material', async () => {
+    const importInto = async (keyId: string, material: Buffer, algorithm: 'RSAES_OAEP_SHA_256' | 'RSA_AES_KEY_WRAP_SHA_256') => {
+      const p = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' }));
+      const pub = createPublicKey({ key: Buffer.from(p.PublicKey!), format: 'der', type: 'spki' });
+      const oaep = (m: Buffer) => publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, m);
+      let upload: Buffer;
+      if (algorithm === 'RSAES_OAEP_SHA_256') upload = oaep(material);
+      else {
+        const aes = randomBytes(32);
+        const c = createCipheriv('id-aes256-wrap-pad', aes, Buffer.from('a65959a6', 'hex'));
+        upload = Buffer.concat([oaep(aes), c.update(material), c.final()]);
+      }
+      return kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: upload, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }));
+    };
+
+    const hmacKey = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!.KeyId!;
+    await expectAwsError(importInto(hmacKey, randomBytes(16), 'RSAES_OAEP_SHA_256'), 'IncorrectKeyMaterialException');
+    const secret = randomBytes(48);
+    await importInto(hmacKey, secret, 'RSAES_OAEP_SHA_256');
+    const mac = await kms.send(new GenerateMacCommand({ KeyId: hmacKey, Message: Buffer.from('m'), MacAlgorithm: 'HMAC_SHA_256' }));
+    expect(Buffer.from(mac.Mac!).equals(createHmac('sha256', secret).update('m').digest())).toBe(true);
+
+    const ecKey = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    await expectAwsError(kms.send(new GetPublicKeyCommand({ KeyId: ecKey })), 'KMSInvalidStateException');
+    const wrongCurve = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'der' });
+    await expectAwsError(importInto(ecKey, wrongCurve, 'RSAES_OAEP_SHA_256'), 'IncorrectKeyMaterialException');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    await importInto(ecKey, ec.privateKey.export({ type: 'pkcs8', format: 'der' }), 'RSAES_OAEP_SHA_256');
+    const pub = (await kms.send(new GetPublicKeyCommand({ KeyId: ecKey }))).PublicKey!;
+    expect(Buffer.from(pub).equals(ec.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+    const sig = (await kms.send(new SignCommand({ KeyId: ecKey, Message: Buffer.from('doc'), SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!;
+    expect(nodeVerify('sha256', Buffer.from('doc'), { key: ec.publicKey, dsaEncoding: 'der' }, sig)).toBe(true);
+
+    // An RSA private key is too large for RSAES_OAEP: it needs RSA_AES_KEY_WRAP.
+    const rsaKey = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const der = rsa.privateKey.export({ type: 'pkcs8', format: 'der' });
+    await importInto(rsaKey, der, 'RSA_AES_KEY_WRAP_SHA_256');
+    const rsaSig = (await kms.send(new SignCommand({ KeyId: rsaKey, Message: Buffer.from('doc'), SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }))).Signature!;
+    expect(nodeVerify('sha256', Buffer.from('doc'), rsa.publicKey, rsaSig)).toBe(true);
+    const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'der' });
+    await expectAwsError(importInto(rsaKey, otherRsa, 'RSA_AES_KEY_WRAP_SHA_256'), 'IncorrectKeyMaterialException');
   });
 });
