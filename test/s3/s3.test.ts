@@ -35,6 +35,8 @@ let server: S3rver;
 let dir: string;
 let client: S3Client;
 let envelope: Envelope;
+const commands: string[] = [];
+const count = (name: string) => commands.filter((c) => c === name).length;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kms-envelope-s3-'));
@@ -55,6 +57,14 @@ beforeAll(async () => {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  // Record every command the client sends, to see multipart uploads happen (and get aborted).
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      commands.push(context.commandName as string);
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordCommands' },
+  );
   envelope = new Envelope({
     keyring: new RawAesKeyring({ keyNamespace: 'test', keyName: 's3', key: randomBytes(32) }),
   });
@@ -112,6 +122,7 @@ describe('uploadEncrypted / downloadDecrypted', () => {
   it('round-trips a 50 MiB stream of unknown length through a multipart upload', async () => {
     const hashIn = createHash('sha256');
     const size = 50 * MiB;
+    commands.length = 0;
     const result = await uploadEncrypted({
       client,
       bucket: BUCKET,
@@ -127,6 +138,11 @@ describe('uploadEncrypted / downloadDecrypted', () => {
     expect(result.bytes).toBeGreaterThan(size);
     expect(result.bytes).toBeLessThan(size + 64 * 1024);
     expect(typeof result.etag).toBe('string');
+    // A multipart upload of 5 MiB parts: 11 parts for 50 MiB of plaintext plus framing.
+    expect(count('CreateMultipartUploadCommand')).toBe(1);
+    expect(count('UploadPartCommand')).toBe(Math.ceil(result.bytes / (5 * MiB)));
+    expect(count('CompleteMultipartUploadCommand')).toBe(1);
+    expect(count('PutObjectCommand')).toBe(0);
 
     const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'big/object.bin' }));
     expect(head.ContentLength).toBe(result.bytes);
@@ -252,6 +268,7 @@ describe('uploadEncrypted / downloadDecrypted', () => {
 
   it('aborts the upload and leaves no object when the body fails midway', async () => {
     let sent = 0;
+    commands.length = 0;
     const failing = new Readable({
       read() {
         if (sent >= 12 * MiB) return void this.destroy(new Error('source went away'));
@@ -262,6 +279,9 @@ describe('uploadEncrypted / downloadDecrypted', () => {
     await expect(
       uploadEncrypted({ client, bucket: BUCKET, key: 'never.bin', body: failing, envelope, partSize: 5 * MiB }),
     ).rejects.toThrow('source went away');
+    expect(count('CreateMultipartUploadCommand')).toBe(1);
+    expect(count('AbortMultipartUploadCommand')).toBe(1);
+    expect(count('CompleteMultipartUploadCommand')).toBe(0);
     await expect(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'never.bin' }))).rejects.toMatchObject({
       name: 'NotFound',
     });
