@@ -219,7 +219,8 @@ export class LocalKmsService {
     if (k.deletionDate !== undefined) t.push(k.deletionDate);
     if (k.imported?.validTo !== undefined && k.materials.length > 0) t.push(k.imported.validTo);
     if (k.pendingImport) t.push(k.pendingImport.expiresAt);
-    const due = this.nextRotation(k);
+    // Disabled or pending keys do not rotate; EnableKey/CancelKeyDeletion commit, which rescans.
+    const due = this.stateOf(k) === 'Enabled' ? this.nextRotation(k) : undefined;
     if (due !== undefined) t.push(due);
     return t;
   }
