@@ -64,7 +64,7 @@ describe('examples/service', () => {
     })().catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(Error);
 
-    const stats = await (await fetch(url + '/stats')).json();
+    const stats = (await (await fetch(url + '/stats')).json()) as { encryptHits: number; kmsCalls: number };
     expect(stats.encryptHits).toBeGreaterThanOrEqual(1); // second encryption reused the data key
     expect(stats.kmsCalls).toBe(2); // one GenerateDataKey, one Decrypt
   });
