@@ -172,7 +172,9 @@ export class LocalKmsService {
 
   /** Runs one AWS KMS operation by name (`Encrypt`, `CreateKey`, ...). */
   async call(operation: string, input: Req = {}, caller: Caller = this.rootCaller): Promise<KmsResponse> {
-    const op = OPERATIONS[operation];
+    // Own properties only: `TrentService.valueOf` must not reach Object.prototype.valueOf, which
+    // returned the service itself (root-derived store keys included) as the response.
+    const op = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
     if (!op) {
       if (UNSUPPORTED_OPERATIONS.includes(operation)) {
         throw err('UnsupportedOperationException', `The local KMS does not support ${operation}.`);
