@@ -129,8 +129,10 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
 
   // Pass 1: structure only, no cryptography, nothing allocated from lengths in the message.
   let plaintextLength = 0;
+  let parts = 0;
   const bodyEnd = walkBody(msg, header.length, header.contentType, header.frameLength, (part) => {
     plaintextLength += part.contentLength;
+    parts++;
   });
   let end = bodyEnd;
   let signature: Buffer | undefined;
@@ -146,8 +148,9 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
     finishVerify(verifier, key.publicKey!, signature);
   }
 
-  // Pass 2: decrypt into one exactly-sized buffer; zeroed if any tag fails.
-  const out = Buffer.allocUnsafe(plaintextLength);
+  // Pass 2: decrypt into one exactly-sized buffer; zeroed if any tag fails. A single-part body
+  // (the common small message) returns the decipher output itself instead of copying it.
+  let out = parts === 1 ? EMPTY : Buffer.allocUnsafe(plaintextLength);
   const algorithm = gcmAlgorithm(suite.keyLength);
   const k = key.bytes;
   const nonFramed = header.contentType === CONTENT_TYPE_NON_FRAMED;
@@ -166,8 +169,11 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
       d.setAuthTag(msg.subarray(part.tagOffset, part.tagOffset + TAG_LENGTH));
       d.setAAD(aad);
       const pt = d.update(msg.subarray(part.contentOffset, part.tagOffset));
-      out.set(pt, w);
-      w += pt.length;
+      if (parts === 1) out = pt;
+      else {
+        out.set(pt, w);
+        w += pt.length;
+      }
       d.final();
     });
   } catch {
@@ -176,6 +182,8 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
   }
   return out;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Limits of the incremental decryptor. */
 export interface DecryptorLimits extends ParseLimits {
