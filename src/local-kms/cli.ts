@@ -1,3 +1,4 @@
+import { runKeyPolicyCommand } from './policy-cli.js';
 import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 
 /**
@@ -24,6 +25,10 @@ Options:
   --region R             region in key ARNs (default us-east-1)
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
+
+Subcommand:
+  key-policy             print the key policy the AWS console writes for given key
+                         administrators and users (see: kms-envelope local-kms key-policy --help)
 `;
 
 const VALUE_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
@@ -73,6 +78,7 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
 }
 
 export async function runLocalKmsCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'key-policy') return runKeyPolicyCommand(argv.slice(1));
   let opts: LocalKmsServerOptions | 'help';
   try {
     opts = parseLocalKmsArgs(argv);
