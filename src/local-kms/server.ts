@@ -33,6 +33,12 @@ export interface LocalKmsServerOptions {
   region?: string;
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
+  /** Milliseconds a client has to send all request headers (slowloris guard); default 10 000. */
+  headersTimeoutMs?: number;
+  /** Milliseconds a client has to send a whole request; default 30 000 (at least headersTimeoutMs). */
+  requestTimeoutMs?: number;
+  /** Milliseconds of socket inactivity after which the connection is dropped; default 60 000. */
+  idleTimeoutMs?: number;
 }
 
 export interface LocalKmsServer {
@@ -52,6 +58,15 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   if (!Number.isInteger(maxBody) || maxBody < 1024) throw new RangeError(`maxBodyBytes must be an integer of at least 1024 bytes, got ${maxBody}`);
+  const timeout = (name: string, v: number | undefined, fallback: number): number => {
+    const ms = v ?? fallback;
+    if (!Number.isInteger(ms) || ms < 100) throw new RangeError(`${name} must be an integer of at least 100 milliseconds, got ${ms}`);
+    return ms;
+  };
+  const headersTimeout = timeout('headersTimeoutMs', options.headersTimeoutMs, 10_000);
+  const requestTimeout = timeout('requestTimeoutMs', options.requestTimeoutMs, Math.max(30_000, headersTimeout));
+  if (requestTimeout < headersTimeout) throw new RangeError(`requestTimeoutMs (${requestTimeout}) must be at least headersTimeoutMs (${headersTimeout})`);
+  const idleTimeout = timeout('idleTimeoutMs', options.idleTimeoutMs, 60_000);
   const principals = options.principalsFile ? loadPrincipals(options.principalsFile) : undefined;
   let offsetMs = 0;
   const clock = options.testClock ? () => Date.now() + offsetMs : Date.now;
@@ -74,7 +89,10 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     },
   };
 
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  // Node checks the header/request deadlines only every connectionsCheckingInterval (default 30 s),
+  // which let a slowloris client hold a socket for 30 s against a 10 s headersTimeout: check each second.
+  const checkEvery = Math.min(1_000, headersTimeout);
+  const server = createServer({ requestTimeout, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: checkEvery }, (req, res) => {
     handle(ctx, req, res).catch((e) => {
       // Only reached if writing the answer itself failed; the socket is dropped.
       process.stderr.write(`local-kms: ${(e as Error).message}\n`);
@@ -82,7 +100,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     });
   });
   // Idle sockets (slow or half-closed clients) are dropped instead of pinning the server.
-  server.setTimeout(60_000, (socket: Socket) => socket.destroy());
+  server.setTimeout(idleTimeout, (socket: Socket) => socket.destroy());
 
   try {
     await new Promise<void>((resolve, reject) => {
