@@ -5,8 +5,9 @@
  * Needs `aws` and `openssl` on PATH; the test is skipped only when `aws` is missing.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalKmsServer } from '../../src/local-kms/index.js';
@@ -29,10 +30,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it.runIf(hasAws)('the README walkthrough runs end to end with the AWS CLI', () => {
+it.runIf(hasAws)('the README walkthrough runs end to end with the AWS CLI', async () => {
   const work = join(dir, 'work');
-  execFileSync('mkdir', ['-p', work]);
-  const out = execFileSync('bash', [join(root, 'examples/aws-cli/console-walkthrough.sh')], {
+  mkdirSync(work);
+  // Asynchronous on purpose: the server runs in this process and must keep answering.
+  const { stdout: out } = await promisify(execFile)('bash', [join(root, 'examples/aws-cli/console-walkthrough.sh')], {
     env: {
       ...process.env,
       KMS_ENDPOINT: server!.url,
