@@ -61,8 +61,13 @@ export abstract class PacedTransform extends Transform {
     if (resume !== null) {
       this.#resume = null;
       resume();
-      return;
+      // Parked again, or waiting on a promise: the next push or _read continues from there.
+      if (this.#resume !== null) return;
     }
+    // The parked chunk may have finished without pushing anything (its tail was buffered inside
+    // the engine). Readable then stays in its `reading` state and will not call _read again, while
+    // Transform may have parked the write callback until the next _read: release it now, as
+    // Transform's own _read does.
     super._read(size);
   }
 

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
 import { decryptStream, encrypt, encryptStream, prng, sha256 } from './helpers.js';
 
 interface Sample {
@@ -118,4 +119,102 @@ describe('a single huge write is paced', () => {
     expect(out.equals(big)).toBe(true);
     expect(maxReadable).toBeLessThanOrEqual(2 * 65_536 + 16 * 1024);
   });
+});
+
+describe('parked chunks whose tail produces no output', () => {
+  // Regression: a chunk parked on backpressure whose last piece only filled the engine's frame
+  // buffer finished without a push, leaving Readable in its `reading` state with the write
+  // callback parked by Transform: the pipeline stalled. Sizes chosen so every chunk is cut into
+  // several pieces and the last chunk ends mid-frame.
+  const cases = [
+    ...[100_000, 150_000, 200_000, 262_144, 300_001].map((chunk) => ({ frameLength: 65_536, chunk, total: 3_000_017 })),
+    { frameLength: 65_536, chunk: 262_144, total: 1_000_001 },
+    { frameLength: 4096, chunk: 1 << 20, total: (3 << 20) + 100 },
+    { frameLength: 1 << 20, chunk: 65_536, total: (5 << 20) + 1 },
+  ];
+  for (const c of cases) {
+    it(`frame ${c.frameLength}, chunks of ${c.chunk}, ${c.total} bytes`, async () => {
+      const data = prng(c.total, c.chunk);
+      const sinkOptions = { highWaterMark: 262_144 };
+      const ct = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        pipeline(
+          source(data, c.chunk),
+          encryptStream({ frameLength: c.frameLength }),
+          new Writable({ ...sinkOptions, write: (b: Buffer, _e, cb) => (parts.push(b), setImmediate(cb)) }),
+        ).then(() => resolve(Buffer.concat(parts)), reject);
+      });
+      const parts: Buffer[] = [];
+      await pipeline(
+        source(ct, c.chunk),
+        decryptStream(),
+        new Writable({ ...sinkOptions, write: (b: Buffer, _e, cb) => (parts.push(b), setImmediate(cb)) }),
+      );
+      expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
+    }, 5_000);
+  }
+});
+
+/** A file-like source: `size`-byte chunks, read ahead up to one chunk (as fs.createReadStream). */
+function source(b: Buffer, size: number): Readable {
+  let o = 0;
+  return new Readable({
+    highWaterMark: size,
+    read() {
+      setImmediate(() => {
+        this.push(o < b.length ? b.subarray(o, (o += size)) : null);
+      });
+    },
+  });
+}
+
+describe('randomized pipelines never stall', () => {
+  // Seeded configurations of frame length, source chunking and read-ahead, and sink speed and
+  // buffering; each must complete with the right bytes (a stall shows up as a timeout).
+  const r = prng(4 * 8 * 40, 1234);
+  let k = 0;
+  const next = (n: number) => r.readUInt32BE((k++ % (r.length / 4)) * 4) % n;
+  const configs = Array.from({ length: 40 }, () => {
+    const frameLength = [1, 13, 4096, 65_536, 1 << 20][next(5)]!;
+    const total = Math.min(next(3_000_000), frameLength * 5_000);
+    // At most ~5,000 source chunks per case (1-byte chunks are covered in roundtrip.test.ts).
+    const chunk = Math.max(1 + next([1, 1000, 70_000, 300_000, 2_000_000][next(5)]!), Math.ceil(total / 5000));
+    return {
+      frameLength,
+      total,
+      chunk,
+      sinkHwm: [1, 16_384, 262_144][next(3)]!,
+      asyncSink: next(2) === 1,
+      asyncSource: next(2) === 1,
+    };
+  });
+  for (const c of configs) {
+    it(JSON.stringify(c), async () => {
+      const data = prng(c.total, c.total + 1);
+      let o = 0;
+      const src = new Readable({
+        highWaterMark: c.chunk,
+        read() {
+          const push = () => this.push(o < data.length ? data.subarray(o, (o += c.chunk)) : null);
+          if (c.asyncSource) setImmediate(push);
+          else push();
+        },
+      });
+      const hash = createHash('sha256');
+      await pipeline(
+        src,
+        encryptStream({ frameLength: c.frameLength }),
+        decryptStream(),
+        new Writable({
+          highWaterMark: c.sinkHwm,
+          write(b: Buffer, _e, cb) {
+            hash.update(b);
+            if (c.asyncSink) setImmediate(cb);
+            else cb();
+          },
+        }),
+      );
+      expect(hash.digest('hex')).toBe(sha256(data));
+    }, 10_000);
+  }
 });
