@@ -215,6 +215,13 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
     if (typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
       throw new KmsServiceError('UnknownOperationException', 'Missing or unknown X-Amz-Target header.');
     }
+    // A JSON 1.1 service dispatches only application/x-amz-json-1.1 bodies; AWS answers another
+    // media type (form posts, text/plain, application/json) with UnknownOperationException. A request
+    // without the header is still read as JSON, for hand-made requests.
+    const contentType = req.headers['content-type'];
+    if (contentType !== undefined && contentType.split(';')[0]!.trim().toLowerCase() !== JSON_TYPE) {
+      throw new KmsServiceError('UnknownOperationException', `Content-Type must be ${JSON_TYPE}.`);
+    }
     const operation = target.slice(TARGET_PREFIX.length);
     const accessKeyId = accessKeyIdOf(req.headers);
     const caller = resolveCaller(accessKeyId, ctx.principals, { strict: ctx.strict, accountId: ctx.service.accountId });
