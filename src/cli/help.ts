@@ -28,11 +28,13 @@ Commands:
   decrypt     decrypt an AWS Encryption SDK message (any KMS key it names, or only --key ones)
   local-kms   run an offline server that speaks the AWS KMS JSON protocol
 
-Example (offline, embedded local KMS):
+Examples (offline):
   kms-envelope local-kms --port 4599 --data-dir .kms &
-  aws --endpoint-url http://127.0.0.1:4599 kms create-alias ...   # or use the local KMS API
-  kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app --context app=x -i a.txt -o a.enc
-  kms-envelope decrypt --endpoint http://127.0.0.1:4599 --context app=x -i a.enc -o a.txt
+  aws --endpoint-url http://127.0.0.1:4599 kms create-key        # any credentials work
+  aws --endpoint-url http://127.0.0.1:4599 kms create-alias --alias-name alias/app --target-key-id <KeyId>
+  kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app -c app=x -i a.txt -o a.enc
+  kms-envelope decrypt --endpoint http://127.0.0.1:4599 -c app=x -i a.enc -o a.txt
+  (--local DIR instead of --endpoint runs the same local KMS inside the command)
 
 Errors are printed as \`kms-envelope: <code>: <message>\`. Exit status:
 ${exitCodeTable()}

@@ -122,3 +122,37 @@ export function pollTempFile(dst: string, onSize: (bytes: number) => void, inter
     clearInterval(timer);
   };
 }
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM while a file is being written: remove the temporary file(s) this run
+ * created next to `dst` (names from `tempPathFor`, absent when the run started), then exit with
+ * 128 + signal number as shells expect. Without this, Node's default signal exit would leave a
+ * hidden partial file behind (never `dst` itself: that appears only by rename). Returns the
+ * function that uninstalls the handlers.
+ */
+export function cleanupOnSignal(dst: string): () => void {
+  const dir = dirname(dst);
+  const prefix = `.${basename(dst)}.`;
+  const ours = (names: string[]) => names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
+  let before: Set<string> | undefined;
+  readdir(dir).then(
+    (names) => (before ??= new Set(ours(names))),
+    () => (before ??= new Set()),
+  );
+  const handler = (signal: NodeJS.Signals) => {
+    void (async () => {
+      try {
+        const names = ours(await readdir(dir));
+        for (const n of names) if (!before?.has(n)) await unlink(resolve(dir, n)).catch(() => undefined);
+      } finally {
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+    })();
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

@@ -5,7 +5,7 @@
  * temporary file. Draws the progress bar when stderr is a terminal.
  */
 import type { Transform } from 'node:stream';
-import { inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
+import { cleanupOnSignal, inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 export interface TransferPlan {
@@ -26,6 +26,7 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
   const total = input.kind === 'file' && input.stats?.isFile() ? input.stats.size : undefined;
   const progress = plan.quiet ? undefined : new Progress({ label: plan.label, total, out: io.stderr });
   const showing = progress?.enabled === true;
+  const uninstall = output.kind === 'file' && isReplaceableFile(output) ? cleanupOnSignal(output.path) : () => {};
   try {
     if (input.kind === 'file' && input.stats?.isFile() && output.kind === 'file' && isReplaceableFile(output)) {
       const stop = showing ? pollTempFile(output.path, (n) => progress!.set(n)) : () => {};
@@ -41,6 +42,7 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
     if (showing) transforms.unshift(progress!.meter());
     await runPipeline(source, transforms, output, io, plan.mode);
   } finally {
+    uninstall();
     progress?.done();
   }
 }

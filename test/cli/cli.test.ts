@@ -149,7 +149,7 @@ describe('kms-envelope encrypt/decrypt with the embedded local KMS (--local)', (
   });
 
   it('round-trips through pipes (stdin/stdout), with --suite 0x0578 and a small frame length', async () => {
-    const plain = randomBytes(100_003);
+    const plain = randomBytes(3 * 1024 * 1024 + 3);
     for (const extra of [[], ['--suite', '0x0578', '--frame-length', '1000']]) {
       const enc = await cli(['encrypt', '--local', localDir, '--key', 'alias/cli', '-c', 'pipe=1', ...extra], { input: plain });
       expect(enc.stderr).toBe('');
@@ -224,6 +224,26 @@ describe('kms-envelope encrypt/decrypt with the embedded local KMS (--local)', (
   });
 });
 
+describe('kms-envelope interrupted', () => {
+  it('removes its temporary file on SIGINT and exits 130, leaving no output', async () => {
+    const child = spawn(process.execPath, [MAIN, 'encrypt', '--local', localDir, '--key', 'alias/cli', '-o', p('int.enc')], {
+      env: cleanEnv(),
+      cwd: dir,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    // Feed some input but never end it, so the run is mid-way when the signal comes.
+    child.stdin.write(randomBytes(512 * 1024));
+    const temps = () => readdirSync(dir).filter((n) => n.startsWith('.int.enc.') && n.endsWith('.tmp'));
+    for (let i = 0; i < 200 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(temps()).toHaveLength(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(temps()).toEqual([]);
+    expect(existsSync(p('int.enc'))).toBe(false);
+  });
+});
+
 describe('kms-envelope with --endpoint (local KMS server)', () => {
   it('round-trips with dummy credentials, and its output is an ordinary ESDK message', async () => {
     const plain = randomBytes(70_000);
@@ -247,6 +267,24 @@ describe('kms-envelope with --endpoint (local KMS server)', () => {
       expect(dec.stderr).toBe('');
       expect(dec.code).toBe(0);
       expect(dec.stdout.equals(plain)).toBe(true);
+    } finally {
+      esdkKms.destroy();
+    }
+  });
+
+  it('reads legacy v1 ESDK messages only with --allow-legacy', async () => {
+    const esdkKms = new KMS({ endpoint: server.url, region: 'us-east-1', credentials: CREDENTIALS });
+    try {
+      const { encrypt } = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
+      const keyring = new KmsKeyringNode({ generatorKeyId: serverArn, clientProvider: () => esdkKms });
+      const { result } = await encrypt(keyring, Buffer.from('legacy'), { encryptionContext: { v: '1' } });
+      expect(result[0]).toBe(0x01);
+      const refused = await cli(['decrypt', '--endpoint', server.url], { input: Buffer.from(result) });
+      expect(refused.code).toBe(8);
+      expect(refused.stderr).toMatch(/^kms-envelope: ERR_COMMITMENT_POLICY: /);
+      const allowed = await cli(['decrypt', '--endpoint', server.url, '--allow-legacy', '-c', 'v=1'], { input: Buffer.from(result) });
+      expect(allowed.code).toBe(0);
+      expect(allowed.stdout.toString()).toBe('legacy');
     } finally {
       esdkKms.destroy();
     }
