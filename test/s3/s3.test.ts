@@ -4,9 +4,11 @@
  * KMS is covered elsewhere.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,6 +300,36 @@ describe('uploadEncrypted / downloadDecrypted', () => {
 });
 
 describe('kms-envelope/s3 module', () => {
+  it('loads without the optional peers and names them when they are needed', () => {
+    const dist = join(__dirname, '../../dist');
+    if (!existsSync(join(dist, 's3/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    // A resolve hook that makes both peers unresolvable, as in an install without them.
+    const hook = `data:text/javascript,${encodeURIComponent(
+      `export async function resolve(s, c, next) {
+         if (s.startsWith('@aws-sdk/client-s3') || s.startsWith('@aws-sdk/lib-storage')) {
+           throw Object.assign(new Error('Cannot find package ' + s), { code: 'ERR_MODULE_NOT_FOUND' });
+         }
+         return next(s, c);
+       }`,
+    )}`;
+    const script = `
+      import { register } from 'node:module';
+      register(${JSON.stringify(hook)});
+      const s3 = await import(${JSON.stringify(pathToFileURL(join(dist, 's3/index.js')).href)});
+      const { Envelope, RawAesKeyring } = await import(${JSON.stringify(pathToFileURL(join(dist, 'index.js')).href)});
+      const envelope = new Envelope({ keyring: new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', key: Buffer.alloc(32, 1) }) });
+      const client = { send: async () => ({}) };
+      const up = await s3.uploadEncrypted({ client, bucket: 'b', key: 'k', body: 'x', envelope }).then(() => 'resolved', (e) => e.message);
+      const down = await s3.downloadDecrypted({ client, bucket: 'b', key: 'k', envelope }).then(() => 'resolved', (e) => e.message);
+      console.log(JSON.stringify({ exports: Object.keys(s3).sort(), up, down }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { exports: string[]; up: string; down: string };
+    expect(out.exports).toEqual(expect.arrayContaining(['uploadEncrypted', 'downloadDecrypted', 'downloadDecryptedBuffer']));
+    expect(out.up).toMatch(/needs the optional peer dependency @aws-sdk\/lib-storage: npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage/);
+    expect(out.down).toMatch(/needs the optional peer dependency @aws-sdk\/client-s3/);
+  });
+
   it('does not import the optional peers statically', () => {
     const srcDir = join(__dirname, '../../src/s3');
     for (const f of readdirSync(srcDir).filter((n) => n.endsWith('.ts'))) {
