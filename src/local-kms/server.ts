@@ -233,7 +233,8 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
     let parsed: unknown = {};
     if (body.length > 0) {
       try {
-        parsed = JSON.parse(body.toString('utf8'));
+        // Fatal decoding: invalid UTF-8 is a SerializationException, not silently U+FFFD in a description or alias.
+        parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body));
       } catch {
         throw new KmsServiceError('SerializationException', 'The request body is not valid JSON.');
       }
