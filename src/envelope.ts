@@ -12,7 +12,7 @@ import {
   checkEncryptContext,
   checkRequiredContext,
   PUBLIC_KEY_CONTEXT_KEY,
-  serializeContext,
+  RESERVED_CONTEXT_PREFIX,
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
@@ -205,19 +205,20 @@ export class Envelope {
    */
   async encrypt(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<Buffer> {
     const data = toBytes(plaintext, 'plaintext');
-    const context = checkEncryptContext(options?.context, 'options.context');
     const cache = this.#cache;
     if (cache === undefined) {
-      const m = await this.#loadMaterials(context);
+      const m = await this.#loadMaterials(checkEncryptContext(options?.context, 'options.context'));
       try {
         return encryptBuffer(m.prepared, m.dataKey, data);
       } finally {
         m.dataKey.fill(0);
       }
     }
-    const partition = this.#partition(context);
+    // Hit path: validate the context and derive its partition key in one pass, no copies.
+    const partition = partitionKey(options?.context);
     const hit = cache.takeEncrypt(partition, data.length);
     if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
+    const context = checkEncryptContext(options?.context, 'options.context');
     const { materials, cached } = await cache.loadEncrypt(partition, data.length, () =>
       this.#loadMaterials(context),
     );
@@ -240,7 +241,9 @@ export class Envelope {
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
     if (header === undefined) throw new MalformedMessageError('message is truncated');
     this.#checkHeader(header, required);
-    const dataKey = await this.#dataKeyFor(header);
+    const found = this.#dataKeyFor(header);
+    // A cache hit is a Buffer: no await, so the rest of the decrypt runs in this same turn.
+    const dataKey = found instanceof Uint8Array ? found : await found;
     const key = deriveAndVerifyHeader(header, dataKey);
     const plaintext = decryptBody(header, key, buf);
     return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
@@ -312,11 +315,6 @@ export class Envelope {
     this.#cache?.clear();
   }
 
-  // Cache partition: suite and exact serialized context. latin1 maps bytes 1:1 onto a string key.
-  #partition(context: Readonly<EncryptionContext>): string {
-    return serializeContext(context).toString('latin1');
-  }
-
   // Checks that need no key: commitment policy, then the caller's required context pairs.
   #checkHeader(header: MessageHeader, required: Readonly<EncryptionContext> | undefined): void {
     if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
@@ -337,7 +335,7 @@ export class Envelope {
       const m = await this.#loadMaterials(context);
       return m; // fresh and uncached: the stream owns it and zeroes it
     }
-    const partition = this.#partition(context);
+    const partition = partitionKey(context);
     const hit = cache.takeEncrypt(partition, plaintextLength);
     if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
     const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, () =>
@@ -346,7 +344,8 @@ export class Envelope {
     return cached ? { prepared: materials.prepared, dataKey: Buffer.from(materials.dataKey) } : materials;
   }
 
-  async #dataKeyFor(header: MessageHeader): Promise<Buffer> {
+  // The data key for a header: synchronously from the cache when it is there, else a promise.
+  #dataKeyFor(header: MessageHeader): Buffer | Promise<Buffer> {
     const cache = this.#cache;
     if (cache === undefined) return this.#unwrap(header);
     const key = decryptCacheKey(header);
@@ -402,6 +401,32 @@ export class Envelope {
     );
     return { dataKey, prepared };
   }
+}
+
+/**
+ * Encrypt-side cache partition for a caller's context (the suite is fixed per Envelope, and so is
+ * the cache). Validates like checkEncryptContext and returns a canonical string: the pairs sorted by
+ * key and JSON-encoded, which is injective, so two contexts share materials only if they are equal.
+ */
+function partitionKey(context: unknown): string {
+  if (context === undefined) return '';
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
+  }
+  const keys = Object.keys(context);
+  if (keys.length === 0) return '';
+  if (keys.length > 1) keys.sort();
+  const flat: string[] = new Array(keys.length * 2);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = (context as Record<string, unknown>)[k];
+    if (typeof v !== 'string' || k.startsWith(RESERVED_CONTEXT_PREFIX)) {
+      return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
+    }
+    flat[2 * i] = k;
+    flat[2 * i + 1] = v;
+  }
+  return JSON.stringify(flat);
 }
 
 /**
