@@ -3,8 +3,19 @@
 // Crypto floor of one v2 message (suite 0x0478): 32-byte message id, HKDF-SHA512 extract + two
 // single-block expands (three HMAC-SHA512), the header tag (AES-256-GCM over the header bytes as
 // AAD, empty plaintext) and one AES-256-GCM frame. No parsing, no serialization, no checks: no
-// real implementation can do less per message.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+// real implementation can do less per message. For the signed suite 0x0578 the floor adds one
+// ECDSA P-384 signature (encrypt) or verification (decrypt) over header + body, per message.
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  generateKeyPairSync,
+  randomBytes,
+  randomFillSync,
+  sign,
+  timingSafeEqual,
+  verify,
+} from 'node:crypto';
 import { CONTEXT, KEY_NAME, KEY_NAMESPACE } from './sides.mjs';
 
 const ZERO_IV = Buffer.alloc(12);
@@ -52,6 +63,19 @@ function pooledIds() {
   };
 }
 
+/** ECDSA P-384 over SHA-384, as suite 0x0578 signs header + body; `undefined` for unsigned floors. */
+function signer(signed, bytes) {
+  if (!signed) return undefined;
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const signature = sign('sha384', bytes, { key: privateKey, dsaEncoding: 'der' });
+  return {
+    sign: () => sign('sha384', bytes, { key: privateKey, dsaEncoding: 'der' }),
+    verify: () => {
+      if (!verify('sha384', bytes, { key: publicKey, dsaEncoding: 'der' }, signature)) throw new Error('bad signature');
+    },
+  };
+}
+
 function deriveKeys(dataKey, messageId) {
   const prk = createHmac('sha512', messageId).update(dataKey).digest();
   const key = createHmac('sha512', prk).update(KEY_INFO).digest().subarray(0, 32);
@@ -62,13 +86,15 @@ function deriveKeys(dataKey, messageId) {
 /**
  * The encrypt floor for `plaintext`: returns a synchronous op. `pooled` draws message ids from a
  * pooled random buffer (what a tuned implementation does); otherwise randomBytes(32) per message.
+ * `signed` adds the ECDSA P-384 signature of suite 0x0578.
  */
-export function encryptFloor(plaintext, { pooled }) {
+export function encryptFloor(plaintext, { pooled, signed = false }) {
   const dataKey = randomBytes(32);
   const header = randomBytes(headerBodyLength());
   const aad = finalFrameAad(Buffer.alloc(32), plaintext.length);
   const iv = frameIv(1);
   const nextId = pooled ? pooledIds() : () => randomBytes(32);
+  const ecdsa = signer(signed, Buffer.concat([header, plaintext, randomBytes(60)]));
   return () => {
     const messageId = nextId();
     const { key } = deriveKeys(dataKey, messageId);
@@ -80,15 +106,17 @@ export function encryptFloor(plaintext, { pooled }) {
     f.setAAD(aad);
     f.update(plaintext);
     f.final();
-    return f.getAuthTag();
+    const tag = f.getAuthTag();
+    return ecdsa === undefined ? tag : ecdsa.sign();
   };
 }
 
 /**
  * The decrypt floor for a message of `plaintext`: derive, check the commitment, verify the header
- * tag, decrypt and verify one frame. Returns a synchronous op (that throws if anything fails).
+ * tag, decrypt and verify one frame (and, `signed`, the ECDSA P-384 signature). Returns a
+ * synchronous op that throws if anything fails.
  */
-export function decryptFloor(plaintext) {
+export function decryptFloor(plaintext, { signed = false } = {}) {
   const dataKey = randomBytes(32);
   const messageId = randomBytes(32);
   const header = randomBytes(headerBodyLength());
@@ -102,6 +130,7 @@ export function decryptFloor(plaintext) {
   const ciphertext = f.update(plaintext);
   f.final();
   const frameTag = f.getAuthTag();
+  const ecdsa = signer(signed, Buffer.concat([header, ciphertext, randomBytes(60)]));
   return () => {
     const k = deriveKeys(dataKey, messageId);
     if (!timingSafeEqual(k.commitment, commitment)) throw new Error('commitment mismatch');
@@ -114,6 +143,7 @@ export function decryptFloor(plaintext) {
     fd.setAuthTag(frameTag);
     const out = fd.update(ciphertext);
     fd.final();
+    ecdsa?.verify();
     return out;
   };
 }
@@ -136,6 +166,54 @@ export function oneShotGcm(plaintext) {
       d.setAuthTag(sealed.tag);
       const out = d.update(sealed.out);
       d.final();
+      return out;
+    },
+  };
+}
+
+/**
+ * Framed AES-256-GCM with bare node:crypto, the least a framed format can do for a whole buffer:
+ * per frame one cipher, one AAD, one update, one tag, and one copy of the update's output into a
+ * message-sized buffer allocated once (node:crypto cannot encrypt into a caller's buffer).
+ * Returns { encrypt(), decrypt() } over preallocated input.
+ */
+export function framedGcm(plaintext, frameLength) {
+  const key = randomBytes(32);
+  const aad = randomBytes(32 + 28 + 12);
+  const frames = Math.ceil(plaintext.length / frameLength);
+  const ivs = Array.from({ length: frames }, (_, i) => frameIv(i + 1));
+  const seal = () => {
+    const out = Buffer.allocUnsafe(plaintext.length + frames * 16);
+    let w = 0;
+    for (let i = 0; i < frames; i++) {
+      const c = createCipheriv('aes-256-gcm', key, ivs[i]);
+      c.setAAD(aad);
+      const ct = c.update(plaintext.subarray(i * frameLength, (i + 1) * frameLength));
+      out.set(ct, w);
+      w += ct.length;
+      c.final();
+      out.set(c.getAuthTag(), w);
+      w += 16;
+    }
+    return out;
+  };
+  const sealed = seal();
+  return {
+    encrypt: seal,
+    decrypt: () => {
+      const out = Buffer.allocUnsafe(plaintext.length);
+      let r = 0;
+      let w = 0;
+      for (let i = 0; i < frames; i++) {
+        const n = Math.min(frameLength, plaintext.length - w);
+        const d = createDecipheriv('aes-256-gcm', key, ivs[i]);
+        d.setAAD(aad);
+        d.setAuthTag(sealed.subarray(r + n, r + n + 16));
+        out.set(d.update(sealed.subarray(r, r + n)), w);
+        d.final();
+        r += n + 16;
+        w += n;
+      }
       return out;
     },
   };

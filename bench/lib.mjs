@@ -14,7 +14,9 @@ export const QUICK = process.env.BENCH_QUICK === '1';
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
-// A full GC between big-buffer runs keeps one side's garbage from being collected on the other's clock.
+// A full GC can be forced between big-buffer runs (compareFastest's `gc` option). It is off by
+// default: after a full GC the allocator hands freed pages back to the OS, and the next run then
+// page-faults on every fresh output buffer, which measures the kernel, not the code.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
 export function collectGarbage() {
@@ -57,32 +59,46 @@ export async function batchRate(op, ms) {
 }
 
 /**
- * Compares the rates of several sides ({ name, op }). Each round runs one batch of every side, in
- * an order that alternates round by round. Returns name -> median ops/s.
+ * Lets work a side left behind (stream callbacks, timers) run, then collects its garbage, so that
+ * the next side neither pays for it nor benefits from a heap the previous side just cleaned.
  */
-export async function compareRates(sides, { rounds = QUICK ? 3 : 7, ms = QUICK ? 60 : 200, warmupMs = QUICK ? 50 : 150 } = {}) {
+async function settle() {
+  await new Promise((resolve) => setImmediate(resolve));
+  collectGarbage();
+}
+
+/**
+ * Compares the rates of several sides ({ name, op }). Each round runs one short batch of every
+ * side, in an order that alternates round by round, each batch starting from a settled heap.
+ * Returns name -> median ops/s.
+ */
+export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK ? 30 : 60, warmupMs = QUICK ? 50 : 150 } = {}) {
   for (const s of sides) await batchRate(s.op, warmupMs);
   const samples = new Map(sides.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
-    for (const s of order) samples.get(s.name).push(await batchRate(s.op, ms));
+    for (const s of order) {
+      await settle();
+      samples.get(s.name).push(await batchRate(s.op, ms));
+    }
   }
   return new Map([...samples].map(([name, v]) => [name, median(v)]));
 }
 
 /**
- * Compares single runs of big operations ({ name, op, runs? }), alternating the sides run by run,
- * with a full GC before each run. A side with its own smaller `runs` takes part in the first rounds
+ * Compares single runs of big operations ({ name, op, runs? }), alternating the sides run by run
+ * (optionally with a full GC before each run). A side with its own smaller `runs` takes part in the first rounds
  * only (slow reference sides need fewer samples). Returns name -> fastest run in milliseconds.
  */
-export async function compareFastest(sides, { runs = QUICK ? 3 : 7, warmup = 1 } = {}) {
+export async function compareFastest(sides, { runs = QUICK ? 3 : 7, warmup = 1, gc = false } = {}) {
   for (const s of sides) for (let i = 0; i < warmup; i++) await s.op();
   const best = new Map(sides.map((s) => [s.name, Infinity]));
   for (let r = 0; r < runs; r++) {
     const active = sides.filter((s) => r < (s.runs ?? runs));
     const order = r % 2 === 0 ? active : active.reverse();
     for (const s of order) {
-      collectGarbage();
+      if (gc) collectGarbage();
+      await new Promise((resolve) => setImmediate(resolve));
       const t0 = performance.now();
       await s.op();
       const dt = performance.now() - t0;

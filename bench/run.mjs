@@ -36,7 +36,11 @@ const GROUPS = {
     const { payloadBench } = await import('./payloads.mjs');
     const r = await payloadBench(lib);
     return [
-      { title: 'Buffers: kms-envelope vs @aws-crypto/client-node (raw AES keyring, warm cache)', body: r.esdkTable, checks: [] },
+      {
+        title: 'Buffers: kms-envelope vs @aws-crypto/client-node (raw AES keyring, warm cache)',
+        body: `${r.esdkTable}\n\n${r.notes}`,
+        checks: [],
+      },
       { title: 'Buffers: kms-envelope vs the limit', body: r.limitTable, checks: r.checks },
     ];
   },

@@ -119,7 +119,7 @@ export async function streamBench(lib) {
   const expectBytes = (n) => {
     if (n !== TOTAL && n !== TOTAL + 16) throw new Error(`stream produced ${n} bytes`);
   };
-  const runs = QUICK ? 2 : 4;
+  const runs = QUICK ? 3 : 6;
   const enc = await compareFastest(
     [
       { name: 'ours', op: async () => run(chunks, env.encryptStream({ context: CONTEXT })) },
