@@ -102,9 +102,13 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
     queueSize: o.queueSize ?? 4,
     leavePartsOnError: false,
   });
+  // Abort by failing the body rather than with upload.abort(): lib-storage then settles done() only
+  // after it has sent AbortMultipartUpload, so no incomplete multipart upload outlives the call.
+  // (A part already in flight finishes first.)
   const onAbort = () => {
-    if (source instanceof Readable) source.destroy(abortError());
-    void upload.abort();
+    failure ??= abortError();
+    if (source instanceof Readable) source.destroy(failure as Error);
+    else void upload.abort(); // a single buffered PutObject: nothing to clean up
   };
   if (o.signal?.aborted) onAbort();
   o.signal?.addEventListener('abort', onAbort, { once: true });

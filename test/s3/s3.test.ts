@@ -289,6 +289,30 @@ describe('uploadEncrypted / downloadDecrypted', () => {
     });
   });
 
+  it('stops on an AbortSignal and leaves no object', async () => {
+    const controller = new AbortController();
+    commands.length = 0;
+    let sent = 0;
+    // Endless body; once a first part has gone out (so a multipart upload exists), abort.
+    const endless = new Readable({
+      read() {
+        if (sent >= 6 * MiB && count('UploadPartCommand') > 0 && !controller.signal.aborted) controller.abort();
+        sent += MiB;
+        this.push(randomBytes(MiB));
+      },
+    });
+    await expect(
+      uploadEncrypted({ client, bucket: BUCKET, key: 'aborted.bin', body: endless, envelope, partSize: 5 * MiB, signal: controller.signal }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(endless.destroyed).toBe(true);
+    // The multipart upload was aborted on S3 before the call returned.
+    expect(count('CreateMultipartUploadCommand')).toBe(1);
+    expect(count('AbortMultipartUploadCommand')).toBe(1);
+    await expect(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'aborted.bin' }))).rejects.toMatchObject({
+      name: 'NotFound',
+    });
+  });
+
   it('validates options with errors naming the option', async () => {
     const base = { client, bucket: BUCKET, key: 'x', body: 'x', envelope };
     await expect(uploadEncrypted({ ...base, partSize: 1024 })).rejects.toThrow(/options\.partSize .*5 MiB/);
