@@ -89,7 +89,7 @@ export class DecryptTransform extends PacedTransform {
     const header = dec.header!;
     return this.#deps.dataKey(header).then((dataKey) => {
       try {
-        if (this.finished) return []; // destroyed while the keyring answered: wipe, use nothing
+        if (this.released) return []; // destroyed while the keyring answered: wipe, use nothing
         dec.setDataKey(dataKey);
       } finally {
         // The decryptor derived (and owns) the message key; the data key copy is done with.

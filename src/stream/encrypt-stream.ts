@@ -90,7 +90,7 @@ export class EncryptTransform extends PacedTransform {
   #load(): Promise<MessageEncryptor | undefined> {
     this.#loading ??= this.#deps.materials().then(({ prepared, dataKey }) => {
       try {
-        if (this.finished) return undefined; // destroyed while KMS answered: wipe, use nothing
+        if (this.released) return undefined; // destroyed while KMS answered: wipe, use nothing
         this.#encryptor = new MessageEncryptor(prepared, dataKey);
         this.#pieceLength = Math.max(MIN_PIECE_BYTES, prepared.frameLength);
         return this.#encryptor;

@@ -19,7 +19,7 @@ export type StepResult = Buffer[] | Promise<Buffer[]>;
  * - `processPiece(piece)`: output for one piece (may be empty), may throw;
  * - `finish()`: output at the end of the input, may throw;
  * - `release()`: wipes secrets; called exactly once, when the stream ends, fails or is destroyed.
- *   Anything a pending promise delivers after that must be wiped by the subclass (see `finished`).
+ *   Anything a pending promise delivers after that must be wiped by the subclass (see `released`).
  */
 export abstract class PacedTransform extends Transform {
   #resume: (() => void) | null = null;
@@ -78,7 +78,7 @@ export abstract class PacedTransform extends Transform {
   }
 
   /** True once the stream will produce no more output: late key material must be wiped, not used. */
-  protected get finished(): boolean {
+  protected get released(): boolean {
     return this.destroyed || this.#released;
   }
 
