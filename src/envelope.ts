@@ -259,7 +259,7 @@ export class Envelope {
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
       throw new RangeError('options.plaintextLength must be a non-negative integer number of bytes');
     }
-    return createEncryptStream({ materials: () => this.#streamMaterials(context, length) });
+    return createEncryptStream({ materials: () => this.#streamMaterials(context, length), plaintextLength: length });
   }
 
   /**
@@ -289,7 +289,7 @@ export class Envelope {
   async encryptFile(src: string, dst: string, options?: EncryptOptions): Promise<void> {
     const context = checkEncryptContext(options?.context, 'options.context');
     await encryptFile(src, dst, (plaintextLength) =>
-      createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength) }),
+      createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength), plaintextLength }),
     );
   }
 
