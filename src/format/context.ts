@@ -51,7 +51,7 @@ export function serializeContext(context: Readonly<EncryptionContext>): Buffer {
 
 /**
  * Parses serialized context bytes (count + pairs, as written by serializeContext). Zero bytes is
- * the empty context. Duplicate keys, trailing bytes, invalid UTF-8 or short reads are malformed.
+ * the empty context. Empty or duplicate keys, trailing bytes, invalid UTF-8 or short reads are malformed.
  */
 export function parseContext(bytes: Uint8Array): EncryptionContext {
   const out: EncryptionContext = Object.create(null);
@@ -67,6 +67,9 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
     o = k.next;
     const v = readString(buf, o);
     o = v.next;
+    // serializeContext (and so every keyring's AAD) refuses empty keys; reject them here, before
+    // a keyring is called, instead of letting its RangeError escape from decrypt.
+    if (k.value.length === 0) throw new MalformedMessageError('malformed encryption context');
     if (Object.prototype.hasOwnProperty.call(out, k.value)) {
       throw new MalformedMessageError('duplicate encryption context key');
     }
