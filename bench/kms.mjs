@@ -100,11 +100,11 @@ async function concurrent(make, n) {
 export async function kmsBench(lib, localKmsLib) {
   progress(`KMS calls (${MESSAGES} messages, cold-cache concurrency)`);
   const server = await localKmsLib.startLocalKmsServer({ port: 0 });
+  const localKms = new localKmsLib.LocalKms();
   try {
     const { client } = countingKms(server.url);
     const { KeyMetadata } = await client.createKey({ Description: 'bench' });
     const keyArn = KeyMetadata.Arn;
-    const localKms = new localKmsLib.LocalKms();
     const created = await localKms.client().call('CreateKey', { Description: 'bench' });
     const sides = makers(lib, server.url, keyArn, { localKms, keyArn: created.KeyMetadata.Arn });
     const names = Object.keys(sides);
@@ -125,6 +125,7 @@ export async function kmsBench(lib, localKmsLib) {
     const table = markdownTable(['KMS requests', ...names], rows);
     return { table, checks };
   } finally {
+    localKms.service.close();
     await server.close();
   }
 }

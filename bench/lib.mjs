@@ -59,17 +59,17 @@ export async function batchRate(op, ms) {
 }
 
 /**
- * Lets work a side left behind (stream callbacks, timers) run, then collects its garbage, so that
- * the next side neither pays for it nor benefits from a heap the previous side just cleaned.
+ * Lets the work a side left behind (stream callbacks, timers) run before the next side's clock
+ * starts. No GC is forced here: a full GC before every short batch slows the ESDK's rate by about
+ * half (it has to regrow its heap each time) and would flatter our ratios.
  */
-async function settle() {
-  await new Promise((resolve) => setImmediate(resolve));
-  collectGarbage();
+function settle() {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
  * Compares the rates of several sides ({ name, op }). Each round runs one short batch of every
- * side, in an order that alternates round by round, each batch starting from a settled heap.
+ * side, in an order that alternates round by round, each batch starting on a settled event loop.
  * Returns name -> median ops/s.
  */
 export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK ? 30 : 60, warmupMs = QUICK ? 50 : 150 } = {}) {
