@@ -403,6 +403,40 @@ describe('methods, paths and HTTP garbage', () => {
     expect(statuses).toEqual(['200', '400', '200']);
     expect(c.data().indexOf(keyId)).toBeLessThan(c.data().indexOf('NotFoundException'));
   });
+
+  it('throttles a client that pipelines requests and never reads the answers (no unbounded buffering)', async () => {
+    const c = await openSocket();
+    c.sock.pause(); // never read: answers pile up unless the server stops reading requests
+    const body = '{"NumberOfBytes":1024}';
+    const one = `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: ${JSON_TYPE}\r\nX-Amz-Target: TrentService.GenerateRandom\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const batch = Buffer.from(one.repeat(1000));
+    const total = 200 * batch.length; // 200,000 requests, about 40 MB; their answers would be ~300 MB
+    let written = 0;
+    let lastProgress = Date.now();
+    await new Promise<void>((resolve) => {
+      const pump = () => {
+        while (written < total) {
+          written += batch.length;
+          lastProgress = Date.now();
+          if (!c.sock.write(batch)) {
+            c.sock.once('drain', pump);
+            return;
+          }
+        }
+        resolve();
+      };
+      pump();
+      // Stalled: the server stopped reading for a second.
+      const timer = setInterval(() => {
+        if (Date.now() - lastProgress > 1_000) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 100);
+    });
+    expect(written).toBeLessThan(total / 2);
+    c.sock.destroy();
+  });
 });
 
 // Concurrent: each case mostly waits for a server deadline.
