@@ -25,7 +25,9 @@ import {
   CreateAliasCommand,
   CreateKeyCommand,
   DecryptCommand,
+  DeleteAliasCommand,
   DescribeKeyCommand,
+  DisableKeyCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   GetParametersForImportCommand,
@@ -33,6 +35,7 @@ import {
   KMSClient,
   ListAliasesCommand,
   ListKeysCommand,
+  UpdateAliasCommand,
   type AlgorithmSpec,
 } from '@aws-sdk/client-kms';
 import { killHard, spawnLocalKms, type LocalKmsChild } from './fixtures/spawn-local-kms.js';
@@ -46,7 +49,8 @@ const WRAPPING: AlgorithmSpec[] = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RS
 interface Acknowledged {
   /** key id -> the states the key may be in after a restart */
   keys: Map<string, { origin: 'AWS_KMS' | 'EXTERNAL'; states: string[] }>;
-  aliases: Map<string, string>;
+  /** alias name -> the targets it may have after a restart (null: may be absent) */
+  aliases: Map<string, (string | null)[]>;
   /** key id -> imported material (ImportKeyMaterial acknowledged) */
   imported: Map<string, Buffer>;
   ciphertexts: { blob: Uint8Array; plaintext: Buffer; context: Record<string, string>; keyId: string }[];
@@ -100,6 +104,7 @@ async function storm(url: string, ack: Acknowledged, secrets: Buffer[], round: n
   };
 
   async function worker(w: number): Promise<void> {
+    let previousKey: string | undefined;
     for (let i = 0; !stopped; i++) {
       const tag = `r${round}-w${w}-${i}`;
       try {
@@ -123,7 +128,7 @@ async function storm(url: string, ack: Acknowledged, secrets: Buffer[], round: n
           importsThisRound++;
           const alias = `alias/imported-${tag}`;
           await call(kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: keyId })));
-          ack.aliases.set(alias, keyId);
+          ack.aliases.set(alias, [keyId]);
           const plaintext = randomBytes(48);
           secrets.push(plaintext);
           const context = { tag };
@@ -135,7 +140,7 @@ async function storm(url: string, ack: Acknowledged, secrets: Buffer[], round: n
           ack.keys.set(keyId, { origin: 'AWS_KMS', states: ['Enabled'] });
           const alias = `alias/crash-${tag}`;
           await call(kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: keyId })));
-          ack.aliases.set(alias, keyId);
+          ack.aliases.set(alias, [keyId]);
           aliasesThisRound++;
           const plaintext = randomBytes(32 + Math.floor(rand() * 64));
           secrets.push(plaintext);
@@ -146,6 +151,22 @@ async function storm(url: string, ack: Acknowledged, secrets: Buffer[], round: n
           const dataKey = Buffer.from(dk.Plaintext!);
           secrets.push(dataKey);
           ack.ciphertexts.push({ blob: dk.CiphertextBlob!, plaintext: dataKey, context: {}, keyId });
+          // Some later changes of state, each ambiguous while in flight and fixed once acknowledged.
+          const change = rand();
+          if (change < 0.15 && previousKey !== undefined) {
+            ack.aliases.set(alias, [keyId, previousKey]);
+            await call(kms.send(new UpdateAliasCommand({ AliasName: alias, TargetKeyId: previousKey })));
+            ack.aliases.set(alias, [previousKey]);
+          } else if (change < 0.25) {
+            ack.aliases.set(alias, [keyId, null]);
+            await call(kms.send(new DeleteAliasCommand({ AliasName: alias })));
+            ack.aliases.set(alias, [null]);
+          } else if (change < 0.35) {
+            ack.keys.set(keyId, { origin: 'AWS_KMS', states: ['Enabled', 'Disabled'] });
+            await call(kms.send(new DisableKeyCommand({ KeyId: keyId })));
+            ack.keys.set(keyId, { origin: 'AWS_KMS', states: ['Disabled'] });
+          }
+          previousKey = keyId;
         }
       } catch (e) {
         if (stopped && cutOff(e)) cut++;
@@ -232,10 +253,17 @@ async function verify(url: string, ack: Acknowledged, seed: number): Promise<voi
         })
       ).map((a) => [a.AliasName!, a.TargetKeyId!]),
     );
-    for (const [name, target] of ack.aliases) expect(aliases.get(name), `seed ${seed}: alias ${name}`).toBe(target);
+    for (const [name, targets] of ack.aliases) expect(targets, `seed ${seed}: alias ${name}`).toContain(aliases.get(name) ?? null);
     // Nothing half-applied either: every alias that exists names a key that exists.
     for (const [name, target] of aliases) expect(keyIds.has(target), `seed ${seed}: alias ${name} dangles`).toBe(true);
+    const states = new Map<string, string>();
     for (const c of ack.ciphertexts) {
+      if (!states.has(c.keyId)) states.set(c.keyId, (await kms.send(new DescribeKeyCommand({ KeyId: c.keyId }))).KeyMetadata!.KeyState!);
+      if (states.get(c.keyId) === 'Disabled') {
+        const refused = await kms.send(new DecryptCommand({ CiphertextBlob: c.blob, EncryptionContext: c.context })).then(() => 'decrypted', (e: Error) => e.name);
+        expect(refused).toBe('DisabledException');
+        continue;
+      }
       const dec = await kms.send(new DecryptCommand({ CiphertextBlob: c.blob, EncryptionContext: c.context }));
       expect(Buffer.from(dec.Plaintext!).equals(c.plaintext), `seed ${seed}: ciphertext under ${c.keyId}`).toBe(true);
       expect(dec.KeyId).toContain(c.keyId);
