@@ -14,7 +14,7 @@
  * Budget: FUZZ_RUNS (npm run fuzz) or 24,000 cases shared by all fuzz properties; see harness.ts.
  */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fuzzBudget, fuzzSeed } from './harness.js';
 import { sealedInvalidMutation } from './mutations.js';
 import { assertProperty, cutsArb, makeFixture, runCase, type Fixture } from './fuzz-support.js';
@@ -28,6 +28,7 @@ let f: Fixture;
 beforeAll(async () => {
   f = await makeFixture();
 });
+afterAll(() => f.close());
 
 describe('fuzz: invalid structure with valid tags and signature', () => {
   it(`${SEALED_RUNS} cases: rejected by structure checks, header problems before any keyring call`, async () => {
@@ -85,7 +86,7 @@ describe('fuzz: random bytes', () => {
         const bytes = Buffer.concat([p, body]);
         // Pick an envelope that holds the key for the prefix's seed, so random bodies reach the frame parser.
         const seedIndex = prefix - 5;
-        const envs = seedIndex >= 0 ? f.seeds[seedIndex]!.envs : [...f.seeds[0]!.envs, ...f.seeds[5]!.envs];
+        const envs = seedIndex >= 0 ? f.seeds[seedIndex]!.envs : f.seeds.flatMap((x) => x.envs);
         await runCase(f, { label: `random ${body.length} bytes after prefix #${prefix}`, bytes, env: envs[ei % envs.length]!, cuts, truth: Buffer.alloc(0) });
       },
       RANDOM_RUNS,

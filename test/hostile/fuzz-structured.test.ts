@@ -11,7 +11,7 @@
  * Budget: FUZZ_RUNS (npm run fuzz) or 24,000 cases shared by all fuzz properties; see harness.ts.
  */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fuzzBudget, fuzzSeed } from './harness.js';
 import { applyPost, anyMutation, postMutation, sealedValidMutation } from './mutations.js';
 import { assertProperty, cutsArb, makeFixture, runCase, withinLimits, type Fixture } from './fuzz-support.js';
@@ -25,10 +25,11 @@ let f: Fixture;
 beforeAll(async () => {
   f = await makeFixture();
 });
+afterAll(() => f.close());
 
 describe('model sanity', () => {
   it('every seed parses and re-serializes to the same bytes, and decrypts in every envelope', async () => {
-    expect(f.seeds.length).toBe(9);
+    expect(f.seeds.length).toBe(10);
     for (const s of f.seeds) {
       expect(serializeModel(s.model).equals(s.bytes), s.name).toBe(true);
       for (const env of s.envs) {
@@ -49,13 +50,17 @@ describe('fuzz: structured mutations, tags left as they were', () => {
       mutations: fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       post: postMutation,
       cuts: cutsArb,
+      // Sometimes the caller requires a context pair, as a service would.
+      required: fc.constantFrom<Record<string, string> | undefined>(undefined, { purpose: 'fuzz' }, { tenant: 't1', purpose: 'fuzz' }),
     });
     const before = f.stats.cases;
     await assertProperty(
       'structured mutations',
       arb,
-      async ({ seed: si, env: ei, mutations, post, cuts }) => {
+      async ({ seed: si, env: ei, mutations, post, cuts, required: wanted }) => {
         const s = f.seeds[si]!;
+        // Require only pairs the seed has, so an unchanged seed still decrypts.
+        const required = wanted && s.model.context.pairs.some((p) => p.key.toString() === 'purpose') ? wanted : undefined;
         const m = cloneModel(s.model);
         for (const mu of mutations) mu.apply(m);
         const bytes = applyPost(serializeModel(m), post);
@@ -67,6 +72,7 @@ describe('fuzz: structured mutations, tags left as they were', () => {
           env,
           cuts,
           truth: s.plaintext,
+          ...(required ? { required } : {}),
           ...(unchanged ? { expect: { plaintext: s.plaintext } } : {}),
         });
       },
@@ -74,8 +80,10 @@ describe('fuzz: structured mutations, tags left as they were', () => {
       seed,
     );
     expect(f.stats.cases - before).toBe(STRUCTURED_RUNS);
+    const calls = new Map(f.seeds.flatMap((s) => s.envs).map((e) => [e.name, e.keyring.decryptCalls]));
     console.log(
-      `structured: ${STRUCTURED_RUNS} cases (seed ${seed}), ${f.stats.accepted} accepted, codes ${JSON.stringify(Object.fromEntries(f.stats.codes))}`,
+      `structured: ${STRUCTURED_RUNS} cases (seed ${seed}), ${f.stats.accepted} accepted, codes ${JSON.stringify(Object.fromEntries(f.stats.codes))}, ` +
+        `keyring decrypt calls ${JSON.stringify(Object.fromEntries(calls))}`,
     );
   });
 });

@@ -3,7 +3,8 @@
  *
  * Seeds: valid messages of every shape the reader accepts: v2 0x0478/0x0578 framed (raw AES
  * keyring, and a fixed-key keyring the tests can re-authenticate under), v2 non-framed (built and
- * sealed by the model), an empty message, and ESDK-written v1 messages (0x0178, 0x0378).
+ * sealed by the model), an empty message, ESDK-written v1 messages (0x0178, 0x0378), and a message
+ * wrapped by the KMS keyring under the in-process local KMS (read by alias and by discovery).
  *
  * Oracle for one case: Envelope.decrypt and Envelope.decryptStream either both return exactly the
  * seed's plaintext (only when the bytes are the seed's bytes, or for a valid sealed change), or
@@ -20,7 +21,8 @@ import {
   RawAesKeyringNode,
   RawAesWrappingSuiteIdentifier,
 } from '@aws-crypto/client-node';
-import { Envelope, EnvelopeError } from '../../src/index.js';
+import { Envelope, EnvelopeError, KmsKeyring } from '../../src/index.js';
+import { LocalKms } from '../../src/local-kms/index.js';
 import {
   AllocationProbe,
   CountingKeyring,
@@ -69,6 +71,9 @@ export interface Fixture {
   scanner: SecretScanner;
   probe: AllocationProbe;
   stats: { cases: number; accepted: number; codes: Map<string, number> };
+  /** ARN of the local KMS key the `kms` seed is wrapped under. */
+  kmsArn: string;
+  close(): void;
 }
 
 function env(name: string, keyring: CountingKeyring, options: Omit<ConstructorParameters<typeof Envelope>[0], 'keyring'> = {}): CaseEnv {
@@ -142,15 +147,35 @@ export async function makeFixture(): Promise<Fixture> {
     add(`fixed 0x${suite.toString(16)} non-framed`, serializeModel(sealedNf), plaintext, fixedEnvs, { opened: openModel(sealedNf, fixedKey), sealKeys });
   }
 
+  // KMS keyring over the in-process local KMS: hostile EDKs reach KmsKeyring's ARN matching and
+  // the KMS Decrypt error mapping. Readers: by alias name (any key ARN may match) and discovery.
+  const local = new LocalKms();
+  const keyArn = (await local.createKey({ Description: 'fuzz' })).arn;
+  await local.createAlias('alias/fuzz', keyArn);
+  const kmsWriter = new CountingKeyring(new KmsKeyring({ keyId: keyArn, client: local.client() }));
+  const kmsEnvs = [
+    env('kms by alias', new CountingKeyring(new KmsKeyring({ keyId: 'alias/fuzz', client: local.client() }))),
+    env('kms discovery', new CountingKeyring(new KmsKeyring({ discovery: true, client: local.client() }))),
+  ];
+  add('kms 0x478 framed', await new Envelope({ keyring: kmsWriter, frameLength: 64 }).encrypt(plaintext, { context }), plaintext, kmsEnvs);
+
   const scanner = new SecretScanner(
     [
       { what: 'wrapping key', bytes: WRAPPING_KEY },
       { what: 'fixed data key', bytes: fixedKey },
       ...raw.dataKeys.map((bytes) => ({ what: 'data key', bytes })),
+      ...kmsWriter.dataKeys.map((bytes) => ({ what: 'KMS data key', bytes })),
     ],
     [CANARY],
   );
-  return { seeds, scanner, probe: new AllocationProbe(), stats: { cases: 0, accepted: 0, codes: new Map() } };
+  return {
+    seeds,
+    scanner,
+    probe: new AllocationProbe(),
+    stats: { cases: 0, accepted: 0, codes: new Map() },
+    kmsArn: keyArn,
+    close: () => local.close(),
+  };
 }
 
 /** The EDK count a parser would read from these bytes, when the bytes reach that far. */
@@ -177,6 +202,8 @@ export interface CaseSpec {
   truth: Buffer;
   /** Rejected while parsing the header: no keyring call allowed. */
   headerStage?: boolean;
+  /** Encryption context pairs the caller requires (decrypt option `context`). */
+  required?: Record<string, string>;
 }
 
 function failCase(spec: CaseSpec, what: string): never {
@@ -204,8 +231,9 @@ export async function runCase(f: Fixture, spec: CaseSpec): Promise<void> {
   let b: Awaited<ReturnType<typeof decryptBuffer>>;
   let s: Awaited<ReturnType<typeof decryptStreamed>>;
   try {
-    b = await decryptBuffer(envelope, spec.bytes);
-    s = await decryptStreamed(envelope, cut(spec.bytes, spec.cuts));
+    const options = spec.required ? { context: spec.required } : {};
+    b = await decryptBuffer(envelope, spec.bytes, options);
+    s = await decryptStreamed(envelope, cut(spec.bytes, spec.cuts), options);
   } finally {
     largest = f.probe.stop();
   }

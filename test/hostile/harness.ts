@@ -15,6 +15,7 @@ export const KEY_NAME = 'wrapping-key';
 /** Codes a hostile message may legitimately produce. */
 export const REJECTION_CODES = [
   'ERR_DECRYPTION_FAILED',
+  'ERR_CONTEXT_MISMATCH',
   'ERR_MALFORMED_MESSAGE',
   'ERR_COMMITMENT_MISMATCH',
   'ERR_COMMITMENT_POLICY',
@@ -84,9 +85,9 @@ export async function guard<T>(p: Promise<T>, label: string, ms = GUARD_MS): Pro
   }
 }
 
-export async function decryptBuffer(envelope: Envelope, message: Buffer): Promise<Outcome> {
+export async function decryptBuffer(envelope: Envelope, message: Buffer, options?: Parameters<Envelope['decrypt']>[1]): Promise<Outcome> {
   try {
-    const r = await guard(envelope.decrypt(message), 'decrypt');
+    const r = await guard(envelope.decrypt(message, options), 'decrypt');
     return { ok: true, plaintext: r.plaintext };
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('HANG:')) throw error;

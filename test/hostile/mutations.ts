@@ -153,6 +153,29 @@ const headerMutations: fc.Arbitrary<Mutation>[] = [
       else e.ciphertext = b;
     }),
   ),
+  fc.tuple(fc.nat(), fc.constantFrom('region', 'account', 'partition', 'alias', 'key id', 'extra part', 'no id', 'non-ASCII', 'other service')).map(
+    ([i, how]) =>
+      mutation(`edk[${i}] provider info: ARN with ${how}`, (m) => {
+        const e = m.edks[i % Math.max(1, m.edks.length)];
+        if (!e) return;
+        const parts = e.providerInfo.toString('latin1').split(':');
+        if (parts.length !== 6) parts.splice(0, parts.length, 'arn', 'aws', 'kms', 'us-east-1', '111122223333', 'key/1234abcd-12ab-34cd-56ef-1234567890ab');
+        const edits: Record<string, () => void> = {
+          region: () => (parts[3] = 'xx-nowhere-9'),
+          account: () => (parts[4] = '999999999999'),
+          partition: () => (parts[1] = 'aws-cn'),
+          alias: () => (parts[5] = parts[5]!.replace(/^key\//, 'alias/')),
+          'key id': () => (parts[5] = 'key/00000000-0000-0000-0000-000000000000'),
+          'extra part': () => parts.push('x'),
+          'no id': () => (parts[5] = 'key/'),
+          'non-ASCII': () => (parts[5] += '\u00e9\u{1f511}'),
+          'other service': () => (parts[2] = 'kmz'),
+        };
+        edits[how]!();
+        e.providerId = Buffer.from('aws-kms');
+        e.providerInfo = Buffer.from(parts.join(':'), 'utf8');
+      }),
+  ),
   smallBytes(60).map((info) =>
     mutation(`add aws-kms EDK with info ${info.toString('hex')}`, (m) =>
       void m.edks.unshift({ providerId: Buffer.from('aws-kms'), providerInfo: info, ciphertext: Buffer.alloc(40, 1) }),
