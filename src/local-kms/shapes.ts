@@ -146,7 +146,9 @@ function decodeMember(member: string, kind: MemberKind, v: unknown): unknown {
       return Math.round(v * 1000);
     case 'stringMap': {
       if (typeof v !== 'object' || Array.isArray(v)) throw wrongType(member, v, 'a map of strings');
-      const m: Record<string, string> = {};
+      // Null prototype: a key named "__proto__" (legal in an encryption context) must stay a key,
+      // not set the object's prototype and vanish.
+      const m: Record<string, string> = Object.create(null);
       for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
         if (typeof val !== 'string') throw wrongType(`${member}.${k}`, val, 'a string');
         m[k] = val;
