@@ -18,22 +18,11 @@ import {
 import { CreateAliasCommand, CreateKeyCommand, KMS, KMSClient } from '@aws-sdk/client-kms';
 import { Envelope, RawAesKeyring, KmsKeyring, type EncryptionContext } from '../../src/index.js';
 import { startLocalKmsServer } from '../../src/local-kms/index.js';
+import { prng as rng } from '../support/prng.js';
 
 const SEED = Number(process.env.INTEROP_SEED ?? 0x5eed1234);
 const CASES = Number(process.env.INTEROP_CASES ?? 200);
 const MAX_FRAMES = 1024; // keeps 1-byte frames from turning one case into a million GCM calls
-
-/** Small deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ['a', 'A', 'b', 'B', 'tenant', 'Tenant', 'ключ', 'é', 'e\u0301', '🔑', 'zz', 'Z', '中文', 'mixedCase', 'MIXEDCASE', '\u00ff', '\u0100'];
 const VALUES = ['', 'x', 'value', 'Ünïcödé', '🚀🚀', '日本語テキスト', 'a'.repeat(300)];

@@ -40,6 +40,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { killHard, spawnLocalKms, type LocalKmsChild } from './fixtures/spawn-local-kms.js';
 import { tempDir } from './helpers.js';
+import { prng } from '../support/prng.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 3);
 const WORKERS = 12;
@@ -54,17 +55,6 @@ interface Acknowledged {
   /** key id -> imported material (ImportKeyMaterial acknowledged) */
   imported: Map<string, Buffer>;
   ciphertexts: { blob: Uint8Array; plaintext: Buffer; context: Record<string, string>; keyId: string }[];
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const client = (url: string) => new KMSClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDCRASH', secretAccessKey: 'x' }, maxAttempts: 1 });

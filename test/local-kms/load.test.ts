@@ -27,6 +27,7 @@ import {
   VerifyMacCommand,
 } from '@aws-sdk/client-kms';
 import { killHard, spawnLocalKms, type LocalKmsChild } from './fixtures/spawn-local-kms.js';
+import { prng } from '../support/prng.js';
 
 const CLIENTS = 200;
 const OPS_PER_CLIENT = 50;
@@ -34,18 +35,6 @@ const SYMMETRIC_KEYS = 8; // AWS allows 50 aliases per key: 200 client aliases n
 
 let child: LocalKmsChild;
 const admin = () => new KMSClient({ endpoint: child.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOAD', secretAccessKey: 'x' }, maxAttempts: 1 });
-
-/** Deterministic per-client choice of operations (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(async () => {
   child = await spawnLocalKms([]);
