@@ -47,11 +47,17 @@ export interface CaseEnv {
   keyring: CountingKeyring;
   maxEncryptedDataKeys: number;
   maxHeaderBytes: number;
+  /** Default commitment policy: v1 (non-committing) messages are refused before any keyring call. */
+  requireCommitment: boolean;
 }
 
 /** Whether an unchanged seed is within `env`'s limits (the tight envelope refuses the bigger headers). */
 export function withinLimits(seed: Seed, env: CaseEnv): boolean {
-  return layout(seed.model).headerLength <= env.maxHeaderBytes && seed.model.edks.length <= env.maxEncryptedDataKeys;
+  return (
+    layout(seed.model).headerLength <= env.maxHeaderBytes &&
+    seed.model.edks.length <= env.maxEncryptedDataKeys &&
+    (seed.model.version === 2 || !env.requireCommitment)
+  );
 }
 
 export interface Seed {
@@ -83,6 +89,7 @@ function env(name: string, keyring: CountingKeyring, options: Omit<ConstructorPa
     envelope: new Envelope({ keyring, ...options }),
     maxEncryptedDataKeys: options.maxEncryptedDataKeys ?? 10,
     maxHeaderBytes: options.maxHeaderBytes ?? 1 << 20,
+    requireCommitment: (options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
   };
 }
 
@@ -123,7 +130,7 @@ export async function makeFixture(): Promise<Fixture> {
     AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384,
   ]) {
     const { result } = await esdk.encrypt(esdkKeyring, plaintext.subarray(0, 150), { suiteId, frameLength: 64, encryptionContext: context });
-    add(`esdk v1 0x${suiteId.toString(16)}`, Buffer.from(result), plaintext.subarray(0, 150), [rawEnvs[0]!]);
+    add(`esdk v1 0x${suiteId.toString(16)}`, Buffer.from(result), plaintext.subarray(0, 150), rawEnvs);
   }
 
   // Fixed-key seeds: the tests re-authenticate changes to these themselves.
@@ -178,6 +185,11 @@ export async function makeFixture(): Promise<Fixture> {
   };
 }
 
+function kmsCallsOf(keyring: unknown): number {
+  const n = (keyring as { kmsCalls?: unknown }).kmsCalls;
+  return typeof n === 'number' ? n : 0;
+}
+
 /** The EDK count a parser would read from these bytes, when the bytes reach that far. */
 export function declaredEdkCount(b: Buffer): number | undefined {
   const o = b[0] === 2 ? 35 : b[0] === 1 ? 20 : -1;
@@ -225,6 +237,7 @@ export async function runCase(f: Fixture, spec: CaseSpec): Promise<void> {
   const { envelope, keyring } = spec.env;
   f.stats.cases++;
   const calls0 = keyring.decryptCalls;
+  const kms0 = kmsCallsOf(keyring.inner);
   const mem0 = process.memoryUsage().arrayBuffers;
   f.probe.start();
   let largest: number;
@@ -259,11 +272,17 @@ export async function runCase(f: Fixture, spec: CaseSpec): Promise<void> {
   }
 
   if (calls > 2) failCase(spec, `${calls} keyring calls for two decryptions`);
+  // At most one KMS Decrypt per EDK, and never more EDKs than the limit: the limit bounds KMS traffic.
+  const kms = kmsCallsOf(keyring.inner) - kms0;
+  if (kms > 2 * spec.env.maxEncryptedDataKeys) failCase(spec, `${kms} KMS calls for two decryptions`);
   const edks = declaredEdkCount(spec.bytes);
   if (edks !== undefined && edks > spec.env.maxEncryptedDataKeys && calls !== 0) {
     failCase(spec, `header claims ${edks} EDKs (limit ${spec.env.maxEncryptedDataKeys}) but the keyring was called ${calls} times`);
   }
   if (spec.headerStage && calls !== 0) failCase(spec, `malformed header, yet the keyring was called ${calls} times`);
+  if (spec.env.requireCommitment && spec.bytes[0] === 1 && calls !== 0) {
+    failCase(spec, `a v1 message under the default commitment policy reached the keyring (${calls} calls)`);
+  }
   if (largest > spec.bytes.length + ALLOCATION_SLACK) {
     failCase(spec, `allocated ${largest} bytes at once for a ${spec.bytes.length}-byte input`);
   }
