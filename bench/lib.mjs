@@ -70,7 +70,9 @@ function settle() {
 /**
  * Compares the rates of several sides ({ name, op }). Each round runs one short batch of every
  * side, in an order that alternates round by round, each batch starting on a settled event loop.
- * Returns name -> median ops/s.
+ * Returns { rates: name -> median ops/s, ratio(a, b) }, where ratio is the median over rounds of
+ * a's rate / b's rate in the same round: pairing batches that ran a few milliseconds apart cancels
+ * most of the slow drift a busy machine adds, which a ratio of two medians does not.
  */
 export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK ? 30 : 60, warmupMs = QUICK ? 50 : 150 } = {}) {
   for (const s of sides) await batchRate(s.op, warmupMs);
@@ -82,7 +84,9 @@ export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK 
       samples.get(s.name).push(await batchRate(s.op, ms));
     }
   }
-  return new Map([...samples].map(([name, v]) => [name, median(v)]));
+  const rates = new Map([...samples].map(([name, v]) => [name, median(v)]));
+  const ratio = (a, b) => median(samples.get(a).map((x, i) => x / samples.get(b)[i]));
+  return { rates, ratio };
 }
 
 /**

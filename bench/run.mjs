@@ -81,7 +81,8 @@ const report = [
   `Measured ${m.date} on ${m.cpu} (${m.cores} cores), Node ${m.node}, ${QUICK ? 'BENCH_QUICK=1, ' : ''}` +
     `${names.join(', ')} in ${seconds.toFixed(0)} s; 1-minute load average ${m.load.toFixed(1)} before, ` +
     `${loadAfter.toFixed(1)} after (other work on the machine shows up as noise). ` +
-    'Rates are medians of alternated batches; big buffers the fastest of alternated runs; MB/s = 10^6 bytes/s.',
+    'Rates are medians of alternated batches and their ratios medians of per-round ratios; big buffers ' +
+    'and streams the fastest of alternated runs; MB/s = 10^6 bytes/s.',
   ...sections.map((s) => `### ${s.title}\n\n${s.body}`),
   `### Targets\n\n${checks.length - failed.length} of ${checks.length} pass` +
     (failed.length > 0 ? `; failing: ${failed.map((c) => c.name).join('; ')}.` : '.'),
