@@ -86,6 +86,18 @@ export interface EnvelopeOptions {
   maxEncryptedDataKeys?: number;
   /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
   maxHeaderBytes?: number;
+  /**
+   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1, default 16 MiB. A
+   * stream holds one frame of plaintext until its tag verifies, so this bounds its memory; a message
+   * announcing bigger frames fails with ERR_LIMIT_EXCEEDED before any keyring call. (Buffer decrypt
+   * needs no such bound: it only ever holds the message you pass in.)
+   */
+  maxFrameLength?: number;
+  /**
+   * Stream decrypt only: largest non-framed (legacy single-block) body accepted, in bytes,
+   * 1 .. 2^36, default 64 MiB. Such a body has one tag at its end, so a stream must hold all of it.
+   */
+  maxBodyBytes?: number;
 }
 
 export interface EncryptOptions {
@@ -155,6 +167,8 @@ export class Envelope {
   readonly #policy: CommitmentPolicy;
   readonly #maxEdks: number;
   readonly #maxHeaderBytes: number;
+  readonly #maxFrameLength: number;
+  readonly #maxBodyBytes: number;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
   #keyringCalls = 0;
 
@@ -171,6 +185,8 @@ export class Envelope {
       'commitmentPolicy',
       'maxEncryptedDataKeys',
       'maxHeaderBytes',
+      'maxFrameLength',
+      'maxBodyBytes',
     ]);
     for (const k of Object.keys(options)) {
       if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
@@ -185,6 +201,8 @@ export class Envelope {
     this.#policy = policy;
     this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
+    this.#maxFrameLength = intOption(options.maxFrameLength, 'maxFrameLength', 16 << 20, 1, UINT32_MAX, 'bytes');
+    this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
     const cacheOptions = resolveCacheOptions(options.cache, 'cache');
     this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
   }
@@ -272,7 +290,12 @@ export class Envelope {
     const hold = options?.holdFinalFrame ?? true;
     if (typeof hold !== 'boolean') throw new TypeError('options.holdFinalFrame must be a boolean');
     return createDecryptStream({
-      limits: { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes },
+      limits: {
+        maxEncryptedDataKeys: this.#maxEdks,
+        maxHeaderBytes: this.#maxHeaderBytes,
+        maxFrameLength: this.#maxFrameLength,
+        maxBodyBytes: this.#maxBodyBytes,
+      },
       holdFinalFrame: hold,
       dataKey: async (header) => {
         this.#checkHeader(header, required);

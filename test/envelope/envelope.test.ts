@@ -43,6 +43,8 @@ describe('Envelope options', () => {
     [{ keyring, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' }, RangeError, /commitmentPolicy must be one of/],
     [{ keyring, maxEncryptedDataKeys: 0 }, RangeError, /maxEncryptedDataKeys must be an integer number of keys from 1 to 65535/],
     [{ keyring, maxHeaderBytes: 10 }, RangeError, /maxHeaderBytes/],
+    [{ keyring, maxFrameLength: 0 }, RangeError, /maxFrameLength must be an integer number of bytes from 1 to 4294967295/],
+    [{ keyring, maxBodyBytes: 2 ** 37 }, RangeError, /maxBodyBytes/],
     [{ keyring, cache: { maxEntries: Infinity } }, RangeError, /cache.maxEntries/],
     [{ keyring, cache: { maxAgeMs: -1 } }, RangeError, /cache.maxAgeMs/],
     [{ keyring, cache: { size: 3 } }, TypeError, /size/],
@@ -57,6 +59,35 @@ describe('Envelope options', () => {
     await expect(e.encrypt('x', { context: { 'aws-crypto-public-key': 'x' } })).rejects.toThrow(TypeError);
     await expect(e.encrypt('x', { context: { n: 1 as never } })).rejects.toThrow(/options.context\["n"\] must be a string/);
     await expect(e.decrypt('x' as never)).rejects.toThrow(/message must be a Uint8Array/);
+  });
+});
+
+describe('stream decrypt limits', () => {
+  it('maxFrameLength bounds what a stream will hold, before any keyring call', async () => {
+    let calls = 0;
+    const inner = raw();
+    const keyring: Keyring = {
+      onEncrypt: (i) => inner.onEncrypt(i),
+      onDecrypt: (i) => (calls++, inner.onDecrypt(i)),
+    };
+    const plaintext = randomBytes(3 << 20);
+    const message = await new Envelope({ keyring, frameLength: 2 << 20 }).encrypt(plaintext);
+    const collect = async (e: Envelope) => {
+      const s = e.decryptStream();
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      const done = new Promise<void>((resolve, reject) => {
+        s.on('end', resolve);
+        s.on('error', reject);
+      });
+      s.end(message);
+      await done;
+      return Buffer.concat(chunks);
+    };
+    await rejectsWith(collect(new Envelope({ keyring, maxFrameLength: 1 << 20 })), ['ERR_LIMIT_EXCEEDED'], 'frame over limit');
+    expect(calls).toBe(0);
+    expect((await collect(new Envelope({ keyring, maxFrameLength: 2 << 20 }))).equals(plaintext)).toBe(true);
+    expect(calls).toBe(1);
   });
 });
 
