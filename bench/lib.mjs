@@ -69,21 +69,30 @@ function settle() {
 
 /**
  * Compares the rates of several sides ({ name, op }). Each round runs one short batch of every
- * side, in an order that alternates round by round, each batch starting on a settled event loop.
+ * side, in an order that alternates round by round, each batch starting on a settled event loop
+ * after an untimed lead-in of a third of its length.
  * Returns { rates: name -> median ops/s, ratio(a, b) }, where ratio is the median over rounds of
  * a's rate / b's rate in the same round: pairing batches that ran a few milliseconds apart cancels
  * most of the slow drift a busy machine adds, which a ratio of two medians does not.
  */
 export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK ? 30 : 60, warmupMs = QUICK ? 50 : 150 } = {}) {
+  // Start from a clean heap, not from what the previous comparison left; the warm-up regrows it.
+  await settle();
+  collectGarbage();
   for (const s of sides) await batchRate(s.op, warmupMs);
   const samples = new Map(sides.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
     for (const s of order) {
       await settle();
+      // An untimed lead-in: switching sides has a transient cost (seen here as the first tens of
+      // milliseconds of a side running at half speed right after another side); each side is
+      // timed in its steady state, as in a service that does this all day.
+      await batchRate(s.op, ms / 3);
       samples.get(s.name).push(await batchRate(s.op, ms));
     }
   }
+  if (process.env.BENCH_DEBUG) for (const [n, v] of samples) progress(`${n}: ${v.map((x) => x.toFixed(0)).join(' ')}`);
   const rates = new Map([...samples].map(([name, v]) => [name, median(v)]));
   const ratio = (a, b) => median(samples.get(a).map((x, i) => x / samples.get(b)[i]));
   return { rates, ratio };
@@ -95,6 +104,8 @@ export async function compareRates(sides, { rounds = QUICK ? 7 : 21, ms = QUICK 
  * only (slow reference sides need fewer samples). Returns name -> fastest run in milliseconds.
  */
 export async function compareFastest(sides, { runs = QUICK ? 3 : 7, warmup = 1, gc = false } = {}) {
+  await settle();
+  collectGarbage();
   for (const s of sides) for (let i = 0; i < warmup; i++) await s.op();
   const best = new Map(sides.map((s) => [s.name, Infinity]));
   for (let r = 0; r < runs; r++) {
