@@ -67,9 +67,11 @@ export interface EnvelopeOptions {
    */
   suite?: number;
   /**
-   * Plaintext bytes per frame, 1 .. 2^32-1 (the ESDK's range). Default 65,536: large enough that
-   * per-frame overhead (one GCM init, 28 bytes of IV/tag/sequence) is small, small enough that a stream
-   * decrypt releases verified plaintext early and holds little memory.
+   * Plaintext bytes per frame, 1 .. 2^32-1 (the ESDK's range). Default 262,144 (256 KiB), chosen by
+   * measurement (`npm run bench`, 8 MiB buffers on 2 cores): 64 KiB frames reach about 70% of one-shot
+   * AES-256-GCM, 256 KiB about 86-88%, 1 MiB no more; a stream decrypt holds one frame, so 256 KiB
+   * keeps its memory small and releases verified plaintext early. Messages smaller than a frame
+   * are one frame whatever the setting.
    */
   frameLength?: number;
   /**
@@ -150,6 +152,8 @@ interface CachedMaterials {
 }
 
 const UINT32_MAX = 0xffff_ffff;
+/** Default frame length in bytes; see EnvelopeOptions.frameLength for the measurement behind it. */
+export const DEFAULT_FRAME_LENGTH = 262_144;
 
 /**
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
@@ -193,7 +197,7 @@ export class Envelope {
     }
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
-    this.#frameLength = intOption(options.frameLength, 'frameLength', 65_536, 1, UINT32_MAX, 'bytes');
+    this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
     const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
     if (!COMMITMENT_POLICIES.includes(policy)) {
       throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);
