@@ -174,6 +174,8 @@ export class Envelope {
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
+  /** Serialized bytes the library adds to the caller's context (the public key pair of signed suites). */
+  readonly #contextReserve: number;
   #keyringCalls = 0;
 
   constructor(options: EnvelopeOptions) {
@@ -197,6 +199,7 @@ export class Envelope {
     }
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
+    this.#contextReserve = publicKeyPairBytes(this.#suite);
     this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
     const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
     if (!COMMITMENT_POLICIES.includes(policy)) {
@@ -229,7 +232,7 @@ export class Envelope {
     const data = toBytes(plaintext, 'plaintext');
     const cache = this.#cache;
     if (cache === undefined) {
-      const m = await this.#loadMaterials(checkEncryptContext(options?.context, 'options.context'));
+      const m = await this.#loadMaterials(checkEncryptContext(options?.context, 'options.context', this.#contextReserve));
       try {
         return encryptBuffer(m.prepared, m.dataKey, data);
       } finally {
@@ -240,7 +243,7 @@ export class Envelope {
     const partition = partitionKey(options?.context);
     const hit = cache.takeEncrypt(partition, data.length);
     if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
-    const context = checkEncryptContext(options?.context, 'options.context');
+    const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     const { materials, cached } = await cache.loadEncrypt(partition, data.length, () =>
       this.#loadMaterials(context),
     );
@@ -276,7 +279,7 @@ export class Envelope {
    * constant memory and backpressure. `Readable.toWeb`/`Writable.toWeb` adapt it to web streams.
    */
   encryptStream(options?: EncryptStreamOptions): EncryptStream {
-    const context = checkEncryptContext(options?.context, 'options.context');
+    const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     const length = options?.plaintextLength;
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
       throw new RangeError('options.plaintextLength must be a non-negative integer number of bytes');
@@ -314,7 +317,7 @@ export class Envelope {
    * place only after the whole message is written and flushed, so `dst` is never partial.
    */
   async encryptFile(src: string, dst: string, options?: EncryptOptions): Promise<void> {
-    const context = checkEncryptContext(options?.context, 'options.context');
+    const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     await encryptFile(src, dst, (plaintextLength) =>
       createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength), plaintextLength }),
     );
@@ -492,6 +495,16 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
     ...rest,
     client: client ?? createDefaultKmsClient({ region, endpoint }),
   } as KmsKeyringOptions);
+}
+
+/**
+ * Serialized size of the `aws-crypto-public-key` pair a signed suite adds to the context: two
+ * 2-byte lengths, the key, and the base64 of the compressed point (1 + coordinate bytes).
+ */
+function publicKeyPairBytes(suite: Suite): number {
+  if (suite.signatureCurve === undefined) return 0;
+  const point = 1 + (suite.signatureCurve === 'P-256' ? 32 : 48);
+  return 4 + PUBLIC_KEY_CONTEXT_KEY.length + 4 * Math.ceil(point / 3);
 }
 
 function checkRequired(context: unknown): Readonly<EncryptionContext> {

@@ -97,20 +97,35 @@ function readString(buf: Buffer, o: number): { value: string; next: number } {
 
 /**
  * Validates a caller-supplied context for encryption: a plain object of string values whose keys
- * do not use the reserved `aws-crypto-` prefix. Returns a frozen null-prototype copy.
+ * do not use the reserved `aws-crypto-` prefix, and that the header can hold (non-empty keys, keys
+ * and values of at most 65,535 UTF-8 bytes, at most 65,535 bytes serialized including
+ * `reserveBytes` for pairs the library adds, e.g. the public key of signed suites). Checked here,
+ * before any keyring runs, so a context that cannot be written never costs a KMS call.
+ * Returns a frozen null-prototype copy.
  */
-export function checkEncryptContext(context: unknown, option = 'context'): Readonly<EncryptionContext> {
+export function checkEncryptContext(context: unknown, option = 'context', reserveBytes = 0): Readonly<EncryptionContext> {
   if (context === undefined) return Object.freeze(Object.create(null));
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new TypeError(`${option} must be an object of string keys and string values`);
   }
   const copy: EncryptionContext = Object.create(null);
+  let size = 2 + reserveBytes;
   for (const [k, v] of Object.entries(context as Record<string, unknown>)) {
     if (typeof v !== 'string') throw new TypeError(`${option}[${JSON.stringify(k)}] must be a string`);
     if (k.startsWith(RESERVED_CONTEXT_PREFIX)) {
       throw new TypeError(`${option} keys starting with "${RESERVED_CONTEXT_PREFIX}" are reserved`);
     }
+    if (k.length === 0) throw new RangeError(`${option} keys must not be empty`);
+    const kb = Buffer.byteLength(k, 'utf8');
+    const vb = Buffer.byteLength(v, 'utf8');
+    if (kb > 0xffff || vb > 0xffff) {
+      throw new RangeError(`${option}[${JSON.stringify(k.slice(0, 32))}]: keys and values must be at most 65535 UTF-8 bytes`);
+    }
+    size += 4 + kb + vb;
     copy[k] = v;
+  }
+  if (size > 0xffff) {
+    throw new RangeError(`${option} must serialize to at most 65535 bytes (message-header.md); it needs ${size}`);
   }
   return Object.freeze(copy);
 }

@@ -42,11 +42,13 @@ export function stringOption(value: unknown, option: string, maxBytes = 0xffff):
   return value;
 }
 
-/** A plain `{ [key]: string }` copy, safe to hand to an SDK serializer. */
+/**
+ * A plain `{ [key]: string }` copy, safe to hand to an SDK serializer. Built with
+ * Object.fromEntries (which defines properties) rather than assignment: assigning to "__proto__"
+ * would set the prototype and silently drop that pair from what KMS binds.
+ */
 export function plainContext(context: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(context)) out[k] = context[k]!;
-  return out;
+  return Object.fromEntries(Object.keys(context).map((k) => [k, context[k]!]));
 }
 
 /** Anything that reports how many requests it sent to KMS. */
