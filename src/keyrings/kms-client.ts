@@ -10,7 +10,7 @@
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { KmsError } from '../errors.js';
 import type { KmsClient } from '../types.js';
-import type { KmsCallCounter } from './common.js';
+import { plainContext, type KmsCallCounter } from './common.js';
 
 /** A `KmsClient` that counts the requests it sends (including failed ones). */
 export interface CountedKmsClient extends KmsClient, KmsCallCounter {}
@@ -159,11 +159,9 @@ class SdkKmsClient implements KmsClient {
 /** KMS treats an absent and an empty encryption context alike; omit empty ones from requests. */
 function sdkContext(ctx: Record<string, string> | undefined): Record<string, string> | undefined {
   if (ctx === undefined) return undefined;
-  const keys = Object.keys(ctx);
-  if (keys.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const k of keys) out[k] = ctx[k]!;
-  return out;
+  if (Object.keys(ctx).length === 0) return undefined;
+  // A defining copy: assigning a "__proto__" key would set the prototype and drop that pair.
+  return plainContext(ctx);
 }
 
 /**

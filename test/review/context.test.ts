@@ -71,3 +71,22 @@ describe('context key "__proto__"', () => {
     expect((await e.decrypt(message)).plaintext.toString()).toBe('hi');
   });
 });
+
+describe('context key "__proto__" through an @aws-sdk/client-kms client', () => {
+  it('reaches the SDK command input (the SDK adapter does not drop it)', async () => {
+    const seen: Record<string, string>[] = [];
+    const arn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const sdkLike = {
+      async send(command: { input: { EncryptionContext?: Record<string, string> } }) {
+        seen.push(command.input.EncryptionContext!);
+        return { KeyId: arn, Plaintext: new Uint8Array(32), CiphertextBlob: new Uint8Array(8) };
+      },
+    };
+    const ring = new KmsKeyring({ keyId: arn, client: sdkLike as never });
+    const context = JSON.parse('{"__proto__":"x","a":"b"}') as Record<string, string>;
+    await ring.onEncrypt({ suiteId: 0x0478, context });
+    expect(seen).toHaveLength(1);
+    expect(Object.keys(seen[0]!).sort()).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(seen[0], '__proto__')?.value).toBe('x');
+  });
+});
