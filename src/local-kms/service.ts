@@ -540,7 +540,27 @@ export class LocalKmsService {
     this.authorize(caller, 'kms:EnableKey', key);
     const state = this.stateOf(key);
     if (state === 'PendingDeletion' || state === 'PendingImport') throw this.invalidState(key, state);
-    if (!key.enabled) this.commit(key, { enabled: true });
+    if (!key.enabled) {
+      // AWS KMS does not rotate a disabled key (Developer Guide, "Rotating keys"): material that is
+      // overdue when the key is re-enabled rotates once, now, and the period restarts from there.
+      // Without this, tick() would back-date one rotation per period the key spent disabled.
+      const now = this.clock();
+      const due = this.nextRotation(key);
+      if (due !== undefined && due <= now) {
+        const m = newSymmetricMaterial(now);
+        this.commit(key, {
+          enabled: true,
+          materials: [...key.materials, m],
+          rotation: {
+            ...key.rotation,
+            baseDate: now,
+            history: [...key.rotation.history, { materialId: m.id, date: now, type: 'AUTOMATIC' }],
+          },
+        });
+      } else {
+        this.commit(key, { enabled: true });
+      }
+    }
     return {};
   }
 
@@ -947,8 +967,11 @@ export class LocalKmsService {
     const { key } = this.resolve(requireKeyId(req.KeyId), { alias: false });
     this.authorize(caller, 'kms:GetKeyRotationStatus', key);
     this.requireRotatable(key);
-    const out: KmsResponse = { KeyRotationEnabled: key.rotation.enabled, KeyId: key.arn };
-    if (key.rotation.enabled) {
+    // GetKeyRotationStatus: while a key is pending deletion its rotation status is false; the stored
+    // status comes back when the deletion is cancelled.
+    const enabled = key.rotation.enabled && key.deletionDate === undefined;
+    const out: KmsResponse = { KeyRotationEnabled: enabled, KeyId: key.arn };
+    if (enabled) {
       out.RotationPeriodInDays = key.rotation.periodDays;
       const next = this.nextRotation(key);
       if (next !== undefined) out.NextRotationDate = new Date(next);
