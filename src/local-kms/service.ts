@@ -523,8 +523,7 @@ export class LocalKmsService {
 
   async updateKeyDescription(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('description', req.Description);
     c.length('description', str(req.Description), 0, 8192);
     c.done();
@@ -575,8 +574,7 @@ export class LocalKmsService {
 
   async scheduleKeyDeletion(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     // The API model allows 1-365; the service accepts 7-30 (Developer Guide, "Deleting KMS keys").
     c.range('pendingWindowInDays', num(req.PendingWindowInDays), 7, 30);
     c.done();
@@ -719,8 +717,7 @@ export class LocalKmsService {
 
   async tagResource(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('tags', req.Tags);
     checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
     c.done();
@@ -741,8 +738,7 @@ export class LocalKmsService {
 
   async untagResource(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('tagKeys', req.TagKeys);
     const keys = (req.TagKeys as string[] | undefined) ?? [];
     keys.forEach((k, i) => c.length(`tagKeys.${i + 1}.member`, k, 1, 128));
@@ -756,8 +752,7 @@ export class LocalKmsService {
 
   async listResourceTags(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.range('limit', num(req.Limit), 1, 50);
     checkMarker(c, req.Marker);
     c.done();
@@ -782,8 +777,7 @@ export class LocalKmsService {
 
   async getKeyPolicy(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     this.checkPolicyName(c, req.PolicyName);
     c.done();
     const { key } = this.resolve(String(req.KeyId), { alias: false });
@@ -794,8 +788,7 @@ export class LocalKmsService {
 
   async putKeyPolicy(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     this.checkPolicyName(c, req.PolicyName);
     c.required('policy', req.Policy);
     c.length('policy', str(req.Policy), 1, 32_768);
@@ -812,8 +805,7 @@ export class LocalKmsService {
 
   async listKeyPolicies(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.range('limit', num(req.Limit), 1, 1000);
     checkMarker(c, req.Marker);
     c.done();
@@ -827,8 +819,7 @@ export class LocalKmsService {
 
   async getParametersForImport(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('wrappingAlgorithm', req.WrappingAlgorithm);
     c.oneOf('wrappingAlgorithm', str(req.WrappingAlgorithm), WRAPPING_ALGORITHMS);
     c.required('wrappingKeySpec', req.WrappingKeySpec);
@@ -856,8 +847,7 @@ export class LocalKmsService {
 
   async importKeyMaterial(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('importToken', req.ImportToken);
     c.length('importToken', req.ImportToken, 1, 6144);
     c.required('encryptedKeyMaterial', req.EncryptedKeyMaterial);
@@ -940,8 +930,7 @@ export class LocalKmsService {
 
   async enableKeyRotation(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.range('rotationPeriodInDays', num(req.RotationPeriodInDays), 90, 2560);
     c.done();
     const { key } = this.resolve(String(req.KeyId), { alias: false });
@@ -999,8 +988,7 @@ export class LocalKmsService {
 
   async listKeyRotations(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.range('limit', num(req.Limit), 1, 1000);
     checkMarker(c, req.Marker);
     c.done();
@@ -1108,8 +1096,7 @@ export class LocalKmsService {
 
   async encrypt(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('plaintext', req.Plaintext);
     c.length('plaintext', req.Plaintext, 1, 4096);
     c.oneOf('encryptionAlgorithm', str(req.EncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
@@ -1202,8 +1189,7 @@ export class LocalKmsService {
 
   private dataKeyLength(req: Req): number {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.range('numberOfBytes', num(req.NumberOfBytes), 1, 1024);
     c.oneOf('keySpec', str(req.KeySpec), ['AES_256', 'AES_128']);
     checkGrantTokens(c, req.GrantTokens);
@@ -1246,8 +1232,7 @@ export class LocalKmsService {
 
   private async dataKeyPair(req: Req, caller: Caller, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('keyPairSpec', req.KeyPairSpec);
     c.oneOf('keyPairSpec', str(req.KeyPairSpec), [...KEY_PAIR_SPECS, 'SM2']);
     checkGrantTokens(c, req.GrantTokens);
@@ -1299,8 +1284,7 @@ export class LocalKmsService {
   }
 
   private signChecks(req: Req, c: Checks): void {
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('message', req.Message);
     c.length('message', req.Message, 1, 4096);
     c.oneOf('messageType', str(req.MessageType), ['RAW', 'DIGEST', 'EXTERNAL_MU']);
@@ -1353,8 +1337,7 @@ export class LocalKmsService {
 
   async getPublicKey(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     checkGrantTokens(c, req.GrantTokens);
     c.done();
     const { key, alias } = this.resolve(String(req.KeyId), { alias: true });
@@ -1377,8 +1360,7 @@ export class LocalKmsService {
 
   private macKey(req: Req, caller: Caller, action: string, operation: string): { key: KeyRecord; algorithm: string } {
     const c = new Checks();
-    c.required('keyId', req.KeyId);
-    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkKeyId(c, req.KeyId);
     c.required('message', req.Message);
     c.length('message', req.Message, 1, 4096);
     c.required('macAlgorithm', req.MacAlgorithm);
@@ -1491,10 +1473,15 @@ function time(v: unknown): number | undefined {
 
 function requireKeyId(v: unknown): string {
   const c = new Checks();
-  c.required('keyId', v);
-  c.length('keyId', str(v), 1, 2048);
+  checkKeyId(c, v);
   c.done();
   return String(v);
+}
+
+/** The `KeyId` member every key operation takes: required, 1-2048 characters (API reference). */
+function checkKeyId(c: Checks, v: unknown): void {
+  c.required('keyId', v);
+  c.length('keyId', str(v), 1, 2048);
 }
 
 function checkMarker(c: Checks, marker: unknown): void {
