@@ -68,13 +68,15 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
   const { Upload } = await loadStorage();
 
   let source: Buffer | Readable;
-  let plaintextLength: number | undefined;
   const plainCount = new ByteCounter();
   const cipherCount = new ByteCounter();
   let failure: unknown;
+  const bytes = o.body instanceof Readable ? undefined : typeof o.body === 'string' ? Buffer.from(o.body, 'utf8') : o.body;
+  const plaintextLength = bytes === undefined ? o.plaintextLength : bytes.length;
+  // Validated before anything starts: a bad option must not cost a KMS call or consume the body.
+  const metadata = uploadMetadata(o.metadata, o.contentType, plaintextLength);
 
-  if (o.body instanceof Readable) {
-    plaintextLength = o.plaintextLength;
+  if (bytes === undefined) {
     const encrypt = o.envelope.encryptStream({ context: o.context, plaintextLength });
     // pipeline destroys every stage with the first error, so the Upload's reader sees it and aborts.
     pipeline(o.body, plainCount, encrypt, cipherCount, (err) => {
@@ -82,8 +84,6 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
     });
     source = cipherCount;
   } else {
-    const bytes = typeof o.body === 'string' ? Buffer.from(o.body, 'utf8') : o.body;
-    plaintextLength = bytes.length;
     source = await o.envelope.encrypt(bytes, { context: o.context });
     plainCount.count = bytes.length;
     cipherCount.count = source.length;
@@ -96,7 +96,7 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
       Key: o.key,
       Body: source,
       ContentType: ENCRYPTED_CONTENT_TYPE,
-      Metadata: uploadMetadata(o.metadata, o.contentType, plaintextLength),
+      Metadata: metadata,
     },
     partSize: o.partSize ?? partSizeFor(plaintextLength),
     queueSize: o.queueSize ?? 4,
