@@ -65,8 +65,11 @@ async function getObject(o: DownloadDecryptedOptions) {
 
 /** Fetches an object and returns its plaintext as a stream (see the module comment for guarantees). */
 export async function downloadDecrypted(options: DownloadDecryptedOptions): Promise<DecryptedObjectStream> {
-  const { body, object } = await getObject(options);
+  checkOptions(options);
+  // Before GetObject: decryptStream validates the required context, and a TypeError after the
+  // request would leave the response body (and its socket) open.
   const decrypt = options.envelope.decryptStream({ context: options.context, holdFinalFrame: true });
+  const { body, object } = await getObject(options);
   // pipeline forwards a body error (socket reset, abort) to `decrypt` as its error; an early clean
   // end is caught by decryptStream itself as a truncated message.
   pipeline(body, decrypt, () => {});

@@ -65,8 +65,10 @@ async function throughTempFile(
   const tmp = tempPathFor(dst);
   let renamed = false;
   try {
-    const input = createReadStream(src, { highWaterMark: READ_CHUNK_BYTES });
+    // The transform first: its factory validates options and may throw, and must not leave the
+    // source's descriptor open behind it.
     const transform = makeStream();
+    const input = createReadStream(src, { highWaterMark: READ_CHUNK_BYTES });
     // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
     const output = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: READ_CHUNK_BYTES });
     // Resolves once the output stream flushed and closed its descriptor.

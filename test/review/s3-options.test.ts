@@ -36,3 +36,16 @@ describe('uploadEncrypted with bad metadata', () => {
     });
   }
 });
+
+describe('downloadDecrypted with a bad required context', () => {
+  it('is a TypeError before GetObject is sent (no response body left open)', async () => {
+    let sends = 0;
+    const body = new Readable({ read() { this.push(null); } });
+    const client = { send: async () => { sends++; return { Body: body, Metadata: {} }; } };
+    const envelope = new Envelope({ keyring: countingKeyring() });
+    const { downloadDecrypted } = await import('../../src/s3/index.js');
+    const context = { a: 1 } as never;
+    await expect(downloadDecrypted({ client, bucket: 'b', key: 'k', envelope, context })).rejects.toThrow(TypeError);
+    expect(sends).toBe(0);
+  });
+});
