@@ -1,7 +1,7 @@
 // Buffer encrypt/decrypt across payload sizes and both v2 suites: ours (raw AES keyring, warm
-// cache) against @aws-crypto/client-node (caching CMM, raw AES keyring) at its default 4 KiB frames
-// and at our 64 KiB frames, and against the limits: the crypto floor of one 1 KiB message, and
-// one-shot AES-256-GCM over the same 8 MiB / 64 MiB buffer.
+// cache, default frame length) against @aws-crypto/client-node (caching CMM, raw AES keyring) at
+// its default 4 KiB frames and at our frame length, and against the limits: the crypto floor of one
+// 1 KiB message, and one-shot AES-256-GCM over the same 8 MiB / 64 MiB buffer.
 import { randomBytes } from 'node:crypto';
 import { decryptFloor, encryptFloor, framedGcm, oneShotGcm } from './floor.mjs';
 import {
@@ -20,7 +20,7 @@ import {
   QUICK,
   verdictAtLeast,
 } from './lib.mjs';
-import { checkRoundTrip, esdkSide, ESDK_FRAME_LENGTH, OUR_FRAME_LENGTH, ours } from './sides.mjs';
+import { checkRoundTrip, esdkSide, ESDK_FRAME_LENGTH, ours } from './sides.mjs';
 
 const SUITES = [0x0478, 0x0578];
 const SIZES = QUICK ? [KiB, 64 * KiB, MiB, 8 * MiB] : [KiB, 64 * KiB, MiB, 8 * MiB, 64 * MiB];
@@ -28,25 +28,30 @@ const SIZES = QUICK ? [KiB, 64 * KiB, MiB, 8 * MiB] : [KiB, 64 * KiB, MiB, 8 * M
 const RATE_LIMIT = MiB;
 const OURS = 'kms-envelope';
 const ESDK = `ESDK (${ESDK_FRAME_LENGTH / KiB} KiB frames)`;
-const ESDK_OUR_FRAMES = `ESDK (${OUR_FRAME_LENGTH / KiB} KiB frames)`;
+// Named after our frame length, known once the package is loaded (payloadBench sets them).
+let ourFrameLength;
+let ESDK_OUR_FRAMES;
+let FRAMED_GCM;
 const FLOOR = 'crypto floor (pooled id)';
 const NAIVE_FLOOR = 'naive floor (randomBytes id)';
 const DECRYPT_FLOOR = 'crypto floor (decrypt)';
 const SIGNED_FLOOR = 'crypto floor + ECDSA P-384 sign';
 const SIGNED_DECRYPT_FLOOR = 'crypto floor + ECDSA P-384 verify';
 const GCM = 'one-shot AES-256-GCM';
-const FRAMED_GCM = `framed AES-256-GCM (${OUR_FRAME_LENGTH / KiB} KiB frames, bare node:crypto)`;
 
 const hex = (suite) => `0x${suite.toString(16).padStart(4, '0')}`;
 
 /** Measures every (suite, size, operation) and returns { esdkTable, limitTable, notes, checks }. */
 export async function payloadBench(lib) {
+  ourFrameLength = ours(lib, { suite: 0x0478 }).envelope.frameLength;
+  ESDK_OUR_FRAMES = `ESDK (${formatSize(ourFrameLength)} frames)`;
+  FRAMED_GCM = `framed AES-256-GCM (${formatSize(ourFrameLength)} frames, bare node:crypto)`;
   const results = [];
   for (const suite of SUITES) {
     const libs = {
       [OURS]: ours(lib, { suite }),
       [ESDK]: esdkSide({ suite }),
-      [ESDK_OUR_FRAMES]: esdkSide({ suite, frameLength: OUR_FRAME_LENGTH }),
+      [ESDK_OUR_FRAMES]: esdkSide({ suite, frameLength: ourFrameLength }),
     };
     for (const [name, side] of Object.entries(libs)) await checkRoundTrip(side, name);
     await warmUp(libs);
@@ -123,7 +128,7 @@ function limitSides(suite, op, plaintext) {
     const gcm = oneShotGcm(plaintext);
     sides.push({ name: GCM, op: op === 'encrypt' ? gcm.encrypt : gcm.decrypt });
     if (suite === 0x0478) {
-      const framed = framedGcm(plaintext, OUR_FRAME_LENGTH);
+      const framed = framedGcm(plaintext, ourFrameLength);
       sides.push({ name: FRAMED_GCM, op: op === 'encrypt' ? framed.encrypt : framed.decrypt });
     }
   }
@@ -214,7 +219,7 @@ function report(results) {
     esdkRows,
   );
   const limitTable = markdownTable(['Case', 'kms-envelope', 'limit', 'limit rate', 'ours / limit', 'target'], limitRows);
-  return { esdkTable, limitTable, notes: ceilingNotes(results), checks };
+  return { esdkTable, limitTable, notes: ceilingNotes(results), checks, frameLength: ourFrameLength };
 }
 
 /**

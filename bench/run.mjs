@@ -8,7 +8,7 @@
 // Groups: footprint (cold start, bundle), payloads, streams, kms, load. See bench/README.md.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { machine, progress, QUICK } from './lib.mjs';
+import { formatSize, machine, progress, QUICK } from './lib.mjs';
 
 // The AWS SDK warns that future versions need Node 22; that is not a benchmark result.
 process.removeAllListeners('warning');
@@ -37,7 +37,7 @@ const GROUPS = {
     const r = await payloadBench(lib);
     return [
       {
-        title: 'Buffers: kms-envelope vs @aws-crypto/client-node (raw AES keyring, warm cache)',
+        title: `Buffers: kms-envelope (default ${formatSize(r.frameLength)} frames) vs @aws-crypto/client-node (raw AES keyring, warm cache)`,
         body: `${r.esdkTable}\n\n${r.notes}`,
         checks: [],
       },

@@ -15,8 +15,6 @@ const {
 export const CONTEXT = Object.freeze({ purpose: 'bench', tenant: 'acme' });
 export const KEY_NAMESPACE = 'bench';
 export const KEY_NAME = 'wrapping-key';
-/** Our default frame length (Envelope's default). */
-export const OUR_FRAME_LENGTH = 65_536;
 /** The ESDK's default frame length. */
 export const ESDK_FRAME_LENGTH = 4096;
 
@@ -25,12 +23,15 @@ const CACHE = { maxEntries: 100, maxAgeMs: 300_000, maxMessagesPerKey: 10_000, m
 
 const wrappingKey = randomBytes(32);
 
-/** Our Envelope with a raw AES keyring and a cache. Returns { encrypt, decrypt, envelope }. */
-export function ours(lib, { suite, frameLength = OUR_FRAME_LENGTH, cache = CACHE, keyring } = {}) {
+/**
+ * Our Envelope with a raw AES keyring and a cache, at its default frame length unless one is
+ * given. Returns { encrypt, decrypt, envelope }.
+ */
+export function ours(lib, { suite, frameLength, cache = CACHE, keyring } = {}) {
   const envelope = new lib.Envelope({
     keyring: keyring ?? new lib.RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: KEY_NAME, key: wrappingKey }),
     suite,
-    frameLength,
+    ...(frameLength === undefined ? {} : { frameLength }),
     cache,
   });
   const options = { context: CONTEXT };
