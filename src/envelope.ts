@@ -419,17 +419,18 @@ export class Envelope {
     if (edks.length > this.#maxEdks) {
       throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
     }
+    const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
     const dataKey = Buffer.from(out.dataKey);
-    const encryptedDataKeys: EncryptedDataKey[] = edks.map((e) => ({
-      providerId: e.providerId,
-      providerInfo: e.providerInfo,
-      ciphertext: e.ciphertext,
-    }));
-    const prepared = prepareEncryption(
-      { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
-      this.#frameLength,
-    );
-    return { dataKey, prepared };
+    try {
+      const prepared = prepareEncryption(
+        { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
+        this.#frameLength,
+      );
+      return { dataKey, prepared };
+    } catch (err) {
+      dataKey.fill(0);
+      throw err;
+    }
   }
 }
 
@@ -505,6 +506,29 @@ function publicKeyPairBytes(suite: Suite): number {
   if (suite.signatureCurve === undefined) return 0;
   const point = 1 + (suite.signatureCurve === 'P-256' ? 32 : 48);
   return 4 + PUBLIC_KEY_CONTEXT_KEY.length + 4 * Math.ceil(point / 3);
+}
+
+/**
+ * An EDK from the keyring, copied, if the header can hold it (message-header.md: provider id,
+ * provider info and ciphertext are each at most 65,535 bytes); otherwise a KeyringError.
+ */
+function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
+  const edk = e as Partial<EncryptedDataKey> | null;
+  if (
+    edk === null ||
+    typeof edk !== 'object' ||
+    typeof edk.providerId !== 'string' ||
+    !(edk.providerInfo instanceof Uint8Array) ||
+    !(edk.ciphertext instanceof Uint8Array)
+  ) {
+    throw new KeyringError(
+      `keyring returned a malformed encrypted data key (${i}): needs providerId string, providerInfo and ciphertext Uint8Arrays`,
+    );
+  }
+  if (Buffer.byteLength(edk.providerId, 'utf8') > 0xffff || edk.providerInfo.length > 0xffff || edk.ciphertext.length > 0xffff) {
+    throw new KeyringError(`keyring returned an encrypted data key (${i}) with a field over 65535 bytes`);
+  }
+  return { providerId: edk.providerId, providerInfo: edk.providerInfo, ciphertext: edk.ciphertext };
 }
 
 function checkRequired(context: unknown): Readonly<EncryptionContext> {
