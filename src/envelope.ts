@@ -131,6 +131,14 @@ export interface DecryptStreamOptions extends DecryptOptions {
   holdFinalFrame?: boolean;
 }
 
+export interface FileOptions {
+  /**
+   * Aborts the work: the streams are destroyed, the temporary file is removed, `dst` is left as it
+   * was, and the promise rejects with the signal's reason (an `AbortError` by default).
+   */
+  signal?: AbortSignal;
+}
+
 export interface DecryptResult {
   plaintext: Buffer;
   /** The message's full encryption context (including `aws-crypto-public-key` for signed suites). */
@@ -316,10 +324,14 @@ export class Envelope {
    * Encrypts the file `src` into `dst`. Writes a temporary file next to `dst` and renames it into
    * place only after the whole message is written and flushed, so `dst` is never partial.
    */
-  async encryptFile(src: string, dst: string, options?: EncryptOptions): Promise<void> {
+  async encryptFile(src: string, dst: string, options?: EncryptOptions & FileOptions): Promise<void> {
     const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
-    await encryptFile(src, dst, (plaintextLength) =>
-      createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength), plaintextLength }),
+    await encryptFile(
+      src,
+      dst,
+      (plaintextLength) =>
+        createEncryptStream({ materials: () => this.#streamMaterials(context, plaintextLength), plaintextLength }),
+      options?.signal,
     );
   }
 
@@ -328,8 +340,9 @@ export class Envelope {
    * the whole message (every tag, the signature) verified; on any failure the temporary file is
    * removed and `dst` is left untouched.
    */
-  async decryptFile(src: string, dst: string, options?: DecryptOptions): Promise<void> {
-    await decryptFile(src, dst, () => this.decryptStream({ ...options, holdFinalFrame: true }));
+  async decryptFile(src: string, dst: string, options?: DecryptOptions & FileOptions): Promise<void> {
+    const streamOptions = options?.context === undefined ? {} : { context: options.context };
+    await decryptFile(src, dst, () => this.decryptStream({ ...streamOptions, holdFinalFrame: true }), options?.signal);
   }
 
   /** Cache and KMS counters. */

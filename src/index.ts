@@ -12,6 +12,9 @@ export {
   type EncryptOptions,
   type DecryptOptions,
   type DecryptResult,
+  type FileOptions,
+  type EncryptStreamOptions,
+  type DecryptStreamOptions,
   type EnvelopeStats,
   type CommitmentPolicy,
 } from './envelope.js';

@@ -68,7 +68,7 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
         output,
         quiet: v.quiet === true,
         mode: 0o600,
-        file: (src, dst) => envelope.decryptFile(src, dst, { context }),
+        file: (src, dst, signal) => envelope.decryptFile(src, dst, { context, signal }),
         // Signed messages: the final frame waits for the signature, so a forged tail never reaches stdout.
         stream: () => envelope.decryptStream({ context, holdFinalFrame: true }),
       },

@@ -61,7 +61,7 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
         output,
         quiet: v.quiet === true,
         mode: 0o666,
-        file: (src, dst) => envelope.encryptFile(src, dst, { context }),
+        file: (src, dst, signal) => envelope.encryptFile(src, dst, { context, signal }),
         stream: (length) => envelope.encryptStream({ context, plaintextLength: length }),
       },
       io,

@@ -7,7 +7,7 @@
 import { EnvelopeError, NoDecryptableKeyError } from '../errors.js';
 
 /** Codes the CLI adds to the library's EnvelopeErrorCode set. */
-export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL';
+export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED';
 
 /**
  * Exit status per error code. Documented in `kms-envelope --help` and src/cli/README.md; this
@@ -34,6 +34,7 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   { exit: 9, codes: ['ERR_LIMIT_EXCEEDED'], meaning: 'a limit was exceeded (e.g. --max-encrypted-data-keys)' },
   { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring returned unusable data' },
   { exit: 11, codes: ['ERR_IO'], meaning: 'file or pipe error (not found, permission, disk full)' },
+  { exit: 130, codes: ['ERR_INTERRUPTED'], meaning: 'interrupted: 130 for SIGINT, 143 for SIGTERM; no output written' },
 ];
 
 const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(
@@ -48,9 +49,12 @@ export function exitCodeFor(code: string): number {
 /** A failure the CLI itself detects (bad arguments, missing KMS configuration, file problems). */
 export class CliError extends Error {
   readonly code: CliErrorCode;
-  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Exit status when it is not the code's usual one (SIGTERM: 143 rather than 130). */
+  readonly exit: number | undefined;
+  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown; exit?: number }) {
     super(message, options);
     this.code = code;
+    this.exit = options?.exit;
     this.name = 'CliError';
   }
 }
@@ -91,7 +95,7 @@ export interface Classified {
 
 /** Maps anything thrown to the code, exit status and one-line message the CLI prints. */
 export function classify(err: unknown): Classified {
-  if (err instanceof CliError) return { code: err.code, exit: exitCodeFor(err.code), message: err.message };
+  if (err instanceof CliError) return { code: err.code, exit: err.exit ?? exitCodeFor(err.code), message: err.message };
   if (err instanceof EnvelopeError) {
     let message = err.message;
     // The keyring wraps each failed KMS Decrypt; the first cause is what the user can act on

@@ -70,14 +70,16 @@ export async function runPipeline(
   output: Endpoint,
   io: Io,
   mode: number,
+  signal?: AbortSignal,
 ): Promise<void> {
+  const options = signal === undefined ? {} : { signal };
   if (output.kind === 'std') {
     // stdout stays open after the pipeline (end() on process.stdout does not close fd 1).
-    await pipeline([source, ...transforms, io.stdout]);
+    await pipeline([source, ...transforms, io.stdout], options);
     return;
   }
   if (output.stats !== undefined && !output.stats.isFile()) {
-    await pipeline([source, ...transforms, createWriteStream(output.path, { flags: 'w' })]);
+    await pipeline([source, ...transforms, createWriteStream(output.path, { flags: 'w' })], options);
     return;
   }
   const tmp = tempPathFor(output.path);
@@ -88,7 +90,7 @@ export async function runPipeline(
     // (A FileHandle stream with autoClose: false would let us fsync ourselves, but its handle then
     // never closes cleanly: FileHandle.close() waits on the stream forever.)
     const sink = createWriteStream(tmp, { flags: 'wx', mode, flush: true, highWaterMark: 256 * 1024 });
-    await pipeline([source, ...transforms, sink]);
+    await pipeline([source, ...transforms, sink], options);
     await rename(tmp, output.path);
     renamed = true;
   } finally {
@@ -124,35 +126,26 @@ export function pollTempFile(dst: string, onSize: (bytes: number) => void, inter
 }
 
 /**
- * Ctrl-C (SIGINT) or SIGTERM while a file is being written: remove the temporary file(s) this run
- * created next to `dst` (names from `tempPathFor`, absent when the run started), then exit with
- * 128 + signal number as shells expect. Without this, Node's default signal exit would leave a
- * hidden partial file behind (never `dst` itself: that appears only by rename). Returns the
- * function that uninstalls the handlers.
+ * Ctrl-C (SIGINT) or SIGTERM while working: abort the work through `signal` and remember which
+ * signal came, so the command can exit with 128 + its number as shells expect. Aborting destroys
+ * the pipeline, and whoever owns the temporary file (runPipeline, Envelope.encryptFile/decryptFile)
+ * removes exactly that file: never `dst` (it appears only by rename), never another run's file.
  */
-export function cleanupOnSignal(dst: string): () => void {
-  const dir = dirname(dst);
-  const prefix = `.${basename(dst)}.`;
-  const ours = (names: string[]) => names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
-  let before: Set<string> | undefined;
-  readdir(dir).then(
-    (names) => (before ??= new Set(ours(names))),
-    () => (before ??= new Set()),
-  );
+export function abortOnSignal(): { signal: AbortSignal; received(): NodeJS.Signals | undefined; uninstall(): void } {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
   const handler = (signal: NodeJS.Signals) => {
-    void (async () => {
-      try {
-        const names = ours(await readdir(dir));
-        for (const n of names) if (!before?.has(n)) await unlink(resolve(dir, n)).catch(() => undefined);
-      } finally {
-        process.exit(signal === 'SIGINT' ? 130 : 143);
-      }
-    })();
+    received = signal;
+    controller.abort();
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    uninstall: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
   };
 }

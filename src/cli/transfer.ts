@@ -5,7 +5,8 @@
  * temporary file. Draws the progress bar when stderr is a terminal.
  */
 import type { Transform } from 'node:stream';
-import { cleanupOnSignal, inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
+import { CliError } from './errors.js';
+import { abortOnSignal, inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 export interface TransferPlan {
@@ -15,8 +16,8 @@ export interface TransferPlan {
   quiet: boolean;
   /** Output file mode for the temporary file: plaintext is private (0600), ciphertext is not. */
   mode: number;
-  /** File to file, atomically. */
-  file(src: string, dst: string): Promise<void>;
+  /** File to file, atomically; `signal` aborts it (the temporary file is removed). */
+  file(src: string, dst: string, signal: AbortSignal): Promise<void>;
   /** The Transform for the streamed path; `length` is the input size when known. */
   stream(length: number | undefined): Transform;
 }
@@ -26,12 +27,12 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
   const total = input.kind === 'file' && input.stats?.isFile() ? input.stats.size : undefined;
   const progress = plan.quiet ? undefined : new Progress({ label: plan.label, total, out: io.stderr });
   const showing = progress?.enabled === true;
-  const uninstall = output.kind === 'file' && isReplaceableFile(output) ? cleanupOnSignal(output.path) : () => {};
+  const interrupt = abortOnSignal();
   try {
     if (input.kind === 'file' && input.stats?.isFile() && output.kind === 'file' && isReplaceableFile(output)) {
       const stop = showing ? pollTempFile(output.path, (n) => progress!.set(n)) : () => {};
       try {
-        await plan.file(input.path, output.path);
+        await plan.file(input.path, output.path, interrupt.signal);
       } finally {
         stop();
       }
@@ -40,9 +41,17 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
     const source = inputStream(input, io);
     const transforms = [plan.stream(total)];
     if (showing) transforms.unshift(progress!.meter());
-    await runPipeline(source, transforms, output, io, plan.mode);
+    await runPipeline(source, transforms, output, io, plan.mode, interrupt.signal);
+  } catch (err) {
+    const signal = interrupt.received();
+    if (signal !== undefined) {
+      throw new CliError('ERR_INTERRUPTED', `interrupted by ${signal}; no output was written`, {
+        exit: signal === 'SIGINT' ? 130 : 143,
+      });
+    }
+    throw err;
   } finally {
-    uninstall();
+    interrupt.uninstall();
     progress?.done();
   }
 }

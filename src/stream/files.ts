@@ -25,6 +25,7 @@ export async function encryptFile(
   src: string,
   dst: string,
   makeStream: (plaintextLength: number) => Transform,
+  signal?: AbortSignal,
 ): Promise<void> {
   checkPath(src, 'src');
   checkPath(dst, 'dst');
@@ -33,7 +34,7 @@ export async function encryptFile(
   if (!info.isFile()) throw new TypeError('src must be a regular file (its size is the plaintext length)');
   const size = info.size;
   // Ciphertext is not secret: the temp file gets the usual mode (0666 less the umask).
-  await throughTempFile(src, dst, 0o666, () => makeStream(size), (bytesRead) => {
+  await throughTempFile(src, dst, 0o666, () => makeStream(size), signal, (bytesRead) => {
     if (bytesRead !== size) throw new StreamError('source file changed size while it was encrypted');
   });
 }
@@ -43,11 +44,16 @@ export async function encryptFile(
  * into place only after the stream ended without error, i.e. after every frame tag and the
  * signature verified. On any failure the temporary file is removed and `dst` is left untouched.
  */
-export async function decryptFile(src: string, dst: string, makeStream: () => Transform): Promise<void> {
+export async function decryptFile(
+  src: string,
+  dst: string,
+  makeStream: () => Transform,
+  signal?: AbortSignal,
+): Promise<void> {
   checkPath(src, 'src');
   checkPath(dst, 'dst');
   if (typeof makeStream !== 'function') throw new TypeError('makeStream must be a function');
-  await throughTempFile(src, dst, 0o600, makeStream, undefined);
+  await throughTempFile(src, dst, 0o600, makeStream, signal, undefined);
 }
 
 /** Temporary name next to `dst`: hidden, random, so concurrent writers never collide. */
@@ -60,8 +66,11 @@ async function throughTempFile(
   dst: string,
   mode: number,
   makeStream: () => Transform,
+  signal: AbortSignal | undefined,
   checkRead: ((bytesRead: number) => void) | undefined,
 ): Promise<void> {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal');
+  signal?.throwIfAborted();
   const tmp = tempPathFor(dst);
   let renamed = false;
   try {
@@ -72,7 +81,9 @@ async function throughTempFile(
     // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
     const output = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: READ_CHUNK_BYTES });
     // Resolves once the output stream flushed and closed its descriptor.
-    await pipeline(input, transform, output);
+    // An abort (e.g. Ctrl-C in the CLI) destroys the streams and lands in `finally` below, which
+    // removes exactly this run's temporary file.
+    await pipeline(input, transform, output, signal === undefined ? {} : { signal });
     checkRead?.(input.bytesRead);
     // Data must be on disk before the rename makes it visible under the final name; otherwise a
     // crash could leave `dst` naming an empty or partial file. fsync(2) flushes the file's data
