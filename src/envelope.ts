@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   CommitmentPolicyError,
   KeyringError,
@@ -483,9 +483,16 @@ function decryptCacheKey(h: MessageHeader): string {
   const a = h.authenticated;
   // v2: version(1) suite(2) messageId(32) | context, EDKs | contentType(1) frameLength(4) suiteData(32)
   // v1: version(1) type(1) suite(2) messageId(16) | context, EDKs | contentType(1) reserved(4) ivLength(1) frameLength(4)
-  if (h.version === 2) return a.toString('latin1', 0, 3) + a.toString('latin1', 35, a.length - 37);
-  return a.toString('latin1', 0, 4) + a.toString('latin1', 20, a.length - 10);
+  const [prefix, start, end] = h.version === 2 ? [3, 35, a.length - 37] : [4, 20, a.length - 10];
+  // Typical headers (a few KMS EDKs) are a few hundred bytes: the bytes themselves are the key. A
+  // large header would make a large resident key; a SHA-256 digest stands in for it then.
+  if (prefix + end - start <= MAX_RAW_CACHE_KEY) return a.toString('latin1', 0, prefix) + a.toString('latin1', start, end);
+  const digest = createHash('sha256').update(a.subarray(0, prefix)).update(a.subarray(start, end)).digest('base64');
+  return '#' + digest; // '#' never starts a raw key, whose first byte is the version (1 or 2)
 }
+
+/** Longest decrypt cache key kept as raw header bytes; longer ones are hashed. */
+const MAX_RAW_CACHE_KEY = 4096;
 
 function resolveKeyring(options: EnvelopeOptions): Keyring {
   const { keyring, kms } = options;

@@ -27,9 +27,9 @@ export type {
   KeyringDecryptInput,
   KmsClient,
 } from './types.js';
-export { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
+export { KmsKeyring, type KmsKeyringOptions, type KmsDiscoveryFilter } from './keyrings/kms.js';
 export { RawAesKeyring, type RawAesKeyringOptions } from './keyrings/raw-aes.js';
-export { RawRsaKeyring, type RawRsaKeyringOptions } from './keyrings/raw-rsa.js';
+export { RawRsaKeyring, type RawRsaKeyringOptions, type RsaPadding } from './keyrings/raw-rsa.js';
 export { MultiKeyring, type MultiKeyringOptions } from './keyrings/multi.js';
 export type { CacheOptions } from './cache/options.js';
 export * from './errors.js';

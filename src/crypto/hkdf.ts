@@ -85,7 +85,9 @@ export function deriveCommittedKey(
   messageId: Uint8Array,
 ): { key: Buffer; commitment: Buffer } {
   const prk = createHmac('sha512', messageId).update(dataKey).digest();
-  const key = createHmac('sha512', prk).update(commitSuiteKeyInfo(suite)).digest().subarray(0, suite.keyLength);
+  const okm = createHmac('sha512', prk).update(commitSuiteKeyInfo(suite)).digest();
+  okm.fill(0, suite.keyLength); // the unused tail of the expand block is key material too
+  const key = okm.subarray(0, suite.keyLength);
   const commitment = createHmac('sha512', prk).update(COMMIT_INFO).digest().subarray(0, COMMITMENT_LENGTH);
   prk.fill(0);
   return { key, commitment };

@@ -83,3 +83,25 @@ describe('data-key cache through the Envelope (local KMS, counted calls)', () =>
     expect(envelope.stats().kmsCalls).toBe(4);
   });
 });
+
+describe('decrypt cache keys for large headers', () => {
+  it('messages with large headers (hashed cache keys) still share one unwrap per data key', async () => {
+    const { RawAesKeyring } = await import('../../src/index.js');
+    const { randomBytes } = await import('node:crypto');
+    let unwraps = 0;
+    const inner = new RawAesKeyring({ keyNamespace: 'big', keyName: 'k', key: randomBytes(32) });
+    const keyring = {
+      onEncrypt: (i: Parameters<typeof inner.onEncrypt>[0]) => inner.onEncrypt(i),
+      onDecrypt: (i: Parameters<typeof inner.onDecrypt>[0]) => (unwraps++, inner.onDecrypt(i)),
+    };
+    const writer = new Envelope({ keyring });
+    const big = { note: 'x'.repeat(10_000) }; // a context far over the 4 KiB raw-key limit
+    const a = await writer.encrypt('a', { context: big });
+    const b = await writer.encrypt('b', { context: big }); // same data key (encrypt cache)
+    const c = await writer.encrypt('c', { context: { note: 'y'.repeat(10_000) } }); // another one
+    const reader = new Envelope({ keyring });
+    for (const m of [a, b, c, a, b, c]) await reader.decrypt(m);
+    expect(unwraps).toBe(2);
+    expect((await reader.decrypt(c)).plaintext.toString()).toBe('c');
+  });
+});
