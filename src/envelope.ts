@@ -353,7 +353,10 @@ export class Envelope {
     return { ...base, keyringCalls: this.#keyringCalls, kmsCalls: typeof kmsCalls === 'number' ? kmsCalls : 0 };
   }
 
-  /** Drops every cached data key (zeroing it). */
+  /**
+   * Drops every cached data key (zeroing it). A KMS call already in flight still answers the
+   * callers waiting for it, but its key is not cached and is zeroed after use.
+   */
   clearCache(): void {
     this.#cache?.clear();
   }
