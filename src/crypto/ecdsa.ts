@@ -74,6 +74,23 @@ export function keyCurveMatches(key: KeyObject, suite: Suite): boolean {
 export function parsePublicKey(suite: Suite, encoded: string | undefined): KeyObject {
   const curve = CURVES[curveOf(suite)];
   if (encoded === undefined) throw new MalformedMessageError('signed message has no public key in its encryption context');
+  // Messages written under one cached data key share one signing key, so a reader sees the same
+  // public key again and again; decompressing and checking the point costs about as much as the
+  // verify itself. Valid keys only are remembered, in a small bounded map (public, immutable).
+  const memoKey = `${suite.id}:${encoded}`;
+  const known = parsedKeys.get(memoKey);
+  if (known !== undefined) return known;
+  const key = parseUncached(curve, encoded);
+  if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.delete(parsedKeys.keys().next().value!);
+  parsedKeys.set(memoKey, key);
+  return key;
+}
+
+/** Most parsed public keys remembered (oldest first out). */
+const MAX_PARSED_KEYS = 64;
+const parsedKeys = new Map<string, KeyObject>();
+
+function parseUncached(curve: (typeof CURVES)[keyof typeof CURVES], encoded: string): KeyObject {
   const point = Buffer.from(encoded, 'base64');
   // Buffer.from(..., 'base64') skips invalid characters; insist on the canonical encoding.
   if (
