@@ -9,7 +9,7 @@ import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tempPathFor } from '../stream/files.js';
+import { syncPath, tempPathFor } from '../stream/files.js';
 import { usage } from './errors.js';
 
 export interface Io {
@@ -93,6 +93,8 @@ export async function runPipeline(
     await pipeline([source, ...transforms, sink], options);
     await rename(tmp, output.path);
     renamed = true;
+    // The rename is durable only once the directory entry is on disk (as Envelope.encryptFile does).
+    await syncPath(dirname(output.path), 'r').catch(() => undefined);
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
   }

@@ -65,6 +65,8 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
     if (!key) throw new LocalKmsUsageError(`unknown option ${JSON.stringify(arg)}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined || value === '') throw new LocalKmsUsageError(`${name} needs a value`);
+    // `--data-dir --test-clock` is a forgotten value, not a directory named "--test-clock".
+    if (eq < 0 && value.startsWith('--')) throw new LocalKmsUsageError(`${name} needs a value (got the option ${value})`);
     if (NUMERIC.has(key)) {
       if (!/^\d+$/.test(value)) throw new LocalKmsUsageError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
       opts[key] = Number(value);

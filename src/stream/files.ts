@@ -99,7 +99,8 @@ async function throughTempFile(
   }
 }
 
-async function syncPath(path: string, flags: string): Promise<void> {
+/** fsync a file (`r+`) or a directory (`r`) by path. */
+export async function syncPath(path: string, flags: string): Promise<void> {
   const handle = await open(path, flags);
   try {
     await handle.sync();
