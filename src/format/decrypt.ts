@@ -21,7 +21,7 @@ import {
 } from './body.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './context.js';
 import { createVerifier, finishVerify, readFooter } from './footer.js';
-import { CONTENT_TYPE_NON_FRAMED, tryParseHeader, type MessageHeader, type ParseLimits } from './header.js';
+import { CONTENT_TYPE_NON_FRAMED, tryParseHeader, type HeaderScan, type MessageHeader, type ParseLimits } from './header.js';
 import type { Suite } from './suites.js';
 
 /**
@@ -266,9 +266,12 @@ export class MessageDecryptor {
   #phase = Phase.Header;
   #error: unknown;
   // Header phase
-  #headerChunks: Buffer[] = [];
+  // Header bytes received so far live in #headerBuf[0, #headerBytes), a buffer grown by doubling,
+  // so a header that arrives in many small pieces is copied O(n) times in total, not O(n^2).
+  #headerBuf: Buffer = EMPTY;
   #headerBytes = 0;
   #headerNeed = 1;
+  #headerScan: HeaderScan = {};
   #header: MessageHeader | undefined;
   // Key phase: input received before the key
   #pendingInput: Buffer[] = [];
@@ -405,7 +408,7 @@ export class MessageDecryptor {
     this.#withheld = [];
     this.#output = [];
     this.#pendingInput = [];
-    this.#headerChunks = [];
+    this.#headerBuf = EMPTY;
     this.#decipher = undefined;
     this.#releaseKey();
     if (rethrow) throw e;
@@ -418,13 +421,19 @@ export class MessageDecryptor {
   }
 
   #pushHeader(chunk: Buffer): void {
-    this.#headerChunks.push(Buffer.from(chunk));
-    this.#headerBytes += chunk.length;
-    if (this.#headerBytes < this.#headerNeed) return;
-    const buf = this.#headerChunks.length === 1 ? this.#headerChunks[0]! : Buffer.concat(this.#headerChunks, this.#headerBytes);
-    this.#headerChunks = [buf];
-    const r = tryParseHeader(buf, this.#limits);
+    let buf: Buffer;
+    if (this.#headerBytes === 0 && chunk.length >= this.#headerNeed) {
+      // Common case: the first chunk holds the whole header. Parse it in place (tryParseHeader
+      // copies the header bytes it keeps) rather than copying the chunk first.
+      buf = chunk;
+    } else {
+      this.#appendHeader(chunk);
+      if (this.#headerBytes < this.#headerNeed) return;
+      buf = this.#headerBuf.subarray(0, this.#headerBytes);
+    }
+    const r = tryParseHeader(buf, this.#limits, this.#headerScan);
     if (typeof r === 'number') {
+      if (buf === chunk) this.#appendHeader(chunk);
       this.#headerNeed = r;
       return;
     }
@@ -432,9 +441,22 @@ export class MessageDecryptor {
       throw new LimitExceededError(`frame length exceeds maxFrameLength (${this.#maxFrameLength} bytes)`);
     }
     this.#header = r;
-    this.#headerChunks = [];
+    this.#headerBuf = EMPTY;
     this.#phase = Phase.Key;
-    if (buf.length > r.length) this.#pendingInput.push(buf.subarray(r.length));
+    // Bytes after the header: our own copy when they came from #headerBuf, a copy of the caller's
+    // chunk otherwise (the caller may reuse its buffer once push returns).
+    if (buf.length > r.length) this.#pendingInput.push(buf === chunk ? Buffer.from(buf.subarray(r.length)) : buf.subarray(r.length));
+  }
+
+  #appendHeader(chunk: Buffer): void {
+    const end = this.#headerBytes + chunk.length;
+    if (end > this.#headerBuf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(end, 2 * this.#headerBuf.length, 256));
+      this.#headerBuf.copy(grown, 0, 0, this.#headerBytes);
+      this.#headerBuf = grown;
+    }
+    chunk.copy(this.#headerBuf, this.#headerBytes);
+    this.#headerBytes = end;
   }
 
   #start(key: DecryptionKey, owned: boolean): void {

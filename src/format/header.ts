@@ -100,11 +100,27 @@ export function parseMessageHeader(message: Uint8Array, limits: ParseLimits): Me
 }
 
 /**
+ * Where an incremental parse stopped inside the encrypted data key list, so the next attempt on a
+ * longer prefix of the same bytes resumes there instead of walking every field again (a header
+ * trickled in small pieces would otherwise cost time quadratic in its number of fields).
+ * Create one empty object per message and pass it to every tryParseHeader call for that message.
+ */
+export interface HeaderScan {
+  /** Offset of the first EDK field the scan belongs to. */
+  edkStart?: number;
+  /** Offsets of the EDK fields walked so far. */
+  fields?: number[];
+  /** Offset of the next field to read. */
+  next?: number;
+}
+
+/**
  * As parseHeader, but when the header is incomplete returns the number of bytes (from the start
  * of the message) that must be available before parsing can make progress. Streaming readers use
- * it to avoid re-parsing on every small chunk.
+ * it to avoid re-parsing on every small chunk, and pass `scan` so each call walks only new fields.
+ * Between calls with the same `scan` the input may only grow (the same message, more of it).
  */
-export function tryParseHeader(input: Uint8Array, limits: ParseLimits): MessageHeader | number {
+export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: HeaderScan): MessageHeader | number {
   const maxHeaderBytes = checkLimits(limits);
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const need = (n: number): boolean => {
@@ -150,13 +166,27 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits): MessageH
   if (edkCount > limits.maxEncryptedDataKeys) {
     throw new LimitExceededError(`message has more encrypted data keys than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys})`);
   }
-  const edkOffsets = new Array<number>(edkCount * 3);
-  for (let i = 0; i < edkCount; i++) {
-    for (let f = 0; f < 3; f++) {
-      if (need(o + 2)) return o + 2;
-      edkOffsets[i * 3 + f] = o;
-      o += 2 + buf.readUInt16BE(o);
+  // Each EDK is three length-prefixed fields: provider id, provider info, ciphertext.
+  const resume = scan !== undefined && scan.edkStart === o && scan.fields !== undefined;
+  const edkOffsets: number[] = resume ? scan.fields! : [];
+  if (resume) o = scan.next!;
+  for (let k = edkOffsets.length; k < edkCount * 3; k++) {
+    if (need(o + 2)) {
+      if (scan !== undefined) {
+        scan.edkStart = aadStart + aadLength + 2;
+        scan.fields = edkOffsets;
+        scan.next = o;
+      }
+      return o + 2;
     }
+    edkOffsets.push(o);
+    o += 2 + buf.readUInt16BE(o);
+  }
+  if (scan !== undefined) {
+    // The walk is complete: remember its end too, so a retry (tail not yet here) does not redo it.
+    scan.edkStart = aadStart + aadLength + 2;
+    scan.fields = edkOffsets;
+    scan.next = o;
   }
 
   const tailStart = o;
