@@ -4,20 +4,10 @@
  * - a context key "__proto__" must reach KMS like any other key, or KMS binds a different context.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
-import { Envelope, KmsKeyring, RawAesKeyring, type Keyring } from '../../src/index.js';
+import { Envelope, KmsKeyring } from '../../src/index.js';
 import { LocalKms } from '../../src/local-kms/index.js';
 import { parseHeader } from '../../src/format/header.js';
-
-function countingKeyring(): Keyring & { calls: number } {
-  const inner = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', key: randomBytes(32) });
-  const k = {
-    calls: 0,
-    onEncrypt: (i: Parameters<Keyring['onEncrypt']>[0]) => (k.calls++, inner.onEncrypt(i)),
-    onDecrypt: (i: Parameters<Keyring['onDecrypt']>[0]) => (k.calls++, inner.onDecrypt(i)),
-  };
-  return k;
-}
+import { countingKeyring } from '../support/keyrings.js';
 
 describe('unrepresentable encryption contexts', () => {
   const cases: [string, Record<string, string>][] = [

@@ -3,20 +3,10 @@
  * (a KMS call, the body read and left hanging). A bad option must fail before anything happens.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Envelope, RawAesKeyring, type Keyring } from '../../src/index.js';
+import { Envelope } from '../../src/index.js';
 import { uploadEncrypted } from '../../src/s3/index.js';
-
-function countingKeyring(): Keyring & { calls: number } {
-  const inner = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', key: randomBytes(32) });
-  const k = {
-    calls: 0,
-    onEncrypt: (i: Parameters<Keyring['onEncrypt']>[0]) => (k.calls++, inner.onEncrypt(i)),
-    onDecrypt: (i: Parameters<Keyring['onDecrypt']>[0]) => (k.calls++, inner.onDecrypt(i)),
-  };
-  return k;
-}
+import { countingKeyring } from '../support/keyrings.js';
 
 describe('uploadEncrypted with bad metadata', () => {
   const client = { send: async () => { throw new Error('no request may be sent'); } };
