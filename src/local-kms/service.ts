@@ -1504,18 +1504,32 @@ function checkTagShapes(c: Checks, tags: Tag[] | undefined, member: string): voi
   });
 }
 
-/** Tag rules (Developer Guide, "Tagging keys"): `aws:` reserved, unique keys per request, 50 per key. */
+/**
+ * Tag rules (Developer Guide, "Tags in AWS KMS"; AWS General Reference, tag restrictions):
+ * - keys beginning with `aws:` (any case) are reserved for AWS: TagException;
+ * - a tag key appears once per request: TagException;
+ * - at most 50 user tags per key, counting the tags it already has: LimitExceededException.
+ *   TagException means "a tag is not valid"; a count over the quota is not an invalid tag, and the
+ *   API Reference lists LimitExceededException ("a length constraint or quota was exceeded") for
+ *   TagResource and CreateKey. Invalid tags are reported before the count.
+ */
 function checkTagRules(tags: Tag[], existing: Tag[]): void {
   const seen = new Set<string>();
   for (const t of tags) {
-    if (t.TagKey.toLowerCase().startsWith('aws:')) {
+    if (isReservedTagKey(t.TagKey)) {
       throw err('TagException', `Tag keys beginning with "aws:" are reserved for AWS use: ${t.TagKey}`);
     }
     if (seen.has(t.TagKey)) throw err('TagException', `Duplicate tag key in the request: ${t.TagKey}`);
     seen.add(t.TagKey);
   }
   const total = new Set([...existing.map((t) => t.TagKey), ...seen]).size;
-  if (total > MAX_TAGS) throw err('TagException', `A KMS key can have at most ${MAX_TAGS} tags; this request would give it ${total}.`);
+  if (total > MAX_TAGS) {
+    throw err('LimitExceededException', `A KMS key can have at most ${MAX_TAGS} tags; this request would give it ${total}.`);
+  }
+}
+
+function isReservedTagKey(key: string): boolean {
+  return key.toLowerCase().startsWith('aws:');
 }
 
 function withPage(out: KmsResponse, page: { truncated: boolean; nextMarker?: string }): KmsResponse {

@@ -190,8 +190,24 @@ describe('tags', () => {
     expect(p1.Tags!.length + p2.Tags!.length).toBe(50);
     expect(p2.Truncated).toBe(false);
     // The 51st tag is refused; overwriting an existing one is fine.
-    await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'one-too-many', TagValue: '' }] })), 'TagException');
+    await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'one-too-many', TagValue: '' }] })), 'LimitExceededException');
     await kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'k0', TagValue: 'changed' }] }));
+  });
+
+  it('answers LimitExceededException past 50 tags (CreateKey or TagResource), changing nothing', async () => {
+    const fifty = Array.from({ length: 50 }, (_, i) => ({ TagKey: `t${i}`, TagValue: `${i}` }));
+    const e = await expectAwsError(newKey({ Tags: [...fifty, { TagKey: 't50', TagValue: '' }] }), 'LimitExceededException');
+    expect(e.message).toMatch(/at most 50 tags/);
+    expect(e.$metadata?.httpStatusCode).toBe(400);
+    // Exactly 50 is allowed; a 51st by TagResource is over the quota.
+    const key = await newKey({ Tags: fifty.slice(0, 30) });
+    await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: fifty.slice(20).concat([{ TagKey: 'x', TagValue: '' }]) })), 'LimitExceededException');
+    const listed = async () => (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags!.map((t) => t.TagKey);
+    expect(await listed()).toHaveLength(30);
+    await kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: fifty.slice(20) }));
+    expect(await listed()).toHaveLength(50);
+    // An invalid tag is still a TagException, even in a request that would also exceed the quota.
+    await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'aws:x', TagValue: '' }, { TagKey: 'y', TagValue: '' }] })), 'TagException');
   });
 
   it('rejects aws: tags, duplicate keys in one request and bad lengths', async () => {
