@@ -746,6 +746,13 @@ export class LocalKmsService {
     const { key } = this.resolve(String(req.KeyId), { alias: false });
     this.authorize(caller, 'kms:UntagResource', key);
     this.requireNotPendingDeletion(key);
+    // AWS tagging rules: `aws:` keys belong to AWS and cannot be edited or removed by callers.
+    // UntagResource's only tag error in the API Reference is TagException; the whole request is
+    // refused, so no other key in it is removed either.
+    const reserved = keys.find(isReservedTagKey);
+    if (reserved !== undefined) {
+      throw err('TagException', `Tag keys beginning with "aws:" are reserved for AWS use and cannot be removed: ${reserved}`);
+    }
     this.commit(key, { tags: key.tags.filter((t) => !keys.includes(t.TagKey)) });
     return {};
   }

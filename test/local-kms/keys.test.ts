@@ -210,6 +210,19 @@ describe('tags', () => {
     await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'aws:x', TagValue: '' }, { TagKey: 'y', TagValue: '' }] })), 'TagException');
   });
 
+  it('refuses to untag aws: keys (TagException) and removes nothing from that request', async () => {
+    const key = await newKey({ Tags: [{ TagKey: 'team', TagValue: 'a' }, { TagKey: 'env', TagValue: 'prod' }] });
+    for (const reserved of ['aws:cloudformation:stack-name', 'AWS:x', 'Aws:y']) {
+      const e = await expectAwsError(kms.send(new UntagResourceCommand({ KeyId: key.KeyId, TagKeys: ['team', reserved] })), 'TagException');
+      expect(e.message).toContain(reserved);
+    }
+    const tags = (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags!.map((t) => t.TagKey).sort();
+    expect(tags).toEqual(['env', 'team']);
+    // A key that merely contains "aws:" later on is an ordinary key.
+    await kms.send(new UntagResourceCommand({ KeyId: key.KeyId, TagKeys: ['team', 'x-aws:y'] }));
+    expect((await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags).toEqual([{ TagKey: 'env', TagValue: 'prod' }]);
+  });
+
   it('rejects aws: tags, duplicate keys in one request and bad lengths', async () => {
     const key = await newKey();
     await expectAwsError(kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'aws:owner', TagValue: 'x' }] })), 'TagException');
