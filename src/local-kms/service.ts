@@ -34,10 +34,10 @@ import {
   unwrapKeyMaterial,
 } from './import.js';
 import { Checks, validationError } from './validate.js';
-import { indexKey, paginate } from './paging.js';
+import { MarkerCodec, invalidMarker, paginate, sortByKey, type ListScope } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
 import { checkInputTypes } from './shapes.js';
-import type { AliasRecord, KeyRecord, MaterialRecord, Tag } from './model.js';
+import type { AliasRecord, KeyRecord, MaterialRecord, RotationRecord, Tag } from './model.js';
 
 /**
  * LocalKmsService: an in-process model of AWS KMS key management (customer managed keys in one
@@ -128,6 +128,8 @@ export class LocalKmsService {
   private readonly store: KmsStore;
   private keys = new Map<string, KeyRecord>();
   private aliases = new Map<string, AliasRecord>();
+  /** Authenticates list markers (NextMarker/Marker), see paging.ts. */
+  private readonly markers: MarkerCodec;
   /** Earliest time something becomes due; -Infinity forces a scan on the next request. */
   private nextEventAt = -Infinity;
   private closed = false;
@@ -145,6 +147,10 @@ export class LocalKmsService {
     this.partition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
     this.clock = options.clock ?? Date.now;
     this.store = options.store ?? (options.dataDir ? new FileStore(options.dataDir, options.rootKeyFile) : new MemoryStore());
+    // The marker key is the store's token MAC of a fixed label: import token bodies are 73 bytes
+    // starting with a version byte 1, so no import token can carry this value as its MAC, and
+    // markers survive restarts of a persistent store (its root key is stable).
+    this.markers = new MarkerCodec(this.store.tokenMac(Buffer.from('kms-envelope local-kms list markers v1', 'utf8')));
     const loaded = this.store.load();
     for (const k of loaded.keys) this.keys.set(k.keyId, k);
     let dangling = false;
@@ -517,7 +523,7 @@ export class LocalKmsService {
     checkMarker(c, req.Marker);
     c.done();
     const all = [...this.keys.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
-    const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker));
+    const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker), this.markers, { operation: 'ListKeys', scope: '' });
     return withPage({ Keys: page.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })) }, page);
   }
 
@@ -692,12 +698,14 @@ export class LocalKmsService {
     checkMarker(c, req.Marker);
     c.done();
     let list = [...this.aliases.values()];
+    const scope: ListScope = { operation: 'ListAliases', scope: '' };
     if (req.KeyId !== undefined) {
       const { key } = this.resolve(String(req.KeyId), { alias: false });
       list = list.filter((a) => a.targetKeyId === key.keyId);
+      scope.scope = key.keyId;
     }
-    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const page = paginate(list, (a) => a.name, num(req.Limit) ?? 50, str(req.Marker));
+    sortByKey(list, (a) => a.name);
+    const page = paginate(list, (a) => a.name, num(req.Limit) ?? 50, str(req.Marker), this.markers, scope);
     return withPage(
       {
         Aliases: page.items.map((a) => ({
@@ -765,9 +773,12 @@ export class LocalKmsService {
     c.done();
     const { key } = this.resolve(String(req.KeyId), { alias: false });
     this.authorize(caller, 'kms:ListResourceTags', key);
-    const indexed = key.tags.map((t, i) => ({ t, k: indexKey(i) }));
-    const page = paginate(indexed, (x) => x.k, num(req.Limit) ?? 50, str(req.Marker));
-    return withPage({ Tags: page.items.map((x) => ({ TagKey: x.t.TagKey, TagValue: x.t.TagValue })) }, page);
+    // Listed in tag-key order: the tag key is the tag's identity, so a marker naming the last key
+    // returned stays meaningful when tags are added or removed between pages.
+    const tags = sortByKey([...key.tags], (t) => t.TagKey);
+    const scope = { operation: 'ListResourceTags', scope: key.keyId };
+    const page = paginate(tags, (t) => t.TagKey, num(req.Limit) ?? 50, str(req.Marker), this.markers, scope);
+    return withPage({ Tags: page.items.map((t) => ({ TagKey: t.TagKey, TagValue: t.TagValue })) }, page);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -818,6 +829,10 @@ export class LocalKmsService {
     c.done();
     const { key } = this.resolve(String(req.KeyId), { alias: false });
     this.authorize(caller, 'kms:ListKeyPolicies', key);
+    // A key has one policy ("default"), so this list never has a second page and never issues a
+    // marker: any Marker is one we did not issue. (The API Reference does not list
+    // InvalidMarkerException for ListKeyPolicies; it is the error every other list gives.)
+    if (req.Marker !== undefined) throw invalidMarker();
     return { PolicyNames: ['default'], Truncated: false };
   }
 
@@ -1002,15 +1017,18 @@ export class LocalKmsService {
     const { key } = this.resolve(String(req.KeyId), { alias: false });
     this.authorize(caller, 'kms:ListKeyRotations', key);
     this.requireRotatable(key);
-    const indexed = key.rotation.history.map((r, i) => ({ r, k: indexKey(i) }));
-    const page = paginate(indexed, (x) => x.k, num(req.Limit) ?? 100, str(req.Marker));
+    // Oldest first. Each rotation made its own material, so date + material id identifies it.
+    const rotationKey = (r: RotationRecord) => `${String(r.date).padStart(16, '0')}.${r.materialId}`;
+    const rotations = sortByKey([...key.rotation.history], rotationKey);
+    const scope = { operation: 'ListKeyRotations', scope: key.keyId };
+    const page = paginate(rotations, rotationKey, num(req.Limit) ?? 100, str(req.Marker), this.markers, scope);
     return withPage(
       {
-        Rotations: page.items.map((x) => ({
+        Rotations: page.items.map((r) => ({
           KeyId: key.arn,
-          KeyMaterialId: x.r.materialId,
-          RotationDate: new Date(x.r.date),
-          RotationType: x.r.type,
+          KeyMaterialId: r.materialId,
+          RotationDate: new Date(r.date),
+          RotationType: r.type,
         })),
       },
       page,

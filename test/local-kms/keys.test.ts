@@ -178,7 +178,7 @@ describe('tags', () => {
     const key = await newKey({ Tags: [{ TagKey: 'team', TagValue: 'a' }] });
     await kms.send(new TagResourceCommand({ KeyId: key.KeyId, Tags: [{ TagKey: 'team', TagValue: 'b' }, { TagKey: 'env', TagValue: '' }] }));
     let tags = (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags!;
-    expect(tags).toEqual([{ TagKey: 'team', TagValue: 'b' }, { TagKey: 'env', TagValue: '' }]);
+    expect(tags).toEqual([{ TagKey: 'env', TagValue: '' }, { TagKey: 'team', TagValue: 'b' }]); // listed in tag-key order
     await kms.send(new UntagResourceCommand({ KeyId: key.KeyId, TagKeys: ['team', 'absent'] }));
     tags = (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags!;
     expect(tags).toEqual([{ TagKey: 'env', TagValue: '' }]);
