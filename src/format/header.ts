@@ -33,7 +33,7 @@ export interface MessageHeader {
   suite: Suite;
   /** 32 bytes (v2) or 16 bytes (v1). */
   messageId: Buffer;
-  context: EncryptionContext;
+  context: Readonly<EncryptionContext>;
   encryptedDataKeys: EncryptedDataKey[];
   /** 1 = non-framed, 2 = framed. */
   contentType: 1 | 2;
@@ -222,7 +222,7 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
     throw new MalformedMessageError('frame length does not match content type');
   }
 
-  const context = parseContext(h.subarray(aadStart, aadStart + aadLength));
+  const context = contextFor(h, aadStart, aadLength);
   const encryptedDataKeys: EncryptedDataKey[] = new Array(edkCount);
   for (let i = 0; i < edkCount; i++) {
     encryptedDataKeys[i] = {
@@ -232,7 +232,7 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
     };
   }
 
-  return {
+  const header: MessageHeader = {
     version,
     suite,
     messageId: h.subarray(idStart, idStart + idLength),
@@ -240,13 +240,37 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
     encryptedDataKeys,
     contentType,
     frameLength,
-    ...(commitment !== undefined ? { commitment } : {}),
     headerIv,
     authTag: h.subarray(total - TAG_LENGTH, total),
     authenticated: h.subarray(0, authenticatedLength),
     length: total,
     bytes: h,
   };
+  if (commitment !== undefined) header.commitment = commitment;
+  return header;
+}
+
+/**
+ * Messages written under one set of cached materials share their context bytes, so a reader that
+ * decrypts many of them (a service, a warm Lambda) would decode the same pairs again and again.
+ * Small contexts are decoded once and the frozen result is shared; the memo holds at most
+ * CONTEXT_MEMO_ENTRIES contexts of at most CONTEXT_MEMO_BYTES bytes each (a few hundred KiB at
+ * most), oldest dropped first. Contexts are not secret (they travel in the clear in every header).
+ */
+const CONTEXT_MEMO_ENTRIES = 64;
+const CONTEXT_MEMO_BYTES = 2048;
+const contextMemo = new Map<string, Readonly<EncryptionContext>>();
+
+function contextFor(h: Buffer, start: number, length: number): Readonly<EncryptionContext> {
+  if (length > CONTEXT_MEMO_BYTES) return Object.freeze(parseContext(h.subarray(start, start + length)));
+  const key = h.toString('latin1', start, start + length);
+  let context = contextMemo.get(key);
+  if (context === undefined) {
+    context = Object.freeze(parseContext(h.subarray(start, start + length)));
+    if (contextMemo.size >= CONTEXT_MEMO_ENTRIES) contextMemo.delete(contextMemo.keys().next().value!);
+    contextMemo.set(key, context);
+  }
+  return context;
 }
 
 function field(h: Buffer, at: number): Buffer {
