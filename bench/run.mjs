@@ -24,11 +24,13 @@ const localKms = await import('../dist/local-kms/index.js');
 const GROUPS = {
   footprint: async () => {
     const { coldStart, bundleSize } = await import('./footprint.mjs');
+    const { firstDecrypt } = await import('./first-decrypt.mjs');
     const cold = coldStart();
+    const first = await firstDecrypt(lib, localKms);
     const bundle = await bundleSize();
     return {
       title: 'Cold start and bundle size',
-      body: `${cold.table}\n\n${cold.summary}\n\n${bundle.table}\n\n${bundle.summary}`,
+      body: `${cold.table}\n\n${cold.summary}\n\n${first.table}\n\n${first.summary}\n\n${bundle.table}\n\n${bundle.summary}`,
       checks: [...cold.checks, ...bundle.checks],
     };
   },
