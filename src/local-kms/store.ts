@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { DirLock } from './dir-lock.js';
 import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './model.js';
 
 /**
@@ -24,7 +25,7 @@ import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './mo
  *   keys/<uuid>.json    one key: metadata in clear, every secret sealed (AES-256-GCM under a
  *                       key derived from the root key, AAD = key id + purpose + id)
  *   aliases.json        all aliases
- *   lock                pid of the process that owns the directory
+ *   lock                the process instance that owns the directory (pid + start id, dir-lock.ts)
  *
  * Every write goes to a temporary file that is fsynced, renamed over the target, and then the
  * directory is fsynced, so a crash leaves either the old or the new file, never a torn one.
@@ -109,6 +110,7 @@ export class FileStore implements KmsStore {
   private readonly keysDir: string;
   private readonly root: RootKeys;
   private readonly lockFile: string;
+  private lock: DirLock | undefined;
   private closed = false;
 
   constructor(dataDir: string, rootKeyFile?: string) {
@@ -130,23 +132,14 @@ export class FileStore implements KmsStore {
     if (heldLocks.has(this.lockFile)) {
       throw new Error(`data directory ${this.dir} is already in use by another local KMS in this process`);
     }
-    if (existsSync(this.lockFile)) {
-      const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`data directory ${this.dir} is locked by running process ${pid}`);
-      }
-    }
-    this.writeAtomic(this.lockFile, Buffer.from(`${process.pid}\n`));
+    this.lock = DirLock.acquire(this.dir);
     heldLocks.add(this.lockFile);
   }
 
   private releaseLock(): void {
     heldLocks.delete(this.lockFile);
-    try {
-      unlinkSync(this.lockFile);
-    } catch {
-      /* already gone */
-    }
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   private loadRootKey(rootKeyFile: string | undefined): Buffer {
@@ -321,14 +314,5 @@ function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
