@@ -4,15 +4,21 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
+import { missingOptionValue } from './option-values.js';
 import type { EncryptionContext } from '../types.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** Strict parse: unknown flags, missing values and stray positionals are usage errors. */
+/**
+ * Strict parse: unknown flags, missing values and stray positionals are usage errors. An option
+ * followed by another option (`--local --quiet`) is a missing value (option-values.ts).
+ */
 export function parse<O extends Options>(
   argv: readonly string[],
   options: O,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>> {
+  const missing = missingOptionValue(argv, options);
+  if (missing !== undefined) throw usage(missing);
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   } catch (err) {

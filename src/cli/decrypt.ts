@@ -7,7 +7,7 @@ import { checkDistinct, resolveEndpoint, type Io } from './io.js';
 import { checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { transfer } from './transfer.js';
 
-const OPTIONS = {
+export const DECRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
   'allow-account': { type: 'string', multiple: true },
   partition: { type: 'string' },
@@ -25,7 +25,7 @@ const OPTIONS = {
 } as const;
 
 export async function decryptCommand(argv: readonly string[], io: Io): Promise<number> {
-  const { values: v } = parse(argv, OPTIONS);
+  const { values: v } = parse(argv, DECRYPT_OPTIONS);
   if (v.help) {
     io.stdout.write(DECRYPT_HELP);
     return 0;

@@ -8,7 +8,7 @@ import { checkDistinct, resolveEndpoint, type Io } from './io.js';
 import { checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { transfer } from './transfer.js';
 
-const OPTIONS = {
+export const ENCRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
   context: { type: 'string', short: 'c', multiple: true },
   input: { type: 'string', short: 'i' },
@@ -24,7 +24,7 @@ const OPTIONS = {
 } as const;
 
 export async function encryptCommand(argv: readonly string[], io: Io): Promise<number> {
-  const { values: v } = parse(argv, OPTIONS);
+  const { values: v } = parse(argv, ENCRYPT_OPTIONS);
   if (v.help) {
     io.stdout.write(ENCRYPT_HELP);
     return 0;

@@ -1,3 +1,4 @@
+import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
 import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 
@@ -49,7 +50,19 @@ const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes']);
 
 export class LocalKmsUsageError extends Error {}
 
+/** The options above in the shape option-values.ts reads. */
+const OPTION_SPECS: Record<string, ValueOptionSpec> = Object.fromEntries([
+  ...Object.keys(VALUE_OPTIONS).map((o) => [o.slice(2), { type: 'string' }] as const),
+  ...Object.keys(FLAG_OPTIONS).map((o) => [o.slice(2), { type: 'boolean' }] as const),
+  ['help', { type: 'boolean', short: 'h' }] as const,
+]);
+
 export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOptions | 'help' {
+  if (argv.includes('-h') || argv.includes('--help')) return 'help';
+  // `--data-dir --test-clock` is a forgotten value, not a directory named "--test-clock": one rule
+  // for every kms-envelope option.
+  const missing = missingOptionValue(argv, OPTION_SPECS);
+  if (missing !== undefined) throw new LocalKmsUsageError(missing);
   const opts: Record<string, unknown> = { port: 4599 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -65,8 +78,6 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
     if (!key) throw new LocalKmsUsageError(`unknown option ${JSON.stringify(arg)}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined || value === '') throw new LocalKmsUsageError(`${name} needs a value`);
-    // `--data-dir --test-clock` is a forgotten value, not a directory named "--test-clock".
-    if (eq < 0 && value.startsWith('--')) throw new LocalKmsUsageError(`${name} needs a value (got the option ${value})`);
     if (NUMERIC.has(key)) {
       if (!/^\d+$/.test(value)) throw new LocalKmsUsageError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
       opts[key] = Number(value);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { missingOptionValue } from '../cli/option-values.js';
 import { consoleKeyKind, keyPolicyFor } from './policy.js';
 
 /**
@@ -23,24 +24,24 @@ Options:
   -h, --help             show this help
 `;
 
+const KEY_POLICY_OPTIONS = {
+  'account-id': { type: 'string' as const, default: '111122223333' },
+  admin: { type: 'string' as const, multiple: true as const, default: [] as string[] },
+  user: { type: 'string' as const, multiple: true as const, default: [] as string[] },
+  'key-spec': { type: 'string' as const, default: 'SYMMETRIC_DEFAULT' },
+  'key-usage': { type: 'string' as const, default: 'ENCRYPT_DECRYPT' },
+  external: { type: 'boolean' as const, default: false },
+  'no-admin-delete': { type: 'boolean' as const, default: false },
+  help: { type: 'boolean' as const, short: 'h', default: false },
+};
+
 export function runKeyPolicyCommand(argv: string[]): number {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'account-id': { type: 'string', default: '111122223333' },
-        admin: { type: 'string', multiple: true, default: [] },
-        user: { type: 'string', multiple: true, default: [] },
-        'key-spec': { type: 'string', default: 'SYMMETRIC_DEFAULT' },
-        'key-usage': { type: 'string', default: 'ENCRYPT_DECRYPT' },
-        external: { type: 'boolean', default: false },
-        'no-admin-delete': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    // `--admin --external` is a forgotten value: the same rule as every other kms-envelope option.
+    const missing = missingOptionValue(argv, KEY_POLICY_OPTIONS);
+    if (missing !== undefined) throw new Error(missing);
+    ({ values } = parseArgs({ args: argv, options: KEY_POLICY_OPTIONS, strict: true, allowPositionals: false }));
   } catch (e) {
     process.stderr.write(`kms-envelope local-kms key-policy: ${(e as Error).message}\n\n${KEY_POLICY_HELP}`);
     return 2;
