@@ -85,15 +85,17 @@ export async function runPipeline(
   const tmp = tempPathFor(output.path);
   let renamed = false;
   try {
-    // 'wx': never follow or clobber anything at the (random) temp path. flush: fsync before the
-    // stream closes (Node >= 20.10), so the data is on disk before the rename makes it visible.
-    // (A FileHandle stream with autoClose: false would let us fsync ourselves, but its handle then
-    // never closes cleanly: FileHandle.close() waits on the stream forever.)
-    const sink = createWriteStream(tmp, { flags: 'wx', mode, flush: true, highWaterMark: 256 * 1024 });
+    // 'wx': never follow or clobber anything at the (random) temp path.
+    const sink = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: 256 * 1024 });
     await pipeline([source, ...transforms, sink], options);
+    // The same steps as the library's file helpers (src/stream/files.ts): the data is on disk
+    // before the rename makes it visible under the target name (fsync reaches the file's data
+    // through any descriptor; the stream's own `flush` option needs Node >= 20.10, and we support
+    // every Node 20), then the rename itself is made durable by syncing the directory that holds
+    // the entry. Some platforms cannot fsync a directory; the file's data is synced already.
+    await syncPath(tmp, 'r+');
     await rename(tmp, output.path);
     renamed = true;
-    // The rename is durable only once the directory entry is on disk (as Envelope.encryptFile does).
     await syncPath(dirname(output.path), 'r').catch(() => undefined);
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
