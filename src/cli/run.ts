@@ -12,8 +12,9 @@ import type { Io } from './io.js';
 export type { Io } from './io.js';
 
 export function version(): string {
-  // dist/cli/run.js and src/cli/run.ts both sit two levels below package.json.
-  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+  // The package's self-reference (its exports map exports ./package.json) resolves from wherever
+  // this code sits: src/cli/ under the tests, a bundled file of dist/ when installed.
+  const pkg = createRequire(import.meta.url)('kms-envelope/package.json') as { version: string };
   return pkg.version;
 }
 
