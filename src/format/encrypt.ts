@@ -246,7 +246,7 @@ export class MessageEncryptor {
     return this.#messageId;
   }
 
-  /** Adds plaintext; returns the frames completed by it (possibly none). */
+  /** Adds plaintext; returns the output of the frames completed by it, in pieces (possibly none). */
   update(chunk: Uint8Array): Buffer[] {
     if (this.#finished) throw new StreamError('update() after final()');
     if (!(chunk instanceof Uint8Array)) throw new TypeError('chunk must be a Uint8Array');
@@ -259,24 +259,24 @@ export class MessageEncryptor {
         this.#append(chunk);
         return frames;
       }
-      frames.push(this.#frame(false, [this.#pending!.subarray(0, this.#pendingLength), chunk.subarray(0, need)], F));
+      frames.push(...this.#frame(false, [this.#pending!.subarray(0, this.#pendingLength), chunk.subarray(0, need)], F));
       this.#pendingLength = 0;
       pos = need;
     }
     while (chunk.length - pos >= F) {
-      frames.push(this.#frame(false, [chunk.subarray(pos, pos + F)], F));
+      frames.push(...this.#frame(false, [chunk.subarray(pos, pos + F)], F));
       pos += F;
     }
     if (pos < chunk.length) this.#append(chunk.subarray(pos));
     return frames;
   }
 
-  /** Emits the final frame (possibly empty) and, for signed suites, the footer. */
+  /** Emits the final frame (possibly empty, in pieces) and, for signed suites, the footer. */
   final(): Buffer[] {
     if (this.#finished) throw new StreamError('final() called twice');
     const n = this.#pendingLength;
     const parts = n > 0 ? [this.#pending!.subarray(0, n)] : [];
-    const out = [this.#frame(true, parts, n)];
+    const out = this.#frame(true, parts, n);
     if (this.#signer !== undefined) {
       const signature = this.#signer.sign({ key: this.#p.signingKey!, dsaEncoding: 'der' });
       out.push(serializeFooter(signature));
@@ -316,21 +316,39 @@ export class MessageEncryptor {
     this.#pendingLength = need;
   }
 
-  #frame(final: boolean, parts: readonly Uint8Array[], contentLength: number): Buffer {
+  /**
+   * Seals one frame and returns it as pieces, in order: the frame header (sequence number, IV and,
+   * for the final frame, its end marker and content length), the ciphertext as the cipher produced
+   * it, and the tag. The ciphertext is not copied into a frame-sized buffer: for large frames that
+   * copy (and the fresh frame-sized allocation behind it) cost more than the cipher.
+   */
+  #frame(final: boolean, parts: readonly Uint8Array[], contentLength: number): Buffer[] {
     const seq = this.#sequenceNumber;
     // The final frame must still get a sequence number <= 2^32 - 1 (message-body.md).
     if (!final && seq >= MAX_FRAMES) throw new LimitExceededError('message exceeds 2^32 - 1 frames');
-    const headerLength = final ? FINAL_FRAME_HEADER_LENGTH : FRAME_HEADER_LENGTH;
-    const frame = Buffer.allocUnsafe(headerLength + contentLength + TAG_LENGTH);
+    const head = Buffer.allocUnsafe(final ? FINAL_FRAME_HEADER_LENGTH : FRAME_HEADER_LENGTH);
+    let o = 0;
+    if (final) o = head.writeUInt32BE(SEQUENCE_NUMBER_END, o);
+    o = head.writeUInt32BE(seq, o);
+    writeFrameIv(head, o, seq);
+    const cipher = createCipheriv(this.#p.algorithm, this.#key, head.subarray(o, o + IV_LENGTH));
+    if (final) head.writeUInt32BE(contentLength, o + IV_LENGTH);
     let aad: Buffer;
-    if (final) {
-      aad = bodyAad(this.#messageId, LABEL_FINAL_FRAME, seq, contentLength);
-    } else {
+    if (final) aad = bodyAad(this.#messageId, LABEL_FINAL_FRAME, seq, contentLength);
+    else {
       aad = this.#aad ??= bodyAad(this.#messageId, LABEL_FRAME, seq, contentLength);
+      setAadCounters(aad, seq, contentLength);
     }
-    sealFrame(frame, 0, this.#p.algorithm, this.#key, aad, seq, final, parts, contentLength);
+    cipher.setAAD(aad);
+    const out = [head];
+    for (const part of parts) {
+      const ct = cipher.update(part);
+      if (ct.length > 0) out.push(ct);
+    }
+    cipher.final();
+    out.push(cipher.getAuthTag());
     this.#sequenceNumber = seq + 1;
-    this.#signer?.update(frame);
-    return frame;
+    if (this.#signer !== undefined) for (const b of out) this.#signer.update(b);
+    return out;
   }
 }

@@ -27,8 +27,9 @@ const MIN_PIECE_BYTES = 64 * 1024;
 
 /**
  * Encrypting Transform. Memory: the header, at most one frame of buffered plaintext inside the
- * MessageEncryptor, and the output of one piece (max(frameLength, 64 KiB) of input) beyond the
- * readable high-water mark.
+ * MessageEncryptor, and the output of at most two pieces (max(frameLength, 64 KiB) of input each)
+ * beyond the readable high-water mark. Frames go out as pieces (frame header, the cipher's own
+ * output, tag), never copied into a frame-sized buffer.
  */
 export class EncryptTransform extends PacedTransform {
   readonly #deps: EncryptStreamDeps;

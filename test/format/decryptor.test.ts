@@ -207,13 +207,20 @@ describe('MessageEncryptor memory', () => {
   it('emits each frame as soon as it is full', () => {
     const m = makeMaterials(0x0478);
     const enc = new MessageEncryptor(prepareEncryption(m, 10), m.dataKey);
+    // A regular frame of 10 bytes: sequence number (4) + IV (12) + 10 + tag (16) = 42 bytes,
+    // returned in pieces (frame header, ciphertext, tag) that are not copied into one buffer.
+    const bytes = (pieces: Buffer[]): Buffer => Buffer.concat(pieces);
     expect(enc.update(Buffer.alloc(9))).toHaveLength(0);
-    expect(enc.update(Buffer.alloc(1))).toHaveLength(1);
-    expect(enc.update(Buffer.alloc(35))).toHaveLength(3);
-    const fin = enc.final();
-    expect(fin).toHaveLength(1);
-    expect(fin[0]!.readUInt32BE(0)).toBe(0xffffffff);
-    expect(fin[0]!.readUInt32BE(4)).toBe(5);
-    expect(fin[0]!.readUInt32BE(20)).toBe(5);
+    const first = bytes(enc.update(Buffer.alloc(1)));
+    expect(first).toHaveLength(42);
+    expect(first.readUInt32BE(0)).toBe(1);
+    const next = bytes(enc.update(Buffer.alloc(35)));
+    expect(next).toHaveLength(3 * 42);
+    expect([0, 42, 84].map((at) => next.readUInt32BE(at))).toEqual([2, 3, 4]);
+    const fin = bytes(enc.final());
+    expect(fin).toHaveLength(4 + 4 + 12 + 4 + 5 + 16);
+    expect(fin.readUInt32BE(0)).toBe(0xffffffff);
+    expect(fin.readUInt32BE(4)).toBe(5);
+    expect(fin.readUInt32BE(20)).toBe(5);
   });
 });
