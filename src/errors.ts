@@ -19,12 +19,18 @@ export type EnvelopeErrorCode =
   | 'ERR_LIMIT_EXCEEDED'
   | 'ERR_STREAM';
 
+/**
+ * The `name` of each class below, spelled out: a minifying bundler renames classes, and
+ * `error.name` must stay what the docs and logs say. A caller's own subclass keeps its class name.
+ */
+const NAMES = new Map<abstract new (...args: never[]) => EnvelopeError, string>();
+
 export class EnvelopeError extends Error {
   readonly code: EnvelopeErrorCode;
   constructor(code: EnvelopeErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    this.name = NAMES.get(new.target) ?? new.target.name;
   }
 }
 
@@ -99,4 +105,20 @@ export class StreamError extends EnvelopeError {
   constructor(message: string) {
     super('ERR_STREAM', message);
   }
+}
+
+for (const [cls, name] of [
+  [EnvelopeError, 'EnvelopeError'],
+  [DecryptionError, 'DecryptionError'],
+  [MalformedMessageError, 'MalformedMessageError'],
+  [CommitmentMismatchError, 'CommitmentMismatchError'],
+  [CommitmentPolicyError, 'CommitmentPolicyError'],
+  [ContextMismatchError, 'ContextMismatchError'],
+  [NoDecryptableKeyError, 'NoDecryptableKeyError'],
+  [KmsError, 'KmsError'],
+  [KeyringError, 'KeyringError'],
+  [LimitExceededError, 'LimitExceededError'],
+  [StreamError, 'StreamError'],
+] as const) {
+  NAMES.set(cls, name);
 }
