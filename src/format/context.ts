@@ -29,7 +29,6 @@ export function serializeContext(context: Readonly<EncryptionContext>): Buffer {
     if (typeof v !== 'string') throw new TypeError('context values must be strings');
     const kb = Buffer.from(k, 'utf8');
     const vb = Buffer.from(v, 'utf8');
-    if (kb.length === 0) throw new RangeError('context keys must not be empty');
     if (kb.length > 0xffff || vb.length > 0xffff) {
       throw new RangeError('context keys and values must be at most 65535 UTF-8 bytes');
     }
@@ -51,7 +50,9 @@ export function serializeContext(context: Readonly<EncryptionContext>): Buffer {
 
 /**
  * Parses serialized context bytes (count + pairs, as written by serializeContext). Zero bytes is
- * the empty context. Empty or duplicate keys, trailing bytes, invalid UTF-8 or short reads are malformed.
+ * the empty context. Duplicate keys, trailing bytes, invalid UTF-8 or short reads are malformed. An
+ * empty key is a key like any other: structures.md allows arbitrary UTF-8 strings, and the ESDK
+ * for JavaScript writes and reads such contexts.
  */
 export function parseContext(bytes: Uint8Array): EncryptionContext {
   const out: EncryptionContext = Object.create(null);
@@ -67,9 +68,6 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
     o = k.next;
     const v = readString(buf, o);
     o = v.next;
-    // serializeContext (and so every keyring's AAD) refuses empty keys; reject them here, before
-    // a keyring is called, instead of letting its RangeError escape from decrypt.
-    if (k.value.length === 0) throw new MalformedMessageError('malformed encryption context');
     if (Object.prototype.hasOwnProperty.call(out, k.value)) {
       throw new MalformedMessageError('duplicate encryption context key');
     }
@@ -97,8 +95,8 @@ function readString(buf: Buffer, o: number): { value: string; next: number } {
 
 /**
  * Validates a caller-supplied context for encryption: a plain object of string values whose keys
- * do not use the reserved `aws-crypto-` prefix, and that the header can hold (non-empty keys, keys
- * and values of at most 65,535 UTF-8 bytes, at most 65,535 bytes serialized including
+ * do not use the reserved `aws-crypto-` prefix, and that the header can hold (keys and values of
+ * at most 65,535 UTF-8 bytes, at most 65,535 bytes serialized including
  * `reserveBytes` for pairs the library adds, e.g. the public key of signed suites). Checked here,
  * before any keyring runs, so a context that cannot be written never costs a KMS call.
  * Returns a frozen null-prototype copy.
@@ -115,7 +113,6 @@ export function checkEncryptContext(context: unknown, option = 'context', reserv
     if (k.startsWith(RESERVED_CONTEXT_PREFIX)) {
       throw new TypeError(`${option} keys starting with "${RESERVED_CONTEXT_PREFIX}" are reserved`);
     }
-    if (k.length === 0) throw new RangeError(`${option} keys must not be empty`);
     const kb = Buffer.byteLength(k, 'utf8');
     const vb = Buffer.byteLength(v, 'utf8');
     if (kb > 0xffff || vb > 0xffff) {

@@ -432,7 +432,6 @@ const sealedHeader: fc.Arbitrary<SealedMutation>[] = [
       m.context.pairs.push(inKey ? { key: b, value: Buffer.from('v') } : { key: Buffer.from('bad-value'), value: b });
     }),
   ),
-  fc.constant(sealed('empty context key', true, (m) => void m.context.pairs.push({ key: Buffer.alloc(0), value: Buffer.from('v') } as PairModel))),
   fc.constant(
     sealed('context pair count 0 with pairs present', true, (m) => void (m.context.count = 0)),
   ),

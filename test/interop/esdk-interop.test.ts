@@ -121,6 +121,22 @@ describe('interop with @aws-crypto/client-node: raw AES keyring', () => {
     }
   });
 
+  it('an empty context key (allowed by structures.md, written by the ESDK) round-trips both ways', async () => {
+    const context = { '': 'empty key', a: '' };
+    for (const suiteId of [0x0478, 0x0578] as const) {
+      const plaintext = randomBytes(1000);
+      const { result } = await esdk.encrypt(esdkKeyring, plaintext, { encryptionContext: context, suiteId });
+      const mine = await new Envelope({ keyring: ours }).decrypt(result, { context: { '': 'empty key' } });
+      expect(mine.plaintext.equals(plaintext)).toBe(true);
+      expect(withoutPublicKey(mine.context)).toEqual(context);
+
+      const message = await envelopeFor(suiteId, 4096).encrypt(plaintext, { context });
+      const theirs = await esdk.decrypt(esdkKeyring, message);
+      expect(Buffer.compare(theirs.plaintext, plaintext)).toBe(0);
+      expect(withoutPublicKey(theirs.messageHeader.encryptionContext)).toEqual(context);
+    }
+  });
+
   it('v1 messages written by the ESDK decrypt only when the commitment policy allows them', async () => {
     const legacy = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
     const strict = new Envelope({ keyring: ours });
