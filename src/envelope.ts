@@ -67,7 +67,10 @@ export interface EnvelopeOptions {
    */
   suite?: number;
   /**
-   * Plaintext bytes per frame, 1 .. 2^32-1 (the ESDK's range). Default 262,144 (256 KiB), chosen by
+   * Plaintext bytes per frame, 1 .. 2^31-1. The format allows up to 2^32-1, but the ESDK for
+   * Python refuses frames over 2^31-1 bytes (its MAX_FRAME_SIZE) and the ESDK for Java keeps frame
+   * lengths in a signed 32-bit int, so larger frames would not be readable by every ESDK.
+   * Default 262,144 (256 KiB), chosen by
    * measurement (`npm run bench`, 8 MiB buffers on 2 cores): 64 KiB frames reach about 70% of one-shot
    * AES-256-GCM, 256 KiB about 86-88%, 1 MiB no more; a stream decrypt holds one frame, so 256 KiB
    * keeps its memory small and releases verified plaintext early. Messages smaller than a frame
@@ -160,6 +163,9 @@ interface CachedMaterials {
 }
 
 const UINT32_MAX = 0xffff_ffff;
+/** Largest frame length every ESDK reads (see EnvelopeOptions.frameLength). */
+const MAX_PORTABLE_FRAME_LENGTH = 0x7fff_ffff;
+
 /** Default frame length in bytes; see EnvelopeOptions.frameLength for the measurement behind it. */
 export const DEFAULT_FRAME_LENGTH = 262_144;
 
@@ -208,7 +214,7 @@ export class Envelope {
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
     this.#contextReserve = publicKeyPairBytes(this.#suite);
-    this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
+    this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, MAX_PORTABLE_FRAME_LENGTH, 'bytes');
     const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
     if (!COMMITMENT_POLICIES.includes(policy)) {
       throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);

@@ -33,7 +33,7 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
   if (keyIds.length === 0) throw usage('encrypt needs --key (a KMS key id, key ARN, alias/NAME or alias ARN)');
   const context = parseContext(v.context);
   const suite = suiteFlag(v.suite);
-  const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0xffff_ffff, 'bytes');
+  const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0x7fff_ffff, 'bytes');
   const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
   checkSelection(selection);
 

@@ -52,7 +52,7 @@ Options:
                         required again on decrypt with --context
       --suite ID        0x0478 (default: AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578
                         (the same + ECDSA P-384 signature)
-      --frame-length N  plaintext bytes per frame, 1 .. 4294967295 (default 262144)
+      --frame-length N  plaintext bytes per frame, 1 .. 2147483647 (default 262144)
 ${IO_FLAGS}
 
 ${KMS_FLAGS}

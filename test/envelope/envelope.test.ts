@@ -37,7 +37,8 @@ describe('Envelope options', () => {
     [{ keyring, bogus: 1 }, TypeError, /unknown option "bogus"/],
     [{ keyring: {} }, TypeError, /options.keyring must implement onEncrypt and onDecrypt/],
     [{ keyring, suite: 0x0014 }, RangeError, /suite must be one of 0x0478, 0x0578/],
-    [{ keyring, frameLength: 0 }, RangeError, /frameLength must be an integer number of bytes from 1 to 4294967295/],
+    [{ keyring, frameLength: 0 }, RangeError, /frameLength must be an integer number of bytes from 1 to 2147483647/],
+    [{ keyring, frameLength: 2 ** 31 }, RangeError, /frameLength must be an integer number of bytes from 1 to 2147483647/],
     [{ keyring, frameLength: 2 ** 32 }, RangeError, /frameLength/],
     [{ keyring, frameLength: 1.5 }, RangeError, /frameLength/],
     [{ keyring, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' }, RangeError, /commitmentPolicy must be one of/],
@@ -51,6 +52,10 @@ describe('Envelope options', () => {
   ])('rejects %o', (options, type, message) => {
     expect(() => new Envelope(options as never)).toThrow(type);
     expect(() => new Envelope(options as never)).toThrow(message);
+  });
+
+  it('accepts frame lengths up to 2^31 - 1, the largest every ESDK reads', () => {
+    expect(new Envelope({ keyring, frameLength: 2 ** 31 - 1 }).frameLength).toBe(2 ** 31 - 1);
   });
 
   it('rejects bad arguments to encrypt and decrypt with TypeErrors naming them', async () => {
