@@ -1,3 +1,4 @@
+import type { GrantRecord } from './grants.js';
 import type { KeySpec, KeyUsage } from './specs.js';
 
 /** In-memory records of the local KMS. Secrets (`secret`, `privateKey`) are sealed by the store at rest. */
@@ -70,6 +71,11 @@ export interface KeyRecord {
   onDemandRotations: number;
   imported?: ImportedState;
   pendingImport?: PendingImport;
+  /**
+   * Live grants, oldest first (grants.ts). Stored in the key's own file, so they are as durable as
+   * the key and disappear with it when the key is deleted. Absent in files written before grants.
+   */
+  grants?: GrantRecord[];
 }
 
 export interface AliasRecord {

@@ -510,6 +510,21 @@ function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
   });
 }
 
+/** True when `p` is an AWS principal a key policy or a grant may name: an account id or a principal ARN. */
+export function isPrincipalId(p: string): boolean {
+  return ACCOUNT_ID.test(p) || PRINCIPAL_ARN.test(p);
+}
+
+/**
+ * True when `caller` is the principal `principal` names (an account id or principal ARN), by the
+ * same rule key-policy Principal elements follow here: an account means its root user (there is no
+ * IAM to delegate to), a role matches its sessions. Grants name grantee and retiring principals
+ * the same way, so they use this too.
+ */
+export function isCallerPrincipal(principal: string, caller: Caller): boolean {
+  return principalMatches({ any: false, arns: [normalizePrincipal(principal)] }, caller);
+}
+
 function conditionMatches(c: ParsedCondition, ctx: RequestContext): boolean {
   const present = ctx.get(c.key);
   const absent = present === undefined || present.length === 0;

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller } from './policy-types.js';
-import { assertPolicyLockoutSafe, authorizeKeyPolicy, defaultKeyPolicy, validateKeyPolicy } from './policy.js';
+import { assertPolicyLockoutSafe, authorizeKeyPolicy, defaultKeyPolicy, evaluateKeyPolicy, isCallerPrincipal, validateKeyPolicy } from './policy.js';
 import {
   KEY_PAIR_SPECS,
   KEY_SPECS,
@@ -37,6 +37,22 @@ import { Checks, validationError } from './validate.js';
 import { MarkerCodec, invalidMarker, paginate, sortByKey, type ListScope } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
 import { checkInputTypes } from './shapes.js';
+import {
+  DEFAULT_MAX_GRANTS_PER_KEY,
+  GRANT_ID,
+  GrantTokenCodec,
+  atLeastAsStrict,
+  constraintTypes,
+  findAllowingGrant,
+  grantListEntry,
+  grantSortKey,
+  invalidGrantToken,
+  mayRetire,
+  newGrantId,
+  sameConstraints,
+  type GrantRecord,
+} from './grants.js';
+import { checkGrantForKey, checkGrantIdShape, checkListShape, checkPrincipalShape, normalizePrincipal, parseCreateGrant, requirePrincipal } from './grant-requests.js';
 import type { AliasRecord, KeyRecord, MaterialRecord, RotationRecord, Tag } from './model.js';
 
 /**
@@ -68,6 +84,8 @@ export interface LocalKmsServiceOptions {
   rootKeyFile?: string;
   /** A custom store (advanced; overrides dataDir). */
   store?: KmsStore;
+  /** The "Grants per KMS key" quota; default 50,000 as in AWS (where it is adjustable too). */
+  maxGrantsPerKey?: number;
 }
 
 type Blob = Uint8Array;
@@ -104,11 +122,6 @@ const err = (type: string, message: string) => new KmsServiceError(type, message
 
 /** Operations AWS KMS has that this model does not: answered with UnsupportedOperationException. */
 export const UNSUPPORTED_OPERATIONS = [
-  'CreateGrant',
-  'ListGrants',
-  'ListRetirableGrants',
-  'RetireGrant',
-  'RevokeGrant',
   'CreateCustomKeyStore',
   'ConnectCustomKeyStore',
   'DeleteCustomKeyStore',
@@ -130,6 +143,9 @@ export class LocalKmsService {
   private aliases = new Map<string, AliasRecord>();
   /** Authenticates list markers (NextMarker/Marker), see paging.ts. */
   private readonly markers: MarkerCodec;
+  /** Issues and checks grant tokens (grants.ts). */
+  private readonly grantTokens: GrantTokenCodec;
+  private readonly maxGrantsPerKey: number;
   /** Earliest time something becomes due; -Infinity forces a scan on the next request. */
   private nextEventAt = -Infinity;
   private closed = false;
@@ -151,6 +167,13 @@ export class LocalKmsService {
     // starting with a version byte 1, so no import token can carry this value as its MAC, and
     // markers survive restarts of a persistent store (its root key is stable).
     this.markers = new MarkerCodec(this.store.tokenMac(Buffer.from('kms-envelope local-kms list markers v1', 'utf8')));
+    // Same construction, another label: grant tokens survive restarts like markers do.
+    this.grantTokens = new GrantTokenCodec(this.store.tokenMac(Buffer.from('kms-envelope local-kms grant tokens v1', 'utf8')));
+    const maxGrants = options.maxGrantsPerKey ?? DEFAULT_MAX_GRANTS_PER_KEY;
+    if (!Number.isInteger(maxGrants) || maxGrants < 1) {
+      throw new RangeError(`maxGrantsPerKey must be a positive integer (grants per key), got ${String(maxGrants)}`);
+    }
+    this.maxGrantsPerKey = maxGrants;
     const loaded = this.store.load();
     for (const k of loaded.keys) this.keys.set(k.keyId, k);
     let dangling = false;
@@ -190,6 +213,7 @@ export class LocalKmsService {
     if (this.closed) throw new KmsServiceError('KMSInternalException', 'The local KMS is shut down.', 500);
     const req = input ?? {};
     checkInputTypes(operation, req);
+    this.checkGrantTokens(req.GrantTokens);
     this.tick();
     return op.call(this, req, caller);
   }
@@ -330,7 +354,12 @@ export class LocalKmsService {
     return { key };
   }
 
-  /** Key policy check (policy.ts): explicit Deny wins, otherwise an Allow must match. */
+  /**
+   * Key policy check (policy.ts), then grants (grants.ts): an explicit Deny in the key policy wins;
+   * otherwise an Allow in the key policy, or a live grant naming the caller, the operation and
+   * (for constrained grants) an encryption context the request satisfies, lets the request on.
+   * AWS evaluates key policy, IAM policies and grants together the same way; there is no IAM here.
+   */
   private authorize(
     caller: Caller,
     action: string,
@@ -338,6 +367,24 @@ export class LocalKmsService {
     extra: Omit<AuthzRequest, 'caller' | 'action' | 'resourceArn'> = {},
     requestAlias?: string,
   ): void {
+    const request = this.authzRequest(caller, action, key, extra, requestAlias);
+    const decision = evaluateKeyPolicy(key.policy, request);
+    if (decision.allowed) return;
+    // CreateGrant through a grant has its own rules (createGrant), RetireGrant is decided by the grant.
+    if (!decision.explicitDeny && action !== 'kms:CreateGrant' && action.startsWith('kms:')) {
+      if (findAllowingGrant(key.grants, caller, action.slice(4), extra.encryptionContext)) return;
+    }
+    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
+    authorizeKeyPolicy(key.policy, request);
+  }
+
+  private authzRequest(
+    caller: Caller,
+    action: string,
+    key: KeyRecord,
+    extra: Omit<AuthzRequest, 'caller' | 'action' | 'resourceArn'>,
+    requestAlias?: string,
+  ): AuthzRequest {
     const conditionKeys: Record<string, string | string[] | boolean | undefined> = {
       'kms:KeySpec': key.keySpec,
       'kms:KeyUsage': key.keyUsage,
@@ -347,15 +394,14 @@ export class LocalKmsService {
       ...(requestAlias ? { 'kms:RequestAlias': requestAlias } : {}),
       ...(extra.conditionKeys ?? {}),
     };
-    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
-    authorizeKeyPolicy(key.policy, {
+    return {
       caller,
       action,
       resourceArn: key.arn,
       ...(extra.encryptionContext ? { encryptionContext: extra.encryptionContext } : {}),
       ...(extra.encryptionAlgorithm ? { encryptionAlgorithm: extra.encryptionAlgorithm } : {}),
       conditionKeys,
-    });
+    };
   }
 
   /** The key must be Enabled (cryptographic operations). */
@@ -834,6 +880,211 @@ export class LocalKmsService {
     // InvalidMarkerException for ListKeyPolicies; it is the error every other list gives.)
     if (req.Marker !== undefined) throw invalidMarker();
     return { PolicyNames: ['default'], Truncated: false };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Grants (rules in grants.ts, request checks in grant-requests.ts)
+
+  /**
+   * Every request's GrantTokens must be tokens this KMS issued (InvalidGrantTokenException).
+   * Authorization never needs them: the local model is strongly consistent, so a grant works as
+   * soon as CreateGrant returns, and a token of a retired or revoked grant gives nothing.
+   */
+  private checkGrantTokens(tokens: unknown): void {
+    if (!Array.isArray(tokens)) return;
+    const c = new Checks();
+    c.length('grantTokens', tokens, 0, 10);
+    tokens.forEach((t, i) => c.length(`grantTokens.${i + 1}.member`, t as string, 1, 8192));
+    c.done();
+    for (const t of tokens as string[]) if (!this.grantTokens.read(t)) throw invalidGrantToken();
+  }
+
+  private grantsOf(key: KeyRecord): GrantRecord[] {
+    return key.grants ?? [];
+  }
+
+  async createGrant(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const input = parseCreateGrant(req, this.partition);
+    const { key } = this.resolve(input.keyId, { alias: false });
+    // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys").
+    // No request comes from an AWS service here, so kms:GrantIsForAWSResource is false.
+    const request = this.authzRequest(caller, 'kms:CreateGrant', key, {
+      conditionKeys: {
+        'kms:GranteePrincipal': input.granteePrincipal,
+        'kms:RetiringPrincipal': input.retiringPrincipal,
+        'kms:GrantOperations': input.operations,
+        'kms:GrantConstraintType': constraintTypes(input.constraints).length > 0 ? constraintTypes(input.constraints) : undefined,
+        'kms:GrantIsForAWSResource': false,
+      },
+    });
+    const decision = evaluateKeyPolicy(key.policy, request);
+    if (!decision.allowed) {
+      // A grant that includes CreateGrant lets its grantee create grants with some or all of its
+      // operations and constraints at least as strict (Developer Guide, "Granting CreateGrant
+      // permission"); those limits do not apply to permission from the key policy.
+      const parent = decision.explicitDeny
+        ? undefined
+        : this.grantsOf(key).find(
+            (g) =>
+              findAllowingGrant([g], caller, 'CreateGrant', undefined) !== undefined &&
+              input.operations.every((op) => g.operations.includes(op)) &&
+              atLeastAsStrict(input.constraints, g.constraints),
+          );
+      if (!parent) authorizeKeyPolicy(key.policy, request);
+    }
+    // Key states (Developer Guide, "Key states of AWS KMS keys"): as for Decrypt.
+    this.requireEnabled(key);
+    checkGrantForKey(input, key.keySpec, key.keyUsage);
+    const grants = this.grantsOf(key);
+    // Name makes CreateGrant idempotent: a request with the same properties as an existing grant,
+    // the name included, is a retry and returns that grant's id with a fresh token (API Reference,
+    // CreateGrant `Name`; Developer Guide, "Creating grants").
+    const retry =
+      input.name === undefined
+        ? undefined
+        : grants.find(
+            (g) =>
+              g.name === input.name &&
+              g.granteePrincipal === input.granteePrincipal &&
+              g.retiringPrincipal === input.retiringPrincipal &&
+              g.operations.length === input.operations.length &&
+              input.operations.every((op) => g.operations.includes(op)) &&
+              sameConstraints(g.constraints, input.constraints),
+          );
+    if (!retry && grants.length >= this.maxGrantsPerKey) {
+      throw err('LimitExceededException', `${key.arn} already has ${grants.length} grants, the quota of grants per KMS key.`);
+    }
+    this.dryRun(req);
+    if (retry) return { GrantToken: this.grantTokens.issue(key.keyId, retry.grantId), GrantId: retry.grantId };
+    const grant: GrantRecord = {
+      grantId: newGrantId(),
+      createdAt: this.clock(),
+      granteePrincipal: input.granteePrincipal,
+      issuingAccount: `arn:${this.partition}:iam::${this.accountId}:root`,
+      operations: input.operations,
+    };
+    if (input.name !== undefined) grant.name = input.name;
+    if (input.retiringPrincipal !== undefined) grant.retiringPrincipal = input.retiringPrincipal;
+    if (input.constraints) grant.constraints = input.constraints;
+    this.commit(key, { grants: [...grants, grant] });
+    return { GrantToken: this.grantTokens.issue(key.keyId, grant.grantId), GrantId: grant.grantId };
+  }
+
+  async listGrants(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const c = new Checks();
+    checkKeyId(c, req.KeyId);
+    checkListShape(c, req);
+    checkGrantIdShape(c, req.GrantId, false);
+    checkPrincipalShape(c, 'granteePrincipal', req.GranteePrincipal, false);
+    c.done();
+    const { key } = this.resolve(String(req.KeyId), { alias: false });
+    // Only the key policy gives kms:ListGrants (Developer Guide, "Controlling access to grants").
+    this.authorize(caller, 'kms:ListGrants', key, { conditionKeys: { 'kms:GrantIsForAWSResource': false } });
+    let grants = this.grantsOf(key);
+    if (req.GrantId !== undefined) {
+      grants = grants.filter((g) => g.grantId === req.GrantId);
+      if (grants.length === 0) throw invalidGrantId(String(req.GrantId));
+    }
+    if (req.GranteePrincipal !== undefined) {
+      const grantee = normalizePrincipal(String(req.GranteePrincipal), this.partition);
+      grants = grants.filter((g) => g.granteePrincipal === grantee);
+    }
+    const sorted = sortByKey([...grants], grantSortKey);
+    const page = paginate(sorted, grantSortKey, num(req.Limit) ?? 50, str(req.Marker), this.markers, { operation: 'ListGrants', scope: key.keyId });
+    return withPage({ Grants: page.items.map((g) => grantListEntry(g, key.arn)) }, page);
+  }
+
+  /**
+   * ListRetirableGrants: the grants of every key in the account whose retiring principal is the
+   * one named. AWS authorizes it with an IAM policy in the caller's account and requires a
+   * principal of that account; without IAM, the account root and the retiring principal itself
+   * may ask, anyone else is AccessDeniedException.
+   */
+  async listRetirableGrants(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const c = new Checks();
+    checkPrincipalShape(c, 'retiringPrincipal', req.RetiringPrincipal, true);
+    checkListShape(c, req);
+    c.done();
+    const named = String(req.RetiringPrincipal);
+    requirePrincipal(named, 'RetiringPrincipal');
+    const principal = normalizePrincipal(named, this.partition);
+    const rootArn = `arn:${this.partition}:iam::${caller.account}:root`;
+    if (!(isCallerPrincipal(rootArn, caller) && accountOf(principal) === caller.account) && !isCallerPrincipal(principal, caller)) {
+      throw err(
+        'AccessDeniedException',
+        `User: ${caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: ${principal}`,
+      );
+    }
+    const entries: { grant: GrantRecord; keyArn: string }[] = [];
+    for (const key of this.keys.values()) {
+      for (const g of this.grantsOf(key)) if (g.retiringPrincipal === principal) entries.push({ grant: g, keyArn: key.arn });
+    }
+    const sortKey = (e: { grant: GrantRecord }) => grantSortKey(e.grant);
+    sortByKey(entries, sortKey);
+    const page = paginate(entries, sortKey, num(req.Limit) ?? 50, str(req.Marker), this.markers, { operation: 'ListRetirableGrants', scope: principal });
+    return withPage({ Grants: page.items.map((e) => grantListEntry(e.grant, e.keyArn)) }, page);
+  }
+
+  async retireGrant(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const c = new Checks();
+    c.length('grantToken', str(req.GrantToken), 1, 8192);
+    c.length('keyId', str(req.KeyId), 1, 2048);
+    checkGrantIdShape(c, req.GrantId, false);
+    c.done();
+    let key: KeyRecord;
+    let grantId: string;
+    if (req.GrantToken !== undefined) {
+      // A grant token names the grant by itself (API Reference, RetireGrant `GrantToken`).
+      const named = this.grantTokens.read(String(req.GrantToken));
+      if (!named) throw invalidGrantToken();
+      const found = this.keys.get(named.keyId);
+      if (!found) throw err('NotFoundException', `Key '${this.keyArn(named.keyId)}' does not exist`);
+      if (req.KeyId !== undefined && this.resolve(String(req.KeyId), { alias: false }).key.keyId !== found.keyId) {
+        throw validationError('The KeyId does not identify the KMS key of the grant that the grant token names.');
+      }
+      if (req.GrantId !== undefined && req.GrantId !== named.grantId) throw invalidGrantId(String(req.GrantId));
+      if (!this.grantsOf(found).some((g) => g.grantId === named.grantId)) {
+        throw err('NotFoundException', 'The grant that the grant token names does not exist: it was retired or revoked.');
+      }
+      key = found;
+      grantId = named.grantId;
+    } else {
+      if (req.KeyId === undefined || req.GrantId === undefined) {
+        throw validationError('RetireGrant needs a GrantToken, or both KeyId and GrantId.');
+      }
+      key = this.resolve(String(req.KeyId), { alias: false }).key;
+      grantId = String(req.GrantId);
+    }
+    const grant = this.grantsOf(key).find((g) => g.grantId === grantId);
+    if (!grant) throw invalidGrantId(grantId);
+    if (!mayRetire(grant, caller)) {
+      throw err(
+        'AccessDeniedException',
+        `User: ${caller.arn} is not authorized to perform: kms:RetireGrant on resource: ${key.arn} because the grant does not allow it to retire the grant`,
+      );
+    }
+    this.dryRun(req);
+    this.removeGrant(key, grantId);
+    return {};
+  }
+
+  async revokeGrant(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const c = new Checks();
+    checkKeyId(c, req.KeyId);
+    checkGrantIdShape(c, req.GrantId, true);
+    c.done();
+    const { key } = this.resolve(String(req.KeyId), { alias: false });
+    // RevokeGrant is authorized by the key policy only (kms:RevokeGrant), never by a grant.
+    this.authorize(caller, 'kms:RevokeGrant', key, { conditionKeys: { 'kms:GrantIsForAWSResource': false } });
+    const grantId = String(req.GrantId);
+    if (!this.grantsOf(key).some((g) => g.grantId === grantId)) throw invalidGrantId(grantId);
+    this.dryRun(req);
+    this.removeGrant(key, grantId);
+    return {};
+  }
+
+  private removeGrant(key: KeyRecord, grantId: string): void {
+    this.commit(key, { grants: this.grantsOf(key).filter((g) => g.grantId !== grantId) });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1473,6 +1724,11 @@ const OPERATIONS: Record<string, Handler> = {
   GetPublicKey: p.getPublicKey,
   GenerateMac: p.generateMac,
   VerifyMac: p.verifyMac,
+  CreateGrant: p.createGrant,
+  ListGrants: p.listGrants,
+  ListRetirableGrants: p.listRetirableGrants,
+  RetireGrant: p.retireGrant,
+  RevokeGrant: p.revokeGrant,
 };
 
 export const SUPPORTED_OPERATIONS: readonly string[] = Object.keys(OPERATIONS);
@@ -1574,6 +1830,19 @@ function newMaterialId(): string {
 
 function newSymmetricMaterial(createdAt: number): MaterialRecord {
   return { id: newMaterialId(), createdAt, secret: randomBytes(32) };
+}
+
+/**
+ * A grant id that names no grant of the key (or is not a grant id at all). The API lists
+ * InvalidGrantIdException for ListGrants, RetireGrant and RevokeGrant.
+ */
+function invalidGrantId(grantId: string): KmsServiceError {
+  const shown = GRANT_ID.test(grantId) ? grantId : 'given';
+  return err('InvalidGrantIdException', `The grant id ${shown} does not identify a grant of this KMS key.`);
+}
+
+function accountOf(principalArn: string): string | undefined {
+  return /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(principalArn)?.[1];
 }
 
 function invalidCiphertext(): KmsServiceError {

@@ -90,7 +90,51 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   GetPublicKey: { KeyId: S, GrantTokens: LIST },
   GenerateMac: { ...crypto, Message: BL, MacAlgorithm: S },
   VerifyMac: { ...crypto, Message: BL, MacAlgorithm: S, Mac: BL },
+  CreateGrant: {
+    KeyId: S,
+    GranteePrincipal: S,
+    RetiringPrincipal: S,
+    Operations: LIST,
+    GrantTokens: LIST,
+    Name: S,
+    DryRun: B,
+  },
+  ListGrants: { Limit: I, Marker: S, KeyId: S, GrantId: S, GranteePrincipal: S },
+  ListRetirableGrants: { Limit: I, Marker: S, RetiringPrincipal: S },
+  RetireGrant: { GrantToken: S, KeyId: S, GrantId: S, DryRun: B },
+  RevokeGrant: { KeyId: S, GrantId: S, DryRun: B },
 };
+
+/**
+ * Structure members, decoded apart from the flat member kinds above: CreateGrant `Constraints`
+ * (GrantConstraints: two optional encryption-context maps; other members are ignored).
+ */
+const CONSTRAINT_MEMBERS = ['EncryptionContextSubset', 'EncryptionContextEquals'];
+export const STRUCTURE_MEMBERS: Record<string, Record<string, 'grantConstraints'>> = {
+  CreateGrant: { Constraints: 'grantConstraints' },
+};
+
+function decodeConstraints(member: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrongType(member, v, 'a GrantConstraints structure');
+  const out: Record<string, unknown> = {};
+  for (const m of CONSTRAINT_MEMBERS) {
+    const value = (v as Record<string, unknown>)[m];
+    if (value !== undefined && value !== null) out[m] = decodeMember(`${member}.${m}`, 'stringMap', value);
+  }
+  return out;
+}
+
+function isConstraints(v: unknown): boolean {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    CONSTRAINT_MEMBERS.every((m) => {
+      const x = (v as Record<string, unknown>)[m];
+      return x === undefined || (x !== null && typeof x === 'object' && !Array.isArray(x) && Object.values(x).every((y) => typeof y === 'string'));
+    })
+  );
+}
 
 const serialization = (message: string) => new KmsServiceError('SerializationException', message);
 
@@ -115,8 +159,13 @@ export function decodeInput(operation: string, body: unknown): Record<string, un
     throw serialization(`Unexpected ${typeName(body)} at the top level; expected a JSON object`);
   }
   const shape = SHAPES[operation] ?? {};
+  const structures = STRUCTURE_MEMBERS[operation] ?? {};
   const out: Record<string, unknown> = {};
   for (const [member, value] of Object.entries(body as Record<string, unknown>)) {
+    if (Object.hasOwn(structures, member)) {
+      if (value !== null) out[member] = decodeConstraints(member, value);
+      continue;
+    }
     const kind = shape[member];
     if (kind === undefined || value === null) continue;
     out[member] = decodeMember(member, kind, value);
@@ -193,6 +242,12 @@ export function encodeOutput(value: unknown): unknown {
  * silently treated as absent.
  */
 export function checkInputTypes(operation: string, input: Record<string, unknown>): void {
+  for (const member of Object.keys(STRUCTURE_MEMBERS[operation] ?? {})) {
+    const v = input[member];
+    if (v !== undefined && v !== null && !isConstraints(v)) {
+      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a GrantConstraints structure of string maps`);
+    }
+  }
   const shape = SHAPES[operation];
   if (!shape) return;
   for (const [member, kind] of Object.entries(shape)) {

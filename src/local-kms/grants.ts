@@ -1,0 +1,293 @@
+/**
+ * Grants of the local KMS (AWS KMS Developer Guide, "Grants in AWS KMS", "Creating grants",
+ * "Managing grants"; API Reference: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
+ * RevokeGrant, GrantConstraints). This module holds the rules; service.ts wires them to requests.
+ *
+ * A grant lets one grantee principal call some grant operations on one key, optionally only when
+ * the request's encryption context satisfies the grant's constraints. Grants only allow: an
+ * explicit Deny in the key policy still wins (IAM evaluation: an explicit deny anywhere wins).
+ *
+ * The local KMS is strongly consistent: a grant is effective as soon as CreateGrant returns, so a
+ * grant token is never needed to use a grant. Tokens are still issued and checked (a token we did
+ * not issue is InvalidGrantTokenException) and RetireGrant accepts one to name the grant.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KmsServiceError } from './errors.js';
+import type { Caller } from './policy-types.js';
+import { isCallerPrincipal } from './policy.js';
+import { KEY_SPECS, type KeySpec, type KeyUsage } from './specs.js';
+
+export type Context = Record<string, string>;
+
+export interface GrantConstraints {
+  EncryptionContextSubset?: Context;
+  EncryptionContextEquals?: Context;
+}
+
+export interface GrantRecord {
+  /** 64 lower-case hex characters, like AWS grant ids. */
+  grantId: string;
+  name?: string;
+  createdAt: number;
+  granteePrincipal: string;
+  retiringPrincipal?: string;
+  /** Root ARN of the account the grant was created in (ListGrants `IssuingAccount`). */
+  issuingAccount: string;
+  operations: string[];
+  constraints?: GrantConstraints;
+}
+
+/** The GrantOperation enum of the API (API Reference, CreateGrant `Operations`). */
+export const GRANT_OPERATIONS: readonly string[] = [
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'Sign',
+  'Verify',
+  'GetPublicKey',
+  'CreateGrant',
+  'RetireGrant',
+  'DescribeKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateMac',
+  'VerifyMac',
+  'DeriveSharedSecret',
+];
+
+/**
+ * Grant operations a key supports, from the Developer Guide "Key type reference" table: the
+ * operations valid for the key type, plus DescribeKey, CreateGrant and RetireGrant, valid on
+ * every key. DeriveSharedSecret needs a KEY_AGREEMENT key, which the local KMS does not create.
+ */
+export function grantOperationsFor(spec: KeySpec, usage: KeyUsage): string[] {
+  const common = ['DescribeKey', 'CreateGrant', 'RetireGrant'];
+  const family = KEY_SPECS[spec].family;
+  if (family === 'symmetric') {
+    return [
+      ...common,
+      'Encrypt',
+      'Decrypt',
+      'ReEncryptFrom',
+      'ReEncryptTo',
+      'GenerateDataKey',
+      'GenerateDataKeyWithoutPlaintext',
+      'GenerateDataKeyPair',
+      'GenerateDataKeyPairWithoutPlaintext',
+    ];
+  }
+  if (family === 'hmac') return [...common, 'GenerateMac', 'VerifyMac'];
+  if (usage === 'ENCRYPT_DECRYPT') return [...common, 'Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey'];
+  return [...common, 'Sign', 'Verify', 'GetPublicKey'];
+}
+
+/**
+ * Operations an encryption-context constraint does not apply to (API Reference, CreateGrant
+ * `Constraints`: a constrained grant may include DescribeKey and RetireGrant, the constraint does
+ * not apply to them; for CreateGrant it limits the constraints of the grants created instead).
+ * Every other grant operation on a key that can carry a constraint (symmetric encryption keys
+ * only) takes an encryption context.
+ */
+const UNCONSTRAINED_OPERATIONS = new Set(['DescribeKey', 'RetireGrant', 'CreateGrant']);
+
+/** Quota "Grants per KMS key" (Developer Guide, "Resource quotas"): 50,000, adjustable. */
+export const DEFAULT_MAX_GRANTS_PER_KEY = 50_000;
+/** GrantConstraints: at most 8 pairs per constraint, each value at most 384 characters. */
+export const MAX_CONSTRAINT_PAIRS = 8;
+export const MAX_CONSTRAINT_VALUE_CHARS = 384;
+
+export const GRANT_ID = /^[0-9a-f]{64}$/;
+
+export function newGrantId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constraints
+
+/**
+ * Finds the request's value for a constraint key. In a grant constraint the key is matched
+ * without regard to case and the value exactly (API Reference, GrantConstraints), unlike the
+ * encryption context check of Decrypt itself, which is exact for both.
+ */
+function valuesFor(ctx: Context, key: string): string[] {
+  const k = key.toLowerCase();
+  const out: string[] = [];
+  for (const [rk, rv] of Object.entries(ctx)) if (rk.toLowerCase() === k) out.push(rv);
+  return out;
+}
+
+/** Every pair of `required` is present in `ctx`. */
+function includesPairs(ctx: Context, required: Context): boolean {
+  return Object.entries(required).every(([k, v]) => valuesFor(ctx, k).includes(v));
+}
+
+/** Same pairs, in any order (EncryptionContextEquals). */
+function samePairs(ctx: Context, required: Context): boolean {
+  return Object.keys(ctx).length === Object.keys(required).length && includesPairs(ctx, required) && includesPairs(required, ctx);
+}
+
+/** Whether a request's encryption context satisfies a grant's constraints (all given ones must hold). */
+export function constraintsHold(constraints: GrantConstraints | undefined, ctx: Context): boolean {
+  if (!constraints) return true;
+  if (constraints.EncryptionContextEquals && !samePairs(ctx, constraints.EncryptionContextEquals)) return false;
+  if (constraints.EncryptionContextSubset && !includesPairs(ctx, constraints.EncryptionContextSubset)) return false;
+  return true;
+}
+
+/**
+ * "Grant for CreateGrant" rule (Developer Guide, "Creating grants", Granting CreateGrant
+ * permission): a child grant's constraints must be at least as strict as its parent's. A child
+ * may add pairs to a parent's EncryptionContextSubset or turn it into an EncryptionContextEquals
+ * that contains those pairs, never the reverse; a parent's EncryptionContextEquals can only be
+ * kept as it is.
+ */
+export function atLeastAsStrict(child: GrantConstraints | undefined, parent: GrantConstraints | undefined): boolean {
+  if (!parent || (!parent.EncryptionContextEquals && !parent.EncryptionContextSubset)) return true;
+  if (!child) return false;
+  if (parent.EncryptionContextEquals) {
+    if (!child.EncryptionContextEquals || !samePairs(child.EncryptionContextEquals, parent.EncryptionContextEquals)) return false;
+  }
+  if (parent.EncryptionContextSubset) {
+    const narrowed =
+      (child.EncryptionContextSubset !== undefined && includesPairs(child.EncryptionContextSubset, parent.EncryptionContextSubset)) ||
+      (child.EncryptionContextEquals !== undefined && includesPairs(child.EncryptionContextEquals, parent.EncryptionContextSubset));
+    if (!narrowed) return false;
+  }
+  return true;
+}
+
+/** Constraint types present, for the `kms:GrantConstraintType` condition key. */
+export function constraintTypes(c: GrantConstraints | undefined): string[] {
+  const out: string[] = [];
+  if (c?.EncryptionContextEquals) out.push('EncryptionContextEquals');
+  if (c?.EncryptionContextSubset) out.push('EncryptionContextSubset');
+  return out;
+}
+
+export function sameConstraints(a: GrantConstraints | undefined, b: GrantConstraints | undefined): boolean {
+  const eq = (x: Context | undefined, y: Context | undefined) =>
+    x === undefined || y === undefined ? x === y : Object.keys(x).length === Object.keys(y).length && Object.entries(x).every(([k, v]) => Object.hasOwn(y, k) && y[k] === v);
+  return eq(a?.EncryptionContextEquals, b?.EncryptionContextEquals) && eq(a?.EncryptionContextSubset, b?.EncryptionContextSubset);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization through grants
+
+/**
+ * The live grant on a key that lets `caller` perform `operation` (a grant operation name, e.g.
+ * `Decrypt`) with encryption context `ctx`, if any. Retired and revoked grants are deleted, so
+ * every grant here is live.
+ */
+export function findAllowingGrant(
+  grants: readonly GrantRecord[] | undefined,
+  caller: Caller,
+  operation: string,
+  ctx: Context | undefined,
+): GrantRecord | undefined {
+  if (!grants || !GRANT_OPERATIONS.includes(operation)) return undefined;
+  for (const g of grants) {
+    if (!g.operations.includes(operation)) continue;
+    if (!isCallerPrincipal(g.granteePrincipal, caller)) continue;
+    if (!UNCONSTRAINED_OPERATIONS.has(operation) && !constraintsHold(g.constraints, ctx ?? {})) continue;
+    return g;
+  }
+  return undefined;
+}
+
+/**
+ * Who may retire a grant (Developer Guide, "Retiring and revoking grants"; API Reference,
+ * RetireGrant): its retiring principal; its grantee when the grant includes RetireGrant; and the
+ * account the grant was created in (here its root user: there is no IAM to delegate to). The
+ * kms:RetireGrant permission is not effective in a key policy, so the key policy is not asked.
+ */
+export function mayRetire(grant: GrantRecord, caller: Caller): boolean {
+  if (grant.retiringPrincipal !== undefined && isCallerPrincipal(grant.retiringPrincipal, caller)) return true;
+  if (grant.operations.includes('RetireGrant') && isCallerPrincipal(grant.granteePrincipal, caller)) return true;
+  return isCallerPrincipal(grant.issuingAccount, caller);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grant tokens
+
+const TOKEN_VERSION = 1;
+const TOKEN_MAC_BYTES = 16;
+const TOKEN_BYTES = 1 + 16 + 32 + 16 + TOKEN_MAC_BYTES;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+export function invalidGrantToken(): KmsServiceError {
+  return new KmsServiceError('InvalidGrantTokenException', 'The grant token is not valid.');
+}
+
+/**
+ * Grant tokens: base64 of version | key id (16 bytes) | grant id (32 bytes) | random nonce (16
+ * bytes) | truncated HMAC. Every CreateGrant answer carries a fresh token, also when a named
+ * retry returns an existing grant id, and all tokens of one grant are interchangeable (API
+ * Reference, CreateGrant `Name`). The MAC key derives from the store's root key, so tokens stay
+ * valid across restarts of a server with a data directory.
+ */
+export class GrantTokenCodec {
+  private readonly key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length < 32) throw new RangeError('grant token key must be at least 32 bytes');
+    this.key = Buffer.from(key);
+  }
+
+  issue(keyId: string, grantId: string): string {
+    const body = Buffer.concat([
+      Buffer.from([TOKEN_VERSION]),
+      Buffer.from(keyId.replace(/-/g, ''), 'hex'),
+      Buffer.from(grantId, 'hex'),
+      randomBytes(16),
+    ]);
+    return Buffer.concat([body, this.mac(body)]).toString('base64');
+  }
+
+  /** The key and grant a token names, or undefined when we did not issue it. */
+  read(token: string): { keyId: string; grantId: string } | undefined {
+    if (!BASE64.test(token)) return undefined;
+    const raw = Buffer.from(token, 'base64');
+    if (raw.length !== TOKEN_BYTES || raw.toString('base64') !== token || raw[0] !== TOKEN_VERSION) return undefined;
+    const body = raw.subarray(0, TOKEN_BYTES - TOKEN_MAC_BYTES);
+    if (!timingSafeEqual(raw.subarray(TOKEN_BYTES - TOKEN_MAC_BYTES), this.mac(body))) return undefined;
+    const hex = body.subarray(1, 17).toString('hex');
+    const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    return { keyId, grantId: body.subarray(17, 49).toString('hex') };
+  }
+
+  private mac(body: Buffer): Buffer {
+    return createHmac('sha256', this.key).update('kms-envelope grant token\0').update(body).digest().subarray(0, TOKEN_MAC_BYTES);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/** Creation order, then grant id: a stable identity for list markers (paging.ts). */
+export const grantSortKey = (g: GrantRecord): string => `${String(g.createdAt).padStart(16, '0')}.${g.grantId}`;
+
+/** A GrantListEntry as ListGrants and ListRetirableGrants return it. */
+export function grantListEntry(g: GrantRecord, keyArn: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    KeyId: keyArn,
+    GrantId: g.grantId,
+    // The Developer Guide's ListGrants examples show an empty Name for unnamed grants.
+    Name: g.name ?? '',
+    CreationDate: new Date(g.createdAt),
+    GranteePrincipal: g.granteePrincipal,
+  };
+  if (g.retiringPrincipal !== undefined) out.RetiringPrincipal = g.retiringPrincipal;
+  out.IssuingAccount = g.issuingAccount;
+  out.Operations = [...g.operations];
+  if (g.constraints) {
+    const c: Record<string, Context> = {};
+    if (g.constraints.EncryptionContextSubset) c.EncryptionContextSubset = { ...g.constraints.EncryptionContextSubset };
+    if (g.constraints.EncryptionContextEquals) c.EncryptionContextEquals = { ...g.constraints.EncryptionContextEquals };
+    out.Constraints = c;
+  }
+  return out;
+}
