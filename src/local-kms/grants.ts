@@ -27,6 +27,8 @@ export interface GrantConstraints {
 export interface GrantRecord {
   /** 64 lower-case hex characters, like AWS grant ids. */
   grantId: string;
+  /** Creation order within the key (KeyRecord.grantSeq), never reused: the grant's list position. */
+  seq: number;
   name?: string;
   createdAt: number;
   granteePrincipal: string;
@@ -267,8 +269,11 @@ export class GrantTokenCodec {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/** Creation order, then grant id: a stable identity for list markers (paging.ts). */
-export const grantSortKey = (g: GrantRecord): string => `${String(g.createdAt).padStart(16, '0')}.${g.grantId}`;
+/**
+ * Creation order within a key, then grant id: a stable identity for list markers (paging.ts).
+ * The sequence number, not the creation time, orders grants made in the same millisecond.
+ */
+export const grantSortKey = (g: GrantRecord): string => `${String(g.seq).padStart(16, '0')}.${g.grantId}`;
 
 /** A GrantListEntry as ListGrants and ListRetirableGrants return it. */
 export function grantListEntry(g: GrantRecord, keyArn: string): Record<string, unknown> {

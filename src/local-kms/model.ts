@@ -76,6 +76,8 @@ export interface KeyRecord {
    * the key and disappear with it when the key is deleted. Absent in files written before grants.
    */
   grants?: GrantRecord[];
+  /** Sequence number of the last grant created on this key (0 or absent: none yet). */
+  grantSeq?: number;
 }
 
 export interface AliasRecord {

@@ -956,8 +956,10 @@ export class LocalKmsService {
     }
     this.dryRun(req);
     if (retry) return { GrantToken: this.grantTokens.issue(key.keyId, retry.grantId), GrantId: retry.grantId };
+    const seq = (key.grantSeq ?? 0) + 1;
     const grant: GrantRecord = {
       grantId: newGrantId(),
+      seq,
       createdAt: this.clock(),
       granteePrincipal: input.granteePrincipal,
       issuingAccount: `arn:${this.partition}:iam::${this.accountId}:root`,
@@ -966,7 +968,7 @@ export class LocalKmsService {
     if (input.name !== undefined) grant.name = input.name;
     if (input.retiringPrincipal !== undefined) grant.retiringPrincipal = input.retiringPrincipal;
     if (input.constraints) grant.constraints = input.constraints;
-    this.commit(key, { grants: [...grants, grant] });
+    this.commit(key, { grants: [...grants, grant], grantSeq: seq });
     return { GrantToken: this.grantTokens.issue(key.keyId, grant.grantId), GrantId: grant.grantId };
   }
 
@@ -1019,7 +1021,9 @@ export class LocalKmsService {
     for (const key of this.keys.values()) {
       for (const g of this.grantsOf(key)) if (g.retiringPrincipal === principal) entries.push({ grant: g, keyArn: key.arn });
     }
-    const sortKey = (e: { grant: GrantRecord }) => grantSortKey(e.grant);
+    // Across keys: creation time, then the key, then the grant's place in its key.
+    const sortKey = (e: { grant: GrantRecord; keyArn: string }) =>
+      `${String(e.grant.createdAt).padStart(16, '0')}.${e.keyArn.slice(-36)}.${grantSortKey(e.grant)}`;
     sortByKey(entries, sortKey);
     const page = paginate(entries, sortKey, num(req.Limit) ?? 50, str(req.Marker), this.markers, { operation: 'ListRetirableGrants', scope: principal });
     return withPage({ Grants: page.items.map((e) => grantListEntry(e.grant, e.keyArn)) }, page);
