@@ -8,6 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Envelope, EnvelopeError } from '../../src/index.js';
+import { encryptBuffer, prepareEncryption } from '../../src/format/encrypt.js';
+import { suiteFromOption } from '../../src/format/suites.js';
 import { AllocationProbe, CountingKeyring, FixedKeyring, guard, rawKeyring } from './harness.js';
 import { layout, openModel, parseModel, seal, serializeHeader, serializeModel, type MessageModel } from './model.js';
 
@@ -133,8 +135,17 @@ describe('the allocation probe', () => {
 describe('frame length', () => {
   it('a header announcing 4 GiB frames: the stream refuses it before any key (ERR_LIMIT_EXCEEDED) and allocates nothing of that size', async () => {
     const keyring = new CountingKeyring(rawKeyring());
-    const envelope = new Envelope({ keyring, frameLength: 0xffffffff });
-    const message = await envelope.encrypt(randomBytes(5));
+    const envelope = new Envelope({ keyring });
+    // The Envelope writes frames of at most 2^31 - 1 bytes (what every ESDK reads); the format allows
+    // up to 2^32 - 1, so the 4 GiB header is written with the format layer under the keyring's key.
+    const materials = await keyring.onEncrypt({ suiteId: 0x0478, context: {} });
+    const dataKey = Buffer.from(materials.dataKey);
+    const prepared = prepareEncryption(
+      { suite: suiteFromOption(0x0478), dataKey, encryptedDataKeys: materials.encryptedDataKeys, context: {}, signingKey: undefined },
+      0xffffffff,
+    );
+    const message = encryptBuffer(prepared, dataKey, randomBytes(5));
+    expect(message.readUInt32BE(prepared.template.authenticatedLength - 36)).toBe(0xffffffff);
     const calls0 = keyring.decryptCalls;
     const r = await feed(envelope, message, 8 * MiB, () => zeros);
     expect(code(r.error)).toBe('ERR_LIMIT_EXCEEDED');
