@@ -16,6 +16,8 @@ export interface LocalKmsOptions {
   clock?: () => number;
   accountId?: string;
   region?: string;
+  /** The "Grants per KMS key" quota; default 50,000 as in AWS. */
+  maxGrantsPerKey?: number;
 }
 
 export interface LocalKmsClientOptions {
@@ -46,6 +48,7 @@ export class LocalKms {
     if (options.clock !== undefined) o.clock = options.clock;
     if (options.accountId !== undefined) o.accountId = options.accountId;
     if (options.region !== undefined) o.region = options.region;
+    if (options.maxGrantsPerKey !== undefined) o.maxGrantsPerKey = options.maxGrantsPerKey;
     this.service = new LocalKmsService(o);
   }
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalKmsService } from '../../src/local-kms/service.js';
+import { LocalKms } from '../../src/local-kms/client.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import { ACCOUNT, ROOT_ARN, tempDir } from './helpers.js';
@@ -329,6 +330,12 @@ describe('quota and durability', () => {
     await call('RevokeGrant', { KeyId: keyId, GrantId: named.GrantId });
     await grant({ GranteePrincipal: bob.arn, Operations: ['Decrypt'] });
     expect(() => new LocalKmsService({ maxGrantsPerKey: 0 })).toThrow(RangeError);
+    // LocalKms passes the quota on.
+    const local = new LocalKms({ maxGrantsPerKey: 1 });
+    const { keyId: k } = await local.createKey();
+    await local.service.call('CreateGrant', { KeyId: k, GranteePrincipal: alice.arn, Operations: ['Decrypt'] });
+    expect(await errorOf(local.service.call('CreateGrant', { KeyId: k, GranteePrincipal: bob.arn, Operations: ['Decrypt'] }))).toBe('LimitExceededException');
+    local.close();
   });
 
   const tmp = tempDir('lkms-grants-');
