@@ -9,7 +9,7 @@ import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { syncPath, tempPathFor } from '../stream/files.js';
+import { syncFile, syncPath, tempPathFor } from '../stream/files.js';
 import { usage } from './errors.js';
 
 export interface Io {
@@ -93,7 +93,7 @@ export async function runPipeline(
     // through any descriptor; the stream's own `flush` option needs Node >= 20.10, and we support
     // every Node 20), then the rename itself is made durable by syncing the directory that holds
     // the entry. Some platforms cannot fsync a directory; the file's data is synced already.
-    await syncPath(tmp, 'r+');
+    await syncFile(tmp);
     await rename(tmp, output.path);
     renamed = true;
     await syncPath(dirname(output.path), 'r').catch(() => undefined);

@@ -88,7 +88,7 @@ async function throughTempFile(
     // Data must be on disk before the rename makes it visible under the final name; otherwise a
     // crash could leave `dst` naming an empty or partial file. fsync(2) flushes the file's data
     // whichever descriptor it is called on.
-    await syncPath(tmp, 'r+');
+    await syncFile(tmp);
     await rename(tmp, dst);
     renamed = true;
     // Make the rename itself durable (the directory entry lives in the directory's data). Some
@@ -106,6 +106,23 @@ export async function syncPath(path: string, flags: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * fsync a file we just wrote, by path. The file may be read-only by now: it was created with the
+ * caller's mode under the process umask (0o600 at most for plaintext, and a umask such as 0o222
+ * leaves no write bit), and opening it for writing again would fail with EACCES. fsync(2) flushes
+ * the file whichever descriptor it is called on, and POSIX systems accept it on a read-only one;
+ * Windows needs write access, which a writable file still gets from the first attempt.
+ */
+export async function syncFile(path: string): Promise<void> {
+  try {
+    await syncPath(path, 'r+');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    await syncPath(path, 'r');
   }
 }
 

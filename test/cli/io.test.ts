@@ -21,6 +21,10 @@ vi.mock('../../src/stream/files.js', async (importOriginal) => {
       syncCalls.push({ path, flags, targetExists: target !== '' && existsSync(target) });
       return real.syncPath(path, flags);
     },
+    syncFile: async (path: string) => {
+      syncCalls.push({ path, flags: 'file', targetExists: target !== '' && existsSync(target) });
+      return real.syncFile(path);
+    },
   };
 });
 
@@ -64,7 +68,7 @@ describe('runPipeline to a file', () => {
     expect(temps()).toEqual([]);
     expect(syncCalls).toHaveLength(2);
     // 1. the temporary file's data, before the target name exists;
-    expect(syncCalls[0]).toMatchObject({ flags: 'r+', targetExists: false });
+    expect(syncCalls[0]).toMatchObject({ flags: 'file', targetExists: false });
     expect(dirname(syncCalls[0]!.path)).toBe(dir);
     expect(syncCalls[0]!.path).toMatch(/\/\.out\.bin\.[0-9a-f]{16}\.tmp$/);
     // 2. the directory, once the rename has happened.
