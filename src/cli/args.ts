@@ -34,7 +34,9 @@ export function parse<O extends Options>(
  * message format (the library rejects them on encrypt; on decrypt they may be required).
  */
 export function parseContext(pairs: readonly string[] | undefined): EncryptionContext {
-  const out: EncryptionContext = {};
+  // Null prototype: `__proto__` is a context key like any other, and on a plain object assigning
+  // it would set the prototype instead, silently dropping the pair (a required pair never checked).
+  const out: EncryptionContext = Object.create(null);
   for (const pair of pairs ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw usage(`--context must be key=value with a non-empty key, got ${JSON.stringify(pair)}`);
