@@ -16,7 +16,9 @@ import { join } from 'node:path';
  *
  * The file is written whole to a temporary name, fsynced, and hard-linked to `lock`: link(2) fails
  * when `lock` exists, so two servers starting at once cannot both win, and nobody ever reads a
- * half-written lock. File systems without hard links fall back to rename (not exclusive).
+ * half-written lock. A stale lock is removed only by the starter holding `lock.breaking` (taken
+ * the same way), so two starters cannot each remove the lock the other just took. File systems
+ * without hard links fall back to rename (not exclusive).
  */
 interface LockHolder {
   pid: number;
@@ -25,6 +27,11 @@ interface LockHolder {
 }
 
 const LOCK_NAME = 'lock';
+/** Held (like the lock itself) by the one starter allowed to remove a stale lock. */
+const BREAKER_NAME = 'lock.breaking';
+/** How long acquire() waits for another starter that is breaking a stale lock. */
+const BREAK_WAIT_MS = 5000;
+const BREAK_POLL_MS = 20;
 
 export class DirLock {
   private released = false;
@@ -38,30 +45,43 @@ export class DirLock {
   static acquire(dir: string): DirLock {
     const file = join(dir, LOCK_NAME);
     const content = `${JSON.stringify({ pid: process.pid, start: processStartId(process.pid) ?? null })}\n`;
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const breaker = join(dir, BREAKER_NAME);
+    const deadline = Date.now() + BREAK_WAIT_MS;
+    while (Date.now() < deadline) {
       if (createExclusive(dir, file, content)) return new DirLock(file, content);
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
-        throw e;
-      }
+      const text = readIfExists(file);
+      if (text === undefined) continue; // released meanwhile: try again
       const holder = parseLock(text);
       if (holder !== undefined) {
         const state = holderState(holder);
         if (state === 'this-process') throw new Error(`data directory ${dir} is already in use by another local KMS in this process`);
         if (state === 'live') throw new Error(`data directory ${dir} is locked by running process ${holder.pid}`);
       }
-      // Stale (holder gone, pid reused, or unreadable content): remove it, but only if it still
-      // says what we judged, so a lock another starter just took is not removed.
+      // Stale (holder gone, pid reused, or unreadable content). Removing it is read, compare,
+      // unlink: not atomic, so two starters doing it at once could each remove the lock the other
+      // just took, and both would run. Only the holder of the breaker file may remove a stale
+      // lock; the others wait for it (or for its holder to be gone) and look again.
+      if (!createExclusive(dir, breaker, content)) {
+        const other = readIfExists(breaker);
+        const breakerHolder = other === undefined ? undefined : parseLock(other);
+        if (other !== undefined && (breakerHolder === undefined || holderState(breakerHolder) === 'stale')) {
+          // A starter died while breaking. Its breaker is removed the same unguarded way: a race
+          // here needs a crash mid-break and two more starters in the same instant.
+          removeIfUnchanged(breaker, other);
+        } else {
+          sleepSync(BREAK_POLL_MS);
+        }
+        continue;
+      }
       try {
-        if (readFileSync(file, 'utf8') === text) unlinkSync(file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // Nobody can create `lock` while it exists, and nobody else may remove it now: if it still
+        // says what we judged, it is still that stale lock.
+        removeIfUnchanged(file, text);
+      } finally {
+        removeIfUnchanged(breaker, content);
       }
     }
-    throw new Error(`cannot lock data directory ${dir}: its lock file keeps changing (another local KMS starting?)`);
+    throw new Error(`cannot lock data directory ${dir}: another local KMS kept it busy for ${BREAK_WAIT_MS / 1000} s`);
   }
 
   /** Removes the lock file if it is still ours. */
@@ -74,6 +94,29 @@ export class DirLock {
       /* already gone */
     }
   }
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Unlinks `file` if it still holds `text`. */
+function removeIfUnchanged(file: string, text: string): void {
+  try {
+    if (readFileSync(file, 'utf8') === text) unlinkSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** acquire() is synchronous (the store opens its directory in a constructor): block briefly. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Lock file content: `{"pid":N,"start":"..."}`, or a bare pid from older versions. */
