@@ -1,4 +1,5 @@
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
+import { runCreateKeyCommand } from './create-key-cli.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
 import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 
@@ -27,7 +28,9 @@ Options:
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 
-Subcommand:
+Subcommands:
+  create-key             create a key (and an alias) in a data directory, no server needed
+                         (see: kms-envelope local-kms create-key --help)
   key-policy             print the key policy the AWS console writes for given key
                          administrators and users (see: kms-envelope local-kms key-policy --help)
 `;
@@ -92,6 +95,7 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
 
 export async function runLocalKmsCommand(argv: string[]): Promise<number> {
   if (argv[0] === 'key-policy') return runKeyPolicyCommand(argv.slice(1));
+  if (argv[0] === 'create-key') return runCreateKeyCommand(argv.slice(1));
   let opts: LocalKmsServerOptions | 'help';
   try {
     opts = parseLocalKmsArgs(argv);

@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { missingOptionValue } from '../cli/option-values.js';
+import { LocalKms } from './client.js';
+import { KmsServiceError } from './errors.js';
+
+/**
+ * `kms-envelope local-kms create-key`: makes a key (and optionally an alias) in a local KMS data
+ * directory without a running server, so `kms-envelope encrypt --local DIR --key alias/app` works
+ * from a fresh checkout with no AWS CLI. Prints the key ARN, and nothing else, on stdout.
+ */
+export const CREATE_KEY_HELP = `Usage: kms-envelope local-kms create-key --data-dir DIR [options]
+
+Creates a KMS key in the local KMS data directory DIR (created if missing; the directory that
+"kms-envelope encrypt --local DIR" and "kms-envelope local-kms --data-dir DIR" use) and prints its
+key ARN. Stop a server running on DIR first: a data directory has one owner at a time.
+
+Options:
+  --data-dir DIR         the data directory (required)
+  --alias NAME           also point this alias (alias/...) at the new key; an existing alias is
+                         an error (AlreadyExistsException) and then no key is created
+  --description TEXT     key description
+  --key-spec SPEC        SYMMETRIC_DEFAULT (default), RSA_2048, ECC_NIST_P256, HMAC_256, ...
+  --key-usage USAGE      ENCRYPT_DECRYPT (default for symmetric keys), SIGN_VERIFY, ...
+  --root-key-file F      as for local-kms (default DIR/root.key)
+  --account-id ID        as for local-kms (default 111122223333)
+  --region R             as for local-kms (default us-east-1)
+  -h, --help             show this help
+
+Example:
+  kms-envelope local-kms create-key --data-dir .local-kms --alias alias/app
+`;
+
+const OPTIONS = {
+  'data-dir': { type: 'string' as const },
+  alias: { type: 'string' as const },
+  description: { type: 'string' as const },
+  'key-spec': { type: 'string' as const },
+  'key-usage': { type: 'string' as const },
+  'root-key-file': { type: 'string' as const },
+  'account-id': { type: 'string' as const },
+  region: { type: 'string' as const },
+  help: { type: 'boolean' as const, short: 'h' },
+};
+
+const PREFIX = 'kms-envelope local-kms create-key';
+
+/** Exit status: 0 created, 1 the local KMS refused (message on stderr), 2 bad arguments. */
+export async function runCreateKeyCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    const missing = missingOptionValue(argv, OPTIONS);
+    if (missing !== undefined) throw new Error(missing);
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    if (!values.help && (values['data-dir'] === undefined || values['data-dir'] === '')) throw new Error('--data-dir is required');
+    if (values.alias !== undefined && !values.alias.startsWith('alias/')) {
+      throw new Error(`--alias must start with alias/, got ${JSON.stringify(values.alias)}`);
+    }
+  } catch (e) {
+    process.stderr.write(`${PREFIX}: ${(e as Error).message}\n\n${CREATE_KEY_HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(CREATE_KEY_HELP);
+    return 0;
+  }
+  let kms: LocalKms | undefined;
+  try {
+    kms = new LocalKms({
+      dataDir: values['data-dir']!,
+      ...(values['root-key-file'] !== undefined ? { rootKeyFile: values['root-key-file'] } : {}),
+      ...(values['account-id'] !== undefined ? { accountId: values['account-id'] } : {}),
+      ...(values.region !== undefined ? { region: values.region } : {}),
+    });
+    const client = kms.client();
+    // Check the alias first: a taken alias must not leave an orphan key behind.
+    if (values.alias !== undefined) {
+      const taken = await client.call('DescribeKey', { KeyId: values.alias }).then(
+        () => true,
+        (e: unknown) => (e instanceof KmsServiceError && e.type === 'NotFoundException' ? false : Promise.reject(e)),
+      );
+      if (taken) throw new KmsServiceError('AlreadyExistsException', `An alias with the name ${values.alias} already exists`);
+    }
+    const input: Record<string, unknown> = {};
+    if (values.description !== undefined) input.Description = values.description;
+    if (values['key-spec'] !== undefined) input.KeySpec = values['key-spec'];
+    if (values['key-usage'] !== undefined) input.KeyUsage = values['key-usage'];
+    const key = await kms.createKey(input);
+    if (values.alias !== undefined) await kms.createAlias(values.alias, key.keyId);
+    process.stdout.write(`${key.arn}\n`);
+    return 0;
+  } catch (e) {
+    const name = e instanceof KmsServiceError ? `${e.type}: ` : '';
+    process.stderr.write(`${PREFIX}: ${name}${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    kms?.close();
+  }
+}
