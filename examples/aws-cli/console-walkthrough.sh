@@ -4,12 +4,16 @@
 #
 # Run against a local KMS started with the principals file below, e.g.
 #   npx kms-envelope local-kms --port 4599 --data-dir .local-kms --principals examples/aws-cli/principals.json
-# Environment: KMS_ENDPOINT (default http://127.0.0.1:4599), WORK_DIR (default a temp dir).
+# Environment: KMS_ENDPOINT (default http://127.0.0.1:4599), WORK_DIR (default a temp dir),
+# KMS_ENVELOPE_BIN (default: this checkout's built CLI, dist/cli/main.js).
 set -euo pipefail
 ENDPOINT=${KMS_ENDPOINT:-http://127.0.0.1:4599}
+# Resolved before the cd below: from a temp dir `npx kms-envelope` would not see this checkout
+# and would look the name up in the npm registry instead.
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${KMS_ENVELOPE_BIN:-node $REPO_DIR/dist/cli/main.js}
 WORK_DIR=${WORK_DIR:-$(mktemp -d)}
 cd "$WORK_DIR"
-BIN=${KMS_ENVELOPE_BIN:-npx kms-envelope}
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 kms() { aws --endpoint-url "$ENDPOINT" kms "$@"; }
 as_root()  { AWS_ACCESS_KEY_ID=AKIAEXAMPLEROOT0001 AWS_SECRET_ACCESS_KEY=root-secret "$@"; }

@@ -39,7 +39,8 @@ it.runIf(hasAws)('the README walkthrough runs end to end with the AWS CLI', asyn
       ...process.env,
       KMS_ENDPOINT: server!.url,
       WORK_DIR: work,
-      KMS_ENVELOPE_BIN: `node ${join(root, 'dist/cli/main.js')}`,
+      // No KMS_ENVELOPE_BIN: the script finds this checkout's CLI itself, as for a user.
+      KMS_ENVELOPE_BIN: undefined,
     },
     encoding: 'utf8',
     timeout: 120_000,
