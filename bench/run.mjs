@@ -1,8 +1,9 @@
 // `npm run bench`: kms-envelope against @aws-crypto/client-node and against the AES-GCM limit, in
-// one process on one machine. Prints a markdown report and writes it to bench/results.md.
+// one process on one machine. Prints a markdown report and writes it to bench/results.md
+// (bench/results-partial.md for BENCH_QUICK=1 or a subset of the groups).
 //
 //   npm run bench                       # everything, a few minutes
-//   BENCH_QUICK=1 npm run bench         # fewer sizes and samples, ~30-60 s
+//   BENCH_QUICK=1 npm run bench         # fewer sizes and samples, about 50 s
 //   node bench/run.mjs payloads streams # only some groups (after `npm run build`)
 //
 // Groups: footprint (cold start, bundle), payloads, streams, kms, load. See bench/README.md.
@@ -91,6 +92,8 @@ const report = [
 ].join('\n\n');
 
 process.stdout.write(`${report}\n`);
-const file = fileURLToPath(new URL('./results.md', import.meta.url));
+// Only a full run (every group, full samples) replaces the one the README links to.
+const full = !QUICK && names.length === Object.keys(GROUPS).length;
+const file = fileURLToPath(new URL(full ? './results.md' : './results-partial.md', import.meta.url));
 writeFileSync(file, `# kms-envelope benchmark results\n\n\`npm run bench\` output.\n\n${report}\n`);
 progress(`wrote ${file}`);
