@@ -63,7 +63,8 @@ export const GRANT_OPERATIONS: readonly string[] = [
 /**
  * Grant operations a key supports, from the Developer Guide "Key type reference" table: the
  * operations valid for the key type, plus DescribeKey, CreateGrant and RetireGrant, valid on
- * every key. DeriveSharedSecret needs a KEY_AGREEMENT key, which the local KMS does not create.
+ * every key. DeriveSharedSecret is valid only on KEY_AGREEMENT keys (with GetPublicKey); on any
+ * other key a grant naming it is a ValidationException, like Sign on an encryption key.
  */
 export function grantOperationsFor(spec: KeySpec, usage: KeyUsage): string[] {
   const common = ['DescribeKey', 'CreateGrant', 'RetireGrant'];
@@ -82,6 +83,7 @@ export function grantOperationsFor(spec: KeySpec, usage: KeyUsage): string[] {
     ];
   }
   if (family === 'hmac') return [...common, 'GenerateMac', 'VerifyMac'];
+  if (usage === 'KEY_AGREEMENT') return [...common, 'DeriveSharedSecret', 'GetPublicKey'];
   if (usage === 'ENCRYPT_DECRYPT') return [...common, 'Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey'];
   return [...common, 'Sign', 'Verify', 'GetPublicKey'];
 }

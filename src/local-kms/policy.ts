@@ -667,7 +667,7 @@ export const KEY_ADMINISTRATOR_ACTIONS: readonly string[] = [
   'kms:RotateKeyOnDemand',
 ];
 
-export type ConsoleKeyKind = 'SYMMETRIC_DEFAULT' | 'ASYMMETRIC_ENCRYPT' | 'SIGN_VERIFY' | 'HMAC';
+export type ConsoleKeyKind = 'SYMMETRIC_DEFAULT' | 'ASYMMETRIC_ENCRYPT' | 'SIGN_VERIFY' | 'HMAC' | 'KEY_AGREEMENT';
 
 /** Actions of the console's key users statement, by key type (Developer Guide, "Default key policy"). */
 export const KEY_USER_ACTIONS: Readonly<Record<ConsoleKeyKind, readonly string[]>> = {
@@ -675,6 +675,9 @@ export const KEY_USER_ACTIONS: Readonly<Record<ConsoleKeyKind, readonly string[]
   ASYMMETRIC_ENCRYPT: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:DescribeKey', 'kms:GetPublicKey'],
   SIGN_VERIFY: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:Verify'],
   HMAC: ['kms:DescribeKey', 'kms:GenerateMac', 'kms:VerifyMac'],
+  // By analogy with SIGN_VERIFY: the key's own operation plus DescribeKey and GetPublicKey (the
+  // operations a KEY_AGREEMENT key supports; the Developer Guide page does not list this kind).
+  KEY_AGREEMENT: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:DeriveSharedSecret'],
 };
 
 /** Grant actions of "Allow attachment of persistent resources" (only for grants made by AWS services). */
@@ -702,6 +705,7 @@ function principalValue(list: string[]): string | string[] {
 export function consoleKeyKind(keySpec = 'SYMMETRIC_DEFAULT', keyUsage = 'ENCRYPT_DECRYPT'): ConsoleKeyKind {
   if (keySpec.startsWith('HMAC_') || keyUsage === 'GENERATE_VERIFY_MAC') return 'HMAC';
   if (keyUsage === 'SIGN_VERIFY') return 'SIGN_VERIFY';
+  if (keyUsage === 'KEY_AGREEMENT') return 'KEY_AGREEMENT';
   if (keySpec === 'SYMMETRIC_DEFAULT') return 'SYMMETRIC_DEFAULT';
   return 'ASYMMETRIC_ENCRYPT';
 }

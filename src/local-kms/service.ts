@@ -7,7 +7,9 @@ import {
   KEY_SPECS,
   KEY_SPEC_NAMES,
   KEY_USAGES,
+  CHINA_ONLY_KEY_SPECS,
   encryptionAlgorithmsFor,
+  keyAgreementAlgorithmsFor,
   hashOf,
   macAlgorithmsFor,
   rsaOaepMaxPlaintext,
@@ -33,6 +35,7 @@ import {
   readImportToken,
   unwrapKeyMaterial,
 } from './import.js';
+import { ecdhSharedSecret, keySpecOfCurve } from './ecdh.js';
 import { Checks, validationError } from './validate.js';
 import { MarkerCodec, invalidMarker, paginate, sortByKey, type ListScope } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
@@ -115,6 +118,8 @@ const SIGNING_ALGORITHMS = [
   'ML_DSA_SHAKE_256',
 ];
 const MAC_ALGORITHMS = ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'];
+/** KeyAgreementAlgorithmSpec enum (API Reference, DeriveSharedSecret). */
+const KEY_AGREEMENT_ALGORITHMS = ['ECDH'];
 const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'];
 const EXPIRATION_MODELS = ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'];
 
@@ -130,7 +135,6 @@ export const UNSUPPORTED_OPERATIONS = [
   'UpdateCustomKeyStore',
   'ReplicateKey',
   'UpdatePrimaryRegion',
-  'DeriveSharedSecret',
 ];
 
 export class LocalKmsService {
@@ -478,6 +482,7 @@ export class LocalKmsService {
     if (key.keyUsage === 'ENCRYPT_DECRYPT') md.EncryptionAlgorithms = encryptionAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'SIGN_VERIFY') md.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'GENERATE_VERIFY_MAC') md.MacAlgorithms = macAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'KEY_AGREEMENT') md.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
     md.MultiRegion = false;
     if (key.keySpec === 'SYMMETRIC_DEFAULT' && key.materials.length > 0) md.CurrentKeyMaterialId = this.currentMaterial(key).id;
     return md;
@@ -491,15 +496,29 @@ export class LocalKmsService {
     c.length('policy', str(req.Policy), 1, 32_768);
     c.length('description', str(req.Description), 0, 8192);
     c.oneOf('keyUsage', str(req.KeyUsage), KEY_USAGES);
-    c.oneOf('keySpec', str(req.KeySpec), KEY_SPEC_NAMES);
-    c.oneOf('customerMasterKeySpec', str(req.CustomerMasterKeySpec), KEY_SPEC_NAMES);
+    // SM2 is in the API's enum (so it is not a ValidationException) but refused below.
+    c.oneOf('keySpec', str(req.KeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
+    c.oneOf('customerMasterKeySpec', str(req.CustomerMasterKeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
     c.oneOf('origin', str(req.Origin), ORIGINS);
     checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
     c.done();
     if (req.KeySpec !== undefined && req.CustomerMasterKeySpec !== undefined) {
       throw validationError('You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.');
     }
-    const spec = (str(req.KeySpec) ?? str(req.CustomerMasterKeySpec) ?? 'SYMMETRIC_DEFAULT') as KeySpec;
+    const specName = str(req.KeySpec) ?? str(req.CustomerMasterKeySpec) ?? 'SYMMETRIC_DEFAULT';
+    if (CHINA_ONLY_KEY_SPECS.includes(specName)) {
+      // AWS offers SM2 key pairs (ENCRYPT_DECRYPT, SIGN_VERIFY or KEY_AGREEMENT) only in China
+      // Regions (API Reference, CreateKey `KeySpec`/`KeyUsage`) and refuses the spec elsewhere with
+      // UnsupportedOperationException, as GenerateDataKeyPair does here. The local KMS does not
+      // model China Regions' key specs (SM2, nor SM4 behind SYMMETRIC_DEFAULT) under any region.
+      throw err(
+        'UnsupportedOperationException',
+        this.partition === 'aws-cn'
+          ? `KeySpec ${specName} is not supported by the local KMS.`
+          : `KeySpec ${specName} is not supported in this Region.`,
+      );
+    }
+    const spec = specName as KeySpec;
     const usage = (str(req.KeyUsage) ?? 'ENCRYPT_DECRYPT') as KeyUsage;
     if (!KEY_SPECS[spec].usages.includes(usage)) {
       throw validationError(`KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
@@ -1633,9 +1652,62 @@ export class LocalKmsService {
       KeySpec: key.keySpec,
       KeyUsage: key.keyUsage,
     };
+    // Each list only for its own usage (API Reference, GetPublicKey response).
     if (key.keyUsage === 'ENCRYPT_DECRYPT') out.EncryptionAlgorithms = encryptionAlgorithmsFor(key.keySpec);
-    else out.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'SIGN_VERIFY') out.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'KEY_AGREEMENT') out.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
     return out;
+  }
+
+  /**
+   * DeriveSharedSecret (API Reference, DeriveSharedSecret; Developer Guide, "Key type reference",
+   * "Key states of AWS KMS keys"): ECDH between the private key of a KEY_AGREEMENT key and the
+   * peer's public key; the answer carries the raw shared secret (ecdh.ts).
+   * - Permission kms:DeriveSharedSecret (key policy or a grant), with the condition key
+   *   kms:KeyAgreementAlgorithm (Developer Guide, "AWS KMS condition keys").
+   * - A key of another usage is InvalidKeyUsageException, like Sign on an encryption key.
+   * - Disabled: DisabledException; pending deletion or pending import: KMSInvalidStateException.
+   * - A peer key that is not a DER SPKI, not EC, or not on the KMS key's curve: ValidationException,
+   *   the exception the API Reference names for a public key that is not a DER SPKI (PublicKey:
+   *   a twice-base64-encoded key from AWS CLI v1 is a ValidationException). InvalidKeyUsageException
+   *   is about the KMS key, not the peer's.
+   * - Recipient (Nitro Enclaves attestation): UnsupportedOperationException, as for Decrypt here.
+   * Checks come in the order of the class comment; DryRun answers after every check passed.
+   */
+  async deriveSharedSecret(req: Req, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+    const c = new Checks();
+    checkKeyId(c, req.KeyId);
+    c.required('keyAgreementAlgorithm', req.KeyAgreementAlgorithm);
+    c.oneOf('keyAgreementAlgorithm', str(req.KeyAgreementAlgorithm), KEY_AGREEMENT_ALGORITHMS);
+    c.required('publicKey', req.PublicKey);
+    // PublicKeyType: 1-8192 bytes (API Reference, the same type as GetPublicKey's PublicKey).
+    c.length('publicKey', req.PublicKey, 1, 8192);
+    checkGrantTokens(c, req.GrantTokens);
+    c.done();
+    if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
+    const algorithm = String(req.KeyAgreementAlgorithm);
+    const { key, alias } = this.resolve(String(req.KeyId), { alias: true });
+    this.authorize(caller, 'kms:DeriveSharedSecret', key, { conditionKeys: { 'kms:KeyAgreementAlgorithm': algorithm } }, alias);
+    this.requireEnabled(key);
+    this.requireUsage(key, 'KEY_AGREEMENT', 'DeriveSharedSecret');
+    if (!keyAgreementAlgorithmsFor(key.keyUsage).includes(algorithm)) {
+      throw err('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+    }
+    const curve = KEY_SPECS[key.keySpec].curve!;
+    const result = ecdhSharedSecret(this.currentMaterial(key).secret, curve, req.PublicKey as Blob);
+    if (!result.ok) {
+      if (result.problem === 'curve') {
+        throw validationError(
+          `The public key is on ${result.curve ? keySpecOfCurve(result.curve) : 'another curve'}; ${key.arn} is a ${key.keySpec} key and derives shared secrets only with public keys on the same curve.`,
+        );
+      }
+      throw validationError('PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280) holding a valid elliptic curve point.');
+    }
+    if (req.DryRun === true) {
+      result.sharedSecret.fill(0);
+      this.dryRun(req);
+    }
+    return { KeyId: key.arn, SharedSecret: result.sharedSecret, KeyAgreementAlgorithm: algorithm, KeyOrigin: key.origin };
   }
 
   private macKey(req: Req, caller: Caller, action: string, operation: string): { key: KeyRecord; algorithm: string } {
@@ -1728,6 +1800,7 @@ const OPERATIONS: Record<string, Handler> = {
   GetPublicKey: p.getPublicKey,
   GenerateMac: p.generateMac,
   VerifyMac: p.verifyMac,
+  DeriveSharedSecret: p.deriveSharedSecret,
   CreateGrant: p.createGrant,
   ListGrants: p.listGrants,
   ListRetirableGrants: p.listRetirableGrants,

@@ -90,6 +90,7 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   GetPublicKey: { KeyId: S, GrantTokens: LIST },
   GenerateMac: { ...crypto, Message: BL, MacAlgorithm: S },
   VerifyMac: { ...crypto, Message: BL, MacAlgorithm: S, Mac: BL },
+  DeriveSharedSecret: { ...crypto, KeyAgreementAlgorithm: S, PublicKey: BL },
   CreateGrant: {
     KeyId: S,
     GranteePrincipal: S,
@@ -107,12 +108,41 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
 
 /**
  * Structure members, decoded apart from the flat member kinds above: CreateGrant `Constraints`
- * (GrantConstraints: two optional encryption-context maps; other members are ignored).
+ * (GrantConstraints: two optional encryption-context maps; other members are ignored) and the
+ * `Recipient` of Decrypt and DeriveSharedSecret (RecipientInfo: KeyEncryptionAlgorithm, a string,
+ * and AttestationDocument, a blob). Recipient must be decoded, not dropped as an unknown member:
+ * the service refuses it (UnsupportedOperationException), and a dropped Recipient would return
+ * the plaintext or shared secret that AWS only returns encrypted for the enclave.
  */
 const CONSTRAINT_MEMBERS = ['EncryptionContextSubset', 'EncryptionContextEquals'];
-export const STRUCTURE_MEMBERS: Record<string, Record<string, 'grantConstraints'>> = {
+type StructureKind = 'grantConstraints' | 'recipientInfo';
+export const STRUCTURE_MEMBERS: Record<string, Record<string, StructureKind>> = {
   CreateGrant: { Constraints: 'grantConstraints' },
+  Decrypt: { Recipient: 'recipientInfo' },
+  DeriveSharedSecret: { Recipient: 'recipientInfo' },
 };
+
+function decodeRecipient(member: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrongType(member, v, 'a RecipientInfo structure');
+  const r = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  if (r.KeyEncryptionAlgorithm !== undefined && r.KeyEncryptionAlgorithm !== null) {
+    out.KeyEncryptionAlgorithm = decodeMember(`${member}.KeyEncryptionAlgorithm`, 'string', r.KeyEncryptionAlgorithm);
+  }
+  if (r.AttestationDocument !== undefined && r.AttestationDocument !== null) {
+    out.AttestationDocument = decodeMember(`${member}.AttestationDocument`, 'blob', r.AttestationDocument);
+  }
+  return out;
+}
+
+function isRecipient(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    (r.KeyEncryptionAlgorithm === undefined || typeof r.KeyEncryptionAlgorithm === 'string') &&
+    (r.AttestationDocument === undefined || r.AttestationDocument instanceof Uint8Array)
+  );
+}
 
 function decodeConstraints(member: string, v: unknown): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrongType(member, v, 'a GrantConstraints structure');
@@ -163,7 +193,7 @@ export function decodeInput(operation: string, body: unknown): Record<string, un
   const out: Record<string, unknown> = {};
   for (const [member, value] of Object.entries(body as Record<string, unknown>)) {
     if (Object.hasOwn(structures, member)) {
-      if (value !== null) out[member] = decodeConstraints(member, value);
+      if (value !== null) out[member] = structures[member] === 'recipientInfo' ? decodeRecipient(member, value) : decodeConstraints(member, value);
       continue;
     }
     const kind = shape[member];
@@ -242,10 +272,14 @@ export function encodeOutput(value: unknown): unknown {
  * silently treated as absent.
  */
 export function checkInputTypes(operation: string, input: Record<string, unknown>): void {
-  for (const member of Object.keys(STRUCTURE_MEMBERS[operation] ?? {})) {
+  for (const [member, kind] of Object.entries(STRUCTURE_MEMBERS[operation] ?? {})) {
     const v = input[member];
-    if (v !== undefined && v !== null && !isConstraints(v)) {
+    if (v === undefined || v === null) continue;
+    if (kind === 'grantConstraints' && !isConstraints(v)) {
       throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a GrantConstraints structure of string maps`);
+    }
+    if (kind === 'recipientInfo' && !isRecipient(v)) {
+      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a RecipientInfo structure ({ KeyEncryptionAlgorithm?: string, AttestationDocument?: Uint8Array })`);
     }
   }
   const shape = SHAPES[operation];

@@ -4,8 +4,8 @@
  * cryptographic operations all read this one table so they cannot disagree.
  */
 
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
-export const KEY_USAGES: readonly KeyUsage[] = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC'];
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT';
+export const KEY_USAGES: readonly KeyUsage[] = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'];
 
 export type KeySpec =
   | 'SYMMETRIC_DEFAULT'
@@ -42,9 +42,12 @@ export const KEY_SPECS: Readonly<Record<KeySpec, KeySpecInfo>> = {
   RSA_2048: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 2048 },
   RSA_3072: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 3072 },
   RSA_4096: { family: 'rsa', usages: ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'], rsaBits: 4096 },
-  ECC_NIST_P256: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'prime256v1', orderBytes: 32 },
-  ECC_NIST_P384: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp384r1', orderBytes: 48 },
-  ECC_NIST_P521: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp521r1', orderBytes: 66 },
+  // NIST curves sign/verify or derive shared secrets (KEY_AGREEMENT, DeriveSharedSecret); the
+  // secp256k1 curve only signs (API Reference, CreateKey `KeyUsage`; Developer Guide, "Key spec
+  // reference"). A key has one usage for its whole life.
+  ECC_NIST_P256: { family: 'ecc', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], curve: 'prime256v1', orderBytes: 32 },
+  ECC_NIST_P384: { family: 'ecc', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], curve: 'secp384r1', orderBytes: 48 },
+  ECC_NIST_P521: { family: 'ecc', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], curve: 'secp521r1', orderBytes: 66 },
   ECC_SECG_P256K1: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp256k1', orderBytes: 32 },
   HMAC_224: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 28, hmacHash: 'sha224' },
   HMAC_256: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 32, hmacHash: 'sha256' },
@@ -89,6 +92,22 @@ export function signingAlgorithmsFor(spec: KeySpec): string[] {
       return [];
   }
 }
+
+/**
+ * Key agreement algorithms of a KEY_AGREEMENT key: ECDH is the only one (API Reference,
+ * DeriveSharedSecret `KeyAgreementAlgorithm`). DescribeKey and GetPublicKey list it only for keys
+ * with that usage, like the other algorithm lists.
+ */
+export function keyAgreementAlgorithmsFor(usage: KeyUsage): string[] {
+  return usage === 'KEY_AGREEMENT' ? ['ECDH'] : [];
+}
+
+/**
+ * Key specs in the API's KeySpec enum that AWS offers only in China Regions (SM2; API Reference,
+ * CreateKey `KeySpec`). The local KMS does not model them in any region: CreateKey answers
+ * UnsupportedOperationException, which is what AWS answers for SM2 outside China Regions.
+ */
+export const CHINA_ONLY_KEY_SPECS: readonly string[] = ['SM2'];
 
 export function macAlgorithmsFor(spec: KeySpec): string[] {
   const info = KEY_SPECS[spec];
