@@ -20,6 +20,7 @@ import { LocalKmsService } from '../../src/local-kms/service.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import type { LocalKmsServer } from '../../src/local-kms/index.js';
+import { KEY_USER_ACTIONS, consoleKeyKind } from '../../src/local-kms/policy.js';
 import { ACCOUNT, ROOT_ARN, expectAwsError, startServer, tempDir } from './helpers.js';
 
 type Out = Record<string, unknown>;
@@ -252,6 +253,13 @@ describe('KEY_AGREEMENT keys and DeriveSharedSecret (in process)', () => {
     // AccessDenied comes before the key-usage check: alice learns nothing about a key she may not use.
     const sv = (await createKey({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })).KeyId as string;
     expect(await errorOf(call('DeriveSharedSecret', { ...input, KeyId: sv }, alice))).toBe('AccessDeniedException');
+  });
+
+  it('console-style key users of a KEY_AGREEMENT key may derive, not encrypt', () => {
+    const kind = consoleKeyKind('ECC_NIST_P256', 'KEY_AGREEMENT');
+    expect(kind).toBe('KEY_AGREEMENT');
+    expect(KEY_USER_ACTIONS[kind]).toContain('kms:DeriveSharedSecret');
+    expect(KEY_USER_ACTIONS[kind]).not.toContain('kms:Encrypt');
   });
 
   it('grants: DeriveSharedSecret on KEY_AGREEMENT keys only', async () => {
