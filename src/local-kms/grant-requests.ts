@@ -8,6 +8,7 @@
  */
 import { KmsServiceError } from './errors.js';
 import {
+  CONSTRAINT_MEMBERS,
   GRANT_OPERATIONS,
   MAX_CONSTRAINT_PAIRS,
   MAX_CONSTRAINT_VALUE_CHARS,
@@ -80,6 +81,8 @@ export function parseCreateGrant(req: Req, partition: string): CreateGrantInput 
   c.pattern('name', str(req.Name), NAME_PATTERN, '^[a-zA-Z0-9:/_-]+$');
   c.length('grantTokens', req.GrantTokens as string[] | undefined, 0, 10);
   const constraints = req.Constraints as GrantConstraints | undefined;
+  // SourceArn is an ArnType in the KMS API model (1-2048 characters, at least 20).
+  c.length('constraints.sourceArn', constraints?.SourceArn, 20, 2048);
   for (const member of ['EncryptionContextSubset', 'EncryptionContextEquals'] as const) {
     const m = constraints?.[member];
     if (m === undefined) continue;
@@ -94,6 +97,12 @@ export function parseCreateGrant(req: Req, partition: string): CreateGrantInput 
     }
   }
   c.done();
+  // A constraint member this model does not know would otherwise be dropped, leaving a grant
+  // with fewer conditions than its creator asked for: refuse it, naming the member.
+  const unknown = constraints ? Object.keys(constraints).filter((m) => !CONSTRAINT_MEMBERS.includes(m) && (constraints as Record<string, unknown>)[m] != null) : [];
+  if (unknown.length > 0) {
+    throw new KmsServiceError('UnsupportedOperationException', `The local KMS does not support the grant constraint${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}.`);
+  }
   if (ops.length === 0) throw validationError('A grant must allow at least one operation.');
   const grantee = String(req.GranteePrincipal);
   requirePrincipal(grantee, 'GranteePrincipal');
@@ -116,9 +125,10 @@ function copyConstraints(c: GrantConstraints | undefined): GrantConstraints | un
   if (!c) return undefined;
   const copy = (m: Context): Context => Object.fromEntries(Object.entries(m));
   const out: GrantConstraints = {};
-  if (c.EncryptionContextSubset !== undefined) out.EncryptionContextSubset = copy(c.EncryptionContextSubset);
-  if (c.EncryptionContextEquals !== undefined) out.EncryptionContextEquals = copy(c.EncryptionContextEquals);
-  return out.EncryptionContextSubset || out.EncryptionContextEquals ? out : undefined;
+  if (c.EncryptionContextSubset != null) out.EncryptionContextSubset = copy(c.EncryptionContextSubset);
+  if (c.EncryptionContextEquals != null) out.EncryptionContextEquals = copy(c.EncryptionContextEquals);
+  if (c.SourceArn != null) out.SourceArn = c.SourceArn;
+  return out.EncryptionContextSubset || out.EncryptionContextEquals || out.SourceArn !== undefined ? out : undefined;
 }
 
 /**
@@ -137,7 +147,9 @@ export function checkGrantForKey(input: CreateGrantInput, spec: KeySpec, usage: 
   if (input.operations.length === 1 && input.operations[0] === 'CreateGrant') {
     throw validationError('Grants must not contain only the CreateGrant operation.');
   }
-  if (input.constraints && KEY_SPECS[spec].family !== 'symmetric') {
+  // SourceArn, unlike the encryption context constraints, is allowed on every key type.
+  const contextConstraint = input.constraints?.EncryptionContextSubset !== undefined || input.constraints?.EncryptionContextEquals !== undefined;
+  if (contextConstraint && KEY_SPECS[spec].family !== 'symmetric') {
     throw validationError(`Encryption context grant constraints are not supported for a key with KeySpec ${spec}: its operations take no encryption context.`);
   }
 }

@@ -22,7 +22,16 @@ export type Context = Record<string, string>;
 export interface GrantConstraints {
   EncryptionContextSubset?: Context;
   EncryptionContextEquals?: Context;
+  /**
+   * The AWS resource on whose behalf requests must be made (API Reference, GrantConstraints
+   * `SourceArn`: like an aws:SourceArn condition in the grant). Kept and listed, never satisfied
+   * here: only AWS services act on behalf of a resource, and the local KMS has none.
+   */
+  SourceArn?: string;
 }
+
+/** The GrantConstraints members the local KMS models; any other member is refused, never dropped. */
+export const CONSTRAINT_MEMBERS: readonly string[] = ['EncryptionContextSubset', 'EncryptionContextEquals', 'SourceArn'];
 
 export interface GrantRecord {
   /** 64 lower-case hex characters, like AWS grant ids. */
@@ -150,6 +159,9 @@ export function constraintsHold(constraints: GrantConstraints | undefined, ctx: 
  * kept as it is.
  */
 export function atLeastAsStrict(child: GrantConstraints | undefined, parent: GrantConstraints | undefined): boolean {
+  // A SourceArn parent never allows CreateGrant here (findAllowingGrant); should it ever, its
+  // children must keep the same resource.
+  if (parent?.SourceArn !== undefined && child?.SourceArn !== parent.SourceArn) return false;
   if (!parent || (!parent.EncryptionContextEquals && !parent.EncryptionContextSubset)) return true;
   if (!child) return false;
   if (parent.EncryptionContextEquals) {
@@ -169,13 +181,14 @@ export function constraintTypes(c: GrantConstraints | undefined): string[] {
   const out: string[] = [];
   if (c?.EncryptionContextEquals) out.push('EncryptionContextEquals');
   if (c?.EncryptionContextSubset) out.push('EncryptionContextSubset');
+  if (c?.SourceArn !== undefined) out.push('SourceArn');
   return out;
 }
 
 export function sameConstraints(a: GrantConstraints | undefined, b: GrantConstraints | undefined): boolean {
   const eq = (x: Context | undefined, y: Context | undefined) =>
     x === undefined || y === undefined ? x === y : Object.keys(x).length === Object.keys(y).length && Object.entries(x).every(([k, v]) => Object.hasOwn(y, k) && y[k] === v);
-  return eq(a?.EncryptionContextEquals, b?.EncryptionContextEquals) && eq(a?.EncryptionContextSubset, b?.EncryptionContextSubset);
+  return eq(a?.EncryptionContextEquals, b?.EncryptionContextEquals) && eq(a?.EncryptionContextSubset, b?.EncryptionContextSubset) && a?.SourceArn === b?.SourceArn;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,6 +209,10 @@ export function findAllowingGrant(
   for (const g of grants) {
     if (!g.operations.includes(operation)) continue;
     if (!isCallerPrincipal(g.granteePrincipal, caller)) continue;
+    // SourceArn (API Reference, GrantConstraints): the grant applies only to requests an AWS
+    // service makes on behalf of that resource, DescribeKey included; no request here is one.
+    // It does not apply to RetireGrant, which is decided by mayRetire, not here.
+    if (g.constraints?.SourceArn !== undefined) continue;
     if (!UNCONSTRAINED_OPERATIONS.has(operation) && !constraintsHold(g.constraints, ctx ?? {})) continue;
     return g;
   }
@@ -291,9 +308,10 @@ export function grantListEntry(g: GrantRecord, keyArn: string): Record<string, u
   out.IssuingAccount = g.issuingAccount;
   out.Operations = [...g.operations];
   if (g.constraints) {
-    const c: Record<string, Context> = {};
+    const c: Record<string, Context | string> = {};
     if (g.constraints.EncryptionContextSubset) c.EncryptionContextSubset = { ...g.constraints.EncryptionContextSubset };
     if (g.constraints.EncryptionContextEquals) c.EncryptionContextEquals = { ...g.constraints.EncryptionContextEquals };
+    if (g.constraints.SourceArn !== undefined) c.SourceArn = g.constraints.SourceArn;
     out.Constraints = c;
   }
   return out;

@@ -933,6 +933,7 @@ export class LocalKmsService {
         'kms:RetiringPrincipal': input.retiringPrincipal,
         'kms:GrantOperations': input.operations,
         'kms:GrantConstraintType': constraintTypes(input.constraints).length > 0 ? constraintTypes(input.constraints) : undefined,
+        'kms:GrantConstraintSourceArn': input.constraints?.SourceArn,
         'kms:GrantIsForAWSResource': false,
       },
     });

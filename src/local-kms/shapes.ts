@@ -108,13 +108,15 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
 
 /**
  * Structure members, decoded apart from the flat member kinds above: CreateGrant `Constraints`
- * (GrantConstraints: two optional encryption-context maps; other members are ignored) and the
+ * (GrantConstraints: two encryption-context maps and SourceArn, a string; any other member is
+ * passed on as sent, so that CreateGrant refuses it: a constraint dropped here would leave a
+ * grant wider than asked for, which is why unknown members are not ignored inside it) and the
  * `Recipient` of Decrypt and DeriveSharedSecret (RecipientInfo: KeyEncryptionAlgorithm, a string,
  * and AttestationDocument, a blob). Recipient must be decoded, not dropped as an unknown member:
  * the service refuses it (UnsupportedOperationException), and a dropped Recipient would return
  * the plaintext or shared secret that AWS only returns encrypted for the enclave.
  */
-const CONSTRAINT_MEMBERS = ['EncryptionContextSubset', 'EncryptionContextEquals'];
+const CONSTRAINT_MAPS = ['EncryptionContextSubset', 'EncryptionContextEquals'];
 type StructureKind = 'grantConstraints' | 'recipientInfo';
 export const STRUCTURE_MEMBERS: Record<string, Record<string, StructureKind>> = {
   CreateGrant: { Constraints: 'grantConstraints' },
@@ -146,10 +148,12 @@ function isRecipient(v: unknown): boolean {
 
 function decodeConstraints(member: string, v: unknown): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrongType(member, v, 'a GrantConstraints structure');
-  const out: Record<string, unknown> = {};
-  for (const m of CONSTRAINT_MEMBERS) {
-    const value = (v as Record<string, unknown>)[m];
-    if (value !== undefined && value !== null) out[m] = decodeMember(`${member}.${m}`, 'stringMap', value);
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [m, value] of Object.entries(v as Record<string, unknown>)) {
+    if (value === null) continue;
+    if (CONSTRAINT_MAPS.includes(m)) out[m] = decodeMember(`${member}.${m}`, 'stringMap', value);
+    else if (m === 'SourceArn') out[m] = decodeMember(`${member}.${m}`, 'string', value);
+    else out[m] = value;
   }
   return out;
 }
@@ -159,10 +163,11 @@ function isConstraints(v: unknown): boolean {
     typeof v === 'object' &&
     v !== null &&
     !Array.isArray(v) &&
-    CONSTRAINT_MEMBERS.every((m) => {
+    CONSTRAINT_MAPS.every((m) => {
       const x = (v as Record<string, unknown>)[m];
       return x === undefined || (x !== null && typeof x === 'object' && !Array.isArray(x) && Object.values(x).every((y) => typeof y === 'string'));
-    })
+    }) &&
+    ((v as Record<string, unknown>).SourceArn === undefined || typeof (v as Record<string, unknown>).SourceArn === 'string')
   );
 }
 
@@ -276,7 +281,7 @@ export function checkInputTypes(operation: string, input: Record<string, unknown
     const v = input[member];
     if (v === undefined || v === null) continue;
     if (kind === 'grantConstraints' && !isConstraints(v)) {
-      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a GrantConstraints structure of string maps`);
+      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a GrantConstraints structure (string maps EncryptionContextSubset/EncryptionContextEquals, string SourceArn)`);
     }
     if (kind === 'recipientInfo' && !isRecipient(v)) {
       throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a RecipientInfo structure ({ KeyEncryptionAlgorithm?: string, AttestationDocument?: Uint8Array })`);
