@@ -11,7 +11,7 @@ import {
   CONSTRAINT_MEMBERS,
   GRANT_OPERATIONS,
   MAX_CONSTRAINT_PAIRS,
-  MAX_CONSTRAINT_VALUE_CHARS,
+  MAX_CONSTRAINT_CONTEXT_CHARS,
   grantOperationsFor,
   type Context,
   type GrantConstraints,
@@ -87,13 +87,20 @@ export function parseCreateGrant(req: Req, partition: string): CreateGrantInput 
     const m = constraints?.[member];
     if (m === undefined) continue;
     const path = `constraints.${member[0]!.toLowerCase()}${member.slice(1)}`;
-    // GrantConstraints: up to 8 pairs per constraint, values of at most 384 characters.
+    // API Reference, CreateGrant `Constraints`: "Each constraint value can include up to 8
+    // encryption context pairs. The encryption context value in each constraint cannot exceed 384
+    // characters." The constraint's value is its whole map, so the 384 characters bound its keys
+    // and values together. (Bounding only values would leave keys unbounded: one grant could
+    // hold megabytes, every grant is stored in its key's file, and 50,000 of them could outgrow
+    // the largest string JSON.stringify can write.)
     c.length(path, m, 0, MAX_CONSTRAINT_PAIRS);
+    let chars = 0;
     for (const [k, v] of Object.entries(m)) {
       if (k.length === 0) c.violation(path, k, 'Encryption context keys must not be empty');
-      if (v.length > MAX_CONSTRAINT_VALUE_CHARS) {
-        c.violation(`${path}.${k}`, v, `Member must have length less than or equal to ${MAX_CONSTRAINT_VALUE_CHARS}`);
-      }
+      chars += k.length + v.length;
+    }
+    if (chars > MAX_CONSTRAINT_CONTEXT_CHARS) {
+      c.violation(path, m, `Member must have at most ${MAX_CONSTRAINT_CONTEXT_CHARS} characters of keys and values together (has ${chars})`);
     }
   }
   c.done();

@@ -108,9 +108,12 @@ const UNCONSTRAINED_OPERATIONS = new Set(['DescribeKey', 'RetireGrant', 'CreateG
 
 /** Quota "Grants per KMS key" (Developer Guide, "Resource quotas"): 50,000, adjustable. */
 export const DEFAULT_MAX_GRANTS_PER_KEY = 50_000;
-/** GrantConstraints: at most 8 pairs per constraint, each value at most 384 characters. */
+/**
+ * CreateGrant `Constraints` (API Reference): at most 8 pairs per constraint, and at most 384
+ * characters per constraint's encryption context (keys and values together; grant-requests.ts).
+ */
 export const MAX_CONSTRAINT_PAIRS = 8;
-export const MAX_CONSTRAINT_VALUE_CHARS = 384;
+export const MAX_CONSTRAINT_CONTEXT_CHARS = 384;
 
 export const GRANT_ID = /^[0-9a-f]{64}$/;
 

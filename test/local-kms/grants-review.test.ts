@@ -141,3 +141,32 @@ describe('SourceArn grant constraint', () => {
     }
   });
 });
+
+describe('constraint size', () => {
+  it('each encryption context constraint holds at most 384 characters of keys and values together (ValidationException)', async () => {
+    const kms = new LocalKmsService({ accountId: ACCOUNT });
+    const keyId = ((await kms.call('CreateKey', {})).KeyMetadata as { KeyId: string }).KeyId;
+    const base = { KeyId: keyId, GranteePrincipal: alice.arn, Operations: ['Decrypt'] };
+    const pairs = (n: number, keyLen: number, valueLen: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [String(i).padEnd(keyLen, 'k'), 'v'.repeat(valueLen)]));
+    // Long keys with short values were unbounded before.
+    expect(await errorOf(kms.call('CreateGrant', { ...base, Constraints: { EncryptionContextSubset: { ['k'.repeat(385)]: 'v' } } }))).toBe('ValidationException');
+    expect(await errorOf(kms.call('CreateGrant', { ...base, Constraints: { EncryptionContextEquals: pairs(8, 40, 10) } }))).toBe('ValidationException');
+    expect(await errorOf(kms.call('CreateGrant', { ...base, Constraints: { EncryptionContextSubset: pairs(1, 1_000_000, 1) } }))).toBe('ValidationException');
+    expect((await kms.call('ListGrants', { KeyId: keyId })).Grants).toEqual([]);
+    // At the limit: 8 pairs of 48 characters each, in each of the two constraints.
+    await kms.call('CreateGrant', { ...base, Constraints: { EncryptionContextSubset: pairs(8, 40, 8), EncryptionContextEquals: pairs(8, 8, 40) } });
+    expect((await kms.call('ListGrants', { KeyId: keyId })).Grants).toHaveLength(1);
+    kms.close();
+  });
+
+  it('over HTTP a constraint key of 100,000 characters is a ValidationException', async () => {
+    const root = client('root');
+    const keyId = (await root.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await expectAwsError(
+      root.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: ids.app.arn, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { ['k'.repeat(100_000)]: 'v' } } })),
+      'ValidationException',
+    );
+    expect((await root.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
+  });
+});
