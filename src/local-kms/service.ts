@@ -89,6 +89,23 @@ export interface LocalKmsServiceOptions {
   store?: KmsStore;
   /** The "Grants per KMS key" quota; default 50,000 as in AWS (where it is adjustable too). */
   maxGrantsPerKey?: number;
+  /**
+   * Told when a background task of one key (deletion, expiry, automatic rotation) fails, e.g.
+   * because the store cannot write the key. The task is skipped and retried a minute later (by
+   * the service clock); requests go on. Default: a process warning naming the key and the task.
+   */
+  onBackgroundError?: (error: unknown, where: { keyId: string; task: BackgroundTask }) => void;
+}
+
+export type BackgroundTask = 'deletion' | 'imported material expiry' | 'import parameters expiry' | 'automatic rotation';
+
+/** How long a key whose background task failed is left alone before the task is tried again. */
+const BACKGROUND_RETRY_MS = 60_000;
+
+function warnBackgroundError(error: unknown, where: { keyId: string; task: BackgroundTask }): void {
+  // The error's name and message only: store errors carry paths and sizes, never key material.
+  const e = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  process.emitWarning(`local KMS: ${where.task} of key ${where.keyId} failed (${e}); retrying in ${BACKGROUND_RETRY_MS / 1000} s`, 'LocalKmsWarning');
 }
 
 type Blob = Uint8Array;
@@ -153,6 +170,9 @@ export class LocalKmsService {
   /** Earliest time something becomes due; -Infinity forces a scan on the next request. */
   private nextEventAt = -Infinity;
   private closed = false;
+  private readonly onBackgroundError: NonNullable<LocalKmsServiceOptions['onBackgroundError']>;
+  /** Keys whose background task failed, and when to try again. */
+  private readonly backgroundRetryAt = new Map<string, number>();
 
   constructor(options: LocalKmsServiceOptions = {}) {
     const accountId = options.accountId ?? '111122223333';
@@ -178,6 +198,10 @@ export class LocalKmsService {
       throw new RangeError(`maxGrantsPerKey must be a positive integer (grants per key), got ${String(maxGrants)}`);
     }
     this.maxGrantsPerKey = maxGrants;
+    if (options.onBackgroundError !== undefined && typeof options.onBackgroundError !== 'function') {
+      throw new TypeError('onBackgroundError must be a function (error, { keyId, task }) => void');
+    }
+    this.onBackgroundError = options.onBackgroundError ?? warnBackgroundError;
     const loaded = this.store.load();
     for (const k of loaded.keys) this.keys.set(k.keyId, k);
     let dangling = false;
@@ -231,21 +255,45 @@ export class LocalKmsService {
     if (now < this.nextEventAt) return;
     let next = Infinity;
     for (const key of [...this.keys.values()]) {
-      if (key.deletionDate !== undefined && key.deletionDate <= now) {
-        this.destroyKey(key);
+      // One key's failing task (say, a key file the store can no longer write) must not fail
+      // every request for every key: it is reported, skipped, and tried again later.
+      const retryAt = this.backgroundRetryAt.get(key.keyId);
+      if (retryAt !== undefined && retryAt > now) {
+        if (retryAt < next) next = retryAt;
         continue;
       }
-      let k = key;
-      if (k.imported?.validTo !== undefined && k.imported.validTo <= now && k.materials.length > 0) {
-        // AWS deletes expired imported material; the key becomes PendingImport until re-imported.
-        k = this.commit(k, {
-          materials: [],
-          imported: { materialId: k.imported.materialId, fingerprint: k.imported.fingerprint },
-        });
+      let task: BackgroundTask = 'deletion';
+      try {
+        if (key.deletionDate !== undefined && key.deletionDate <= now) {
+          this.destroyKey(key);
+          this.backgroundRetryAt.delete(key.keyId);
+          continue;
+        }
+        let k = key;
+        if (k.imported?.validTo !== undefined && k.imported.validTo <= now && k.materials.length > 0) {
+          task = 'imported material expiry';
+          // AWS deletes expired imported material; the key becomes PendingImport until re-imported.
+          k = this.commit(k, {
+            materials: [],
+            imported: { materialId: k.imported.materialId, fingerprint: k.imported.fingerprint },
+          });
+        }
+        task = 'import parameters expiry';
+        if (k.pendingImport && k.pendingImport.expiresAt <= now) k = this.commit(k, { pendingImport: undefined });
+        task = 'automatic rotation';
+        if (k.rotation.enabled && this.stateOf(k) === 'Enabled') k = this.rotateDue(k, now);
+        this.backgroundRetryAt.delete(key.keyId);
+        for (const t of this.eventTimes(k)) if (t < next) next = t;
+      } catch (e) {
+        const at = now + BACKGROUND_RETRY_MS;
+        this.backgroundRetryAt.set(key.keyId, at);
+        if (at < next) next = at;
+        try {
+          this.onBackgroundError(e, { keyId: key.keyId, task });
+        } catch {
+          // A throwing reporter must not bring back the failure it reports.
+        }
       }
-      if (k.pendingImport && k.pendingImport.expiresAt <= now) k = this.commit(k, { pendingImport: undefined });
-      if (k.rotation.enabled && this.stateOf(k) === 'Enabled') k = this.rotateDue(k, now);
-      for (const t of this.eventTimes(k)) if (t < next) next = t;
     }
     this.nextEventAt = next;
   }

@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { LocalKmsService } from '../../src/local-kms/service.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
+import { MemoryStore, type KmsStore } from '../../src/local-kms/store.js';
+import type { KeyRecord } from '../../src/local-kms/model.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import { ACCOUNT, expectAwsError, tempDir } from './helpers.js';
 
@@ -168,5 +170,59 @@ describe('constraint size', () => {
       'ValidationException',
     );
     expect((await root.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
+  });
+});
+
+describe('background tasks', () => {
+  it('a rotation that cannot be stored for one key is reported and skipped; every other request keeps working, and it is retried later', async () => {
+    const DAY_MS = 86_400_000;
+    let now = Date.UTC(2030, 0, 1);
+    let broken: string | undefined;
+    let puts = 0;
+    const inner = new MemoryStore();
+    const store: KmsStore = {
+      load: () => inner.load(),
+      putKey(key: KeyRecord): void {
+        puts++;
+        // What JSON.stringify of an oversized key file throws.
+        if (key.keyId === broken) throw new RangeError('Invalid string length');
+      },
+      deleteKey: () => inner.deleteKey(),
+      putAliases: () => inner.putAliases(),
+      fingerprint: (keyId, material) => inner.fingerprint(keyId, material),
+      tokenMac: (data) => inner.tokenMac(data),
+      close: () => inner.close(),
+    };
+    const reports: { keyId: string; task: string; error: unknown }[] = [];
+    const kms = new LocalKmsService({
+      accountId: ACCOUNT,
+      clock: () => now,
+      store,
+      onBackgroundError: (error, where) => reports.push({ ...where, error }),
+    });
+    const keyOf = async () => ((await kms.call('CreateKey', {})).KeyMetadata as { KeyId: string }).KeyId;
+    const a = await keyOf();
+    const b = await keyOf();
+    await kms.call('EnableKeyRotation', { KeyId: a, RotationPeriodInDays: 90 });
+    broken = a;
+    now += 91 * DAY_MS;
+    // Before the fix each of these failed with the store's error.
+    expect((await kms.call('ListKeys', {})).Keys).toHaveLength(2);
+    await kms.call('GenerateDataKey', { KeyId: b, KeySpec: 'AES_256' });
+    const ct = await kms.call('Encrypt', { KeyId: a, Plaintext: Buffer.from('still usable') });
+    expect(Buffer.from((await kms.call('Decrypt', { CiphertextBlob: ct.CiphertextBlob })).Plaintext as Uint8Array).toString()).toBe('still usable');
+    expect(reports.map((r) => [r.keyId, r.task, (r.error as Error).name])).toEqual([[a, 'automatic rotation', 'RangeError']]);
+    // Not retried on every request (each retry would redo the failing write).
+    const putsAfter = puts;
+    await kms.call('DescribeKey', { KeyId: b });
+    expect(puts).toBe(putsAfter);
+    expect(((await kms.call('ListKeyRotations', { KeyId: a })).Rotations as unknown[]).length).toBe(0);
+    // Once the store works again the rotation is retried and happens.
+    broken = undefined;
+    now += 10 * 60_000;
+    await kms.call('DescribeKey', { KeyId: b });
+    expect(((await kms.call('ListKeyRotations', { KeyId: a })).Rotations as unknown[]).length).toBe(1);
+    expect(reports).toHaveLength(1);
+    kms.close();
   });
 });
