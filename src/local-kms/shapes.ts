@@ -264,7 +264,10 @@ export function encodeOutput(value: unknown): unknown {
   if (value instanceof Date) return value.getTime() / 1000;
   if (Array.isArray(value)) return value.map(encodeOutput);
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    // Null prototype: an encryption context key "__proto__" (a grant constraint in ListGrants)
+    // must stay an own key; on a plain {} the assignment would set the prototype and vanish.
+    // JSON.stringify writes the own key like any other.
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = encodeOutput(v);
     return out;
   }

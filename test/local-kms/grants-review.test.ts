@@ -226,3 +226,31 @@ describe('background tasks', () => {
     kms.close();
   });
 });
+
+describe('JSON output', () => {
+  it('ListGrants and ListRetirableGrants over HTTP keep a "__proto__" constraint key', async () => {
+    const open = await startLocalKmsServer({ port: 0, accountId: ACCOUNT });
+    try {
+      const post = async (op: string, body: string): Promise<Record<string, unknown>> => {
+        const res = await fetch(open.url, { method: 'POST', headers: { 'X-Amz-Target': `TrentService.${op}`, 'Content-Type': 'application/x-amz-json-1.1' }, body });
+        expect(res.status).toBe(200);
+        // Parse as JSON.parse does, which makes "__proto__" an own key.
+        return JSON.parse(await res.text()) as Record<string, unknown>;
+      };
+      const key = ((await post('CreateKey', '{}')).KeyMetadata as { KeyId: string }).KeyId;
+      await post(
+        'CreateGrant',
+        `{"KeyId":"${key}","GranteePrincipal":"${alice.arn}","RetiringPrincipal":"${alice.arn}","Operations":["Decrypt"],"Constraints":{"EncryptionContextSubset":{"__proto__":"x","tenant":"a"}}}`,
+      );
+      const expected = JSON.parse('{"__proto__":"x","tenant":"a"}') as Record<string, string>;
+      for (const [op, body] of [['ListGrants', `{"KeyId":"${key}"}`], ['ListRetirableGrants', `{"RetiringPrincipal":"${alice.arn}"}`]] as const) {
+        const grants = (await post(op, body)).Grants as { Constraints: { EncryptionContextSubset: Record<string, string> } }[];
+        const subset = grants[0]!.Constraints.EncryptionContextSubset;
+        expect(Object.keys(subset)).toEqual(['__proto__', 'tenant']);
+        expect(subset).toEqual(expected);
+      }
+    } finally {
+      await open.close();
+    }
+  });
+});
