@@ -1036,6 +1036,13 @@ export class LocalKmsService {
     if (input.name !== undefined) grant.name = input.name;
     if (input.retiringPrincipal !== undefined) grant.retiringPrincipal = input.retiringPrincipal;
     if (input.constraints) grant.constraints = input.constraints;
+    // Cost: grants live in their key's record, and commit() rewrites the whole key file (with
+    // a data dir) and copies the grant array, so CreateGrant, RetireGrant and RevokeGrant are
+    // O(grants of the key) each and filling a key to the 50,000 quota is quadratic. Measured
+    // with a data dir: about 1.2 ms per CreateGrant per 1,000 existing grants, ~250 bytes per
+    // unconstrained grant (about 12 MB and ~60 ms per CreateGrant at 50,000; with both
+    // constraints at their 384-character limit roughly 1 KB more per grant). Acceptable for a
+    // test KMS; a per-grant append log would be the fix if it ever matters.
     this.commit(key, { grants: [...grants, grant], grantSeq: seq });
     return { GrantToken: this.grantTokens.issue(key.keyId, grant.grantId), GrantId: grant.grantId };
   }
