@@ -21,11 +21,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { LocalKmsService } from '../../src/local-kms/service.js';
-import { KmsServiceError } from '../../src/local-kms/errors.js';
 import { MemoryStore, type KmsStore } from '../../src/local-kms/store.js';
 import type { KeyRecord } from '../../src/local-kms/model.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
-import { ACCOUNT, expectAwsError, tempDir } from './helpers.js';
+import { ACCOUNT, expectAwsError, tempDir, errorOf } from './helpers.js';
 
 const ids = {
   root: { key: 'AKIAREVIEWROOT000001', secret: 'review-root-secret-1', arn: `arn:aws:iam::${ACCOUNT}:root` },
@@ -33,15 +32,6 @@ const ids = {
 } as const;
 const alice: Caller = { arn: `arn:aws:iam::${ACCOUNT}:user/alice`, account: ACCOUNT };
 
-async function errorOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof KmsServiceError) return e.type;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const tmp = tempDir('lkms-grants-review-');
 let server: LocalKmsServer;

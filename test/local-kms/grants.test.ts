@@ -6,9 +6,8 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalKmsService } from '../../src/local-kms/service.js';
 import { LocalKms } from '../../src/local-kms/client.js';
-import { KmsServiceError } from '../../src/local-kms/errors.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
-import { ACCOUNT, ROOT_ARN, tempDir } from './helpers.js';
+import { ACCOUNT, ROOT_ARN, tempDir, errorOf } from './helpers.js';
 
 const who = (arn: string): Caller => ({ arn, account: /::(\d{12}):/.exec(arn)![1]! });
 const alice = who(`arn:aws:iam::${ACCOUNT}:user/alice`);
@@ -17,16 +16,6 @@ const carol = who(`arn:aws:iam::${ACCOUNT}:user/carol`);
 const appSession = who(`arn:aws:sts::${ACCOUNT}:assumed-role/App/session-1`);
 const outsider = who('arn:aws:iam::444455556666:root');
 
-/** Runs `p` and returns the AWS error name it failed with (fails the test when it succeeds). */
-async function errorOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof KmsServiceError) return e.type;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
 
 let kms: LocalKmsService;
 let keyId: string;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { KmsServiceError } from '../../src/local-kms/errors.js';
 import { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } from '../../src/local-kms/index.js';
 
 export const ACCOUNT = '111122223333';
@@ -45,3 +46,14 @@ export async function advanceClock(url: string, seconds: number): Promise<number
 }
 
 export const DAY = 86_400;
+
+/** Runs `p` and returns the AWS error name it failed with (fails the test when it succeeds). */
+export async function errorOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof KmsServiceError) return e.type;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}

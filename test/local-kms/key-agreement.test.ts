@@ -17,11 +17,10 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { LocalKmsService } from '../../src/local-kms/service.js';
-import { KmsServiceError } from '../../src/local-kms/errors.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import type { LocalKmsServer } from '../../src/local-kms/index.js';
 import { KEY_USER_ACTIONS, consoleKeyKind } from '../../src/local-kms/policy.js';
-import { ACCOUNT, ROOT_ARN, expectAwsError, startServer, tempDir } from './helpers.js';
+import { ACCOUNT, ROOT_ARN, expectAwsError, startServer, tempDir, errorOf } from './helpers.js';
 
 type Out = Record<string, unknown>;
 const CURVES = { ECC_NIST_P256: ['prime256v1', 32], ECC_NIST_P384: ['secp384r1', 48], ECC_NIST_P521: ['secp521r1', 66] } as const;
@@ -29,15 +28,6 @@ type Spec = keyof typeof CURVES;
 
 const alice: Caller = { arn: `arn:aws:iam::${ACCOUNT}:user/alice`, account: ACCOUNT };
 
-async function errorOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof KmsServiceError) return e.type;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const peerPair = (curve: string) => generateKeyPairSync('ec', { namedCurve: curve });
 const spki = (k: KeyObject): Buffer => k.export({ type: 'spki', format: 'der' });
