@@ -1,4 +1,4 @@
-import { createCipheriv, sign, type CipherGCMTypes, type KeyObject, type Sign } from 'node:crypto';
+import { createCipheriv, sign, type CipherGCM, type CipherGCMTypes, type KeyObject, type Sign } from 'node:crypto';
 import { keyCurveMatches, publicKeyStringFor } from '../crypto/ecdsa.js';
 import { deriveCommittedKey } from '../crypto/hkdf.js';
 import { randomFillPooled } from '../crypto/random.js';
@@ -126,9 +126,35 @@ function writeHeader(p: PreparedEncryption, dataKey: Uint8Array, out: Buffer): {
 }
 
 /**
+ * Writes a frame header into `out` at `at` (end marker and content length for the final frame,
+ * sequence number, IV) and returns a cipher for the frame, its AAD set, and the offset past the
+ * header. `aad` is a body AAD buffer with the right label; its counters are rewritten here.
+ */
+function startFrame(
+  out: Buffer,
+  at: number,
+  algorithm: CipherGCMTypes,
+  key: Buffer,
+  aad: Buffer,
+  sequenceNumber: number,
+  final: boolean,
+  contentLength: number,
+): { cipher: CipherGCM; end: number } {
+  let o = at;
+  if (final) o = out.writeUInt32BE(SEQUENCE_NUMBER_END, o);
+  o = out.writeUInt32BE(sequenceNumber, o);
+  writeFrameIv(out, o, sequenceNumber);
+  const cipher = createCipheriv(algorithm, key, out.subarray(o, o + IV_LENGTH));
+  o += IV_LENGTH;
+  if (final) o = out.writeUInt32BE(contentLength, o);
+  setAadCounters(aad, sequenceNumber, contentLength);
+  cipher.setAAD(aad);
+  return { cipher, end: o };
+}
+
+/**
  * Encrypts one frame into `out` at `at` and returns the offset past it. `parts` are the frame's
- * plaintext pieces (their total is `contentLength`). `aad` is a body AAD buffer with the right
- * label that is rewritten here for this frame.
+ * plaintext pieces (their total is `contentLength`).
  */
 function sealFrame(
   out: Buffer,
@@ -141,15 +167,8 @@ function sealFrame(
   parts: readonly Uint8Array[],
   contentLength: number,
 ): number {
-  let o = at;
-  if (final) o = out.writeUInt32BE(SEQUENCE_NUMBER_END, o);
-  o = out.writeUInt32BE(sequenceNumber, o);
-  writeFrameIv(out, o, sequenceNumber);
-  const cipher = createCipheriv(algorithm, key, out.subarray(o, o + IV_LENGTH));
-  o += IV_LENGTH;
-  if (final) o = out.writeUInt32BE(contentLength, o);
-  setAadCounters(aad, sequenceNumber, contentLength);
-  cipher.setAAD(aad);
+  const { cipher, end } = startFrame(out, at, algorithm, key, aad, sequenceNumber, final, contentLength);
+  let o = end;
   for (const part of parts) {
     const ct = cipher.update(part);
     out.set(ct, o);
@@ -327,19 +346,10 @@ export class MessageEncryptor {
     // The final frame must still get a sequence number <= 2^32 - 1 (message-body.md).
     if (!final && seq >= MAX_FRAMES) throw new LimitExceededError('message exceeds 2^32 - 1 frames');
     const head = Buffer.allocUnsafe(final ? FINAL_FRAME_HEADER_LENGTH : FRAME_HEADER_LENGTH);
-    let o = 0;
-    if (final) o = head.writeUInt32BE(SEQUENCE_NUMBER_END, o);
-    o = head.writeUInt32BE(seq, o);
-    writeFrameIv(head, o, seq);
-    const cipher = createCipheriv(this.#p.algorithm, this.#key, head.subarray(o, o + IV_LENGTH));
-    if (final) head.writeUInt32BE(contentLength, o + IV_LENGTH);
-    let aad: Buffer;
-    if (final) aad = bodyAad(this.#messageId, LABEL_FINAL_FRAME, seq, contentLength);
-    else {
-      aad = this.#aad ??= bodyAad(this.#messageId, LABEL_FRAME, seq, contentLength);
-      setAadCounters(aad, seq, contentLength);
-    }
-    cipher.setAAD(aad);
+    const aad = final
+      ? bodyAad(this.#messageId, LABEL_FINAL_FRAME, seq, contentLength)
+      : (this.#aad ??= bodyAad(this.#messageId, LABEL_FRAME, seq, contentLength));
+    const { cipher } = startFrame(head, 0, this.#p.algorithm, this.#key, aad, seq, final, contentLength);
     const out = [head];
     for (const part of parts) {
       const ct = cipher.update(part);
