@@ -1,5 +1,6 @@
 import { KmsServiceError } from './errors.js';
-import type { AuthzRequest, Caller } from './policy-types.js';
+import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
+import { buildAuthzRequest, type Requester } from './request-context.js';
 import { authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
@@ -59,6 +60,14 @@ function warnBackgroundError(error: unknown, where: { keyId: string; task: Backg
   // The error's name and message only: store errors carry paths and sizes, never key material.
   const e = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   process.emitWarning(`local KMS: ${where.task} of key ${where.keyId} failed (${e}); retrying in ${BACKGROUND_RETRY_MS / 1000} s`, 'LocalKmsWarning');
+}
+
+/** What an operation adds to its authorization request (request-context.ts checks the names). */
+export interface OperationKeys {
+  /** The request's encryption context (kms:EncryptionContext:<key>, kms:EncryptionContextKeys). */
+  encryptionContext?: Record<string, string>;
+  /** Request-parameter condition keys by their documented names, e.g. `kms:EncryptionAlgorithm`. */
+  keys?: Record<string, ConditionValue>;
 }
 
 /** Internal: the members operations use are public here, but KmsCore is not exported by index.ts. */
@@ -301,48 +310,29 @@ export class KmsCore {
    * (for constrained grants) an encryption context the request satisfies, lets the request on.
    * AWS evaluates key policy, IAM policies and grants together the same way; there is no IAM here.
    */
-  authorize(
-    caller: Caller,
-    action: string,
-    key: KeyRecord,
-    extra: Omit<AuthzRequest, 'caller' | 'action' | 'resourceArn'> = {},
-    requestAlias?: string,
-  ): void {
-    const request = this.authzRequest(caller, action, key, extra, requestAlias);
+  authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string): void {
+    const request = this.authzRequest(who, action, key, op, requestAlias);
     const decision = evaluateKeyPolicy(key.policy, request);
     if (decision.allowed) return;
     // CreateGrant through a grant has its own rules (createGrant), RetireGrant is decided by the grant.
     if (!decision.explicitDeny && action !== 'kms:CreateGrant' && action.startsWith('kms:')) {
-      if (findAllowingGrant(key.grants, caller, action.slice(4), extra.encryptionContext)) return;
+      if (findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext)) return;
     }
     // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
     authorizeKeyPolicy(key.policy, request);
   }
 
-  authzRequest(
-    caller: Caller,
-    action: string,
-    key: KeyRecord,
-    extra: Omit<AuthzRequest, 'caller' | 'action' | 'resourceArn'>,
-    requestAlias?: string,
-  ): AuthzRequest {
-    const conditionKeys: Record<string, string | string[] | boolean | undefined> = {
-      'kms:KeySpec': key.keySpec,
-      'kms:KeyUsage': key.keyUsage,
-      'kms:KeyOrigin': key.origin,
-      'kms:KeyManager': 'CUSTOMER',
-      'kms:MultiRegion': false,
-      ...(requestAlias ? { 'kms:RequestAlias': requestAlias } : {}),
-      ...(extra.conditionKeys ?? {}),
-    };
-    return {
-      caller,
+  /** The authorization request of `action` on `key`, through the one request-context builder. */
+  authzRequest(who: Requester, action: string, key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'>, op: OperationKeys = {}, requestAlias?: string): AuthzRequest {
+    return buildAuthzRequest({
+      who,
       action,
-      resourceArn: key.arn,
-      ...(extra.encryptionContext ? { encryptionContext: extra.encryptionContext } : {}),
-      ...(extra.encryptionAlgorithm ? { encryptionAlgorithm: extra.encryptionAlgorithm } : {}),
-      conditionKeys,
-    };
+      key,
+      now: this.clock(),
+      serviceRegion: this.region,
+      ...(op.encryptionContext !== undefined ? { encryptionContext: op.encryptionContext } : {}),
+      keys: { ...(op.keys ?? {}), ...(requestAlias !== undefined ? { 'kms:RequestAlias': requestAlias } : {}) },
+    });
   }
 
   /** The key must be Enabled (cryptographic operations). */

@@ -1,5 +1,6 @@
 import { KmsServiceError } from './errors.js';
 import type { Caller } from './policy-types.js';
+import { IN_PROCESS_ORIGIN, type RequestOrigin, type Requester } from './request-context.js';
 import { checkInputTypes } from './shapes.js';
 import { KmsCore } from './core.js';
 import { err, type KmsResponse, type Req } from './ops/util.js';
@@ -38,7 +39,7 @@ export const UNSUPPORTED_OPERATIONS = [
   'UpdatePrimaryRegion',
 ];
 
-type Handler = (kms: KmsCore, input: Req, caller: Caller) => Promise<KmsResponse>;
+type Handler = (kms: KmsCore, input: Req, who: Requester) => Promise<KmsResponse>;
 
 /** AWS operation name → handler, by family. */
 const OPERATIONS: Record<string, Handler> = {
@@ -92,8 +93,12 @@ const OPERATIONS: Record<string, Handler> = {
 export const SUPPORTED_OPERATIONS: readonly string[] = Object.keys(OPERATIONS);
 
 export class LocalKmsService extends KmsCore {
-  /** Runs one AWS KMS operation by name (`Encrypt`, `CreateKey`, ...). */
-  async call(operation: string, input: Req = {}, caller: Caller = this.rootCaller): Promise<KmsResponse> {
+  /**
+   * Runs one AWS KMS operation by name (`Encrypt`, `CreateKey`, ...) for `caller`. `origin` is what
+   * the transport knows of the request (source IP, user agent, TLS, Region of the signature), the
+   * source of the global condition keys; in-process calls get IN_PROCESS_ORIGIN.
+   */
+  async call(operation: string, input: Req = {}, caller: Caller = this.rootCaller, origin: RequestOrigin = IN_PROCESS_ORIGIN): Promise<KmsResponse> {
     // Own properties only: `TrentService.valueOf` must not reach Object.prototype.valueOf, which
     // returned the service itself (root-derived store keys included) as the response.
     const op = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
@@ -108,6 +113,6 @@ export class LocalKmsService extends KmsCore {
     checkInputTypes(operation, req);
     this.checkGrantTokens(req.GrantTokens);
     this.tick();
-    return op(this, req, caller);
+    return op(this, req, { caller, origin });
   }
 }

@@ -1,4 +1,4 @@
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { KEY_SPECS } from '../specs.js';
 import { Checks, validationError } from '../validate.js';
 import { paginate, sortByKey, type ListScope } from '../paging.js';
@@ -30,7 +30,7 @@ function aliasRules(name: string): void {
   }
 }
 
-export async function createAlias(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function createAlias(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkAliasName(c, 'aliasName', req.AliasName);
   c.required('targetKeyId', req.TargetKeyId);
@@ -39,7 +39,7 @@ export async function createAlias(kms: KmsCore, req: Req, caller: Caller): Promi
   const name = String(req.AliasName);
   aliasRules(name);
   const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
-  kms.authorize(caller, 'kms:CreateAlias', key);
+  kms.authorize(who, 'kms:CreateAlias', key);
   kms.requireNotPendingDeletion(key);
   if (kms.aliases.has(name)) throw err('AlreadyExistsException', `An alias with the name ${kms.aliasArn(name)} already exists`);
   if ([...kms.aliases.values()].filter((a) => a.targetKeyId === key.keyId).length >= MAX_ALIASES_PER_KEY) {
@@ -52,7 +52,7 @@ export async function createAlias(kms: KmsCore, req: Req, caller: Caller): Promi
   return {};
 }
 
-export async function updateAlias(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function updateAlias(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkAliasName(c, 'aliasName', req.AliasName);
   c.required('targetKeyId', req.TargetKeyId);
@@ -64,8 +64,8 @@ export async function updateAlias(kms: KmsCore, req: Req, caller: Caller): Promi
   if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
   const current = kms.keys.get(alias.targetKeyId)!;
   const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
-  kms.authorize(caller, 'kms:UpdateAlias', current);
-  kms.authorize(caller, 'kms:UpdateAlias', key);
+  kms.authorize(who, 'kms:UpdateAlias', current);
+  kms.authorize(who, 'kms:UpdateAlias', key);
   kms.requireNotPendingDeletion(key);
   const family = (k: KeyRecord) => KEY_SPECS[k.keySpec].family === 'symmetric' ? 'SYMMETRIC' : KEY_SPECS[k.keySpec].family === 'hmac' ? 'HMAC' : 'ASYMMETRIC';
   if (family(current) !== family(key) || current.keyUsage !== key.keyUsage) {
@@ -79,7 +79,7 @@ export async function updateAlias(kms: KmsCore, req: Req, caller: Caller): Promi
   return {};
 }
 
-export async function deleteAlias(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function deleteAlias(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkAliasName(c, 'aliasName', req.AliasName);
   c.done();
@@ -87,7 +87,7 @@ export async function deleteAlias(kms: KmsCore, req: Req, caller: Caller): Promi
   aliasRules(name);
   const alias = kms.aliases.get(name);
   if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
-  kms.authorize(caller, 'kms:DeleteAlias', kms.keys.get(alias.targetKeyId)!);
+  kms.authorize(who, 'kms:DeleteAlias', kms.keys.get(alias.targetKeyId)!);
   const next = new Map(kms.aliases);
   next.delete(name);
   kms.commitAliases(next);
@@ -123,16 +123,20 @@ export async function listAliases(kms: KmsCore, req: Req): Promise<KmsResponse> 
   );
 }
 
-export async function tagResource(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function tagResource(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('tags', req.Tags);
   checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:TagResource', key);
-  kms.requireNotPendingDeletion(key);
   const tags = req.Tags as Tag[];
+  // aws:TagKeys (multi-valued) and one aws:RequestTag/<key> per tag (IAM User Guide, global
+  // condition keys; Developer Guide, "Limiting tag permissions").
+  kms.authorize(who, 'kms:TagResource', key, {
+    keys: { 'aws:TagKeys': tags.map((t) => t.TagKey), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])) },
+  });
+  kms.requireNotPendingDeletion(key);
   checkTagRules(tags, key.tags);
   const merged = key.tags.map((t) => ({ ...t }));
   for (const t of tags) {
@@ -144,7 +148,7 @@ export async function tagResource(kms: KmsCore, req: Req, caller: Caller): Promi
   return {};
 }
 
-export async function untagResource(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function untagResource(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('tagKeys', req.TagKeys);
@@ -152,7 +156,8 @@ export async function untagResource(kms: KmsCore, req: Req, caller: Caller): Pro
   keys.forEach((k, i) => c.length(`tagKeys.${i + 1}.member`, k, 1, 128));
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:UntagResource', key);
+  // aws:TagKeys: the tag keys to remove (Developer Guide, "Limiting tag permissions").
+  kms.authorize(who, 'kms:UntagResource', key, { keys: { 'aws:TagKeys': [...keys] } });
   kms.requireNotPendingDeletion(key);
   // AWS tagging rules: `aws:` keys belong to AWS and cannot be edited or removed by callers.
   // UntagResource's only tag error in the API Reference is TagException; the whole request is
@@ -165,14 +170,14 @@ export async function untagResource(kms: KmsCore, req: Req, caller: Caller): Pro
   return {};
 }
 
-export async function listResourceTags(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function listResourceTags(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.range('limit', num(req.Limit), 1, 50);
   checkMarker(c, req.Marker);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:ListResourceTags', key);
+  kms.authorize(who, 'kms:ListResourceTags', key);
   // Listed in tag-key order: the tag key is the tag's identity, so a marker naming the last key
   // returned stays meaningful when tags are added or removed between pages.
   const tags = sortByKey([...key.tags], (t) => t.TagKey);

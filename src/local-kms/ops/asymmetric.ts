@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { KEY_SPECS, encryptionAlgorithmsFor, hashOf, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor } from '../specs.js';
 import { signMessage, verifyMessage } from '../asym.js';
 import { Checks, validationError } from '../validate.js';
@@ -37,11 +37,11 @@ function signChecks(req: Req, c: Checks): void {
   checkGrantTokens(c, req.GrantTokens);
 }
 
-function signingKey(kms: KmsCore, req: Req, caller: Caller, action: string, operation: string): { key: KeyRecord; algorithm: string; messageType: 'RAW' | 'DIGEST' } {
+function signingKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string): { key: KeyRecord; algorithm: string; messageType: 'RAW' | 'DIGEST' } {
   const algorithm = String(req.SigningAlgorithm);
   const messageType = (str(req.MessageType) ?? 'RAW') as 'RAW' | 'DIGEST' | 'EXTERNAL_MU';
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, action, key, { conditionKeys: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType } }, alias);
+  kms.authorize(who, action, key, { keys: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'SIGN_VERIFY', operation);
   if (!signingAlgorithmsFor(key.keySpec).includes(algorithm)) {
@@ -56,36 +56,36 @@ function signingKey(kms: KmsCore, req: Req, caller: Caller, action: string, oper
   return { key, algorithm, messageType };
 }
 
-export async function sign(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function sign(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   signChecks(req, c);
   c.done();
-  const { key, algorithm, messageType } = signingKey(kms, req, caller, 'kms:Sign', 'Sign');
+  const { key, algorithm, messageType } = signingKey(kms, req, who, 'kms:Sign', 'Sign');
   kms.dryRun(req);
   const signature = signMessage(key.materials[0]!.secret, algorithm, messageType, req.Message as Blob);
   return { KeyId: key.arn, Signature: signature, SigningAlgorithm: algorithm };
 }
 
-export async function verify(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function verify(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   signChecks(req, c);
   c.required('signature', req.Signature);
   c.length('signature', req.Signature, 1, 6144);
   c.done();
-  const { key, algorithm, messageType } = signingKey(kms, req, caller, 'kms:Verify', 'Verify');
+  const { key, algorithm, messageType } = signingKey(kms, req, who, 'kms:Verify', 'Verify');
   kms.dryRun(req);
   const ok = verifyMessage(key.materials[0]!.secret, key.publicKey!, algorithm, messageType, req.Message as Blob, req.Signature as Blob);
   if (!ok) throw err('KMSInvalidSignatureException', 'The signature verification failed.');
   return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: algorithm };
 }
 
-export async function getPublicKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function getPublicKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   checkGrantTokens(c, req.GrantTokens);
   c.done();
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, 'kms:GetPublicKey', key, {}, alias);
+  kms.authorize(who, 'kms:GetPublicKey', key, {}, alias);
   kms.requireEnabled(key);
   if (!key.publicKey) {
     throw err('UnsupportedOperationException', `${key.arn} key spec is ${key.keySpec}, which has no public key.`);
@@ -104,7 +104,7 @@ export async function getPublicKey(kms: KmsCore, req: Req, caller: Caller): Prom
   return out;
 }
 
-function macKey(kms: KmsCore, req: Req, caller: Caller, action: string, operation: string): { key: KeyRecord; algorithm: string } {
+function macKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string): { key: KeyRecord; algorithm: string } {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('message', req.Message);
@@ -119,7 +119,7 @@ function macKey(kms: KmsCore, req: Req, caller: Caller, action: string, operatio
   c.done();
   const algorithm = String(req.MacAlgorithm);
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, action, key, { conditionKeys: { 'kms:MacAlgorithm': algorithm } }, alias);
+  kms.authorize(who, action, key, { keys: { 'kms:MacAlgorithm': algorithm } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'GENERATE_VERIFY_MAC', operation);
   if (!macAlgorithmsFor(key.keySpec).includes(algorithm)) {
@@ -133,13 +133,13 @@ function computeMac(key: KeyRecord, message: Blob): Buffer {
   return createHmac(KEY_SPECS[key.keySpec].hmacHash!, key.materials[0]!.secret).update(message).digest();
 }
 
-export async function generateMac(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  const { key, algorithm } = macKey(kms, req, caller, 'kms:GenerateMac', 'GenerateMac');
+export async function generateMac(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { key, algorithm } = macKey(kms, req, who, 'kms:GenerateMac', 'GenerateMac');
   return { Mac: computeMac(key, req.Message as Blob), MacAlgorithm: algorithm, KeyId: key.arn };
 }
 
-export async function verifyMac(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  const { key, algorithm } = macKey(kms, req, caller, 'kms:VerifyMac', 'VerifyMac');
+export async function verifyMac(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { key, algorithm } = macKey(kms, req, who, 'kms:VerifyMac', 'VerifyMac');
   const expected = computeMac(key, req.Message as Blob);
   const got = Buffer.from(req.Mac as Blob);
   if (got.length !== expected.length || !timingSafeEqual(got, expected)) {

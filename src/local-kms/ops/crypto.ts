@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { KmsServiceError } from '../errors.js';
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { KEY_PAIR_SPECS, KEY_SPECS, encryptionAlgorithmsFor, rsaOaepMaxPlaintext } from '../specs.js';
 import { openBlob, parseBlob, sealBlob } from '../blob.js';
 import { generateKeyPairFor, rsaOaepDecrypt, rsaOaepEncrypt } from '../asym.js';
@@ -45,21 +45,28 @@ function encryptWith(kms: KmsCore,
 }
 
 /** Checks shared by Decrypt and the ReEncrypt source. */
-function decryptWith(kms: KmsCore, 
-  caller: Caller,
+function decryptWith(
+  kms: KmsCore,
+  who: Requester,
   action: string,
   blob: Blob,
   keyIdIn: string | undefined,
   context: Context | undefined,
   algorithm: string,
   operation: string,
+  /** ReEncrypt: the destination key, for kms:ReEncryptOnSameKey on the source's authorization too. */
+  destinationKeyId?: string,
 ): { key: KeyRecord; plaintext: Buffer; materialId?: string } {
+  // The documented kms:ReEncryptOnSameKey statement allows kms:ReEncrypt* (both permissions) on
+  // the condition, so the ReEncryptFrom request carries it as well (Developer Guide, "AWS KMS
+  // condition keys", kms:ReEncryptOnSameKey).
+  const same = (key: KeyRecord) => (destinationKeyId !== undefined ? { 'kms:ReEncryptOnSameKey': key.keyId === destinationKeyId } : {});
   if (algorithm !== 'SYMMETRIC_DEFAULT') {
     if (keyIdIn === undefined) {
       throw validationError(`KeyId is required to decrypt with ${algorithm}: asymmetric ciphertext does not name its key.`);
     }
     const { key, alias } = kms.resolve(keyIdIn, { alias: true });
-    kms.authorize(caller, action, key, { encryptionAlgorithm: algorithm, ...(context ? { encryptionContext: context } : {}) }, alias);
+    kms.authorize(who, action, key, { ...(context ? { encryptionContext: context } : {}), keys: { 'kms:EncryptionAlgorithm': algorithm, ...same(key) } }, alias);
     kms.requireEnabled(key);
     kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
     if (!encryptionAlgorithmsFor(key.keySpec).includes(algorithm)) {
@@ -83,7 +90,7 @@ function decryptWith(kms: KmsCore,
   }
   const key = kms.keys.get(parsed.keyId);
   if (!key) throw err('NotFoundException', `Key '${kms.keyArn(parsed.keyId)}' does not exist`);
-  kms.authorize(caller, action, key, { encryptionAlgorithm: algorithm, encryptionContext: context ?? {} }, requested?.alias);
+  kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm, ...same(key) } }, requested?.alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   const material = key.materials.find((m) => m.id === parsed.materialId);
@@ -92,7 +99,7 @@ function decryptWith(kms: KmsCore,
   return { key, plaintext, materialId: parsed.materialId };
 }
 
-export async function encrypt(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function encrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('plaintext', req.Plaintext);
@@ -103,13 +110,13 @@ export async function encrypt(kms: KmsCore, req: Req, caller: Caller): Promise<K
   const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const context = req.EncryptionContext as Context | undefined;
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, 'kms:Encrypt', key, { encryptionAlgorithm: algorithm, encryptionContext: context ?? {} }, alias);
+  kms.authorize(who, 'kms:Encrypt', key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm } }, alias);
   const out = encryptWith(kms, key, req.Plaintext as Blob, context, algorithm, 'Encrypt');
   kms.dryRun(req);
   return withMaterial({ CiphertextBlob: out.blob, KeyId: key.arn, EncryptionAlgorithm: algorithm }, out.materialId);
 }
 
-export async function decrypt(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function decrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.required('ciphertextBlob', req.CiphertextBlob);
   c.length('ciphertextBlob', req.CiphertextBlob, 1, 6144);
@@ -119,8 +126,9 @@ export async function decrypt(kms: KmsCore, req: Req, caller: Caller): Promise<K
   c.done();
   if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
   const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
-  const out = decryptWith(kms, 
-    caller,
+  const out = decryptWith(
+    kms,
+    who,
     'kms:Decrypt',
     req.CiphertextBlob as Blob,
     str(req.KeyId),
@@ -132,7 +140,7 @@ export async function decrypt(kms: KmsCore, req: Req, caller: Caller): Promise<K
   return withMaterial({ KeyId: out.key.arn, Plaintext: out.plaintext, EncryptionAlgorithm: algorithm }, out.materialId);
 }
 
-export async function reEncrypt(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function reEncrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.required('ciphertextBlob', req.CiphertextBlob);
   c.length('ciphertextBlob', req.CiphertextBlob, 1, 6144);
@@ -147,24 +155,25 @@ export async function reEncrypt(kms: KmsCore, req: Req, caller: Caller): Promise
   const dstAlg = str(req.DestinationEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const dstContext = req.DestinationEncryptionContext as Context | undefined;
   const { key: dst, alias: dstAlias } = kms.resolve(String(req.DestinationKeyId), { alias: true });
-  const src = decryptWith(kms, 
-    caller,
+  const src = decryptWith(
+    kms,
+    who,
     'kms:ReEncryptFrom',
     req.CiphertextBlob as Blob,
     str(req.SourceKeyId),
     req.SourceEncryptionContext as Context | undefined,
     srcAlg,
     'ReEncrypt',
+    dst.keyId,
   );
   try {
     kms.authorize(
-      caller,
+      who,
       'kms:ReEncryptTo',
       dst,
       {
-        encryptionAlgorithm: dstAlg,
         encryptionContext: dstContext ?? {},
-        conditionKeys: { 'kms:ReEncryptOnSameKey': src.key.keyId === dst.keyId },
+        keys: { 'kms:EncryptionAlgorithm': dstAlg, 'kms:ReEncryptOnSameKey': src.key.keyId === dst.keyId },
       },
       dstAlias,
     );
@@ -201,11 +210,11 @@ function dataKeyLength(req: Req): number {
   return num(req.NumberOfBytes) ?? (req.KeySpec === 'AES_128' ? 16 : 32);
 }
 
-async function dataKey(kms: KmsCore, req: Req, caller: Caller, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
+async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
   const length = dataKeyLength(req);
   const context = req.EncryptionContext as Context | undefined;
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, action, key, { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', encryptionContext: context ?? {} }, alias);
+  kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT' } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   kms.requireSymmetric(key, operation);
@@ -220,15 +229,15 @@ async function dataKey(kms: KmsCore, req: Req, caller: Caller, action: string, o
   return out;
 }
 
-export async function generateDataKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  return dataKey(kms, req, caller, 'kms:GenerateDataKey', 'GenerateDataKey', true);
+export async function generateDataKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKey(kms, req, who, 'kms:GenerateDataKey', 'GenerateDataKey', true);
 }
 
-export async function generateDataKeyWithoutPlaintext(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  return dataKey(kms, req, caller, 'kms:GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyWithoutPlaintext', false);
+export async function generateDataKeyWithoutPlaintext(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKey(kms, req, who, 'kms:GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyWithoutPlaintext', false);
 }
 
-async function dataKeyPair(kms: KmsCore, req: Req, caller: Caller, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
+async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('keyPairSpec', req.KeyPairSpec);
@@ -240,10 +249,10 @@ async function dataKeyPair(kms: KmsCore, req: Req, caller: Caller, action: strin
   const context = req.EncryptionContext as Context | undefined;
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
   kms.authorize(
-    caller,
+    who,
     action,
     key,
-    { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', encryptionContext: context ?? {}, conditionKeys: { 'kms:DataKeyPairSpec': pairSpec } },
+    { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT', 'kms:DataKeyPairSpec': pairSpec } },
     alias,
   );
   kms.requireEnabled(key);
@@ -262,12 +271,12 @@ async function dataKeyPair(kms: KmsCore, req: Req, caller: Caller, action: strin
   return out;
 }
 
-export async function generateDataKeyPair(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  return dataKeyPair(kms, req, caller, 'kms:GenerateDataKeyPair', 'GenerateDataKeyPair', true);
+export async function generateDataKeyPair(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKeyPair(kms, req, who, 'kms:GenerateDataKeyPair', 'GenerateDataKeyPair', true);
 }
 
-export async function generateDataKeyPairWithoutPlaintext(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
-  return dataKeyPair(kms, req, caller, 'kms:GenerateDataKeyPairWithoutPlaintext', 'GenerateDataKeyPairWithoutPlaintext', false);
+export async function generateDataKeyPairWithoutPlaintext(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKeyPair(kms, req, who, 'kms:GenerateDataKeyPairWithoutPlaintext', 'GenerateDataKeyPairWithoutPlaintext', false);
 }
 
 export async function generateRandom(_kms: KmsCore, req: Req): Promise<KmsResponse> {

@@ -1,5 +1,5 @@
 import { KmsServiceError } from '../errors.js';
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { authorizeKeyPolicy, evaluateKeyPolicy, isCallerPrincipal } from '../policy.js';
 import { Checks, validationError } from '../validate.js';
 import { paginate, sortByKey } from '../paging.js';
@@ -30,13 +30,21 @@ function grantsOf(key: KeyRecord): GrantRecord[] {
   return key.grants ?? [];
 }
 
-export async function createGrant(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const input = parseCreateGrant(req, kms.partition);
   const { key } = kms.resolve(input.keyId, { alias: false });
   // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys").
-  // No request comes from an AWS service here, so kms:GrantIsForAWSResource is false.
-  const request = kms.authzRequest(caller, 'kms:CreateGrant', key, {
-    conditionKeys: {
+  // No request comes from an AWS service here, so kms:GrantIsForAWSResource is false. The
+  // encryption context keys (kms:EncryptionContext:<key>, kms:EncryptionContextKeys) apply to
+  // CreateGrant through the pairs of its encryption context constraint.
+  const c = input.constraints;
+  const constraintContext =
+    c?.EncryptionContextEquals !== undefined || c?.EncryptionContextSubset !== undefined
+      ? { ...(c.EncryptionContextSubset ?? {}), ...(c.EncryptionContextEquals ?? {}) }
+      : undefined;
+  const request = kms.authzRequest(who, 'kms:CreateGrant', key, {
+    ...(constraintContext !== undefined ? { encryptionContext: constraintContext } : {}),
+    keys: {
       'kms:GranteePrincipal': input.granteePrincipal,
       'kms:RetiringPrincipal': input.retiringPrincipal,
       'kms:GrantOperations': input.operations,
@@ -54,7 +62,7 @@ export async function createGrant(kms: KmsCore, req: Req, caller: Caller): Promi
       ? undefined
       : grantsOf(key).find(
           (g) =>
-            findAllowingGrant([g], caller, 'CreateGrant', undefined) !== undefined &&
+            findAllowingGrant([g], who.caller, 'CreateGrant', undefined) !== undefined &&
             input.operations.every((op) => g.operations.includes(op)) &&
             atLeastAsStrict(input.constraints, g.constraints),
         );
@@ -107,7 +115,7 @@ export async function createGrant(kms: KmsCore, req: Req, caller: Caller): Promi
   return { GrantToken: kms.grantTokens.issue(key.keyId, grant.grantId), GrantId: grant.grantId };
 }
 
-export async function listGrants(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   checkListShape(c, req);
@@ -116,7 +124,7 @@ export async function listGrants(kms: KmsCore, req: Req, caller: Caller): Promis
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
   // Only the key policy gives kms:ListGrants (Developer Guide, "Controlling access to grants").
-  kms.authorize(caller, 'kms:ListGrants', key, { conditionKeys: { 'kms:GrantIsForAWSResource': false } });
+  kms.authorize(who, 'kms:ListGrants', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   let grants = grantsOf(key);
   if (req.GrantId !== undefined) {
     grants = grants.filter((g) => g.grantId === req.GrantId);
@@ -137,7 +145,8 @@ export async function listGrants(kms: KmsCore, req: Req, caller: Caller): Promis
  * principal of that account; without IAM, the account root and the retiring principal itself
  * may ask, anyone else is AccessDeniedException.
  */
-export async function listRetirableGrants(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { caller } = who;
   const c = new Checks();
   checkPrincipalShape(c, 'retiringPrincipal', req.RetiringPrincipal, true);
   checkListShape(c, req);
@@ -164,7 +173,8 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, caller: Caller
   return withPage({ Grants: page.items.map((e) => grantListEntry(e.grant, e.keyArn)) }, page);
 }
 
-export async function retireGrant(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { caller } = who;
   const c = new Checks();
   c.length('grantToken', str(req.GrantToken), 1, 8192);
   c.length('keyId', str(req.KeyId), 1, 2048);
@@ -207,14 +217,14 @@ export async function retireGrant(kms: KmsCore, req: Req, caller: Caller): Promi
   return {};
 }
 
-export async function revokeGrant(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function revokeGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   checkGrantIdShape(c, req.GrantId, true);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
   // RevokeGrant is authorized by the key policy only (kms:RevokeGrant), never by a grant.
-  kms.authorize(caller, 'kms:RevokeGrant', key, { conditionKeys: { 'kms:GrantIsForAWSResource': false } });
+  kms.authorize(who, 'kms:RevokeGrant', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   const grantId = String(req.GrantId);
   if (!grantsOf(key).some((g) => g.grantId === grantId)) throw invalidGrantId(grantId);
   kms.dryRun(req);

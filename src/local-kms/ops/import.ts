@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import {
   IMPORT_PARAMETERS_TTL_MS,
   canonicalMaterial,
@@ -18,7 +18,7 @@ import { DAY_MS, checkKeyId, err, newMaterialId, requireKeyId, str, time, type B
 
 const EXPIRATION_MODELS = ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'];
 
-export async function getParametersForImport(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function getParametersForImport(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('wrappingAlgorithm', req.WrappingAlgorithm);
@@ -29,8 +29,8 @@ export async function getParametersForImport(kms: KmsCore, req: Req, caller: Cal
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
   const algorithm = String(req.WrappingAlgorithm);
   const spec = String(req.WrappingKeySpec);
-  kms.authorize(caller, 'kms:GetParametersForImport', key, {
-    conditionKeys: { 'kms:WrappingAlgorithm': algorithm, 'kms:WrappingKeySpec': spec },
+  kms.authorize(who, 'kms:GetParametersForImport', key, {
+    keys: { 'kms:WrappingAlgorithm': algorithm, 'kms:WrappingKeySpec': spec },
   });
   kms.requireExternal(key);
   kms.requireNotPendingDeletion(key);
@@ -46,7 +46,7 @@ export async function getParametersForImport(kms: KmsCore, req: Req, caller: Cal
   return { KeyId: key.arn, ImportToken: token, PublicKey: pair.publicKey, ParametersValidTo: new Date(expiresAt) };
 }
 
-export async function importKeyMaterial(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function importKeyMaterial(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('importToken', req.ImportToken);
@@ -59,8 +59,8 @@ export async function importKeyMaterial(kms: KmsCore, req: Req, caller: Caller):
   const validTo = time(req.ValidTo);
   // API reference, ImportKeyMaterial: "The default is KEY_MATERIAL_EXPIRES", which needs ValidTo.
   const model = (str(req.ExpirationModel) as 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE' | undefined) ?? 'KEY_MATERIAL_EXPIRES';
-  kms.authorize(caller, 'kms:ImportKeyMaterial', key, {
-    conditionKeys: {
+  kms.authorize(who, 'kms:ImportKeyMaterial', key, {
+    keys: {
       'kms:ExpirationModel': model,
       ...(validTo !== undefined ? { 'kms:ValidTo': String(Math.floor(validTo / 1000)) } : {}),
     },
@@ -111,9 +111,9 @@ export async function importKeyMaterial(kms: KmsCore, req: Req, caller: Caller):
   return { KeyId: key.arn, KeyMaterialId: materialId };
 }
 
-export async function deleteImportedKeyMaterial(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function deleteImportedKeyMaterial(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:DeleteImportedKeyMaterial', key);
+  kms.authorize(who, 'kms:DeleteImportedKeyMaterial', key);
   kms.requireExternal(key);
   const out: KmsResponse = { KeyId: key.arn };
   if (key.imported) out.KeyMaterialId = key.imported.materialId;

@@ -1,4 +1,4 @@
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { KEY_SPECS, keyAgreementAlgorithmsFor } from '../specs.js';
 import { ecdhSharedSecret, keySpecOfCurve } from '../ecdh.js';
 import { Checks, validationError } from '../validate.js';
@@ -25,7 +25,7 @@ const KEY_AGREEMENT_ALGORITHMS = ['ECDH'];
  * - Recipient (Nitro Enclaves attestation): UnsupportedOperationException, as for Decrypt here.
  * Checks come in the order of the class comment; DryRun answers after every check passed.
  */
-export async function deriveSharedSecret(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function deriveSharedSecret(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('keyAgreementAlgorithm', req.KeyAgreementAlgorithm);
@@ -38,7 +38,7 @@ export async function deriveSharedSecret(kms: KmsCore, req: Req, caller: Caller)
   if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
   const algorithm = String(req.KeyAgreementAlgorithm);
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
-  kms.authorize(caller, 'kms:DeriveSharedSecret', key, { conditionKeys: { 'kms:KeyAgreementAlgorithm': algorithm } }, alias);
+  kms.authorize(who, 'kms:DeriveSharedSecret', key, { keys: { 'kms:KeyAgreementAlgorithm': algorithm } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'KEY_AGREEMENT', 'DeriveSharedSecret');
   if (!keyAgreementAlgorithmsFor(key.keyUsage).includes(algorithm)) {

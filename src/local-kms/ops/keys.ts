@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { assertPolicyLockoutSafe, defaultKeyPolicy, validateKeyPolicy } from '../policy.js';
 import { CHINA_ONLY_KEY_SPECS, KEY_SPECS, KEY_SPEC_NAMES, KEY_USAGES, type KeySpec, type KeyUsage } from '../specs.js';
 import { generateKeyPairFor } from '../asym.js';
@@ -17,7 +17,7 @@ import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMateri
 
 const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'];
 
-export async function createKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.length('policy', str(req.Policy), 1, 32_768);
   c.length('description', str(req.Description), 0, 8192);
@@ -67,7 +67,12 @@ export async function createKey(kms: KmsCore, req: Req, caller: Caller): Promise
   if (req.Policy !== undefined) {
     policy = String(req.Policy);
     validateKeyPolicy(policy);
-    assertPolicyLockoutSafe(policy, caller, arn, req.BypassPolicyLockoutSafetyCheck === true);
+    // Lockout safety check (API Reference, CreateKey `BypassPolicyLockoutSafetyCheck`): the new
+    // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
+    // as that request would be, with the key's own condition keys and the caller's global keys.
+    // (CreateKey itself is authorized by IAM policies in AWS, which the local KMS does not have.)
+    const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
+    assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, subsequent);
   } else {
     policy = defaultKeyPolicy(kms.accountId);
   }
@@ -101,10 +106,10 @@ export async function createKey(kms: KmsCore, req: Req, caller: Caller): Promise
   return { KeyMetadata: kms.metadata(saved) };
 }
 
-export async function describeKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function describeKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const keyIdIn = requireKeyId(req.KeyId);
   const { key, alias } = kms.resolve(keyIdIn, { alias: true });
-  kms.authorize(caller, 'kms:DescribeKey', key, {}, alias);
+  kms.authorize(who, 'kms:DescribeKey', key, {}, alias);
   return { KeyMetadata: kms.metadata(key) };
 }
 
@@ -118,22 +123,22 @@ export async function listKeys(kms: KmsCore, req: Req): Promise<KmsResponse> {
   return withPage({ Keys: page.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })) }, page);
 }
 
-export async function updateKeyDescription(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function updateKeyDescription(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.required('description', req.Description);
   c.length('description', str(req.Description), 0, 8192);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:UpdateKeyDescription', key);
+  kms.authorize(who, 'kms:UpdateKeyDescription', key);
   kms.requireNotPendingDeletion(key);
   kms.commit(key, { description: String(req.Description) });
   return {};
 }
 
-export async function enableKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:EnableKey', key);
+  kms.authorize(who, 'kms:EnableKey', key);
   const state = kms.stateOf(key);
   if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
   if (!key.enabled) {
@@ -160,16 +165,16 @@ export async function enableKey(kms: KmsCore, req: Req, caller: Caller): Promise
   return {};
 }
 
-export async function disableKey(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function disableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:DisableKey', key);
+  kms.authorize(who, 'kms:DisableKey', key);
   const state = kms.stateOf(key);
   if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
   if (key.enabled) kms.commit(key, { enabled: false });
   return {};
 }
 
-export async function scheduleKeyDeletion(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   // The API model allows 1-365; the service accepts 7-30 (Developer Guide, "Deleting KMS keys").
@@ -177,8 +182,8 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, caller: Caller
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
   const days = num(req.PendingWindowInDays) ?? 30;
-  kms.authorize(caller, 'kms:ScheduleKeyDeletion', key, {
-    conditionKeys: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
+  kms.authorize(who, 'kms:ScheduleKeyDeletion', key, {
+    keys: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
   });
   kms.requireNotPendingDeletion(key);
   const deletionDate = kms.clock() + days * DAY_MS;
@@ -191,9 +196,9 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, caller: Caller
   };
 }
 
-export async function cancelKeyDeletion(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function cancelKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:CancelKeyDeletion', key);
+  kms.authorize(who, 'kms:CancelKeyDeletion', key);
   if (key.deletionDate === undefined) throw err('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
   // AWS: a key whose deletion is cancelled is Disabled (or PendingImport without material).
   kms.commit(key, { deletionDate: undefined, pendingWindowInDays: undefined, enabled: false });

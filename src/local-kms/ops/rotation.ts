@@ -1,4 +1,4 @@
-import type { Caller } from '../policy-types.js';
+import type { Requester } from '../request-context.js';
 import { Checks } from '../validate.js';
 import { paginate, sortByKey } from '../paging.js';
 import type { RotationRecord } from '../model.js';
@@ -13,14 +13,14 @@ import { checkKeyId, checkMarker, err, newSymmetricMaterial, num, requireKeyId, 
 const MAX_ON_DEMAND_ROTATIONS = 10;
 const DEFAULT_ROTATION_DAYS = 365;
 
-export async function enableKeyRotation(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function enableKeyRotation(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.range('rotationPeriodInDays', num(req.RotationPeriodInDays), 90, 2560);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
   const period = num(req.RotationPeriodInDays) ?? DEFAULT_ROTATION_DAYS;
-  kms.authorize(caller, 'kms:EnableKeyRotation', key, { conditionKeys: { 'kms:RotationPeriodInDays': String(period) } });
+  kms.authorize(who, 'kms:EnableKeyRotation', key, { keys: { 'kms:RotationPeriodInDays': String(period) } });
   kms.requireRotatable(key);
   kms.requireEnabled(key);
   const baseDate = key.rotation.enabled && key.rotation.baseDate !== undefined ? key.rotation.baseDate : kms.clock();
@@ -28,18 +28,18 @@ export async function enableKeyRotation(kms: KmsCore, req: Req, caller: Caller):
   return {};
 }
 
-export async function disableKeyRotation(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function disableKeyRotation(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:DisableKeyRotation', key);
+  kms.authorize(who, 'kms:DisableKeyRotation', key);
   kms.requireRotatable(key);
   kms.requireEnabled(key);
   kms.commit(key, { rotation: { ...key.rotation, enabled: false, baseDate: undefined } });
   return {};
 }
 
-export async function getKeyRotationStatus(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function getKeyRotationStatus(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:GetKeyRotationStatus', key);
+  kms.authorize(who, 'kms:GetKeyRotationStatus', key);
   kms.requireRotatable(key);
   // GetKeyRotationStatus: while a key is pending deletion its rotation status is false; the stored
   // status comes back when the deletion is cancelled.
@@ -53,9 +53,9 @@ export async function getKeyRotationStatus(kms: KmsCore, req: Req, caller: Calle
   return out;
 }
 
-export async function rotateKeyOnDemand(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function rotateKeyOnDemand(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:RotateKeyOnDemand', key);
+  kms.authorize(who, 'kms:RotateKeyOnDemand', key);
   kms.requireRotatable(key);
   kms.requireEnabled(key);
   if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
@@ -71,14 +71,14 @@ export async function rotateKeyOnDemand(kms: KmsCore, req: Req, caller: Caller):
   return { KeyId: key.arn };
 }
 
-export async function listKeyRotations(kms: KmsCore, req: Req, caller: Caller): Promise<KmsResponse> {
+export async function listKeyRotations(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
   c.range('limit', num(req.Limit), 1, 1000);
   checkMarker(c, req.Marker);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  kms.authorize(caller, 'kms:ListKeyRotations', key);
+  kms.authorize(who, 'kms:ListKeyRotations', key);
   kms.requireRotatable(key);
   // Oldest first. Each rotation made its own material, so date + material id identifies it.
   const rotationKey = (r: RotationRecord) => `${String(r.date).padStart(16, '0')}.${r.materialId}`;
