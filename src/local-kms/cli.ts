@@ -19,8 +19,10 @@ Options:
   --data-dir DIR         keep keys in DIR (survives restarts); in memory when omitted
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
-  --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "..."}}
-                         mapping SigV4 access keys to IAM principals for key policies
+  --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
+                         "userId"?: "AIDA...", "tags"?: {"team": "..."}}} mapping SigV4 access
+                         keys to IAM principals for key policies (userId, tags: aws:userid,
+                         aws:PrincipalTag)
   --strict-principals    reject access keys not in the principals file
   --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
   --account-id ID        12-digit account id of the keys (default 111122223333)

@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import type { EncryptionContext, KmsClient } from '../types.js';
 import type { Caller } from './policy-types.js';
 import { accountOfPrincipalArn } from './principals.js';
+import { IN_PROCESS_ORIGIN, type RequestOrigin } from './request-context.js';
 import { LocalKmsService, type KmsResponse, type LocalKmsServiceOptions } from './service.js';
 
 /**
@@ -23,6 +25,13 @@ export interface LocalKmsOptions {
 export interface LocalKmsClientOptions {
   /** Act as this principal (a Caller or a principal ARN); default the account root. */
   caller?: Caller | string;
+  /**
+   * How the requests appear to arrive, for the global condition keys (aws:SourceIp, aws:UserAgent,
+   * aws:SecureTransport, aws:RequestedRegion). Default IN_PROCESS_ORIGIN (request-context.ts):
+   * source IP 127.0.0.1, secure transport true (every request AWS KMS evaluates came over TLS),
+   * user agent `kms-envelope-local-kms/in-process`, the service's Region. Members given replace those.
+   */
+  origin?: Partial<RequestOrigin>;
 }
 
 /** A KmsClient bound to one caller, plus `call()` for any other operation. */
@@ -54,37 +63,37 @@ export class LocalKms {
 
   client(options: LocalKmsClientOptions = {}): LocalKmsClient {
     const caller = toCaller(options.caller, this.service);
+    const origin = toOrigin(options.origin);
     const service = this.service;
+    const call = (operation: string, input: Record<string, unknown>) => service.call(operation, input, caller, origin);
     return {
       caller,
-      call: (operation, input = {}) => service.call(operation, input, caller),
+      call: (operation, input = {}) => call(operation, input),
       async generateDataKey(input) {
-        const out = await service.call(
-          'GenerateDataKey',
-          { KeyId: input.keyId, NumberOfBytes: input.numberOfBytes, ...ctx(input.encryptionContext), ...grants(input.grantTokens) },
-          caller,
-        );
+        const out = await call('GenerateDataKey', {
+          KeyId: input.keyId,
+          NumberOfBytes: input.numberOfBytes,
+          ...ctx(input.encryptionContext),
+          ...grants(input.grantTokens),
+        });
         return { keyId: out.KeyId as string, plaintext: bytes(out.Plaintext), ciphertextBlob: bytes(out.CiphertextBlob) };
       },
       async encrypt(input) {
-        const out = await service.call(
-          'Encrypt',
-          { KeyId: input.keyId, Plaintext: input.plaintext, ...ctx(input.encryptionContext), ...grants(input.grantTokens) },
-          caller,
-        );
+        const out = await call('Encrypt', {
+          KeyId: input.keyId,
+          Plaintext: input.plaintext,
+          ...ctx(input.encryptionContext),
+          ...grants(input.grantTokens),
+        });
         return { keyId: out.KeyId as string, ciphertextBlob: bytes(out.CiphertextBlob) };
       },
       async decrypt(input) {
-        const out = await service.call(
-          'Decrypt',
-          {
-            CiphertextBlob: input.ciphertextBlob,
-            ...(input.keyId !== undefined ? { KeyId: input.keyId } : {}),
-            ...ctx(input.encryptionContext),
-            ...grants(input.grantTokens),
-          },
-          caller,
-        );
+        const out = await call('Decrypt', {
+          CiphertextBlob: input.ciphertextBlob,
+          ...(input.keyId !== undefined ? { KeyId: input.keyId } : {}),
+          ...ctx(input.encryptionContext),
+          ...grants(input.grantTokens),
+        });
         return { keyId: out.KeyId as string, plaintext: bytes(out.Plaintext) };
       },
     };
@@ -113,6 +122,31 @@ function ctx(c: EncryptionContext | undefined): { EncryptionContext?: Encryption
 
 function grants(g: string[] | undefined): { GrantTokens?: string[] } {
   return g !== undefined ? { GrantTokens: g } : {};
+}
+
+function toOrigin(o: Partial<RequestOrigin> | undefined): RequestOrigin {
+  if (o === undefined) return IN_PROCESS_ORIGIN;
+  if (o === null || typeof o !== 'object') throw new TypeError('origin must be an object { sourceIp?, userAgent?, secureTransport?, requestedRegion? }');
+  const out: RequestOrigin = { ...IN_PROCESS_ORIGIN };
+  if (o.sourceIp !== undefined) {
+    if (typeof o.sourceIp !== 'string' || isIP(o.sourceIp) === 0) throw new TypeError(`origin.sourceIp must be an IPv4 or IPv6 address, got '${String(o.sourceIp)}'`);
+    out.sourceIp = o.sourceIp;
+  }
+  if (o.userAgent !== undefined) {
+    if (typeof o.userAgent !== 'string') throw new TypeError('origin.userAgent must be a string');
+    out.userAgent = o.userAgent;
+  }
+  if (o.secureTransport !== undefined) {
+    if (typeof o.secureTransport !== 'boolean') throw new TypeError('origin.secureTransport must be a boolean');
+    out.secureTransport = o.secureTransport;
+  }
+  if (o.requestedRegion !== undefined) {
+    if (typeof o.requestedRegion !== 'string' || !/^[a-z0-9-]{1,64}$/.test(o.requestedRegion)) {
+      throw new TypeError(`origin.requestedRegion must be a Region name such as us-east-1, got '${String(o.requestedRegion)}'`);
+    }
+    out.requestedRegion = o.requestedRegion;
+  }
+  return out;
 }
 
 function toCaller(caller: Caller | string | undefined, service: LocalKmsService): Caller {

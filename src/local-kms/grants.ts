@@ -1,7 +1,7 @@
 /**
  * Grants of the local KMS (AWS KMS Developer Guide, "Grants in AWS KMS", "Creating grants",
  * "Managing grants"; API Reference: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
- * RevokeGrant, GrantConstraints). This module holds the rules; service.ts wires them to requests.
+ * RevokeGrant, GrantConstraints). This module holds the rules; ops/grants.ts wires them to requests.
  *
  * A grant lets one grantee principal call some grant operations on one key, optionally only when
  * the request's encryption context satisfies the grant's constraints. Grants only allow: an

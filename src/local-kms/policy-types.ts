@@ -6,7 +6,23 @@ export interface Caller {
   account: string;
   /** Access key id the request was signed with, when there was one. */
   accessKeyId?: string;
+  /**
+   * IAM unique id of the user or role (`AIDA...`, `AROA...`; principals file `userId`), the base of
+   * `aws:userid`. Absent: a stable id derived from the ARN (request-context.ts).
+   */
+  userId?: string;
+  /** Tags of the principal (principals file `tags`), the `aws:PrincipalTag/<key>` condition keys. */
+  tags?: Readonly<Record<string, string>>;
 }
+
+/** A condition key's value in a request: one string, a list (multi-valued keys), a Boolean, or absent. */
+export type ConditionValue = string | string[] | boolean | undefined;
+
+/**
+ * Condition-key values of one request, keyed by lower-cased condition key; a key that is absent is
+ * missing from the request (request-context.ts builds it, the policy engine reads it).
+ */
+export type ConditionContext = ReadonlyMap<string, readonly string[]>;
 
 /** One authorization question asked of a key policy (AWS IAM policy evaluation, key policy only). */
 export interface AuthzRequest {
@@ -20,7 +36,7 @@ export interface AuthzRequest {
   /** `kms:EncryptionAlgorithm`, e.g. `SYMMETRIC_DEFAULT`. */
   encryptionAlgorithm?: string;
   /** Any further condition keys (lower-case matching is done by the evaluator), e.g. `kms:KeySpec`. */
-  conditionKeys?: Record<string, string | string[] | boolean | undefined>;
+  conditionKeys?: Record<string, ConditionValue>;
 }
 
 export interface AuthzDecision {

@@ -16,7 +16,8 @@
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { KmsServiceError } from './errors.js';
-import type { AuthzDecision, AuthzRequest, Caller } from './policy-types.js';
+import type { AuthzDecision, AuthzRequest, Caller, ConditionContext } from './policy-types.js';
+import { conditionContext } from './request-context.js';
 
 /** Maximum key policy length (AWS KMS `PutKeyPolicy` / `CreateKey`: `Policy` length 1..32768). */
 export const MAX_KEY_POLICY_LENGTH = 32_768;
@@ -426,66 +427,20 @@ export function validateKeyPolicy(policy: string): void {
             'encryption context. To fix, remove ForAllValues.',
         );
       }
+      // The same refusal for the single-valued aws:RequestTag/<key> (Developer Guide, "AWS KMS
+      // condition keys", "Using set operators with condition keys").
+      if (c.set === 'ForAllValues' && c.key.startsWith('aws:requesttag/')) {
+        throw malformed(
+          'OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition key ' +
+            'matches requests without the specified tag or with an unspecified tag. To fix, remove ForAllValues.',
+        );
+      }
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
-
-/** Condition-key values of one request, keyed by lower-cased condition key; absent keys are missing. */
-type RequestContext = Map<string, string[]>;
-
-function accountOfArn(arn: string): string | undefined {
-  return /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(arn)?.[1];
-}
-
-/**
- * `aws:PrincipalArn` of a caller: for an assumed-role session it is the role's ARN (IAM User Guide,
- * global condition keys). The role path is unknown from a session ARN, so the role is given without one.
- */
-function principalArnOf(caller: Caller): string {
-  const m = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(caller.arn);
-  return m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : caller.arn;
-}
-
-function principalTypeOf(arn: string): string | undefined {
-  if (/:root$/.test(arn)) return 'Account';
-  if (/:user\//.test(arn)) return 'User';
-  if (/:assumed-role\//.test(arn)) return 'AssumedRole';
-  if (/:federated-user\//.test(arn)) return 'FederatedUser';
-  return undefined;
-}
-
-function buildContext(req: AuthzRequest): RequestContext {
-  const ctx: RequestContext = new Map();
-  const set = (key: string, value: string | string[] | boolean | undefined) => {
-    if (value === undefined) return;
-    const list = Array.isArray(value) ? value : [typeof value === 'boolean' ? String(value) : value];
-    ctx.set(key.toLowerCase(), list);
-  };
-  set('kms:CallerAccount', req.caller.account);
-  set('aws:PrincipalArn', principalArnOf(req.caller));
-  set('aws:PrincipalAccount', req.caller.account);
-  set('aws:PrincipalType', principalTypeOf(req.caller.arn));
-  set('kms:EncryptionAlgorithm', req.encryptionAlgorithm);
-  const ec = req.encryptionContext;
-  if (ec && Object.keys(ec).length > 0) {
-    // Multi-valued; absent when the request has no encryption context (then ForAllValues is true
-    // and ForAnyValue false, as IAM defines for a missing multi-valued key).
-    set('kms:EncryptionContextKeys', Object.keys(ec));
-    for (const [k, v] of Object.entries(ec)) {
-      // The context-key part of the condition key is case-insensitive, the value is compared by the
-      // operator (Developer Guide, "kms:EncryptionContext:context-key"). Two pairs whose keys differ
-      // only by case both answer for the condition key.
-      const key = `kms:encryptioncontext:${k.toLowerCase()}`;
-      const prev = ctx.get(key);
-      ctx.set(key, prev ? [...prev, v] : [v]);
-    }
-  }
-  for (const [k, v] of Object.entries(req.conditionKeys ?? {})) set(k, v);
-  return ctx;
-}
 
 /**
  * Principal ARNs are compared without their partition: a local KMS serves one partition (derived
@@ -525,7 +480,7 @@ export function isCallerPrincipal(principal: string, caller: Caller): boolean {
   return principalMatches({ any: false, arns: [normalizePrincipal(principal)] }, caller);
 }
 
-function conditionMatches(c: ParsedCondition, ctx: RequestContext): boolean {
+function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
   const present = ctx.get(c.key);
   const absent = present === undefined || present.length === 0;
   if (c.op === 'Null') {
@@ -548,7 +503,7 @@ function conditionMatches(c: ParsedCondition, ctx: RequestContext): boolean {
   return present.some(matchesOne);
 }
 
-function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: RequestContext): boolean {
+function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext): boolean {
   if (st.principal && !principalMatches(st.principal, req.caller)) return false;
   if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
   if (st.actions && !st.actions.some((re) => re.test(req.action))) return false;
@@ -569,7 +524,8 @@ export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecis
   } catch {
     return { allowed: false, explicitDeny: false };
   }
-  const ctx = buildContext(req);
+  // The request's condition keys, lower-cased (request-context.ts assembles them).
+  const ctx = conditionContext(req);
   let allow = false;
   for (const st of parsed.statements) {
     if (!statementApplies(st, req, ctx)) continue;
@@ -581,11 +537,18 @@ export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecis
 
 /**
  * Policy lockout safety check (KMS `PutKeyPolicy`/`CreateKey` with `BypassPolicyLockoutSafetyCheck`
- * false): the principal making the request must still be allowed to call `PutKeyPolicy` on the key
- * under the new policy. Evaluated without request-specific condition values.
+ * false): the principal making the request must still be allowed to make a subsequent
+ * `PutKeyPolicy` request on the key under the new policy. `context` is that subsequent request's
+ * condition keys and encryption context (the service passes the key's own keys and the caller's
+ * global keys, built by request-context.ts); without it only the principal keys are known.
  */
-export function callerKeepsPolicyAccess(policy: string, caller: Caller, keyArn: string): boolean {
-  return evaluateKeyPolicy(policy, { caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn }).allowed;
+export function callerKeepsPolicyAccess(
+  policy: string,
+  caller: Caller,
+  keyArn: string,
+  context: Pick<AuthzRequest, 'conditionKeys' | 'encryptionContext'> = {},
+): boolean {
+  return evaluateKeyPolicy(policy, { ...context, caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn }).allowed;
 }
 
 /**
@@ -614,9 +577,15 @@ export const POLICY_LOCKOUT_MESSAGE = 'The new key policy will not allow you to 
  * throws `MalformedPolicyDocumentException` when the caller could not call `PutKeyPolicy` under
  * the new policy.
  */
-export function assertPolicyLockoutSafe(policy: string, caller: Caller, keyArn: string, bypass = false): void {
+export function assertPolicyLockoutSafe(
+  policy: string,
+  caller: Caller,
+  keyArn: string,
+  bypass = false,
+  context: Pick<AuthzRequest, 'conditionKeys' | 'encryptionContext'> = {},
+): void {
   if (bypass) return;
-  if (!callerKeepsPolicyAccess(policy, caller, keyArn)) throw malformed(POLICY_LOCKOUT_MESSAGE);
+  if (!callerKeepsPolicyAccess(policy, caller, keyArn, context)) throw malformed(POLICY_LOCKOUT_MESSAGE);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
  *
  * The principals file (`--principals FILE`) maps access key ids to IAM principal ARNs and, optionally,
  * to the secret access key; with a secret the server verifies the request signature (sigv4.ts).
- * File shape: `{ "<accessKeyId>": { "arn": "arn:aws:iam::111122223333:user/alice", "secretAccessKey": "..." } }`.
+ * File shape: `{ "<accessKeyId>": { "arn": "arn:aws:iam::111122223333:user/alice", "secretAccessKey": "...",
+ * "userId": "AIDA...", "tags": { "team": "payments" } } }`. `userId` and `tags` are optional: they are
+ * the principal's IAM unique id (the base of `aws:userid`; absent, a stable id is derived from the
+ * ARN) and its IAM tags (`aws:PrincipalTag/<key>`), see request-context.ts.
  */
 import { readFileSync } from 'node:fs';
 import { KmsServiceError } from './errors.js';
@@ -12,6 +15,57 @@ import type { Caller } from './policy-types.js';
 export interface PrincipalEntry {
   arn: string;
   secretAccessKey?: string;
+  /** IAM unique id: `AIDA` + 17 characters for a user, `AROA` + 17 for a role (its sessions too). */
+  userId?: string;
+  /** IAM tags of the principal (the role's, for a role session). */
+  tags?: Record<string, string>;
+}
+
+/**
+ * IAM unique ids as AWS issues them: a 4-letter prefix naming the kind (AIDA user, AROA role) and
+ * upper-case letters and digits, 16 to 128 characters in all (IAM API, `UserId`/`RoleId`).
+ */
+const UNIQUE_ID = /^(AIDA|AROA)[A-Z0-9]{12,124}$/;
+/** IAM tag keys: 1-128 characters, tag values 0-256, of letters, digits, spaces and `_.:/=+-@` (IAM API, Tag). */
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const MAX_PRINCIPAL_TAGS = 50;
+
+/** Checks the optional `userId` and `tags` of one entry; every problem names the entry. */
+function principalAttributes(where: string, arn: string, userId: unknown, tags: unknown): Pick<PrincipalEntry, 'userId' | 'tags'> {
+  const out: Pick<PrincipalEntry, 'userId' | 'tags'> = {};
+  const kind = /:root$/.test(arn) ? 'root' : /:user\//.test(arn) ? 'user' : /:(role|assumed-role)\//.test(arn) ? 'role' : 'federated';
+  if (userId !== undefined) {
+    if (kind === 'root' || kind === 'federated') {
+      throw new Error(`${where}: "userId" cannot be set for ${kind === 'root' ? 'the root user (its aws:userid is the account id)' : 'a federated user (its aws:userid is account:name)'}`);
+    }
+    const prefix = kind === 'user' ? 'AIDA' : 'AROA';
+    if (typeof userId !== 'string' || !UNIQUE_ID.test(userId) || !userId.startsWith(prefix)) {
+      throw new Error(`${where}: "userId" must be an IAM unique id starting with ${prefix} (${kind === 'user' ? 'IAM user' : 'IAM role'}), 16 to 128 upper-case letters and digits, e.g. ${prefix}J45Q7YFFAREXAMPLE`);
+    }
+    out.userId = userId;
+  }
+  if (tags !== undefined) {
+    if (kind === 'root') throw new Error(`${where}: "tags" cannot be set for the root user (it has no IAM tags)`);
+    if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) {
+      throw new Error(`${where}: "tags" must be an object mapping tag keys to string values`);
+    }
+    const entries = Object.entries(tags);
+    if (entries.length > MAX_PRINCIPAL_TAGS) throw new Error(`${where}: "tags" has ${entries.length} tags; IAM allows at most ${MAX_PRINCIPAL_TAGS}`);
+    const seen = new Set<string>();
+    for (const [k, v] of entries) {
+      if (k.length < 1 || k.length > 128 || !TAG_TEXT.test(k) || k.toLowerCase().startsWith('aws:')) {
+        throw new Error(`${where}: tag key "${k}" must be 1 to 128 letters, digits, spaces or _.:/=+-@ and not start with aws:`);
+      }
+      if (typeof v !== 'string' || v.length > 256 || !TAG_TEXT.test(v)) {
+        throw new Error(`${where}: tag "${k}" must have a string value of at most 256 letters, digits, spaces or _.:/=+-@`);
+      }
+      // Tag keys are case-insensitive in IAM (aws:PrincipalTag/<key> matches any case).
+      if (seen.has(k.toLowerCase())) throw new Error(`${where}: tag keys "${k}" differ only by case from another tag key`);
+      seen.add(k.toLowerCase());
+    }
+    out.tags = { ...(tags as Record<string, string>) };
+  }
+  return out;
 }
 
 /** Access key ids as AWS issues them: 16..128 word characters (IAM API `AccessKeyId` constraints). */
@@ -47,7 +101,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ... }`);
+    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "userId"?: ..., "tags"?: ... }`);
   }
   const out = new Map<string, PrincipalEntry>();
   for (const [accessKeyId, entry] of Object.entries(doc)) {
@@ -58,7 +112,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       throw new Error(`${where}: expected an object { "arn": ..., "secretAccessKey"?: ... }`);
     }
-    const { arn, secretAccessKey, ...rest } = entry as Record<string, unknown>;
+    const { arn, secretAccessKey, userId, tags, ...rest } = entry as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) throw new Error(`${where}: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
     if (typeof arn !== 'string' || accountOfPrincipalArn(arn) === undefined) {
@@ -67,7 +121,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
           'arn:aws:iam::111122223333:role/app or arn:aws:iam::111122223333:root',
       );
     }
-    const value: PrincipalEntry = { arn };
+    const value: PrincipalEntry = { arn, ...principalAttributes(where, arn, userId, tags) };
     if (secretAccessKey !== undefined) {
       if (typeof secretAccessKey !== 'string' || secretAccessKey.length === 0) {
         throw new Error(`${where}: "secretAccessKey" must be a non-empty string when given`);
@@ -92,6 +146,8 @@ export function resolveCaller(
   const entry = accessKeyId === undefined ? undefined : principals?.get(accessKeyId);
   if (entry) {
     const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)! };
+    if (entry.userId !== undefined) caller.userId = entry.userId;
+    if (entry.tags !== undefined) caller.tags = entry.tags;
     if (accessKeyId !== undefined) caller.accessKeyId = accessKeyId;
     return caller;
   }

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { KmsServiceError } from './errors.js';
 import { LocalKmsService } from './service.js';
+import type { RequestOrigin } from './request-context.js';
 import { decodeInput, encodeOutput } from './shapes.js';
 import { accessKeyIdOf, verifySigV4 } from './sigv4.js';
 import { loadPrincipals, resolveCaller, type PrincipalEntry } from './principals.js';
@@ -240,7 +241,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       }
     }
     const input = decodeInput(operation, parsed);
-    const output = await ctx.service.call(operation, input, caller);
+    const output = await ctx.service.call(operation, input, caller, requestOrigin(req));
     send(res, 200, encodeOutput(output));
   } catch (e) {
     if (e instanceof KmsServiceError) {
@@ -274,4 +275,23 @@ function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerRespo
     return;
   }
   send(res, 200, { now: Math.floor(ctx.service.now() / 1000) });
+}
+
+/**
+ * What the global condition keys need from the HTTP layer (request-context.ts): the peer address
+ * (aws:SourceIp; IPv4-mapped IPv6 as plain IPv4), the User-Agent header (aws:UserAgent), whether the
+ * connection is TLS (aws:SecureTransport: this server speaks plain HTTP, so false), and the Region of
+ * the SigV4 credential scope (aws:RequestedRegion), `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+ */
+function requestOrigin(req: IncomingMessage): RequestOrigin {
+  const address = req.socket.remoteAddress ?? '';
+  const auth = req.headers.authorization;
+  const region = typeof auth === 'string' ? /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(auth)?.[1] : undefined;
+  const userAgent = req.headers['user-agent'];
+  return {
+    sourceIp: address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address,
+    userAgent: typeof userAgent === 'string' ? userAgent : '',
+    secureTransport: 'encrypted' in req.socket && (req.socket as { encrypted?: boolean }).encrypted === true,
+    ...(region !== undefined ? { requestedRegion: region } : {}),
+  };
 }

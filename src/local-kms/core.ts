@@ -1,0 +1,439 @@
+import { KmsServiceError } from './errors.js';
+import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
+import { buildAuthzRequest, type Requester } from './request-context.js';
+import { authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
+import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
+import { Checks } from './validate.js';
+import { MarkerCodec } from './paging.js';
+import { FileStore, MemoryStore, type KmsStore } from './store.js';
+import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken } from './grants.js';
+import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
+import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
+
+/**
+ * The state and shared rules of the local KMS: keys and aliases with their store, the clock and the
+ * background tasks it drives, key lookup, authorization, key-state checks and key metadata. The
+ * operations themselves live in ops/ (one module per operation family of the KMS API Reference)
+ * and reach this state through a `KmsCore`; service.ts dispatches to them.
+ *
+ * Order of checks in every key operation, as AWS does it: request validation
+ * (ValidationException) → key lookup (NotFoundException) → key policy (AccessDeniedException) →
+ * key type and state (UnsupportedOperationException, DisabledException, KMSInvalidStateException,
+ * InvalidKeyUsageException) → the operation itself.
+ *
+ * Time comes from an injectable clock; every request first applies what became due since the last
+ * one (deletion windows ending, imported material expiring, automatic rotations, import parameters
+ * expiring), so tests can move the clock instead of waiting.
+ */
+
+export interface LocalKmsServiceOptions {
+  /** 12-digit account id of every key; default 111122223333. */
+  accountId?: string;
+  /** Region in key ARNs; default us-east-1. */
+  region?: string;
+  /** Milliseconds since the epoch; default Date.now. */
+  clock?: () => number;
+  /** Persist keys here (survives restarts); in memory when absent. */
+  dataDir?: string;
+  /** Root key file (32 bytes raw, hex or base64); default `<dataDir>/root.key`, generated on first start. */
+  rootKeyFile?: string;
+  /** A custom store (advanced; overrides dataDir). */
+  store?: KmsStore;
+  /** The "Grants per KMS key" quota; default 50,000 as in AWS (where it is adjustable too). */
+  maxGrantsPerKey?: number;
+  /**
+   * Told when a background task of one key (deletion, expiry, automatic rotation) fails, e.g.
+   * because the store cannot write the key. The task is skipped and retried a minute later (by
+   * the service clock); requests go on. Default: a process warning naming the key and the task.
+   */
+  onBackgroundError?: (error: unknown, where: { keyId: string; task: BackgroundTask }) => void;
+}
+
+export type BackgroundTask = 'deletion' | 'imported material expiry' | 'import parameters expiry' | 'automatic rotation';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** How long a key whose background task failed is left alone before the task is tried again. */
+const BACKGROUND_RETRY_MS = 60_000;
+
+function warnBackgroundError(error: unknown, where: { keyId: string; task: BackgroundTask }): void {
+  // The error's name and message only: store errors carry paths and sizes, never key material.
+  const e = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  process.emitWarning(`local KMS: ${where.task} of key ${where.keyId} failed (${e}); retrying in ${BACKGROUND_RETRY_MS / 1000} s`, 'LocalKmsWarning');
+}
+
+/** What an operation adds to its authorization request (request-context.ts checks the names). */
+export interface OperationKeys {
+  /** The request's encryption context (kms:EncryptionContext:<key>, kms:EncryptionContextKeys). */
+  encryptionContext?: Record<string, string>;
+  /** Request-parameter condition keys by their documented names, e.g. `kms:EncryptionAlgorithm`. */
+  keys?: Record<string, ConditionValue>;
+}
+
+/** Internal: the members operations use are public here, but KmsCore is not exported by index.ts. */
+export class KmsCore {
+  readonly accountId: string;
+  readonly region: string;
+  readonly partition: string;
+  readonly clock: () => number;
+  readonly store: KmsStore;
+  keys = new Map<string, KeyRecord>();
+  aliases = new Map<string, AliasRecord>();
+  /** Authenticates list markers (NextMarker/Marker), see paging.ts. */
+  readonly markers: MarkerCodec;
+  /** Issues and checks grant tokens (grants.ts). */
+  readonly grantTokens: GrantTokenCodec;
+  readonly maxGrantsPerKey: number;
+  /** Earliest time something becomes due; -Infinity forces a scan on the next request. */
+  nextEventAt = -Infinity;
+  closed = false;
+  readonly onBackgroundError: NonNullable<LocalKmsServiceOptions['onBackgroundError']>;
+  /** Keys whose background task failed, and when to try again. */
+  readonly backgroundRetryAt = new Map<string, number>();
+
+  constructor(options: LocalKmsServiceOptions = {}) {
+    const accountId = options.accountId ?? '111122223333';
+    if (!/^\d{12}$/.test(accountId)) throw new RangeError(`accountId must be 12 decimal digits, got '${accountId}'`);
+    const region = options.region ?? 'us-east-1';
+    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new RangeError(`region must look like us-east-1, got '${region}'`);
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new TypeError('clock must be a function returning milliseconds since the epoch');
+    }
+    this.accountId = accountId;
+    this.region = region;
+    this.partition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+    this.clock = options.clock ?? Date.now;
+    this.store = options.store ?? (options.dataDir ? new FileStore(options.dataDir, options.rootKeyFile) : new MemoryStore());
+    // The marker key is the store's token MAC of a fixed label: import token bodies are 73 bytes
+    // starting with a version byte 1, so no import token can carry this value as its MAC, and
+    // markers survive restarts of a persistent store (its root key is stable).
+    this.markers = new MarkerCodec(this.store.tokenMac(Buffer.from('kms-envelope local-kms list markers v1', 'utf8')));
+    // Same construction, another label: grant tokens survive restarts like markers do.
+    this.grantTokens = new GrantTokenCodec(this.store.tokenMac(Buffer.from('kms-envelope local-kms grant tokens v1', 'utf8')));
+    const maxGrants = options.maxGrantsPerKey ?? DEFAULT_MAX_GRANTS_PER_KEY;
+    if (!Number.isInteger(maxGrants) || maxGrants < 1) {
+      throw new RangeError(`maxGrantsPerKey must be a positive integer (grants per key), got ${String(maxGrants)}`);
+    }
+    this.maxGrantsPerKey = maxGrants;
+    if (options.onBackgroundError !== undefined && typeof options.onBackgroundError !== 'function') {
+      throw new TypeError('onBackgroundError must be a function (error, { keyId, task }) => void');
+    }
+    this.onBackgroundError = options.onBackgroundError ?? warnBackgroundError;
+    const loaded = this.store.load();
+    for (const k of loaded.keys) this.keys.set(k.keyId, k);
+    let dangling = false;
+    for (const a of loaded.aliases) {
+      // A crash between deleting a key and rewriting aliases.json can leave an alias behind.
+      if (this.keys.has(a.targetKeyId)) this.aliases.set(a.name, a);
+      else dangling = true;
+    }
+    if (dangling) this.store.putAliases([...this.aliases.values()]);
+  }
+
+  /** The account root, the caller of in-process requests that name no principal. */
+  get rootCaller(): Caller {
+    return { arn: `arn:${this.partition}:iam::${this.accountId}:root`, account: this.accountId };
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.store.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Time
+
+  /** Applies everything that became due: deletions, material expiry, rotations, stale import parameters. */
+  tick(): void {
+    const now = this.clock();
+    if (now < this.nextEventAt) return;
+    let next = Infinity;
+    for (const key of [...this.keys.values()]) {
+      // One key's failing task (say, a key file the store can no longer write) must not fail
+      // every request for every key: it is reported, skipped, and tried again later.
+      const retryAt = this.backgroundRetryAt.get(key.keyId);
+      if (retryAt !== undefined && retryAt > now) {
+        if (retryAt < next) next = retryAt;
+        continue;
+      }
+      let task: BackgroundTask = 'deletion';
+      try {
+        if (key.deletionDate !== undefined && key.deletionDate <= now) {
+          this.destroyKey(key);
+          this.backgroundRetryAt.delete(key.keyId);
+          continue;
+        }
+        let k = key;
+        if (k.imported?.validTo !== undefined && k.imported.validTo <= now && k.materials.length > 0) {
+          task = 'imported material expiry';
+          // AWS deletes expired imported material; the key becomes PendingImport until re-imported.
+          k = this.commit(k, {
+            materials: [],
+            imported: { materialId: k.imported.materialId, fingerprint: k.imported.fingerprint },
+          });
+        }
+        task = 'import parameters expiry';
+        if (k.pendingImport && k.pendingImport.expiresAt <= now) k = this.commit(k, { pendingImport: undefined });
+        task = 'automatic rotation';
+        if (k.rotation.enabled && this.stateOf(k) === 'Enabled') k = this.rotateDue(k, now);
+        this.backgroundRetryAt.delete(key.keyId);
+        for (const t of this.eventTimes(k)) if (t < next) next = t;
+      } catch (e) {
+        const at = now + BACKGROUND_RETRY_MS;
+        this.backgroundRetryAt.set(key.keyId, at);
+        if (at < next) next = at;
+        try {
+          this.onBackgroundError(e, { keyId: key.keyId, task });
+        } catch {
+          // A throwing reporter must not bring back the failure it reports.
+        }
+      }
+    }
+    this.nextEventAt = next;
+  }
+
+  eventTimes(k: KeyRecord): number[] {
+    const t: number[] = [];
+    if (k.deletionDate !== undefined) t.push(k.deletionDate);
+    if (k.imported?.validTo !== undefined && k.materials.length > 0) t.push(k.imported.validTo);
+    if (k.pendingImport) t.push(k.pendingImport.expiresAt);
+    // Disabled or pending keys do not rotate; EnableKey/CancelKeyDeletion commit, which rescans.
+    const due = this.stateOf(k) === 'Enabled' ? this.nextRotation(k) : undefined;
+    if (due !== undefined) t.push(due);
+    return t;
+  }
+
+  nextRotation(k: KeyRecord): number | undefined {
+    if (!k.rotation.enabled || k.rotation.baseDate === undefined || !k.rotation.periodDays) return undefined;
+    return k.rotation.baseDate + k.rotation.periodDays * DAY_MS;
+  }
+
+  /** Automatic rotation: one new material per elapsed period, dated when it was due. */
+  rotateDue(key: KeyRecord, now: number): KeyRecord {
+    let due = this.nextRotation(key);
+    if (due === undefined || due > now) return key;
+    const materials = [...key.materials];
+    const history = [...key.rotation.history];
+    let base = key.rotation.baseDate!;
+    for (let i = 0; due !== undefined && due <= now && i < 1000; i++) {
+      const m = newSymmetricMaterial(due);
+      materials.push(m);
+      history.push({ materialId: m.id, date: due, type: 'AUTOMATIC' });
+      base = due;
+      due = base + key.rotation.periodDays! * DAY_MS;
+    }
+    return this.commit(key, { materials, rotation: { ...key.rotation, baseDate: base, history } });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Records and persistence
+
+  /** Persists `key` with `changes` applied, then makes it current. Durable before it is visible. */
+  commit(key: KeyRecord, changes: Partial<KeyRecord>): KeyRecord {
+    const next: KeyRecord = { ...key, ...changes };
+    this.store.putKey(next);
+    this.keys.set(next.keyId, next);
+    this.nextEventAt = -Infinity;
+    return next;
+  }
+
+  commitAliases(aliases: Map<string, AliasRecord>): void {
+    this.store.putAliases([...aliases.values()]);
+    this.aliases = aliases;
+  }
+
+  destroyKey(key: KeyRecord): void {
+    const remaining = new Map([...this.aliases].filter(([, a]) => a.targetKeyId !== key.keyId));
+    // Aliases first: a crash in between leaves a key without aliases, never an alias without its key
+    // (and a dangling alias would be dropped at start-up anyway).
+    if (remaining.size !== this.aliases.size) this.commitAliases(remaining);
+    this.store.deleteKey(key.keyId);
+    this.keys.delete(key.keyId);
+    for (const m of key.materials) m.secret.fill(0);
+  }
+
+  keyArn(keyId: string): string {
+    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:key/${keyId}`;
+  }
+
+  aliasArn(name: string): string {
+    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:${name}`;
+  }
+
+  stateOf(key: KeyRecord): 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' {
+    if (key.deletionDate !== undefined) return 'PendingDeletion';
+    if (key.origin === 'EXTERNAL' && key.materials.length === 0) return 'PendingImport';
+    return key.enabled ? 'Enabled' : 'Disabled';
+  }
+
+  /**
+   * Resolves a KeyId parameter: key id, key ARN, and (where the operation accepts them) alias
+   * name or alias ARN. ARNs of another account or region name keys that do not exist here.
+   */
+  resolve(input: string, opts: { alias: boolean }): { key: KeyRecord; alias?: string } {
+    const arnPrefix = `arn:${this.partition}:kms:${this.region}:${this.accountId}:`;
+    let id = input;
+    let aliasName: string | undefined;
+    if (input.startsWith('arn:')) {
+      const m = /^arn:[\w-]+:kms:[\w-]*:\d*:(key\/.+|alias\/.+)$/.exec(input);
+      if (!m) throw err('NotFoundException', `Invalid arn ${input}`);
+      if (!input.startsWith(arnPrefix)) {
+        if (m[1]!.startsWith('alias/') && opts.alias) throw err('NotFoundException', `Alias ${input} is not found.`);
+        throw err('NotFoundException', `Key '${input}' does not exist`);
+      }
+      if (m[1]!.startsWith('alias/')) aliasName = m[1]!;
+      else id = m[1]!.slice(4);
+    } else if (input.startsWith('alias/')) {
+      aliasName = input;
+    }
+    if (aliasName !== undefined) {
+      if (!opts.alias) throw err('NotFoundException', `Invalid keyId ${input}`);
+      const alias = this.aliases.get(aliasName);
+      if (!alias) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName)} is not found.`);
+      const key = this.keys.get(alias.targetKeyId);
+      if (!key) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName)} is not found.`);
+      return { key, alias: aliasName };
+    }
+    if (!UUID.test(id)) throw err('NotFoundException', `Invalid keyId ${input}`);
+    const key = this.keys.get(id);
+    if (!key) throw err('NotFoundException', `Key '${this.keyArn(id)}' does not exist`);
+    return { key };
+  }
+
+  /**
+   * Key policy check (policy.ts), then grants (grants.ts): an explicit Deny in the key policy wins;
+   * otherwise an Allow in the key policy, or a live grant naming the caller, the operation and
+   * (for constrained grants) an encryption context the request satisfies, lets the request on.
+   * AWS evaluates key policy, IAM policies and grants together the same way; there is no IAM here.
+   */
+  authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string): void {
+    const request = this.authzRequest(who, action, key, op, requestAlias);
+    const decision = evaluateKeyPolicy(key.policy, request);
+    if (decision.allowed) return;
+    // CreateGrant through a grant has its own rules (createGrant), RetireGrant is decided by the grant.
+    if (!decision.explicitDeny && action !== 'kms:CreateGrant' && action.startsWith('kms:')) {
+      if (findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext)) return;
+    }
+    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
+    authorizeKeyPolicy(key.policy, request);
+  }
+
+  /** The authorization request of `action` on `key`, through the one request-context builder. */
+  authzRequest(who: Requester, action: string, key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'>, op: OperationKeys = {}, requestAlias?: string): AuthzRequest {
+    return buildAuthzRequest({
+      who,
+      action,
+      key,
+      now: this.clock(),
+      serviceRegion: this.region,
+      ...(op.encryptionContext !== undefined ? { encryptionContext: op.encryptionContext } : {}),
+      keys: { ...(op.keys ?? {}), ...(requestAlias !== undefined ? { 'kms:RequestAlias': requestAlias } : {}) },
+    });
+  }
+
+  /** The key must be Enabled (cryptographic operations). */
+  requireEnabled(key: KeyRecord): void {
+    const state = this.stateOf(key);
+    if (state === 'Enabled') return;
+    if (state === 'Disabled') throw err('DisabledException', `${key.arn} is disabled.`);
+    throw this.invalidState(key, state);
+  }
+
+  requireNotPendingDeletion(key: KeyRecord): void {
+    if (key.deletionDate !== undefined) throw this.invalidState(key, 'PendingDeletion');
+  }
+
+  invalidState(key: KeyRecord, state: string): KmsServiceError {
+    const what = state === 'PendingDeletion' ? 'pending deletion' : state === 'PendingImport' ? 'pending import' : state.toLowerCase();
+    return err('KMSInvalidStateException', `${key.arn} is ${what}.`);
+  }
+
+  requireUsage(key: KeyRecord, usage: KeyUsage, operation: string): void {
+    if (key.keyUsage !== usage) {
+      throw err('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
+    }
+  }
+
+  requireSymmetric(key: KeyRecord, operation: string): void {
+    if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
+      throw err('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for ${operation}.`);
+    }
+  }
+
+  requireRotatable(key: KeyRecord): void {
+    if (key.origin !== 'AWS_KMS') {
+      throw err('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+    }
+    if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
+      throw err('UnsupportedOperationException', `${key.arn} key spec is ${key.keySpec} which is not valid for this operation.`);
+    }
+  }
+
+  requireExternal(key: KeyRecord): void {
+    if (key.origin !== 'EXTERNAL') {
+      throw err('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+    }
+  }
+
+  currentMaterial(key: KeyRecord): MaterialRecord {
+    const m = key.materials[key.materials.length - 1];
+    if (!m) throw this.invalidState(key, 'PendingImport');
+    return m;
+  }
+
+  metadata(key: KeyRecord): KmsResponse {
+    const state = this.stateOf(key);
+    const md: KmsResponse = {
+      AWSAccountId: this.accountId,
+      KeyId: key.keyId,
+      Arn: key.arn,
+      CreationDate: new Date(key.createdAt),
+      Enabled: state === 'Enabled',
+      Description: key.description,
+      KeyUsage: key.keyUsage,
+      KeyState: state,
+    };
+    if (key.deletionDate !== undefined) md.DeletionDate = new Date(key.deletionDate);
+    if (key.imported?.validTo !== undefined && key.materials.length > 0) md.ValidTo = new Date(key.imported.validTo);
+    md.Origin = key.origin;
+    if (key.origin === 'EXTERNAL' && key.imported?.expirationModel && key.materials.length > 0) {
+      md.ExpirationModel = key.imported.expirationModel;
+    }
+    md.KeyManager = 'CUSTOMER';
+    md.CustomerMasterKeySpec = key.keySpec;
+    md.KeySpec = key.keySpec;
+    if (key.keyUsage === 'ENCRYPT_DECRYPT') md.EncryptionAlgorithms = encryptionAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'SIGN_VERIFY') md.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'GENERATE_VERIFY_MAC') md.MacAlgorithms = macAlgorithmsFor(key.keySpec);
+    if (key.keyUsage === 'KEY_AGREEMENT') md.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
+    md.MultiRegion = false;
+    if (key.keySpec === 'SYMMETRIC_DEFAULT' && key.materials.length > 0) md.CurrentKeyMaterialId = this.currentMaterial(key).id;
+    return md;
+  }
+
+
+  /**
+   * Every request's GrantTokens must be tokens this KMS issued (InvalidGrantTokenException).
+   * Authorization never needs them: the local model is strongly consistent, so a grant works as
+   * soon as CreateGrant returns, and a token of a retired or revoked grant gives nothing.
+   */
+  checkGrantTokens(tokens: unknown): void {
+    if (!Array.isArray(tokens)) return;
+    const c = new Checks();
+    c.length('grantTokens', tokens, 0, 10);
+    tokens.forEach((t, i) => c.length(`grantTokens.${i + 1}.member`, t as string, 1, 8192));
+    c.done();
+    for (const t of tokens as string[]) if (!this.grantTokens.read(t)) throw invalidGrantToken();
+  }
+
+  dryRun(req: Req): void {
+    if (req.DryRun === true) {
+      throw err('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+    }
+  }
+
+}

@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { KmsServiceError } from '../errors.js';
+import type { Requester } from '../request-context.js';
+import { KEY_PAIR_SPECS, KEY_SPECS, encryptionAlgorithmsFor, rsaOaepMaxPlaintext } from '../specs.js';
+import { openBlob, parseBlob, sealBlob } from '../blob.js';
+import { generateKeyPairFor, rsaOaepDecrypt, rsaOaepEncrypt } from '../asym.js';
+import { Checks, validationError } from '../validate.js';
+import type { KeyRecord } from '../model.js';
+import type { KmsCore } from '../core.js';
+import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, type Context, type KmsResponse, type Req } from './util.js';
+
+/**
+ * Cryptographic operations with encryption keys (API Reference: Encrypt, Decrypt, ReEncrypt,
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateDataKeyPair,
+ * GenerateDataKeyPairWithoutPlaintext, GenerateRandom).
+ */
+
+const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'];
+
+/** Checks shared by Encrypt and the ReEncrypt destination; returns the ciphertext. */
+function encryptWith(kms: KmsCore, 
+  key: KeyRecord,
+  plaintext: Blob,
+  context: Context | undefined,
+  algorithm: string,
+  operation: string,
+): { blob: Buffer; materialId?: string } {
+  kms.requireEnabled(key);
+  kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  if (!encryptionAlgorithmsFor(key.keySpec).includes(algorithm)) {
+    throw err('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+  }
+  if (key.keySpec === 'SYMMETRIC_DEFAULT') {
+    const m = kms.currentMaterial(key);
+    return { blob: sealBlob(key.keyId, m.id, m.secret, plaintext, context), materialId: m.id };
+  }
+  if (context && Object.keys(context).length > 0) {
+    throw validationError('EncryptionContext is not supported with asymmetric KMS keys.');
+  }
+  const max = rsaOaepMaxPlaintext(KEY_SPECS[key.keySpec].rsaBits!, algorithm);
+  if (plaintext.length > max) {
+    throw validationError(`Plaintext is ${plaintext.length} bytes; ${algorithm} with a ${key.keySpec} key encrypts at most ${max} bytes.`);
+  }
+  return { blob: rsaOaepEncrypt(key.publicKey!, algorithm, plaintext) };
+}
+
+/** Checks shared by Decrypt and the ReEncrypt source. */
+function decryptWith(
+  kms: KmsCore,
+  who: Requester,
+  action: string,
+  blob: Blob,
+  keyIdIn: string | undefined,
+  context: Context | undefined,
+  algorithm: string,
+  operation: string,
+  /** ReEncrypt: the destination key, for kms:ReEncryptOnSameKey on the source's authorization too. */
+  destinationKeyId?: string,
+): { key: KeyRecord; plaintext: Buffer; materialId?: string } {
+  // The documented kms:ReEncryptOnSameKey statement allows kms:ReEncrypt* (both permissions) on
+  // the condition, so the ReEncryptFrom request carries it as well (Developer Guide, "AWS KMS
+  // condition keys", kms:ReEncryptOnSameKey).
+  const same = (key: KeyRecord) => (destinationKeyId !== undefined ? { 'kms:ReEncryptOnSameKey': key.keyId === destinationKeyId } : {});
+  if (algorithm !== 'SYMMETRIC_DEFAULT') {
+    if (keyIdIn === undefined) {
+      throw validationError(`KeyId is required to decrypt with ${algorithm}: asymmetric ciphertext does not name its key.`);
+    }
+    const { key, alias } = kms.resolve(keyIdIn, { alias: true });
+    kms.authorize(who, action, key, { ...(context ? { encryptionContext: context } : {}), keys: { 'kms:EncryptionAlgorithm': algorithm, ...same(key) } }, alias);
+    kms.requireEnabled(key);
+    kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+    if (!encryptionAlgorithmsFor(key.keySpec).includes(algorithm)) {
+      throw err('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+    }
+    const plaintext = rsaOaepDecrypt(key.materials[0]!.secret, algorithm, blob);
+    if (!plaintext) throw invalidCiphertext();
+    return { key, plaintext };
+  }
+  const parsed = parseBlob(blob);
+  let requested: { key: KeyRecord; alias?: string } | undefined;
+  if (keyIdIn !== undefined) requested = kms.resolve(keyIdIn, { alias: true });
+  if (!parsed) {
+    if (requested && requested.key.keySpec !== 'SYMMETRIC_DEFAULT') {
+      throw err('InvalidKeyUsageException', `Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ${requested.key.keySpec}.`);
+    }
+    throw invalidCiphertext();
+  }
+  if (requested && requested.key.keyId !== parsed.keyId) {
+    throw err('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+  }
+  const key = kms.keys.get(parsed.keyId);
+  if (!key) throw err('NotFoundException', `Key '${kms.keyArn(parsed.keyId)}' does not exist`);
+  kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm, ...same(key) } }, requested?.alias);
+  kms.requireEnabled(key);
+  kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  const material = key.materials.find((m) => m.id === parsed.materialId);
+  const plaintext = material ? openBlob(parsed, material.secret, context) : undefined;
+  if (!plaintext) throw invalidCiphertext();
+  return { key, plaintext, materialId: parsed.materialId };
+}
+
+export async function encrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  checkKeyId(c, req.KeyId);
+  c.required('plaintext', req.Plaintext);
+  c.length('plaintext', req.Plaintext, 1, 4096);
+  c.oneOf('encryptionAlgorithm', str(req.EncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
+  checkGrantTokens(c, req.GrantTokens);
+  c.done();
+  const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
+  const context = req.EncryptionContext as Context | undefined;
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  kms.authorize(who, 'kms:Encrypt', key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm } }, alias);
+  const out = encryptWith(kms, key, req.Plaintext as Blob, context, algorithm, 'Encrypt');
+  kms.dryRun(req);
+  return withMaterial({ CiphertextBlob: out.blob, KeyId: key.arn, EncryptionAlgorithm: algorithm }, out.materialId);
+}
+
+export async function decrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  c.required('ciphertextBlob', req.CiphertextBlob);
+  c.length('ciphertextBlob', req.CiphertextBlob, 1, 6144);
+  c.length('keyId', str(req.KeyId), 1, 2048);
+  c.oneOf('encryptionAlgorithm', str(req.EncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
+  checkGrantTokens(c, req.GrantTokens);
+  c.done();
+  if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
+  const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
+  const out = decryptWith(
+    kms,
+    who,
+    'kms:Decrypt',
+    req.CiphertextBlob as Blob,
+    str(req.KeyId),
+    req.EncryptionContext as Context | undefined,
+    algorithm,
+    'Decrypt',
+  );
+  kms.dryRun(req);
+  return withMaterial({ KeyId: out.key.arn, Plaintext: out.plaintext, EncryptionAlgorithm: algorithm }, out.materialId);
+}
+
+export async function reEncrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  c.required('ciphertextBlob', req.CiphertextBlob);
+  c.length('ciphertextBlob', req.CiphertextBlob, 1, 6144);
+  c.length('sourceKeyId', str(req.SourceKeyId), 1, 2048);
+  c.required('destinationKeyId', req.DestinationKeyId);
+  c.length('destinationKeyId', str(req.DestinationKeyId), 1, 2048);
+  c.oneOf('sourceEncryptionAlgorithm', str(req.SourceEncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
+  c.oneOf('destinationEncryptionAlgorithm', str(req.DestinationEncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
+  checkGrantTokens(c, req.GrantTokens);
+  c.done();
+  const srcAlg = str(req.SourceEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
+  const dstAlg = str(req.DestinationEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
+  const dstContext = req.DestinationEncryptionContext as Context | undefined;
+  const { key: dst, alias: dstAlias } = kms.resolve(String(req.DestinationKeyId), { alias: true });
+  const src = decryptWith(
+    kms,
+    who,
+    'kms:ReEncryptFrom',
+    req.CiphertextBlob as Blob,
+    str(req.SourceKeyId),
+    req.SourceEncryptionContext as Context | undefined,
+    srcAlg,
+    'ReEncrypt',
+    dst.keyId,
+  );
+  try {
+    kms.authorize(
+      who,
+      'kms:ReEncryptTo',
+      dst,
+      {
+        encryptionContext: dstContext ?? {},
+        keys: { 'kms:EncryptionAlgorithm': dstAlg, 'kms:ReEncryptOnSameKey': src.key.keyId === dst.keyId },
+      },
+      dstAlias,
+    );
+    const out = encryptWith(kms, dst, src.plaintext, dstContext, dstAlg, 'ReEncrypt');
+    kms.dryRun(req);
+    const res: KmsResponse = {
+      CiphertextBlob: out.blob,
+      SourceKeyId: src.key.arn,
+      KeyId: dst.arn,
+      SourceEncryptionAlgorithm: srcAlg,
+      DestinationEncryptionAlgorithm: dstAlg,
+    };
+    if (src.materialId) res.SourceKeyMaterialId = src.materialId;
+    if (out.materialId) res.DestinationKeyMaterialId = out.materialId;
+    return res;
+  } finally {
+    src.plaintext.fill(0);
+  }
+}
+
+function dataKeyLength(req: Req): number {
+  const c = new Checks();
+  checkKeyId(c, req.KeyId);
+  c.range('numberOfBytes', num(req.NumberOfBytes), 1, 1024);
+  c.oneOf('keySpec', str(req.KeySpec), ['AES_256', 'AES_128']);
+  checkGrantTokens(c, req.GrantTokens);
+  c.done();
+  if (req.NumberOfBytes !== undefined && req.KeySpec !== undefined) {
+    throw validationError('Please specify either number of bytes or key spec, not both.');
+  }
+  if (req.NumberOfBytes === undefined && req.KeySpec === undefined) {
+    throw validationError('Please specify either number of bytes or key spec.');
+  }
+  return num(req.NumberOfBytes) ?? (req.KeySpec === 'AES_128' ? 16 : 32);
+}
+
+async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
+  const length = dataKeyLength(req);
+  const context = req.EncryptionContext as Context | undefined;
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT' } }, alias);
+  kms.requireEnabled(key);
+  kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  kms.requireSymmetric(key, operation);
+  kms.dryRun(req);
+  const plaintext = randomBytes(length);
+  const m = kms.currentMaterial(key);
+  const out: KmsResponse = { CiphertextBlob: sealBlob(key.keyId, m.id, m.secret, plaintext, context) };
+  if (withPlaintext) out.Plaintext = plaintext;
+  else plaintext.fill(0);
+  out.KeyId = key.arn;
+  out.KeyMaterialId = m.id;
+  return out;
+}
+
+export async function generateDataKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKey(kms, req, who, 'kms:GenerateDataKey', 'GenerateDataKey', true);
+}
+
+export async function generateDataKeyWithoutPlaintext(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKey(kms, req, who, 'kms:GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyWithoutPlaintext', false);
+}
+
+async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
+  const c = new Checks();
+  checkKeyId(c, req.KeyId);
+  c.required('keyPairSpec', req.KeyPairSpec);
+  c.oneOf('keyPairSpec', str(req.KeyPairSpec), [...KEY_PAIR_SPECS, 'SM2']);
+  checkGrantTokens(c, req.GrantTokens);
+  c.done();
+  const pairSpec = String(req.KeyPairSpec);
+  if (pairSpec === 'SM2') throw err('UnsupportedOperationException', 'SM2 is only available in China Regions.');
+  const context = req.EncryptionContext as Context | undefined;
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  kms.authorize(
+    who,
+    action,
+    key,
+    { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT', 'kms:DataKeyPairSpec': pairSpec } },
+    alias,
+  );
+  kms.requireEnabled(key);
+  kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  kms.requireSymmetric(key, operation);
+  kms.dryRun(req);
+  const pair = await generateKeyPairFor(pairSpec);
+  const m = kms.currentMaterial(key);
+  const out: KmsResponse = { PrivateKeyCiphertextBlob: sealBlob(key.keyId, m.id, m.secret, pair.privateKey, context) };
+  if (withPlaintext) out.PrivateKeyPlaintext = pair.privateKey;
+  else pair.privateKey.fill(0);
+  out.PublicKey = pair.publicKey;
+  out.KeyId = key.arn;
+  out.KeyPairSpec = pairSpec;
+  out.KeyMaterialId = m.id;
+  return out;
+}
+
+export async function generateDataKeyPair(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKeyPair(kms, req, who, 'kms:GenerateDataKeyPair', 'GenerateDataKeyPair', true);
+}
+
+export async function generateDataKeyPairWithoutPlaintext(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  return dataKeyPair(kms, req, who, 'kms:GenerateDataKeyPairWithoutPlaintext', 'GenerateDataKeyPairWithoutPlaintext', false);
+}
+
+export async function generateRandom(_kms: KmsCore, req: Req): Promise<KmsResponse> {
+  const c = new Checks();
+  c.required('numberOfBytes', req.NumberOfBytes);
+  c.range('numberOfBytes', num(req.NumberOfBytes), 1, 1024);
+  c.done();
+  if (req.CustomKeyStoreId !== undefined) {
+    throw err('CustomKeyStoreNotFoundException', `Custom key store ${String(req.CustomKeyStoreId)} does not exist.`);
+  }
+  return { Plaintext: randomBytes(num(req.NumberOfBytes)!) };
+}
+
+function invalidCiphertext(): KmsServiceError {
+  // One message for every cause (wrong key material, wrong context, damaged bytes), as AWS does.
+  return err('InvalidCiphertextException', 'The ciphertext is invalid, or the encryption context does not match.');
+}

@@ -1,0 +1,206 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Requester } from '../request-context.js';
+import { assertPolicyLockoutSafe, defaultKeyPolicy, validateKeyPolicy } from '../policy.js';
+import { CHINA_ONLY_KEY_SPECS, KEY_SPECS, KEY_SPEC_NAMES, KEY_USAGES, type KeySpec, type KeyUsage } from '../specs.js';
+import { generateKeyPairFor } from '../asym.js';
+import { Checks, validationError } from '../validate.js';
+import { paginate } from '../paging.js';
+import type { KeyRecord, Tag } from '../model.js';
+import type { KmsCore } from '../core.js';
+import { checkTagRules, checkTagShapes } from './aliases-tags.js';
+import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMaterial, num, requireKeyId, str, withPage, type KmsResponse, type Req } from './util.js';
+
+/**
+ * Keys and key states (API Reference: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
+ * EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion).
+ */
+
+const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'];
+
+export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  c.length('policy', str(req.Policy), 1, 32_768);
+  c.length('description', str(req.Description), 0, 8192);
+  c.oneOf('keyUsage', str(req.KeyUsage), KEY_USAGES);
+  // SM2 is in the API's enum (so it is not a ValidationException) but refused below.
+  c.oneOf('keySpec', str(req.KeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
+  c.oneOf('customerMasterKeySpec', str(req.CustomerMasterKeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
+  c.oneOf('origin', str(req.Origin), ORIGINS);
+  checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
+  c.done();
+  if (req.KeySpec !== undefined && req.CustomerMasterKeySpec !== undefined) {
+    throw validationError('You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.');
+  }
+  const specName = str(req.KeySpec) ?? str(req.CustomerMasterKeySpec) ?? 'SYMMETRIC_DEFAULT';
+  if (CHINA_ONLY_KEY_SPECS.includes(specName)) {
+    // AWS offers SM2 key pairs (ENCRYPT_DECRYPT, SIGN_VERIFY or KEY_AGREEMENT) only in China
+    // Regions (API Reference, CreateKey `KeySpec`/`KeyUsage`) and refuses the spec elsewhere with
+    // UnsupportedOperationException, as GenerateDataKeyPair does here. The local KMS does not
+    // model China Regions' key specs (SM2, nor SM4 behind SYMMETRIC_DEFAULT) under any region.
+    throw err(
+      'UnsupportedOperationException',
+      kms.partition === 'aws-cn'
+        ? `KeySpec ${specName} is not supported by the local KMS.`
+        : `KeySpec ${specName} is not supported in this Region.`,
+    );
+  }
+  const spec = specName as KeySpec;
+  const usage = (str(req.KeyUsage) ?? 'ENCRYPT_DECRYPT') as KeyUsage;
+  if (!KEY_SPECS[spec].usages.includes(usage)) {
+    throw validationError(`KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
+  }
+  const origin = str(req.Origin) ?? 'AWS_KMS';
+  if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
+    throw err('UnsupportedOperationException', `Origin ${origin} is not supported by the local KMS.`);
+  }
+  if (req.CustomKeyStoreId !== undefined || req.XksKeyId !== undefined) {
+    throw err('UnsupportedOperationException', 'Custom key stores are not supported by the local KMS.');
+  }
+  if (req.MultiRegion === true) {
+    throw err('UnsupportedOperationException', 'Multi-Region keys are not supported by the local KMS.');
+  }
+  const tags = (req.Tags as Tag[] | undefined) ?? [];
+  checkTagRules(tags, []);
+  const keyId = randomUUID();
+  const arn = kms.keyArn(keyId);
+  let policy: string;
+  if (req.Policy !== undefined) {
+    policy = String(req.Policy);
+    validateKeyPolicy(policy);
+    // Lockout safety check (API Reference, CreateKey `BypassPolicyLockoutSafetyCheck`): the new
+    // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
+    // as that request would be, with the key's own condition keys and the caller's global keys.
+    // (CreateKey itself is authorized by IAM policies in AWS, which the local KMS does not have.)
+    const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
+    assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, subsequent);
+  } else {
+    policy = defaultKeyPolicy(kms.accountId);
+  }
+  const now = kms.clock();
+  const key: KeyRecord = {
+    keyId,
+    arn,
+    createdAt: now,
+    description: str(req.Description) ?? '',
+    keyUsage: usage,
+    keySpec: spec,
+    origin,
+    enabled: true,
+    policy,
+    tags: tags.map((t) => ({ TagKey: t.TagKey, TagValue: t.TagValue })),
+    materials: [],
+    rotation: { enabled: false, history: [] },
+    onDemandRotations: 0,
+  };
+  const info = KEY_SPECS[spec];
+  if (origin === 'AWS_KMS') {
+    if (info.family === 'symmetric') key.materials.push(newSymmetricMaterial(now));
+    else if (info.family === 'hmac') key.materials.push({ id: newMaterialId(), createdAt: now, secret: randomBytes(info.hmacBytes!) });
+    else {
+      const pair = await generateKeyPairFor(spec);
+      key.materials.push({ id: newMaterialId(), createdAt: now, secret: pair.privateKey });
+      key.publicKey = pair.publicKey;
+    }
+  }
+  const saved = kms.commit(key, {});
+  return { KeyMetadata: kms.metadata(saved) };
+}
+
+export async function describeKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const keyIdIn = requireKeyId(req.KeyId);
+  const { key, alias } = kms.resolve(keyIdIn, { alias: true });
+  kms.authorize(who, 'kms:DescribeKey', key, {}, alias);
+  return { KeyMetadata: kms.metadata(key) };
+}
+
+export async function listKeys(kms: KmsCore, req: Req): Promise<KmsResponse> {
+  const c = new Checks();
+  c.range('limit', num(req.Limit), 1, 1000);
+  checkMarker(c, req.Marker);
+  c.done();
+  const all = [...kms.keys.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+  const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker), kms.markers, { operation: 'ListKeys', scope: '' });
+  return withPage({ Keys: page.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })) }, page);
+}
+
+export async function updateKeyDescription(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  checkKeyId(c, req.KeyId);
+  c.required('description', req.Description);
+  c.length('description', str(req.Description), 0, 8192);
+  c.done();
+  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  kms.authorize(who, 'kms:UpdateKeyDescription', key);
+  kms.requireNotPendingDeletion(key);
+  kms.commit(key, { description: String(req.Description) });
+  return {};
+}
+
+export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  kms.authorize(who, 'kms:EnableKey', key);
+  const state = kms.stateOf(key);
+  if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
+  if (!key.enabled) {
+    // AWS KMS does not rotate a disabled key (Developer Guide, "Rotating keys"): material that is
+    // overdue when the key is re-enabled rotates once, now, and the period restarts from there.
+    // Without this, tick() would back-date one rotation per period the key spent disabled.
+    const now = kms.clock();
+    const due = kms.nextRotation(key);
+    if (due !== undefined && due <= now) {
+      const m = newSymmetricMaterial(now);
+      kms.commit(key, {
+        enabled: true,
+        materials: [...key.materials, m],
+        rotation: {
+          ...key.rotation,
+          baseDate: now,
+          history: [...key.rotation.history, { materialId: m.id, date: now, type: 'AUTOMATIC' }],
+        },
+      });
+    } else {
+      kms.commit(key, { enabled: true });
+    }
+  }
+  return {};
+}
+
+export async function disableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  kms.authorize(who, 'kms:DisableKey', key);
+  const state = kms.stateOf(key);
+  if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
+  if (key.enabled) kms.commit(key, { enabled: false });
+  return {};
+}
+
+export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const c = new Checks();
+  checkKeyId(c, req.KeyId);
+  // The API model allows 1-365; the service accepts 7-30 (Developer Guide, "Deleting KMS keys").
+  c.range('pendingWindowInDays', num(req.PendingWindowInDays), 7, 30);
+  c.done();
+  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const days = num(req.PendingWindowInDays) ?? 30;
+  kms.authorize(who, 'kms:ScheduleKeyDeletion', key, {
+    keys: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
+  });
+  kms.requireNotPendingDeletion(key);
+  const deletionDate = kms.clock() + days * DAY_MS;
+  const saved = kms.commit(key, { deletionDate, pendingWindowInDays: days });
+  return {
+    KeyId: saved.arn,
+    DeletionDate: new Date(deletionDate),
+    KeyState: 'PendingDeletion',
+    PendingWindowInDays: days,
+  };
+}
+
+export async function cancelKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  kms.authorize(who, 'kms:CancelKeyDeletion', key);
+  if (key.deletionDate === undefined) throw err('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
+  // AWS: a key whose deletion is cancelled is Disabled (or PendingImport without material).
+  kms.commit(key, { deletionDate: undefined, pendingWindowInDays: undefined, enabled: false });
+  return { KeyId: key.arn };
+}
