@@ -1,6 +1,7 @@
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
 import { runCreateKeyCommand } from './create-key-cli.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
+import { loadPrincipals } from './principals.js';
 import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 
 /**
@@ -20,8 +21,16 @@ Options:
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "..."}}
-                         mapping SigV4 access keys to IAM principals for key policies
-  --strict-principals    reject access keys not in the principals file
+                         mapping SigV4 access keys to IAM principals for key policies.
+                         Without it every caller is the account root. With it every request
+                         must be signed (credential scope in --region) by a key in the file:
+                         unsigned is MissingAuthenticationTokenException, an unknown key
+                         UnrecognizedClientException; signatures are verified when the entry
+                         has a secret (without one, the access key id alone identifies it)
+  --allow-unknown-keys-as-root
+                         with --principals: access keys not in the file act as the account
+                         root instead of being refused (unsigned requests are still refused)
+  --strict-principals    deprecated, the default with --principals (accepted, no effect)
   --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
   --account-id ID        12-digit account id of the keys (default 111122223333)
   --region R             region in key ARNs (default us-east-1)
@@ -46,6 +55,7 @@ const VALUE_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--max-body-bytes': 'maxBodyBytes',
 };
 const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
+  '--allow-unknown-keys-as-root': 'allowUnknownKeysAsRoot',
   '--strict-principals': 'strictPrincipals',
   '--test-clock': 'testClock',
 };
@@ -72,12 +82,13 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
     if (arg === '-h' || arg === '--help') return 'help';
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (FLAG_OPTIONS[name]) {
+    // Own properties only: `constructor` or `__proto__` must be an unknown option, not a table entry.
+    if (Object.hasOwn(FLAG_OPTIONS, name)) {
       if (eq > 0) throw new LocalKmsUsageError(`${name} takes no value`);
-      opts[FLAG_OPTIONS[name]] = true;
+      opts[FLAG_OPTIONS[name]!] = true;
       continue;
     }
-    const key = VALUE_OPTIONS[name];
+    const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;
     if (!key) throw new LocalKmsUsageError(`unknown option ${JSON.stringify(arg)}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined || value === '') throw new LocalKmsUsageError(`${name} needs a value`);
@@ -91,6 +102,21 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
   const port = opts.port as number;
   if (port > 65535) throw new LocalKmsUsageError(`--port must be 0-65535, got ${port}`);
   return opts as LocalKmsServerOptions;
+}
+
+/** What the operator should know about who can call the server (the server started, so the file reads). */
+function authWarnings(opts: LocalKmsServerOptions): string[] {
+  if (!opts.principalsFile) return ['no --principals: every caller, signed or not, is the account root'];
+  const out: string[] = [];
+  const unverified = [...loadPrincipals(opts.principalsFile).entries()].filter(([, e]) => e.secretAccessKey === undefined);
+  if (unverified.length > 0) {
+    out.push(
+      `${unverified.length} principal(s) without "secretAccessKey" (${unverified.map(([k]) => k).join(', ')}): ` +
+        'their signatures are not verified, the access key id alone identifies them',
+    );
+  }
+  if (opts.allowUnknownKeysAsRoot) out.push('--allow-unknown-keys-as-root: any access key not in the principals file acts as the account root');
+  return out;
 }
 
 export async function runLocalKmsCommand(argv: string[]): Promise<number> {
@@ -115,6 +141,7 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
     return 1;
   }
   if (!opts.dataDir) process.stderr.write('kms-envelope local-kms: no --data-dir, keys live in memory only\n');
+  for (const warning of authWarnings(opts)) process.stderr.write(`kms-envelope local-kms: ${warning}\n`);
   process.stdout.write(`listening on ${server.url}\n`);
   const running = server;
   await new Promise<void>((resolve) => {
