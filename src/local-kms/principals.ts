@@ -3,6 +3,7 @@
  *
  * The principals file (`--principals FILE`) maps access key ids to IAM principal ARNs and, optionally,
  * to the secret access key; with a secret the server verifies the request signature (sigv4.ts).
+ * Once a file is given, only its keys are callers (resolveCaller; auth.ts checks the signature).
  * File shape: `{ "<accessKeyId>": { "arn": "arn:aws:iam::111122223333:user/alice", "secretAccessKey": "..." } }`.
  */
 import { readFileSync } from 'node:fs';
