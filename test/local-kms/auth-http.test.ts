@@ -9,7 +9,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CreateKeyCommand,
   DescribeKeyCommand,
@@ -19,7 +19,7 @@ import {
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
 import { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } from '../../src/local-kms/index.js';
-import { LocalKmsUsageError, parseLocalKmsArgs } from '../../src/local-kms/cli.js';
+import { LocalKmsUsageError, parseLocalKmsArgs, runLocalKmsCommand } from '../../src/local-kms/cli.js';
 import { expectAwsError, tempDir } from './helpers.js';
 import { handSign, postRaw, postUnsigned } from './signing.js';
 
@@ -183,6 +183,26 @@ describe('principals without a secret', () => {
     const e = await expectAwsError(client(server.url, NOSECRET).send(new DescribeKeyCommand({ KeyId: KeyMetadata!.KeyId })), 'AccessDeniedException');
     expect(e.message).toContain('arn:aws:iam::111122223333:user/NoSecret');
     await client(server.url, ROOT).send(new DescribeKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+  });
+
+  it('kms-envelope local-kms names the secret-less entries at start (never a secret)', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));
+    try {
+      const done = runLocalKmsCommand(['--port', '0', '--principals', join(tmp.dir, 'principals-nosecret.json'), '--allow-unknown-keys-as-root']);
+      for (let i = 0; i < 200 && !out.join('').includes('listening on'); i++) await new Promise((r) => setTimeout(r, 10));
+      process.emit('SIGTERM');
+      expect(await done).toBe(0);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+    const text = err.join('');
+    expect(text).toContain(`1 principal(s) without "secretAccessKey" (${NOSECRET.key})`);
+    expect(text).toContain('--allow-unknown-keys-as-root: any access key not in the principals file acts as the account root');
+    expect(text).not.toContain(ROOT.secret);
   });
 
   it('a garbled Authorization, a foreign Region, a stale date or an unsigned target naming it is refused', async () => {
