@@ -33,7 +33,8 @@ Options:
   --strict-principals    deprecated, the default with --principals (accepted, no effect)
   --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
   --account-id ID        12-digit account id of the keys (default 111122223333)
-  --region R             region in key ARNs (default us-east-1)
+  --region R             region in key ARNs (default us-east-1); with --principals also the
+                         only region a request's credential scope may name
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 

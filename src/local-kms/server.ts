@@ -47,6 +47,10 @@ export interface LocalKmsServerOptions {
   /** Enables `GET/POST /_local/clock` to read and advance the service clock. */
   testClock?: boolean;
   accountId?: string;
+  /**
+   * Region of the keys (their ARNs), default us-east-1. With `principalsFile` it is also the only
+   * Region a request's SigV4 credential scope may name (InvalidSignatureException otherwise).
+   */
   region?: string;
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
