@@ -107,7 +107,7 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
 
 /** What the operator should know about who can call the server (the server started, so the file reads). */
 function authWarnings(opts: LocalKmsServerOptions): string[] {
-  if (!opts.principalsFile) return ['no --principals: every caller, signed or not, is the account root'];
+  if (!opts.principalsFile) return [];
   const out: string[] = [];
   const unverified = [...loadPrincipals(opts.principalsFile).entries()].filter(([, e]) => e.secretAccessKey === undefined);
   if (unverified.length > 0) {
