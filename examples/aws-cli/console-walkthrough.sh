@@ -52,6 +52,15 @@ if as_app kms schedule-key-deletion --key-id "$KEY_ID" 2> denied.txt; then
 fi
 grep -o AccessDeniedException denied.txt
 
+echo "== With a principals file nobody is anonymous: an unsigned request and an unknown access key are refused"
+curl -s "$ENDPOINT" -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: TrentService.ScheduleKeyDeletion' \
+  -d "{\"KeyId\": \"$KEY_ID\", \"PendingWindowInDays\": 7}" | grep -o MissingAuthenticationTokenException
+if AWS_ACCESS_KEY_ID=AKIAEXAMPLEUNKNOWN01 AWS_SECRET_ACCESS_KEY=guess kms list-keys 2> denied.txt; then
+  echo "an unknown access key was accepted" >&2; exit 1
+fi
+grep -o UnrecognizedClientException denied.txt
+as_root kms describe-key --key-id "$KEY_ID" --query KeyMetadata.KeyState --output text
+
 echo "== Import key material (origin EXTERNAL) with OpenSSL"
 IMPORTED=$(as_root kms create-key --origin EXTERNAL --description "Imported key" --query KeyMetadata.KeyId --output text)
 # One call returns both: a second GetParametersForImport would invalidate the first token.

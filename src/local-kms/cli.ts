@@ -1,6 +1,7 @@
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
 import { runCreateKeyCommand } from './create-key-cli.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
+import { loadPrincipals } from './principals.js';
 import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 
 /**
@@ -22,11 +23,20 @@ Options:
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
                          "userId"?: "AIDA...", "tags"?: {"team": "..."}}} mapping SigV4 access
                          keys to IAM principals for key policies (userId, tags: aws:userid,
-                         aws:PrincipalTag)
-  --strict-principals    reject access keys not in the principals file
+                         aws:PrincipalTag).
+                         Without it every caller is the account root. With it every request
+                         must be signed (credential scope in --region) by a key in the file:
+                         unsigned is MissingAuthenticationTokenException, an unknown key
+                         UnrecognizedClientException; signatures are verified when the entry
+                         has a secret (without one, the access key id alone identifies it)
+  --allow-unknown-keys-as-root
+                         with --principals: access keys not in the file act as the account
+                         root instead of being refused (unsigned requests are still refused)
+  --strict-principals    deprecated, the default with --principals (accepted, no effect)
   --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
   --account-id ID        12-digit account id of the keys (default 111122223333)
-  --region R             region in key ARNs (default us-east-1)
+  --region R             region in key ARNs (default us-east-1); with --principals also the
+                         only region a request's credential scope may name
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 
@@ -48,6 +58,7 @@ const VALUE_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--max-body-bytes': 'maxBodyBytes',
 };
 const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
+  '--allow-unknown-keys-as-root': 'allowUnknownKeysAsRoot',
   '--strict-principals': 'strictPrincipals',
   '--test-clock': 'testClock',
 };
@@ -74,12 +85,13 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
     if (arg === '-h' || arg === '--help') return 'help';
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (FLAG_OPTIONS[name]) {
+    // Own properties only: `constructor` or `__proto__` must be an unknown option, not a table entry.
+    if (Object.hasOwn(FLAG_OPTIONS, name)) {
       if (eq > 0) throw new LocalKmsUsageError(`${name} takes no value`);
-      opts[FLAG_OPTIONS[name]] = true;
+      opts[FLAG_OPTIONS[name]!] = true;
       continue;
     }
-    const key = VALUE_OPTIONS[name];
+    const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;
     if (!key) throw new LocalKmsUsageError(`unknown option ${JSON.stringify(arg)}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined || value === '') throw new LocalKmsUsageError(`${name} needs a value`);
@@ -93,6 +105,21 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
   const port = opts.port as number;
   if (port > 65535) throw new LocalKmsUsageError(`--port must be 0-65535, got ${port}`);
   return opts as LocalKmsServerOptions;
+}
+
+/** What the operator should know about who can call the server (the server started, so the file reads). */
+function authWarnings(opts: LocalKmsServerOptions): string[] {
+  if (!opts.principalsFile) return [];
+  const out: string[] = [];
+  const unverified = [...loadPrincipals(opts.principalsFile).entries()].filter(([, e]) => e.secretAccessKey === undefined);
+  if (unverified.length > 0) {
+    out.push(
+      `${unverified.length} principal(s) without "secretAccessKey" (${unverified.map(([k]) => k).join(', ')}): ` +
+        'their signatures are not verified, the access key id alone identifies them',
+    );
+  }
+  if (opts.allowUnknownKeysAsRoot) out.push('--allow-unknown-keys-as-root: any access key not in the principals file acts as the account root');
+  return out;
 }
 
 export async function runLocalKmsCommand(argv: string[]): Promise<number> {
@@ -117,6 +144,7 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
     return 1;
   }
   if (!opts.dataDir) process.stderr.write('kms-envelope local-kms: no --data-dir, keys live in memory only\n');
+  for (const warning of authWarnings(opts)) process.stderr.write(`kms-envelope local-kms: ${warning}\n`);
   process.stdout.write(`listening on ${server.url}\n`);
   const running = server;
   await new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@
  *
  * The principals file (`--principals FILE`) maps access key ids to IAM principal ARNs and, optionally,
  * to the secret access key; with a secret the server verifies the request signature (sigv4.ts).
+ * Once a file is given, only its keys are callers (resolveCaller; auth.ts checks the signature).
  * File shape: `{ "<accessKeyId>": { "arn": "arn:aws:iam::111122223333:user/alice", "secretAccessKey": "...",
  * "userId": "AIDA...", "tags": { "team": "payments" } } }`. `userId` and `tags` are optional: they are
  * the principal's IAM unique id (the base of `aws:userid`; absent, a stable id is derived from the
@@ -133,32 +134,49 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
   return out;
 }
 
+/** How the caller of a request is decided (see resolveCaller). */
+export interface ResolveCallerOptions {
+  /** Account of the keys: its root is the caller when no principals file is configured. */
+  accountId: string;
+  /**
+   * With a principals file: let an access key that is not in it act as the account root instead
+   * of being refused (UnrecognizedClientException). A request with no access key at all is
+   * refused either way. Default false.
+   */
+  allowUnknownKeysAsRoot?: boolean;
+}
+
 /**
- * The caller of a request. Unknown or absent access keys act as the account root (the local KMS's
- * convenient default, like a single-user account), unless `strict`, where AWS's answers are given:
- * `UnrecognizedClientException` for an unknown access key, `MissingAuthenticationTokenException` for none.
+ * The caller of a request, from the access key id its signature names.
+ *
+ * - No principals file: every caller is the account root, whatever key it names or none (the
+ *   offline default; nobody is authenticated).
+ * - A principals file: a listed key is its principal. As in AWS (KMS API Reference, "Common
+ *   Errors"), a request naming no key is MissingAuthenticationTokenException and a key nobody
+ *   issued is UnrecognizedClientException, unless `allowUnknownKeysAsRoot` makes such keys the
+ *   account root. There is no anonymous principal in AWS KMS, so none here once principals exist.
  */
 export function resolveCaller(
   accessKeyId: string | undefined,
   principals: Map<string, PrincipalEntry> | undefined,
-  opts: { strict: boolean; accountId: string },
+  opts: ResolveCallerOptions,
 ): Caller {
-  const entry = accessKeyId === undefined ? undefined : principals?.get(accessKeyId);
-  if (entry) {
-    const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)! };
-    if (entry.userId !== undefined) caller.userId = entry.userId;
-    if (entry.tags !== undefined) caller.tags = entry.tags;
+  const root = (): Caller => {
+    const caller: Caller = { arn: `arn:aws:iam::${opts.accountId}:root`, account: opts.accountId };
     if (accessKeyId !== undefined) caller.accessKeyId = accessKeyId;
     return caller;
+  };
+  if (principals === undefined) return root();
+  if (accessKeyId === undefined) {
+    throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
   }
-  if (opts.strict) {
-    // AWS: an unsigned request is MissingAuthenticationTokenException, an unknown key UnrecognizedClientException.
-    if (accessKeyId === undefined) {
-      throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
-    }
-    throw new KmsServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+  const entry = principals.get(accessKeyId);
+  if (entry) {
+    const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)!, accessKeyId };
+    if (entry.userId !== undefined) caller.userId = entry.userId;
+    if (entry.tags !== undefined) caller.tags = entry.tags;
+    return caller;
   }
-  const caller: Caller = { arn: `arn:aws:iam::${opts.accountId}:root`, account: opts.accountId };
-  if (accessKeyId !== undefined) caller.accessKeyId = accessKeyId;
-  return caller;
+  if (opts.allowUnknownKeysAsRoot === true) return root();
+  throw new KmsServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.');
 }

@@ -5,8 +5,8 @@ import { KmsServiceError } from './errors.js';
 import { LocalKmsService } from './service.js';
 import type { RequestOrigin } from './request-context.js';
 import { decodeInput, encodeOutput } from './shapes.js';
-import { accessKeyIdOf, verifySigV4 } from './sigv4.js';
-import { loadPrincipals, resolveCaller, type PrincipalEntry } from './principals.js';
+import { loadPrincipals } from './principals.js';
+import { authenticate, type AuthSettings } from './auth.js';
 
 /**
  * HTTP front end of the local KMS, speaking the AWS KMS JSON 1.1 protocol:
@@ -14,8 +14,8 @@ import { loadPrincipals, resolveCaller, type PrincipalEntry } from './principals
  * blobs base64, timestamps epoch seconds; errors `{"__type": "<Name>", "message": "..."}` with
  * HTTP 400 (500 for internal faults), and an `x-amzn-RequestId` header on every answer.
  *
- * The caller is the principal the SigV4 access key id maps to (principals.ts); when that
- * principal has a secret, the signature is verified (sigv4.ts).
+ * Without a principals file every caller is the account root. With one, every request must be
+ * SigV4-signed by a principal in the file (auth.ts): there is no anonymous caller.
  */
 export interface LocalKmsServerOptions {
   /** TCP port; 0 picks a free one. Default 0. */
@@ -24,13 +24,34 @@ export interface LocalKmsServerOptions {
   host?: string;
   dataDir?: string;
   rootKeyFile?: string;
-  /** JSON file mapping access key ids to `{ arn, secretAccessKey? }`. */
+  /**
+   * JSON file mapping access key ids to `{ arn, secretAccessKey? }`. Without it every caller is the
+   * account root and nothing is authenticated. With it every request must carry a SigV4 signature
+   * whose credential scope names `region`, with `host`, the date and every `x-amz-*` header signed,
+   * by an access key in the file: an unsigned request is MissingAuthenticationTokenException, an
+   * unknown key UnrecognizedClientException, as in AWS. A signature is verified when the entry has
+   * a secret; an entry without one is identified by its access key id alone.
+   */
   principalsFile?: string;
-  /** Reject access keys not in the principals file (UnrecognizedClientException). */
+  /**
+   * With `principalsFile`: an access key not in the file acts as the account root instead of being
+   * refused. Requests without a signature are refused either way. Default false. Security effect:
+   * anyone who can reach the server can act as the root by signing with any made-up key.
+   */
+  allowUnknownKeysAsRoot?: boolean;
+  /**
+   * @deprecated Refusing unknown access keys is the default with `principalsFile` now. `true` is
+   * accepted and changes nothing; `false` is refused (say `allowUnknownKeysAsRoot: true` to admit
+   * unknown keys as the root).
+   */
   strictPrincipals?: boolean;
   /** Enables `GET/POST /_local/clock` to read and advance the service clock. */
   testClock?: boolean;
   accountId?: string;
+  /**
+   * Region of the keys (their ARNs), default us-east-1. With `principalsFile` it is also the only
+   * Region a request's SigV4 credential scope may name (InvalidSignatureException otherwise).
+   */
   region?: string;
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
@@ -68,6 +89,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
   const requestTimeout = timeout('requestTimeoutMs', options.requestTimeoutMs, Math.max(30_000, headersTimeout));
   if (requestTimeout < headersTimeout) throw new RangeError(`requestTimeoutMs (${requestTimeout}) must be at least headersTimeoutMs (${headersTimeout})`);
   const idleTimeout = timeout('idleTimeoutMs', options.idleTimeoutMs, 60_000);
+  checkAuthOptions(options);
   const principals = options.principalsFile ? loadPrincipals(options.principalsFile) : undefined;
   let offsetMs = 0;
   const clock = options.testClock ? () => Date.now() + offsetMs : Date.now;
@@ -81,8 +103,12 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
 
   const ctx: HandlerContext = {
     service,
-    principals,
-    strict: options.strictPrincipals === true,
+    auth: {
+      principals,
+      allowUnknownKeysAsRoot: options.allowUnknownKeysAsRoot === true,
+      accountId: service.accountId,
+      region: service.region,
+    },
     testClock: options.testClock === true,
     maxBody,
     advance: (seconds) => {
@@ -132,10 +158,32 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
   };
 }
 
+/** The authentication options, checked once at start (types, contradictions, the deprecated one). */
+function checkAuthOptions(options: LocalKmsServerOptions): void {
+  for (const name of ['allowUnknownKeysAsRoot', 'strictPrincipals'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') {
+      throw new TypeError(`${name} must be a boolean, got ${typeof options[name]}`);
+    }
+  }
+  if (options.strictPrincipals === false) {
+    throw new RangeError(
+      'strictPrincipals: false is no longer supported: with principalsFile, unknown access keys are refused by default; ' +
+        'set allowUnknownKeysAsRoot: true to let them act as the account root',
+    );
+  }
+  if (options.strictPrincipals === true && options.allowUnknownKeysAsRoot === true) {
+    throw new RangeError('strictPrincipals and allowUnknownKeysAsRoot contradict each other: give one of them');
+  }
+  for (const name of ['allowUnknownKeysAsRoot', 'strictPrincipals'] as const) {
+    if (options[name] === true && !options.principalsFile) {
+      throw new RangeError(`${name} needs principalsFile: without one every caller is the account root`);
+    }
+  }
+}
+
 interface HandlerContext {
   service: LocalKmsService;
-  principals: Map<string, PrincipalEntry> | undefined;
-  strict: boolean;
+  auth: AuthSettings;
   testClock: boolean;
   maxBody: number;
   advance(seconds: number): void;
@@ -224,13 +272,8 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       throw new KmsServiceError('UnknownOperationException', `Content-Type must be ${JSON_TYPE}.`);
     }
     const operation = target.slice(TARGET_PREFIX.length);
-    const accessKeyId = accessKeyIdOf(req.headers);
-    const caller = resolveCaller(accessKeyId, ctx.principals, { strict: ctx.strict, accountId: ctx.service.accountId });
-    const secret = accessKeyId !== undefined ? ctx.principals?.get(accessKeyId)?.secretAccessKey : undefined;
-    if (secret !== undefined) {
-      // Signatures are checked against real time: SDKs sign with the wall clock, not the test clock.
-      verifySigV4({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, secret, Date.now());
-    }
+    // Signatures are checked against real time: SDKs sign with the wall clock, not the test clock.
+    const caller = authenticate({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, ctx.auth, Date.now());
     let parsed: unknown = {};
     if (body.length > 0) {
       try {

@@ -193,15 +193,19 @@ export function decodeInput(operation: string, body: unknown): Record<string, un
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw serialization(`Unexpected ${typeName(body)} at the top level; expected a JSON object`);
   }
-  const shape = SHAPES[operation] ?? {};
-  const structures = STRUCTURE_MEMBERS[operation] ?? {};
+  // Own properties only, for the operation (X-Amz-Target) and for every member name: with
+  // `TrentService.constructor` the tables' prototype members (Object's `length`, `name`, ...) were
+  // read as shapes, and a body `{"length": 5}` answered SerializationException instead of
+  // UnknownOperationException.
+  const shape = Object.hasOwn(SHAPES, operation) ? SHAPES[operation]! : {};
+  const structures = Object.hasOwn(STRUCTURE_MEMBERS, operation) ? STRUCTURE_MEMBERS[operation]! : {};
   const out: Record<string, unknown> = {};
   for (const [member, value] of Object.entries(body as Record<string, unknown>)) {
     if (Object.hasOwn(structures, member)) {
       if (value !== null) out[member] = structures[member] === 'recipientInfo' ? decodeRecipient(member, value) : decodeConstraints(member, value);
       continue;
     }
-    const kind = shape[member];
+    const kind = Object.hasOwn(shape, member) ? shape[member] : undefined;
     if (kind === undefined || value === null) continue;
     out[member] = decodeMember(member, kind, value);
   }
@@ -280,7 +284,7 @@ export function encodeOutput(value: unknown): unknown {
  * silently treated as absent.
  */
 export function checkInputTypes(operation: string, input: Record<string, unknown>): void {
-  for (const [member, kind] of Object.entries(STRUCTURE_MEMBERS[operation] ?? {})) {
+  for (const [member, kind] of Object.entries(Object.hasOwn(STRUCTURE_MEMBERS, operation) ? STRUCTURE_MEMBERS[operation]! : {})) {
     const v = input[member];
     if (v === undefined || v === null) continue;
     if (kind === 'grantConstraints' && !isConstraints(v)) {
@@ -290,7 +294,7 @@ export function checkInputTypes(operation: string, input: Record<string, unknown
       throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a RecipientInfo structure ({ KeyEncryptionAlgorithm?: string, AttestationDocument?: Uint8Array })`);
     }
   }
-  const shape = SHAPES[operation];
+  const shape = Object.hasOwn(SHAPES, operation) ? SHAPES[operation] : undefined;
   if (!shape) return;
   for (const [member, kind] of Object.entries(shape)) {
     const v = input[member];

@@ -1,7 +1,8 @@
 /**
- * AWS Signature Version 4 verification for the local KMS (header-signed requests, AWS General
- * Reference "Signature Version 4 signing process"), used when the principals file gives the caller's
- * secret access key.
+ * AWS Signature Version 4 verification for the local KMS (header-signed requests; IAM User Guide,
+ * "Create a signed AWS API request" and "Elements of an AWS API request signature"). Once a
+ * principals file is configured every request goes through `checkSigV4` (header, scope, signed
+ * headers, clock), and through `verifySigV4Signature` when the file gives the caller's secret.
  *
  *   canonical request = method \n canonical URI \n canonical query \n canonical headers \n
  *                       signed headers \n hex(SHA-256(body))
@@ -43,7 +44,12 @@ interface ParsedAuthorization {
 const incomplete = (message: string) => new KmsServiceError('IncompleteSignatureException', message);
 const invalid = (message: string) => new KmsServiceError('InvalidSignatureException', message);
 
+/**
+ * A header's value, own properties only: names come from the client (SignedHeaders), and
+ * `constructor` or `__proto__` must read as an absent header, not as Object.prototype members.
+ */
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  if (!Object.hasOwn(headers, name)) return undefined;
   const v = headers[name];
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v.join(',') : v;
@@ -165,13 +171,45 @@ function hmac(key: Buffer | string, data: string): Buffer {
 
 const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
+/** What the server checks a signature against. */
+export interface SigV4Options {
+  /** The server's time, epoch milliseconds; the signing time must be within MAX_CLOCK_SKEW_MS of it. */
+  nowMs: number;
+  /** The Region this server serves: the credential scope must name it. */
+  region: string;
+}
+
+/** A request's SigV4 Authorization that passed every check but the signature itself. */
+export interface SigV4Authorization {
+  accessKeyId: string;
+  /** Credential scope: `YYYYMMDD`, Region, service (`kms`). */
+  date: string;
+  region: string;
+  service: string;
+  /** Signed header names, lower case, sorted, unique. */
+  signedHeaders: string[];
+  signature: string;
+  /** Signing time in ISO 8601 basic format (`X-Amz-Date`, or the `Date` header converted). */
+  amzDate: string;
+}
+
 /**
- * Verifies the SigV4 signature of a request with the caller's secret. Throws `KmsServiceError`:
- * `MissingAuthenticationTokenException` (no Authorization header), `IncompleteSignatureException`
- * (garbled header, no date), `InvalidSignatureException` (wrong scope, signing time more than 15
- * minutes from `nowMs`, or signature mismatch, including a signature replayed on another body).
+ * Checks everything about a request's SigV4 authentication that needs no secret, in the order AWS
+ * services report it: the Authorization header and its parts, the signing time's format, the
+ * signed headers, the credential scope, then the signing time's distance from `nowMs`. Throws
+ * `KmsServiceError`: `MissingAuthenticationTokenException` (no Authorization header),
+ * `IncompleteSignatureException` (unsupported algorithm, missing parts, no or garbled date),
+ * `InvalidSignatureException` (a header that must be signed is not, a scope naming another
+ * Region, service, terminator or date, a signing time more than 15 minutes away).
+ *
+ * Signed headers (IAM User Guide, "Create a signed AWS API request"): `host`, the date header
+ * used, and every `x-amz-*` header the request carries. For KMS that includes `x-amz-target`,
+ * which names the operation: left unsigned, a captured request could be replayed as another
+ * operation (DescribeKey as ScheduleKeyDeletion) with its signature still valid.
  */
-export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: number): void {
+export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authorization {
+  if (typeof opts.region !== 'string' || opts.region.length === 0) throw new TypeError('region must be a non-empty string');
+  if (!Number.isFinite(opts.nowMs)) throw new TypeError('nowMs must be a finite number of epoch milliseconds');
   const authorization = headerValue(req.headers, 'authorization');
   if (!authorization) {
     throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
@@ -204,33 +242,43 @@ export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: 
     amzDate = formatAmzDate(signedAtMs);
   }
 
-  // Credential scope: <date>/<region>/kms/aws4_request, its date the signing date.
+  // Headers that must be signed: without the host the signature could be sent to another
+  // endpoint, without the date replayed after the window, without an x-amz-* header (the target
+  // above all) the request could be changed in what it asks for.
+  const signed = new Set(parsed.signedHeaders);
+  if (!signed.has('host')) {
+    throw invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  if (!signed.has(amzDateHeader ? 'x-amz-date' : 'date')) {
+    throw invalid(`'${amzDateHeader ? 'X-Amz-Date' : 'Date'}' must be a 'SignedHeader' in the AWS Authorization.`);
+  }
+  const unsignedAmz = Object.keys(req.headers)
+    .map((name) => name.toLowerCase())
+    .filter((name) => name.startsWith('x-amz-') && !signed.has(name))
+    .sort();
+  if (unsignedAmz.length > 0) {
+    throw invalid(`'${unsignedAmz[0]!.slice(0, 64)}' must be a 'SignedHeader' in the AWS Authorization.`);
+  }
+
+  // Credential scope: <date>/<region>/kms/aws4_request, its date the signing date, its Region the
+  // one this server serves. AWS reports every scope problem at once.
+  const scope: string[] = [];
+  if (parsed.region !== opts.region) scope.push(`Credential should be scoped to a valid region, not '${parsed.region.slice(0, 64)}'.`);
+  if (parsed.service !== SERVICE) scope.push(`Credential should be scoped to correct service: '${SERVICE}'.`);
   if (parsed.terminator !== 'aws4_request') {
-    throw invalid(`Credential should be scoped with a valid terminator: 'aws4_request', not '${parsed.terminator.slice(0, 64)}'.`);
+    scope.push(`Credential should be scoped with a valid terminator: 'aws4_request', not '${parsed.terminator.slice(0, 64)}'.`);
   }
-  if (parsed.service !== SERVICE) {
-    throw invalid(`Credential should be scoped to correct service: '${SERVICE}'.`);
-  }
-  if (!/^[a-z0-9-]+$/.test(parsed.region)) throw invalid('Credential should be scoped to a valid region.');
   if (parsed.date !== amzDate.slice(0, 8)) {
-    throw invalid(
+    scope.push(
       `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: ` +
         `'${parsed.date.slice(0, 16)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
     );
   }
-
-  // The signed headers must cover the host and the signing time, or the signature could be moved
-  // to another endpoint or replayed after the 15-minute window.
-  if (!parsed.signedHeaders.includes('host')) {
-    throw invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
-  }
-  const dateName = amzDateHeader ? 'x-amz-date' : 'date';
-  if (!parsed.signedHeaders.includes(dateName)) {
-    throw invalid(`'${amzDateHeader ? 'X-Amz-Date' : 'Date'}' must be a 'SignedHeader' in the AWS Authorization.`);
-  }
+  if (scope.length > 0) throw invalid(scope.join(' '));
 
   // Clock skew, worded as AWS words it (e.g. "Signature expired: 20140325T143453Z is now earlier
   // than 20140325T143751Z (20140325T145251Z - 15 min.)").
+  const nowMs = opts.nowMs;
   if (signedAtMs < nowMs - MAX_CLOCK_SKEW_MS) {
     throw invalid(
       `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(nowMs - MAX_CLOCK_SKEW_MS)} ` +
@@ -244,11 +292,29 @@ export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: 
     );
   }
 
+  return {
+    accessKeyId: parsed.accessKeyId,
+    date: parsed.date,
+    region: parsed.region,
+    service: parsed.service,
+    signedHeaders: [...signed].sort(),
+    signature: parsed.signature,
+    amzDate,
+  };
+}
+
+/**
+ * Verifies the signature of a request `checkSigV4` accepted, with the caller's secret access key:
+ * the canonical request is rebuilt from what was received (the body hashed here, never taken from
+ * `x-amz-content-sha256`) and the HMAC compared in constant time. Throws
+ * `InvalidSignatureException` on a mismatch, including a signature replayed on another body,
+ * method, path, query or signed header value.
+ */
+export function verifySigV4Signature(req: SignedRequest, auth: SigV4Authorization, secretAccessKey: string): void {
   const q = req.path.indexOf('?');
   const rawPath = q < 0 ? req.path : req.path.slice(0, q);
   const rawQuery = q < 0 ? '' : req.path.slice(q + 1);
-  const signedHeaders = [...new Set(parsed.signedHeaders)].sort();
-  const canonicalHeaders = signedHeaders
+  const canonicalHeaders = auth.signedHeaders
     .map((name) => `${name}:${canonicalHeaderValue(headerValue(req.headers, name) ?? '')}\n`)
     .join('');
   const canonicalRequest = [
@@ -256,20 +322,21 @@ export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: 
     canonicalUri(rawPath || '/'),
     canonicalQuery(rawQuery),
     canonicalHeaders,
-    signedHeaders.join(';'),
+    auth.signedHeaders.join(';'),
     sha256Hex(req.body),
   ].join('\n');
-  const scope = `${parsed.date}/${parsed.region}/${parsed.service}/aws4_request`;
-  const stringToSign = [ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  let key = hmac(`AWS4${secretAccessKey}`, parsed.date);
-  key = hmac(key, parsed.region);
-  key = hmac(key, parsed.service);
+  const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
+  const stringToSign = [ALGORITHM, auth.amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  let key = hmac(`AWS4${secretAccessKey}`, auth.date);
+  key = hmac(key, auth.region);
+  key = hmac(key, auth.service);
   key = hmac(key, 'aws4_request');
   const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
 
   // Constant-time comparison of the raw 32-byte MACs; a malformed hex signature simply mismatches.
-  const given = /^[0-9a-f]{64}$/i.test(parsed.signature) ? Buffer.from(parsed.signature, 'hex') : Buffer.alloc(32);
-  const ok = timingSafeEqual(given, expected) && /^[0-9a-f]{64}$/i.test(parsed.signature);
+  const wellFormed = /^[0-9a-f]{64}$/i.test(auth.signature);
+  const given = wellFormed ? Buffer.from(auth.signature, 'hex') : Buffer.alloc(32);
+  const ok = timingSafeEqual(given, expected) && wellFormed;
   if (!ok) {
     // Like AWS, tell the client what was signed (nothing secret: no key, only request metadata).
     throw invalid(
@@ -279,4 +346,9 @@ export function verifySigV4(req: SignedRequest, secretAccessKey: string, nowMs: 
         `The String-to-Sign should have been\n'${stringToSign}'\n`,
     );
   }
+}
+
+/** `checkSigV4` then `verifySigV4Signature`: the whole SigV4 verification with a known secret. */
+export function verifySigV4(req: SignedRequest, secretAccessKey: string, opts: SigV4Options): void {
+  verifySigV4Signature(req, checkSigV4(req, opts), secretAccessKey);
 }

@@ -137,7 +137,7 @@ describe('key policy roles', () => {
     for (const p of attempts) await expectAwsError(p, 'AccessDeniedException');
   });
 
-  it('with --strict-principals an unknown access key is refused; without, it acts as the account root', async () => {
+  it('an unknown access key is refused (by default and with the deprecated --strict-principals); with --allow-unknown-keys-as-root it is the account root', async () => {
     const unknown = (url: string) =>
       new KMSClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'whatever' }, maxAttempts: 1 });
     const e = await expectAwsError(unknown(strictServer.url).send(new CreateKeyCommand({})), 'UnrecognizedClientException');
@@ -153,9 +153,18 @@ describe('key policy roles', () => {
     // A known principal still works on the strict server.
     const own = await client('user', { url: strictServer.url }).send(new CreateKeyCommand({}));
     expect(own.KeyMetadata?.KeyId).toBeTruthy();
-    // Non-strict: the unknown key is the account root, whom the console policy gives kms:*.
-    const d = await unknown(server.url).send(new DescribeKeyCommand({ KeyId: keyId }));
-    expect(d.KeyMetadata?.KeyId).toBe(keyId);
+    // The default is the same since unknown keys stopped acting as the root (issue 11).
+    await expectAwsError(unknown(server.url).send(new DescribeKeyCommand({ KeyId: keyId })), 'UnrecognizedClientException');
+    // Opt-in: the unknown key is the account root, whom the console policy gives kms:*.
+    const open = await startLocalKmsServer({ port: 0, principalsFile: join(tmp.dir, 'principals.json'), allowUnknownKeysAsRoot: true, accountId: ACCOUNT });
+    try {
+      const policy = keyPolicyFor({ accountId: ACCOUNT, administrators: [ids.admin.arn], users: [ids.user.arn] });
+      const openKey = (await client('root', { url: open.url }).send(new CreateKeyCommand({ Policy: policy }))).KeyMetadata!.KeyId!;
+      const d = await unknown(open.url).send(new DescribeKeyCommand({ KeyId: openKey }));
+      expect(d.KeyMetadata?.KeyId).toBe(openKey);
+    } finally {
+      await open.close();
+    }
   });
 
   it('kms:EncryptionContext:tenant admits one tenant and denies another', async () => {

@@ -59,7 +59,19 @@ describe('resolveCaller', () => {
     ['AKIAADMIN00000000001', { arn: 'arn:aws:iam::111122223333:user/admin' }],
     ['AKIAOTHER00000000003', { arn: 'arn:aws:iam::444455556666:user/eve' }],
   ]);
-  const opts = { strict: false, accountId: '111122223333' };
+  const opts = { accountId: '111122223333' };
+  const root = { arn: 'arn:aws:iam::111122223333:root', account: '111122223333' };
+  const failsWith = (fn: () => unknown, type: string, message: string) => {
+    try {
+      fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(KmsServiceError);
+      expect((err as KmsServiceError).type).toBe(type);
+      expect((err as KmsServiceError).message).toBe(message);
+      return;
+    }
+    expect.unreachable(`expected ${type}`);
+  };
 
   it('known keys become their principal and account', () => {
     expect(resolveCaller('AKIAADMIN00000000001', principals, opts)).toEqual({
@@ -68,24 +80,30 @@ describe('resolveCaller', () => {
     expect(resolveCaller('AKIAOTHER00000000003', principals, opts).account).toBe('444455556666');
   });
 
-  it('unknown or absent keys act as the account root unless strict', () => {
-    expect(resolveCaller('AKIAUNKNOWN000000000', principals, opts)).toEqual({
-      arn: 'arn:aws:iam::111122223333:root', account: '111122223333', accessKeyId: 'AKIAUNKNOWN000000000',
-    });
-    expect(resolveCaller(undefined, undefined, opts)).toEqual({ arn: 'arn:aws:iam::111122223333:root', account: '111122223333' });
-    const cases: [string | undefined, string, string][] = [
-      ['AKIAUNKNOWN000000000', 'UnrecognizedClientException', 'The security token included in the request is invalid.'],
-      [undefined, 'MissingAuthenticationTokenException', 'Request is missing Authentication Token'],
-    ];
-    for (const [key, type, message] of cases) {
-      try {
-        resolveCaller(key, principals, { ...opts, strict: true });
-        expect.unreachable();
-      } catch (err) {
-        expect(err).toBeInstanceOf(KmsServiceError);
-        expect((err as KmsServiceError).type).toBe(type);
-        expect((err as KmsServiceError).message).toBe(message);
-      }
+  it('without a principals file every caller is the account root', () => {
+    expect(resolveCaller('AKIAUNKNOWN000000000', undefined, opts)).toEqual({ ...root, accessKeyId: 'AKIAUNKNOWN000000000' });
+    expect(resolveCaller(undefined, undefined, opts)).toEqual(root);
+  });
+
+  // AWS KMS API Reference, "Common Errors": no access key is MissingAuthenticationToken, an
+  // unknown one UnrecognizedClientException ("The security token included in the request is invalid.").
+  it('with a principals file an unknown key is UnrecognizedClientException and none MissingAuthenticationTokenException', () => {
+    failsWith(() => resolveCaller('AKIAUNKNOWN000000000', principals, opts), 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    failsWith(() => resolveCaller(undefined, principals, opts), 'MissingAuthenticationTokenException', 'Request is missing Authentication Token');
+    // An empty file is still a principals file: nobody is admitted.
+    failsWith(() => resolveCaller('AKIAADMIN00000000001', new Map(), opts), 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+  });
+
+  it('allowUnknownKeysAsRoot admits unknown keys as the account root, never a request without a key', () => {
+    const open = { ...opts, allowUnknownKeysAsRoot: true };
+    expect(resolveCaller('AKIAUNKNOWN000000000', principals, open)).toEqual({ ...root, accessKeyId: 'AKIAUNKNOWN000000000' });
+    expect(resolveCaller('AKIAADMIN00000000001', principals, open).arn).toBe('arn:aws:iam::111122223333:user/admin');
+    failsWith(() => resolveCaller(undefined, principals, open), 'MissingAuthenticationTokenException', 'Request is missing Authentication Token');
+  });
+
+  it('an access key id named like an Object.prototype member is just unknown', () => {
+    for (const key of ['constructor', '__proto__', 'toString']) {
+      failsWith(() => resolveCaller(key, principals, opts), 'UnrecognizedClientException', 'The security token included in the request is invalid.');
     }
   });
 

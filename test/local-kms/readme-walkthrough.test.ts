@@ -1,7 +1,7 @@
 /**
  * Runs examples/aws-cli/console-walkthrough.sh — the commands the README's "Local KMS" section shows —
  * with the real AWS CLI against a local KMS server on a free port, so the documented walkthrough
- * (console-style key creation, key policy roles, OpenSSL import) cannot silently rot.
+ * (console-style key creation, key policy roles, no anonymous callers, OpenSSL import) cannot silently rot.
  * Needs `aws` and `openssl` on PATH; the test is skipped only when `aws` is missing.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -48,6 +48,9 @@ it.runIf(hasAws)('the README walkthrough runs end to end with the AWS CLI', asyn
   expect(out).toContain('"Sid": "Allow access for Key Administrators"');
   expect(out.match(/AccessDeniedException/g)?.length).toBe(2);
   expect(out).toContain('PendingDeletion');
+  // The default once principals are configured: no anonymous caller, no unknown access key, and
+  // the key the unsigned request tried to delete is still enabled.
+  expect(out).toMatch(/refused\nMissingAuthenticationTokenException\nUnrecognizedClientException\nEnabled\n/);
   expect(out).toMatch(/Enabled\narn:aws:kms:us-east-1:111122223333:key\//);
   expect(out.trim().endsWith('walkthrough complete')).toBe(true);
 });

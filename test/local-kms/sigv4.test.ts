@@ -1,32 +1,18 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { accessKeyIdOf, formatAmzDate, verifySigV4 } from '../../src/local-kms/sigv4.js';
+import { accessKeyIdOf, checkSigV4, formatAmzDate, verifySigV4 } from '../../src/local-kms/sigv4.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
+import { NodeSha256 } from './signing.js';
 
 const AKID = 'AKIDLOCALTEST0001';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 const NOW = Date.UTC(2024, 4, 17, 12, 0, 0);
-
-const toBytes = (d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array =>
-  typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d);
-
-/** node:crypto behind the hash interface @smithy/signature-v4 expects (HMAC when given a secret). */
-class NodeSha256 {
-  private readonly h;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-}
+/** The server's clock and the one Region it serves. */
+const AT_NOW = { nowMs: NOW, region: 'us-east-1' };
 
 interface Req {
   method?: string;
@@ -39,6 +25,8 @@ interface Req {
   service?: string;
   applyChecksum?: boolean;
   sessionToken?: string;
+  region?: string;
+  unsigned?: string[];
 }
 
 /** Signs like the SDK does and returns what the server would see (lower-case header names, raw target). */
@@ -46,7 +34,7 @@ async function signed(r: Req = {}) {
   const body = r.body ?? '{"KeyId":"alias/app"}';
   const signer = new SignatureV4({
     service: r.service ?? 'kms',
-    region: 'us-east-1',
+    region: r.region ?? 'us-east-1',
     sha256: NodeSha256,
     applyChecksum: r.applyChecksum ?? false,
     credentials: { accessKeyId: AKID, secretAccessKey: r.secret ?? SECRET, ...(r.sessionToken ? { sessionToken: r.sessionToken } : {}) },
@@ -67,7 +55,7 @@ async function signed(r: Req = {}) {
       },
       body,
     } as never,
-    { signingDate: r.signingDate ?? new Date(NOW) },
+    { signingDate: r.signingDate ?? new Date(NOW), unsignableHeaders: new Set(r.unsigned ?? []) },
   );
   const headers: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries((out as unknown as { headers: Record<string, string> }).headers)) headers[k.toLowerCase()] = v;
@@ -98,7 +86,7 @@ describe('verifySigV4 against @smithy/signature-v4 (the signer of @aws-sdk/clien
   it('accepts what the SDK signs', async () => {
     const r = await signed();
     expect(r.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST0001\/20240517\/us-east-1\/kms\/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$/);
-    expect(() => verifySigV4(r, SECRET, NOW)).not.toThrow();
+    expect(() => verifySigV4(r, SECRET, AT_NOW)).not.toThrow();
     expect(accessKeyIdOf(r.headers)).toBe(AKID);
   });
 
@@ -114,26 +102,26 @@ describe('verifySigV4 against @smithy/signature-v4 (the signer of @aws-sdk/clien
     ];
     for (const c of cases) {
       const r = await signed(c);
-      expect(() => verifySigV4(r, SECRET, NOW), JSON.stringify(c)).not.toThrow();
+      expect(() => verifySigV4(r, SECRET, AT_NOW), JSON.stringify(c)).not.toThrow();
     }
   });
 
   it('rejects a wrong secret with InvalidSignatureException and the AWS message', async () => {
     const r = await signed({ secret: 'not-the-secret' });
-    const e = rejects(() => verifySigV4(r, SECRET, NOW), 'InvalidSignatureException', MISMATCH);
+    const e = rejects(() => verifySigV4(r, SECRET, AT_NOW), 'InvalidSignatureException', MISMATCH);
     expect(e.message).not.toContain(SECRET);
     expect(e.message).toContain('The String-to-Sign should have been');
   });
 
   it('rejects a signature replayed on another body (x-amz-content-sha256 is not trusted)', async () => {
     const r = await signed({ body: '{"KeyId":"alias/app"}', applyChecksum: true });
-    rejects(() => verifySigV4({ ...r, body: Buffer.from('{"KeyId":"alias/other"}') }, SECRET, NOW), 'InvalidSignatureException', MISMATCH);
+    rejects(() => verifySigV4({ ...r, body: Buffer.from('{"KeyId":"alias/other"}') }, SECRET, AT_NOW), 'InvalidSignatureException', MISMATCH);
     // Even with the (signed) content hash header rewritten to match the new body.
     const forged = { ...r.headers, 'x-amz-content-sha256': createHash('sha256').update('{"KeyId":"alias/other"}').digest('hex') };
-    rejects(() => verifySigV4({ ...r, headers: forged, body: Buffer.from('{"KeyId":"alias/other"}') }, SECRET, NOW), 'InvalidSignatureException', MISMATCH);
+    rejects(() => verifySigV4({ ...r, headers: forged, body: Buffer.from('{"KeyId":"alias/other"}') }, SECRET, AT_NOW), 'InvalidSignatureException', MISMATCH);
     // An UNSIGNED-PAYLOAD signature does not bind the body, so it is not accepted.
     const unsigned = await signed({ headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
-    rejects(() => verifySigV4(unsigned, SECRET, NOW), 'InvalidSignatureException', MISMATCH);
+    rejects(() => verifySigV4(unsigned, SECRET, AT_NOW), 'InvalidSignatureException', MISMATCH);
   });
 
   it('rejects any tampering with signed parts', async () => {
@@ -148,52 +136,88 @@ describe('verifySigV4 against @smithy/signature-v4 (the signer of @aws-sdk/clien
       { ...r, headers: { ...r.headers, authorization: String(r.headers.authorization).replace(/Signature=.*/, 'Signature=zz') } },
       { ...r, headers: { ...r.headers, authorization: String(r.headers.authorization).replace('us-east-1', 'eu-west-1') } },
     ];
-    for (const v of variants) rejects(() => verifySigV4(v, SECRET, NOW), 'InvalidSignatureException');
+    for (const v of variants) rejects(() => verifySigV4(v, SECRET, AT_NOW), 'InvalidSignatureException');
     // Headers that are not signed may change (proxies add them).
-    expect(() => verifySigV4({ ...r, headers: { ...r.headers, 'user-agent': 'x', 'x-forwarded-for': '1.2.3.4' } }, SECRET, NOW)).not.toThrow();
+    expect(() => verifySigV4({ ...r, headers: { ...r.headers, 'user-agent': 'x', 'x-forwarded-for': '1.2.3.4' } }, SECRET, AT_NOW)).not.toThrow();
   });
 
   it('enforces the 15-minute window with the AWS wording', async () => {
     const min = 60_000;
-    expect(() => verifySigV4(signedSync, SECRET, NOW)).not.toThrow();
+    expect(() => verifySigV4(signedSync, SECRET, AT_NOW)).not.toThrow();
     for (const skew of [-15 * min, -14 * min, 14 * min, 15 * min]) {
       const r = await signed({ signingDate: new Date(NOW + skew) });
-      expect(() => verifySigV4(r, SECRET, NOW), String(skew)).not.toThrow();
+      expect(() => verifySigV4(r, SECRET, AT_NOW), String(skew)).not.toThrow();
     }
     const old = await signed({ signingDate: new Date(NOW - 16 * min) });
-    rejects(() => verifySigV4(old, SECRET, NOW), 'InvalidSignatureException',
+    rejects(() => verifySigV4(old, SECRET, AT_NOW), 'InvalidSignatureException',
       'Signature expired: 20240517T114400Z is now earlier than 20240517T114500Z (20240517T120000Z - 15 min.)');
     const future = await signed({ signingDate: new Date(NOW + 16 * min) });
-    rejects(() => verifySigV4(future, SECRET, NOW), 'InvalidSignatureException',
+    rejects(() => verifySigV4(future, SECRET, AT_NOW), 'InvalidSignatureException',
       'Signature not yet current: 20240517T121600Z is still later than 20240517T121500Z (20240517T120000Z + 15 min.)');
     // The date cannot be moved: it is signed.
     const moved = { ...old, headers: { ...old.headers, 'x-amz-date': formatAmzDate(NOW) } };
-    rejects(() => verifySigV4(moved, SECRET, NOW), 'InvalidSignatureException');
+    rejects(() => verifySigV4(moved, SECRET, AT_NOW), 'InvalidSignatureException');
   });
 
   it('answers missing or garbled authentication like AWS', async () => {
     const r = await signed();
     const { authorization, ...noAuth } = r.headers;
     expect(authorization).toBeDefined();
-    rejects(() => verifySigV4({ ...r, headers: noAuth }, SECRET, NOW), 'MissingAuthenticationTokenException');
+    rejects(() => verifySigV4({ ...r, headers: noAuth }, SECRET, AT_NOW), 'MissingAuthenticationTokenException');
     const auth = (v: string) => ({ ...r, headers: { ...r.headers, authorization: v } });
-    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256'), SECRET, NOW), 'IncompleteSignatureException',
+    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256'), SECRET, AT_NOW), 'IncompleteSignatureException',
       /requires 'Credential' parameter.*requires 'Signature' parameter.*requires 'SignedHeaders' parameter/);
-    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256 Credential=abc'), SECRET, NOW), 'IncompleteSignatureException',
+    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256 Credential=abc'), SECRET, AT_NOW), 'IncompleteSignatureException',
       /requires 'Signature' parameter.*Credential must have exactly 5 slash-delimited elements/);
-    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00'), SECRET, NOW), 'IncompleteSignatureException');
-    rejects(() => verifySigV4(auth('Basic dXNlcjpwYXNz'), SECRET, NOW), 'IncompleteSignatureException');
+    rejects(() => verifySigV4(auth('AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00'), SECRET, AT_NOW), 'IncompleteSignatureException');
+    rejects(() => verifySigV4(auth('Basic dXNlcjpwYXNz'), SECRET, AT_NOW), 'IncompleteSignatureException');
     const { 'x-amz-date': _d, ...noDate } = r.headers;
-    rejects(() => verifySigV4({ ...r, headers: noDate }, SECRET, NOW), 'IncompleteSignatureException', /'X-Amz-Date' or a 'Date' header/);
-    rejects(() => verifySigV4({ ...r, headers: { ...r.headers, 'x-amz-date': '2024-05-17T12:00:00Z' } }, SECRET, NOW), 'IncompleteSignatureException', /ISO-8601/);
+    rejects(() => verifySigV4({ ...r, headers: noDate }, SECRET, AT_NOW), 'IncompleteSignatureException', /'X-Amz-Date' or a 'Date' header/);
+    rejects(() => verifySigV4({ ...r, headers: { ...r.headers, 'x-amz-date': '2024-05-17T12:00:00Z' } }, SECRET, AT_NOW), 'IncompleteSignatureException', /ISO-8601/);
     const wrongService = await signed({ service: 's3' });
-    rejects(() => verifySigV4(wrongService, SECRET, NOW), 'InvalidSignatureException', "Credential should be scoped to correct service: 'kms'.");
+    rejects(() => verifySigV4(wrongService, SECRET, AT_NOW), 'InvalidSignatureException', "Credential should be scoped to correct service: 'kms'.");
     const scopeDate = auth(String(r.headers.authorization).replace('/20240517/', '/20240516/'));
-    rejects(() => verifySigV4(scopeDate, SECRET, NOW), 'InvalidSignatureException', /Date in Credential scope does not match/);
+    rejects(() => verifySigV4(scopeDate, SECRET, AT_NOW), 'InvalidSignatureException', /Date in Credential scope does not match/);
     const noHost = auth(String(r.headers.authorization).replace('SignedHeaders=content-type;host;', 'SignedHeaders=content-type;'));
-    rejects(() => verifySigV4(noHost, SECRET, NOW), 'InvalidSignatureException', /'Host'.*SignedHeader/);
+    rejects(() => verifySigV4(noHost, SECRET, AT_NOW), 'InvalidSignatureException', /'Host'.*SignedHeader/);
     const noDateSigned = auth(String(r.headers.authorization).replace(';x-amz-date', ''));
-    rejects(() => verifySigV4(noDateSigned, SECRET, NOW), 'InvalidSignatureException', /'X-Amz-Date' must be a 'SignedHeader'/);
+    rejects(() => verifySigV4(noDateSigned, SECRET, AT_NOW), 'InvalidSignatureException', /'X-Amz-Date' must be a 'SignedHeader'/);
+  });
+
+  // IAM User Guide, "Create a signed AWS API request" (credential scope date/Region/service/aws4_request).
+  it('the credential scope must name the Region this server serves', async () => {
+    const west = await signed({ region: 'eu-west-1' });
+    rejects(() => verifySigV4(west, SECRET, AT_NOW), 'InvalidSignatureException', "Credential should be scoped to a valid region, not 'eu-west-1'.");
+    expect(() => verifySigV4(west, SECRET, { nowMs: NOW, region: 'eu-west-1' })).not.toThrow();
+    // Checked before the signature: a wrong secret in a foreign Region is still the Region error.
+    rejects(() => verifySigV4(west, 'not-the-secret', AT_NOW), 'InvalidSignatureException', /^Credential should be scoped to a valid region/);
+  });
+
+  // IAM User Guide, "Create a signed AWS API request": host and every x-amz-* header sent are signed.
+  it('x-amz-target and every other x-amz-* header sent must be signed', async () => {
+    const noTarget = await signed({ unsigned: ['x-amz-target'] });
+    expect(noTarget.headers.authorization).toContain('SignedHeaders=content-type;host;x-amz-date,');
+    rejects(() => verifySigV4(noTarget, SECRET, AT_NOW), 'InvalidSignatureException', "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization.");
+    const noToken = await signed({ sessionToken: 'FwoGZXIvYXdzEBYaDK', unsigned: ['x-amz-security-token'] });
+    rejects(() => verifySigV4(noToken, SECRET, AT_NOW), 'InvalidSignatureException', "'x-amz-security-token' must be a 'SignedHeader' in the AWS Authorization.");
+    // A header outside x-amz-* may be sent unsigned.
+    expect(() => verifySigV4({ ...signedSync, headers: { ...signedSync.headers, 'x-request-id': '1' } }, SECRET, AT_NOW)).not.toThrow();
+  });
+
+  it('SignedHeaders naming Object.prototype members is a signature mismatch, not a crash', async () => {
+    const r = await signed();
+    for (const name of ['constructor', '__proto__', 'tostring']) {
+      const auth = String(r.headers.authorization).replace('SignedHeaders=', `SignedHeaders=${name};`);
+      rejects(() => verifySigV4({ ...r, headers: { ...r.headers, authorization: auth } }, SECRET, AT_NOW), 'InvalidSignatureException', MISMATCH);
+    }
+  });
+
+  it('checkSigV4 checks all but the signature itself and names the access key', async () => {
+    const r = await signed({ secret: 'not-the-secret' });
+    expect(checkSigV4(r, AT_NOW).accessKeyId).toBe(AKID);
+    rejects(() => checkSigV4(r, { nowMs: NOW + 16 * 60_000, region: 'us-east-1' }), 'InvalidSignatureException', /^Signature expired/);
+    rejects(() => checkSigV4({ ...r, headers: { ...r.headers, authorization: 'AWS4-HMAC-SHA256 Credential=x' } }, AT_NOW), 'IncompleteSignatureException');
+    expect(() => checkSigV4(r, { nowMs: NOW, region: '' })).toThrow(TypeError);
   });
 
   it('accessKeyIdOf reads the Credential, or nothing', () => {
@@ -222,7 +246,7 @@ describe('verifySigV4 behind a real HTTP server, signed by KMSClient', () => {
         seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
         res.setHeader('content-type', 'application/x-amz-json-1.1');
         try {
-          verifySigV4({ method: req.method!, path: req.url!, headers: req.headers, body }, SECRET, Date.now());
+          verifySigV4({ method: req.method!, path: req.url!, headers: req.headers, body }, SECRET, { nowMs: Date.now(), region: 'us-east-1' });
           const keyId = JSON.parse(body.toString()).KeyId;
           res.end(JSON.stringify({ KeyMetadata: { KeyId: keyId, AWSAccountId: '111122223333', Arn: `arn:aws:kms:us-east-1:111122223333:key/${keyId}` } }));
         } catch (err) {

@@ -1,0 +1,45 @@
+/**
+ * Who is calling the local KMS: the authentication step of the HTTP server, between reading a
+ * request and dispatching it.
+ *
+ * Without a principals file nobody is authenticated: every request, signed with any credentials or
+ * not signed at all, is the account root (the offline default). With one, AWS's rules apply to
+ * every request (IAM User Guide, "Elements of an AWS API request signature"; KMS API Reference,
+ * "Common Errors"): a SigV4 Authorization header is required, its credential scope must name the
+ * Region this server serves, `host`, the date and every `x-amz-*` header must be signed and the
+ * signing time must be current; the access key must be in the file (unless unknown keys are
+ * explicitly allowed to act as the root), and when the file gives its secret the signature itself
+ * is verified. An entry without a secret cannot have its signature verified: its access key id
+ * alone identifies the caller, after every other check.
+ */
+import { checkSigV4, verifySigV4Signature, accessKeyIdOf, type SignedRequest } from './sigv4.js';
+import { resolveCaller, type PrincipalEntry } from './principals.js';
+import type { Caller } from './policy-types.js';
+
+export interface AuthSettings {
+  /** The principals file's entries, or undefined when the server runs without one. */
+  principals: Map<string, PrincipalEntry> | undefined;
+  /** With principals: unknown access keys act as the account root instead of being refused. */
+  allowUnknownKeysAsRoot: boolean;
+  accountId: string;
+  /** The Region this server serves (credential scopes must name it). */
+  region: string;
+}
+
+/**
+ * The caller of `req`, or a `KmsServiceError` (MissingAuthenticationTokenException,
+ * IncompleteSignatureException, InvalidSignatureException, UnrecognizedClientException).
+ * `nowMs` is wall-clock time: SDKs sign with the wall clock, not the server's test clock.
+ */
+export function authenticate(req: SignedRequest, settings: AuthSettings, nowMs: number): Caller {
+  const { principals } = settings;
+  if (principals === undefined) return resolveCaller(accessKeyIdOf(req.headers), undefined, { accountId: settings.accountId });
+  const auth = checkSigV4(req, { nowMs, region: settings.region });
+  const caller = resolveCaller(auth.accessKeyId, principals, {
+    accountId: settings.accountId,
+    allowUnknownKeysAsRoot: settings.allowUnknownKeysAsRoot,
+  });
+  const secret = principals.get(auth.accessKeyId)?.secretAccessKey;
+  if (secret !== undefined) verifySigV4Signature(req, auth, secret);
+  return caller;
+}
