@@ -78,8 +78,11 @@ export function prepareEncryption(m: EncryptionMaterials, frameLength: number): 
     if (!hasPublicKey || context[PUBLIC_KEY_CONTEXT_KEY] !== publicKeyStringFor(signingKey)) {
       throw new TypeError(`materials.context["${PUBLIC_KEY_CONTEXT_KEY}"] must hold the signing key's public key`);
     }
-  } else if (hasPublicKey) {
-    throw new TypeError(`materials.context must not contain "${PUBLIC_KEY_CONTEXT_KEY}" for an unsigned suite`);
+  } else {
+    // framework/structures.md, "Signing Key": materials whose suite has no signature algorithm
+    // carry no signing key (and so no public key in their context).
+    if (m.signingKey !== undefined) throw new TypeError('materials.signingKey must be absent for an unsigned suite');
+    if (hasPublicKey) throw new TypeError(`materials.context must not contain "${PUBLIC_KEY_CONTEXT_KEY}" for an unsigned suite`);
   }
   const template = serializeHeaderTemplate(suite, context, m.encryptedDataKeys, frameLength);
   return Object.freeze({
