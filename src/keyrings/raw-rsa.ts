@@ -26,13 +26,12 @@ import type {
   KeyringEncryptInput,
   KeyringEncryptOutput,
 } from '../types.js';
-import { checkGivenDataKey, keyringSuite, stringOption } from './common.js';
-import { KMS_PROVIDER_ID } from './kms.js';
+import { checkGivenDataKey, keyringSuite, rawKeyNamespaceOption, stringOption } from './common.js';
 
 export type RsaPadding = 'OAEP_SHA1' | 'OAEP_SHA256' | 'OAEP_SHA384' | 'OAEP_SHA512' | 'PKCS1';
 
 export interface RawRsaKeyringOptions {
-  /** Provider id written to the message. `aws-kms` is reserved. */
+  /** Provider id written to the message. Must not be or start with `aws-kms` (reserved for the KMS keyrings). */
   keyNamespace: string;
   /** Provider info written to the message: names the key pair. */
   keyName: string;
@@ -67,10 +66,7 @@ export class RawRsaKeyring implements Keyring {
   constructor(options: RawRsaKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('RawRsaKeyring options must be an object');
     const { keyNamespace, keyName, publicKey, privateKey, padding } = options;
-    this.keyNamespace = stringOption(keyNamespace, 'options.keyNamespace');
-    if (keyNamespace === KMS_PROVIDER_ID) {
-      throw new TypeError(`options.keyNamespace "${KMS_PROVIDER_ID}" is reserved for the AWS KMS keyring`);
-    }
+    this.keyNamespace = rawKeyNamespaceOption(keyNamespace, 'options.keyNamespace');
     this.keyName = stringOption(keyName, 'options.keyName');
     this.#nameBytes = Buffer.from(keyName, 'utf8');
     if (typeof padding !== 'string' || !Object.prototype.hasOwnProperty.call(PADDINGS, padding)) {
