@@ -64,10 +64,13 @@ export class RawAesKeyring implements Keyring {
 
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
     const suite = keyringSuite(input.suiteId);
+    // Serialized first (spec "OnEncrypt": a context that cannot be serialized fails), so such a
+    // failure leaves no freshly generated data key behind.
+    const aad = serializeContext(input.context);
     const dataKey = input.dataKey === undefined ? randomBytes(suite.keyLength) : checkGivenDataKey(input.dataKey, suite);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv(this.#cipher, this.#key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(serializeContext(input.context));
+    cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()]);
 
     const info = Buffer.alloc(this.#nameBytes.length + 8 + IV_BYTES);
