@@ -37,7 +37,7 @@ export interface RawRsaKeyringOptions {
   keyName: string;
   /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a KeyObject). Needed to encrypt. */
   publicKey?: string | Buffer | KeyObject;
-  /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt. */
+  /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt: without it onDecrypt fails (ERR_KEYRING). */
   privateKey?: string | Buffer | KeyObject;
   /** Padding scheme; OAEP uses the same hash for MGF1, as the spec requires. */
   padding: RsaPadding;
@@ -120,8 +120,9 @@ export class RawRsaKeyring implements Keyring {
 
   async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
-    // Spec "OnDecrypt": must not succeed without a private key (and never derives one).
-    if (this.#privateKey === undefined) return undefined;
+    // Spec "OnDecrypt": fails without a private key. An error, not "no key found", so that a
+    // multi-keyring reports it among the failures of its children.
+    if (this.#privateKey === undefined) throw new KeyringError('RawRsaKeyring has no private key: it can only encrypt');
     for (const edk of input.encryptedDataKeys) {
       if (edk.providerId !== this.keyNamespace) continue;
       if (Buffer.compare(Buffer.from(edk.providerInfo), this.#nameBytes) !== 0) continue;
