@@ -35,7 +35,7 @@ export interface RawRsaKeyringOptions {
   keyNamespace: string;
   /** Provider info written to the message: names the key pair. */
   keyName: string;
-  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a KeyObject). Needed to encrypt. */
+  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a public KeyObject; a private key is refused). Needed to encrypt. */
   publicKey?: string | Buffer | KeyObject;
   /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt: without it onDecrypt fails (ERR_KEYRING). */
   privateKey?: string | Buffer | KeyObject;
@@ -143,11 +143,15 @@ export class RawRsaKeyring implements Keyring {
 }
 
 function loadKey(value: unknown, type: 'public' | 'private', option: string): KeyObject {
+  // Spec "OnEncrypt": the keyring never derives a public key from a private key, so a private key
+  // given as the public key is refused rather than reduced to its public half.
+  if (type === 'public' && (isKeyObject(value) ? value.type === 'private' : isPrivateKeyPem(value))) {
+    throw new TypeError(`${option} must be the RSA public key itself; got a private key, from which the keyring does not derive one`);
+  }
   let key: KeyObject;
   try {
     if (type === 'public') {
-      // A public KeyObject as is; otherwise PEM public key, or the public half of a private key.
-      key = isKeyObject(value) && value.type === 'public' ? value : createPublicKey(value as string | Buffer | KeyObject);
+      key = isKeyObject(value) ? value : createPublicKey(value as string | Buffer);
     } else {
       if (isKeyObject(value)) {
         if (value.type !== 'private') throw new TypeError('not a private key');
@@ -163,6 +167,16 @@ function loadKey(value: unknown, type: 'public' | 'private', option: string): Ke
     throw new TypeError(`${option} must be an RSA key (rsaEncryption); got ${key.asymmetricKeyType ?? 'unknown'}`);
   }
   return key;
+}
+
+/** Whether `value` parses as a private key (PEM text). */
+function isPrivateKeyPem(value: unknown): boolean {
+  try {
+    createPrivateKey(value as string | Buffer);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isKeyObject(v: unknown): v is KeyObject {
