@@ -42,6 +42,22 @@ export function stringOption(value: unknown, option: string, maxBytes = 0xffff):
   return value;
 }
 
+/** Provider ids that start with this belong to the AWS KMS keyrings. */
+const KMS_PROVIDER_PREFIX = 'aws-kms';
+
+/**
+ * The key namespace of a raw keyring: a non-empty string that neither is nor starts with `aws-kms`.
+ * framework/keyring-interface.md, "key provider ID": that prefix marks encrypted data keys made by
+ * the AWS KMS keyrings, and the namespace becomes the provider id of every EDK a raw keyring writes.
+ */
+export function rawKeyNamespaceOption(value: unknown, option: string): string {
+  const ns = stringOption(value, option);
+  if (ns.startsWith(KMS_PROVIDER_PREFIX)) {
+    throw new TypeError(`${option} must not be or start with "${KMS_PROVIDER_PREFIX}": that prefix is reserved for the AWS KMS keyrings`);
+  }
+  return ns;
+}
+
 /**
  * A plain `{ [key]: string }` copy, safe to hand to an SDK serializer. Built with
  * Object.fromEntries (which defines properties) rather than assignment: assigning to "__proto__"

@@ -104,11 +104,24 @@ export class MultiKeyring implements Keyring, KmsCallCounter {
       }
     }
     if (errors.length === 0) return undefined;
+    // Spec "OnDecrypt": the failure carries the collected failure messages (and the errors, as cause).
     throw new NoDecryptableKeyError(
-      `MultiKeyring: no keyring could decrypt a data key (${errors.length} failed)`,
+      `MultiKeyring: no keyring could decrypt a data key (${errors.length} failed): ${errors.map(describeFailure).join('; ')}`,
       { cause: new AggregateError(errors, 'keyring failures') },
     );
   }
+}
+
+/** Longest part of one child's failure message quoted in the multi-keyring's own message. */
+const MAX_QUOTED = 300;
+
+/** `Name: message` of one collected failure, cut to MAX_QUOTED characters. */
+function describeFailure(err: unknown, i: number): string {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  const name = typeof e?.name === 'string' && e.name.length > 0 ? e.name : 'Error';
+  let msg = typeof e?.message === 'string' ? e.message : String(err);
+  if (msg.length > MAX_QUOTED) msg = msg.slice(0, MAX_QUOTED) + '...';
+  return `[${i + 1}] ${name}: ${msg}`;
 }
 
 function checkKeyring(k: unknown, option: string): void {

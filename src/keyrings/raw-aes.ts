@@ -16,11 +16,10 @@ import type {
   KeyringEncryptInput,
   KeyringEncryptOutput,
 } from '../types.js';
-import { checkGivenDataKey, keyringSuite, stringOption } from './common.js';
-import { KMS_PROVIDER_ID } from './kms.js';
+import { checkGivenDataKey, keyringSuite, rawKeyNamespaceOption, stringOption } from './common.js';
 
 export interface RawAesKeyringOptions {
-  /** Provider id written to the message, e.g. `my-app`. `aws-kms` is reserved. */
+  /** Provider id written to the message, e.g. `my-app`. Must not be or start with `aws-kms` (reserved for the KMS keyrings). */
   keyNamespace: string;
   /** Names the wrapping key inside its namespace; written to the message. */
   keyName: string;
@@ -42,10 +41,7 @@ export class RawAesKeyring implements Keyring {
   constructor(options: RawAesKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('RawAesKeyring options must be an object');
     const { keyNamespace, keyName, key } = options;
-    this.keyNamespace = stringOption(keyNamespace, 'options.keyNamespace');
-    if (keyNamespace === KMS_PROVIDER_ID) {
-      throw new TypeError(`options.keyNamespace "${KMS_PROVIDER_ID}" is reserved for the AWS KMS keyring`);
-    }
+    this.keyNamespace = rawKeyNamespaceOption(keyNamespace, 'options.keyNamespace');
     // Provider info is key name + 8 bytes of lengths + 12-byte IV, in a field of at most 65,535 bytes.
     this.keyName = stringOption(keyName, 'options.keyName', 0xffff - 8 - IV_BYTES);
     this.#nameBytes = Buffer.from(keyName, 'utf8');
@@ -68,10 +64,13 @@ export class RawAesKeyring implements Keyring {
 
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
     const suite = keyringSuite(input.suiteId);
+    // Serialized first (spec "OnEncrypt": a context that cannot be serialized fails), so such a
+    // failure leaves no freshly generated data key behind.
+    const aad = serializeContext(input.context);
     const dataKey = input.dataKey === undefined ? randomBytes(suite.keyLength) : checkGivenDataKey(input.dataKey, suite);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv(this.#cipher, this.#key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(serializeContext(input.context));
+    cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()]);
 
     const info = Buffer.alloc(this.#nameBytes.length + 8 + IV_BYTES);

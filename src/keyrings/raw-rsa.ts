@@ -26,19 +26,18 @@ import type {
   KeyringEncryptInput,
   KeyringEncryptOutput,
 } from '../types.js';
-import { checkGivenDataKey, keyringSuite, stringOption } from './common.js';
-import { KMS_PROVIDER_ID } from './kms.js';
+import { checkGivenDataKey, keyringSuite, rawKeyNamespaceOption, stringOption } from './common.js';
 
 export type RsaPadding = 'OAEP_SHA1' | 'OAEP_SHA256' | 'OAEP_SHA384' | 'OAEP_SHA512' | 'PKCS1';
 
 export interface RawRsaKeyringOptions {
-  /** Provider id written to the message. `aws-kms` is reserved. */
+  /** Provider id written to the message. Must not be or start with `aws-kms` (reserved for the KMS keyrings). */
   keyNamespace: string;
   /** Provider info written to the message: names the key pair. */
   keyName: string;
-  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a KeyObject). Needed to encrypt. */
+  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a public KeyObject; a private key is refused). Needed to encrypt. */
   publicKey?: string | Buffer | KeyObject;
-  /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt. */
+  /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt: without it onDecrypt fails (ERR_KEYRING). */
   privateKey?: string | Buffer | KeyObject;
   /** Padding scheme; OAEP uses the same hash for MGF1, as the spec requires. */
   padding: RsaPadding;
@@ -67,10 +66,7 @@ export class RawRsaKeyring implements Keyring {
   constructor(options: RawRsaKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('RawRsaKeyring options must be an object');
     const { keyNamespace, keyName, publicKey, privateKey, padding } = options;
-    this.keyNamespace = stringOption(keyNamespace, 'options.keyNamespace');
-    if (keyNamespace === KMS_PROVIDER_ID) {
-      throw new TypeError(`options.keyNamespace "${KMS_PROVIDER_ID}" is reserved for the AWS KMS keyring`);
-    }
+    this.keyNamespace = rawKeyNamespaceOption(keyNamespace, 'options.keyNamespace');
     this.keyName = stringOption(keyName, 'options.keyName');
     this.#nameBytes = Buffer.from(keyName, 'utf8');
     if (typeof padding !== 'string' || !Object.prototype.hasOwnProperty.call(PADDINGS, padding)) {
@@ -124,8 +120,9 @@ export class RawRsaKeyring implements Keyring {
 
   async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
-    // Spec "OnDecrypt": must not succeed without a private key (and never derives one).
-    if (this.#privateKey === undefined) return undefined;
+    // Spec "OnDecrypt": fails without a private key. An error, not "no key found", so that a
+    // multi-keyring reports it among the failures of its children.
+    if (this.#privateKey === undefined) throw new KeyringError('RawRsaKeyring has no private key: it can only encrypt');
     for (const edk of input.encryptedDataKeys) {
       if (edk.providerId !== this.keyNamespace) continue;
       if (Buffer.compare(Buffer.from(edk.providerInfo), this.#nameBytes) !== 0) continue;
@@ -146,11 +143,15 @@ export class RawRsaKeyring implements Keyring {
 }
 
 function loadKey(value: unknown, type: 'public' | 'private', option: string): KeyObject {
+  // Spec "OnEncrypt": the keyring never derives a public key from a private key, so a private key
+  // given as the public key is refused rather than reduced to its public half.
+  if (type === 'public' && (isKeyObject(value) ? value.type === 'private' : isPrivateKeyPem(value))) {
+    throw new TypeError(`${option} must be the RSA public key itself; got a private key, from which the keyring does not derive one`);
+  }
   let key: KeyObject;
   try {
     if (type === 'public') {
-      // A public KeyObject as is; otherwise PEM public key, or the public half of a private key.
-      key = isKeyObject(value) && value.type === 'public' ? value : createPublicKey(value as string | Buffer | KeyObject);
+      key = isKeyObject(value) ? value : createPublicKey(value as string | Buffer);
     } else {
       if (isKeyObject(value)) {
         if (value.type !== 'private') throw new TypeError('not a private key');
@@ -166,6 +167,16 @@ function loadKey(value: unknown, type: 'public' | 'private', option: string): Ke
     throw new TypeError(`${option} must be an RSA key (rsaEncryption); got ${key.asymmetricKeyType ?? 'unknown'}`);
   }
   return key;
+}
+
+/** Whether `value` parses as a private key (PEM text). */
+function isPrivateKeyPem(value: unknown): boolean {
+  try {
+    createPrivateKey(value as string | Buffer);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isKeyObject(v: unknown): v is KeyObject {
