@@ -34,15 +34,15 @@ describe('compliance tables (test/spec/compliance)', () => {
     }
   });
 
-  it('no MUST or MUST NOT is open or declined', () => {
-    const bad = rows.filter((r) => (r.level === 'MUST' || r.level === 'MUST NOT') && r.status !== 'test' && r.status !== 'n/a');
+  it('no MUST or MUST NOT is open or declined (a deviation must be deliberate, documented and pinned by a test)', () => {
+    const bad = rows.filter((r) => (r.level === 'MUST' || r.level === 'MUST NOT') && (r.status === 'open' || r.status === 'declined'));
     expect(bad.map((r) => `${r.where} ${r.section} ${r.id} (${r.status})`)).toEqual([]);
   });
 
   it('a row traced to tests names at least one, in a test file that exists (trace-reporter.ts checks after a run that it passed)', () => {
     const problems: string[] = [];
-    for (const r of rows.filter((r) => r.status === 'test')) {
-      if (r.tests.length === 0) problems.push(`${r.where}: status test without a \`file > name\` reference`);
+    for (const r of rows.filter((r) => r.status === 'test' || r.status === 'deviation')) {
+      if (r.tests.length === 0) problems.push(`${r.where}: status ${r.status} without a \`file > name\` reference`);
       for (const t of r.tests) if (!existsSync(join(ROOT, t.file))) problems.push(`${r.where}: ${t.file} does not exist`);
     }
     expect(problems).toEqual([]);

@@ -7,6 +7,8 @@
  *   status `test`:     evidence is one or more `path/to/file.test.ts > describe > test name` in backticks
  *   status `n/a`:      evidence says why the requirement does not apply to this library
  *   status `declined`: SHOULD/MAY only; evidence says why we chose not to
+ *   status `deviation`: a deliberate, documented difference from the requirement (a default we chose
+ *                      otherwise); evidence says why and cites the test(s) that pin what we do instead
  *   status `open`:     not yet traced; never allowed for MUST / MUST NOT
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TABLES = join(ROOT, 'test', 'spec', 'compliance');
 
 export const LEVELS = ['MUST', 'MUST NOT', 'SHOULD', 'SHOULD NOT', 'MAY'] as const;
-export const STATUSES = ['test', 'n/a', 'declined', 'open'] as const;
+export const STATUSES = ['test', 'n/a', 'declined', 'deviation', 'open'] as const;
 export type Level = (typeof LEVELS)[number];
 export type Status = (typeof STATUSES)[number];
 
@@ -91,7 +93,7 @@ export function readTable(file: string): Row[] {
       const cells = splitCells(line);
       if (cells.length !== 6 || !/\/\d+$/.test(cells[0]!)) return;
       const [id, level, fp, text, status, evidence] = cells as [string, string, string, string, string, string];
-      rows.push({ section, id, level, fp, text, status, evidence, tests: status === 'test' ? parseRefs(evidence) : [], where: `${posix(relative(ROOT, file))}:${i + 1}` });
+      rows.push({ section, id, level, fp, text, status, evidence, tests: status === 'test' || status === 'deviation' ? parseRefs(evidence) : [], where: `${posix(relative(ROOT, file))}:${i + 1}` });
     });
   return rows;
 }
