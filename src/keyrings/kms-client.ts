@@ -10,6 +10,7 @@
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { KmsError } from '../errors.js';
 import type { KmsClient } from '../types.js';
+import { isWellFormedUtf16 } from '../format/context.js';
 import { plainContext, type KmsCallCounter } from './common.js';
 
 /** A `KmsClient` that counts the requests it sends (including failed ones). */
@@ -225,7 +226,8 @@ function checkResponse(op: string, out: unknown, fields: readonly string[]): Rec
   const r = out as Record<string, unknown>;
   for (const f of fields) {
     const v = r[f];
-    const ok = f === 'keyId' ? typeof v === 'string' && v.length > 0 : v instanceof Uint8Array;
+    // KeyId becomes an EDK's provider info (UTF-8): an unpaired surrogate would be stored as U+FFFD.
+    const ok = f === 'keyId' ? typeof v === 'string' && v.length > 0 && isWellFormedUtf16(v) : v instanceof Uint8Array;
     if (!ok) throw new KmsError(`KMS ${op} response lacks ${f}`, 'MalformedResponse');
   }
   return r;
