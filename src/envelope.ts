@@ -41,7 +41,11 @@ const COMMITMENT_POLICIES: readonly CommitmentPolicy[] = [
   'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
 ];
 
-/** Shorthand for a KMS keyring: `kms: { keyId: 'alias/app' }`. */
+/**
+ * Shorthand for a KMS keyring: `kms: { keyId: 'arn:aws:kms:...:key/...' }`. Decrypting takes key
+ * ARNs; an alias or key id encrypts but decrypts only with `resolveOnDecrypt: true` (see
+ * KmsKeyringOptions).
+ */
 export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
   /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
   client?: unknown;
@@ -175,7 +179,7 @@ export const DEFAULT_FRAME_LENGTH = 262_144;
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
  *
  * ```ts
- * const envelope = new Envelope({ kms: { keyId: 'alias/app' } });
+ * const envelope = new Envelope({ kms: { keyId: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' } });
  * const message = await envelope.encrypt('hello', { context: { tenant: 'a' } });
  * const { plaintext } = await envelope.decrypt(message, { context: { tenant: 'a' } });
  * ```
