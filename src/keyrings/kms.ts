@@ -366,7 +366,7 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
         `Decrypting needs key ARNs: an encrypted data key names the key ARN that wrapped it (this message: ${named}) ` +
         'and is tried only with an equal configured key ARN (AWS Encryption SDK specification, aws-kms-keyring.md "OnDecrypt"). ' +
         'Configure the key ARN (KMS DescribeKey returns it as KeyMetadata.Arn for an alias or key id), ' +
-        `or set resolveOnDecrypt: true to let KMS resolve ${ids[0]} at decrypt time (trust then follows UpdateAlias).`,
+        `or set resolveOnDecrypt: true to let KMS resolve ${ids[0]} at decrypt time (for an alias, trust then follows UpdateAlias).`,
     );
   }
 
