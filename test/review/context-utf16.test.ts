@@ -11,7 +11,7 @@
  * Specification: structures.md, "Encryption Context" (keys and values are UTF-8 strings);
  * data-format/message-header.md, "Encryption Context" (UTF-8 bytes, no duplicate keys).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -67,6 +67,7 @@ describe('encrypt refuses an ill-formed UTF-16 context with a TypeError naming t
         const dst = join(dir, `out-${cache}.enc`);
         expectRefusal(await refusal(() => envelope.encryptFile(src, dst, { context })), 'options.context', key, context);
         expect(existsSync(dst)).toBe(false);
+        expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
         expect(keyring.calls).toBe(0);
       }
     });
@@ -105,6 +106,7 @@ describe("decrypt refuses an ill-formed UTF-16 required context with a TypeError
       const dst = join(dir, 'back.txt');
       expectRefusal(await refusal(() => envelope.decryptFile(src, dst, { context })), 'options.context', key, context);
       expect(existsSync(dst)).toBe(false);
+      expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
       expect(keyring.calls).toBe(calls);
     });
   }
