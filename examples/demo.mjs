@@ -2,7 +2,8 @@
 /**
  * `npm run demo`: the main job of kms-envelope, offline, on the embedded local KMS.
  *
- * 1. opens the local KMS in .demo/kms (in process) and creates or reuses `alias/demo`;
+ * 1. opens the local KMS in .demo/kms (in process) and creates or reuses `alias/demo`, and looks up
+ *    the key ARN it names (decrypting takes key ARNs, as the AWS Encryption SDK requires);
  * 2. writes a sample file, encrypts it to an ESDK message and decrypts it back (temp + rename);
  * 3. encrypts and decrypts a few small messages to show the data-key cache at work;
  * 4. if @aws-crypto/client-node (the AWS Encryption SDK) is installed, serves the same local KMS
@@ -77,7 +78,9 @@ const client = {
   decrypt: counted('Decrypt', (i) => inner.decrypt(i)),
 };
 
-const envelope = new Envelope({ kms: { keyId: 'alias/demo', client } });
+// The key ARN, not the alias: a message names the key ARN that wrapped its data key, and a KMS
+// keyring decrypts only EDKs naming a configured key ARN (an alias could be re-pointed later).
+const envelope = new Envelope({ kms: { keyId: keyArn, client } });
 const context = { app: 'kms-envelope-demo', purpose: 'walkthrough' };
 
 // --- 2. a file round trip -------------------------------------------------------------------

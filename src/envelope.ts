@@ -9,8 +9,10 @@ import {
 import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
 import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
 import {
+  checkDecryptContext,
   checkEncryptContext,
   checkRequiredContext,
+  isWellFormedUtf16,
   PUBLIC_KEY_CONTEXT_KEY,
   RESERVED_CONTEXT_PREFIX,
 } from './format/context.js';
@@ -39,7 +41,11 @@ const COMMITMENT_POLICIES: readonly CommitmentPolicy[] = [
   'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
 ];
 
-/** Shorthand for a KMS keyring: `kms: { keyId: 'alias/app' }`. */
+/**
+ * Shorthand for a KMS keyring: `kms: { keyId: 'arn:aws:kms:...:key/...' }`. Decrypting takes key
+ * ARNs; an alias or key id encrypts but decrypts only with `resolveOnDecrypt: true` (see
+ * KmsKeyringOptions).
+ */
 export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
   /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
   client?: unknown;
@@ -173,7 +179,7 @@ export const DEFAULT_FRAME_LENGTH = 262_144;
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
  *
  * ```ts
- * const envelope = new Envelope({ kms: { keyId: 'alias/app' } });
+ * const envelope = new Envelope({ kms: { keyId: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' } });
  * const message = await envelope.encrypt('hello', { context: { tenant: 'a' } });
  * const { plaintext } = await envelope.decrypt(message, { context: { tenant: 'a' } });
  * ```
@@ -554,20 +560,22 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
       `keyring returned a malformed encrypted data key (${i}): needs providerId string, providerInfo and ciphertext Uint8Arrays`,
     );
   }
+  // An unpaired surrogate would be written as U+FFFD: the keyring could never find its EDK again.
+  if (!isWellFormedUtf16(edk.providerId)) {
+    throw new KeyringError(`keyring returned an encrypted data key (${i}) whose providerId is not well-formed UTF-16`);
+  }
   if (Buffer.byteLength(edk.providerId, 'utf8') > 0xffff || edk.providerInfo.length > 0xffff || edk.ciphertext.length > 0xffff) {
     throw new KeyringError(`keyring returned an encrypted data key (${i}) with a field over 65535 bytes`);
   }
   return { providerId: edk.providerId, providerInfo: edk.providerInfo, ciphertext: edk.ciphertext };
 }
 
+/**
+ * The caller's required pairs on decrypt, validated (strings, well-formed UTF-16) and copied: a
+ * stream checks them only when the header arrives, and must check what was validated.
+ */
 function checkRequired(context: unknown): Readonly<EncryptionContext> {
-  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
-    throw new TypeError('options.context must be an object of string keys and string values');
-  }
-  for (const [k, v] of Object.entries(context)) {
-    if (typeof v !== 'string') throw new TypeError(`options.context[${JSON.stringify(k)}] must be a string`);
-  }
-  return context as EncryptionContext;
+  return checkDecryptContext(context, 'options.context');
 }
 
 function toBytes(input: Uint8Array | string, name: string): Uint8Array {

@@ -7,8 +7,9 @@
  * per container, not one per message.
  *
  * Configuration (environment):
- *   KMS_KEY_IDS      comma-separated key ids/ARNs/aliases allowed to decrypt; absent = discovery
- *                    (decrypt with whichever key ARN the message names)
+ *   KMS_KEY_IDS      comma-separated key ARNs allowed to decrypt; absent = discovery (decrypt
+ *                    with whichever key ARN the message names). Key ARNs only: a message names the
+ *                    key ARN that wrapped it, and an alias can be re-pointed (UpdateAlias)
  *   KMS_ACCOUNT_IDS  with discovery: only keys of these comma-separated account ids
  *   KMS_ENDPOINT     KMS endpoint URL, e.g. http://127.0.0.1:4599 for the local KMS (default: AWS KMS)
  *   AWS_REGION       set by Lambda
@@ -24,6 +25,11 @@ function kmsOptions(env) {
   const kms = {};
   const keyIds = list(env.KMS_KEY_IDS);
   const accounts = list(env.KMS_ACCOUNT_IDS);
+  const notArn = keyIds.find((k) => !/^arn:[^:]+:kms:[^:]+:[^:]+:key\//.test(k));
+  if (notArn !== undefined) {
+    // Fail at cold start, with what to do, rather than on every message.
+    throw new TypeError(`KMS_KEY_IDS must list key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID); ${JSON.stringify(notArn)} is not one`);
+  }
   if (keyIds.length > 0) kms.keyIds = keyIds;
   else {
     kms.discovery = true;

@@ -76,7 +76,9 @@ try {
   console.log(`   rotation enabled: ${rot.KeyRotationEnabled}, period ${rot.RotationPeriodInDays ?? 365} days`);
 
   step('encrypt and decrypt with the library (Envelope over the KMS endpoint)');
-  const envelope = new Envelope({ kms: { keyId: 'alias/walkthrough', client: kms } });
+  // The key ARN: encrypting accepts the alias, but decrypting takes key ARNs (a message names the
+  // key ARN that wrapped it; an alias can be re-pointed with UpdateAlias).
+  const envelope = new Envelope({ kms: { keyId: key.Arn, client: kms } });
   const message = await envelope.encrypt('hello from the walkthrough', { context: { step: 'library' } });
   const { plaintext } = await envelope.decrypt(message, { context: { step: 'library' } });
   console.log(`   ${message.length}-byte ESDK message -> "${plaintext.toString()}" (${envelope.stats().kmsCalls} KMS calls)`);

@@ -66,7 +66,13 @@ try {
   // --- KMS: embedded local KMS unless KMS_ENDPOINT is given -----------------------------------
   let kmsOptions;
   if (process.env.KMS_ENDPOINT) {
-    kmsOptions = { keyId: process.env.KMS_KEY_ID ?? 'alias/s3-example', endpoint: process.env.KMS_ENDPOINT };
+    // KMS_KEY_ID may be an alias: look up the key ARN it names now and use that, because the
+    // download decrypts only with key ARNs (a message names the key ARN that wrapped it).
+    const { DescribeKeyCommand, KMSClient } = await import('@aws-sdk/client-kms');
+    const client = new KMSClient({ endpoint: process.env.KMS_ENDPOINT });
+    cleanups.unshift(() => client.destroy());
+    const { KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: process.env.KMS_KEY_ID ?? 'alias/s3-example' }));
+    kmsOptions = { keyId: KeyMetadata.Arn, client };
   } else {
     const { LocalKms } = await import('kms-envelope/local-kms');
     const kms = new LocalKms({ dataDir: join(work, 'kms') });

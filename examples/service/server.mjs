@@ -15,6 +15,9 @@
  * KMS: KMS_ENDPOINT (e.g. http://127.0.0.1:4599, `kms-envelope local-kms`) with KMS_KEY_ID
  * (default alias/service), or, without KMS_ENDPOINT, an embedded local KMS in SERVICE_DATA_DIR
  * (default .local-kms/service at the repository root) where alias/service is created on first run.
+ * KMS_KEY_ID may be an alias: the service looks up the key ARN it names once, at startup, and
+ * encrypts and decrypts with that key ARN (a KMS keyring decrypts only EDKs naming a configured key
+ * ARN), so re-pointing the alias later changes nothing until a restart.
  * PORT (default 8080; 0 = any free port). Listens on 127.0.0.1 only.
  */
 import { createServer } from 'node:http';
@@ -38,19 +41,23 @@ async function kmsOptions() {
       ...(process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'AKIDLOCALSERVICE', secretAccessKey: 'local' } }),
     });
     closeKms = () => client.destroy();
-    return { keyId, client };
+    const { DescribeKeyCommand } = await import('@aws-sdk/client-kms');
+    const { KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: keyId }));
+    return { keyId: KeyMetadata.Arn, client };
   }
   const { LocalKms } = await import('kms-envelope/local-kms');
   const kms = new LocalKms({ dataDir: resolve(process.env.SERVICE_DATA_DIR ?? join(here, '..', '..', '.local-kms', 'service')) });
+  let keyArn;
   try {
-    await kms.service.call('DescribeKey', { KeyId: keyId });
+    keyArn = (await kms.service.call('DescribeKey', { KeyId: keyId })).KeyMetadata.Arn;
   } catch (err) {
     if (err.type !== 'NotFoundException' || !keyId.startsWith('alias/')) throw err;
     const key = await kms.createKey({ Description: 'kms-envelope service example' });
     await kms.createAlias(keyId, key.keyId);
+    keyArn = key.arn;
   }
   closeKms = () => kms.close();
-  return { keyId, client: kms.client() };
+  return { keyId: keyArn, client: kms.client() };
 }
 
 const envelope = new Envelope({ kms: await kmsOptions(), cache: { maxEntries: 1000, maxAgeMs: 60_000 } });

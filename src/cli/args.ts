@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
 import { missingOptionValue } from './option-values.js';
+import { checkContextPairText, contextKeyLabel } from '../format/context.js';
 import type { EncryptionContext } from '../types.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -30,7 +31,7 @@ export function parse<O extends Options>(
 
 /**
  * `--context k=v`, repeatable. The value is everything after the first `=`, so values may contain
- * `=`; keys must be non-empty and unique. Keys starting with `aws-crypto-` are reserved by the
+ * `=`; keys must be non-empty and unique, keys and values well-formed UTF-16. Keys starting with `aws-crypto-` are reserved by the
  * message format (the library rejects them on encrypt; on decrypt they may be required).
  */
 export function parseContext(pairs: readonly string[] | undefined): EncryptionContext {
@@ -41,8 +42,16 @@ export function parseContext(pairs: readonly string[] | undefined): EncryptionCo
     const eq = pair.indexOf('=');
     if (eq <= 0) throw usage(`--context must be key=value with a non-empty key, got ${JSON.stringify(pair)}`);
     const k = pair.slice(0, eq);
-    if (Object.prototype.hasOwnProperty.call(out, k)) throw usage(`--context key ${JSON.stringify(k)} given twice`);
-    out[k] = pair.slice(eq + 1);
+    const v = pair.slice(eq + 1);
+    // Refused for both commands: encrypt would store U+FFFD instead (a context that no longer
+    // matches, or two keys that become one), and decrypt could never match such a pair.
+    try {
+      checkContextPairText(k, v, '--context');
+    } catch (err) {
+      throw usage((err as Error).message);
+    }
+    if (Object.prototype.hasOwnProperty.call(out, k)) throw usage(`--context key ${contextKeyLabel(k)} given twice`);
+    out[k] = v;
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { accountFlag, intFlag, parse, parseContext } from './args.js';
 import { asUsage, usage } from './errors.js';
 import { DECRYPT_HELP } from './help.js';
 import { checkDistinct, resolveEndpoint, type Io } from './io.js';
-import { checkKeyIds, checkSelection, connectKms } from './kms.js';
+import { checkDecryptKeyIds, checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { transfer } from './transfer.js';
 
 export const DECRYPT_OPTIONS = {
@@ -31,6 +31,7 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     return 0;
   }
   const keyIds = checkKeyIds(v.key, '--key');
+  checkDecryptKeyIds(keyIds);
   const allowAccounts = accountFlag(v['allow-account']);
   if (keyIds.length > 0 && allowAccounts !== undefined) {
     throw usage('--key and --allow-account cannot be combined: --key already names the only keys allowed');

@@ -18,7 +18,7 @@ export const MAIN_HELP = `kms-envelope: envelope encryption with KMS data keys i
 
 Usage:
   kms-envelope encrypt --key KEY [--context k=v]... [-i FILE] [-o FILE] [options]
-  kms-envelope decrypt [--key KEY]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE]
+  kms-envelope decrypt [--key KEY_ARN]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE]
   kms-envelope local-kms [--port 4599] [--data-dir DIR] [options]
   kms-envelope <command> --help
   kms-envelope --version
@@ -61,15 +61,16 @@ Ciphertext is never written to a terminal: redirect stdout or use -o.
 Exit status: see \`kms-envelope --help\`.
 `;
 
-export const DECRYPT_HELP = `Usage: kms-envelope decrypt [--key KEY]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE] [options]
+export const DECRYPT_HELP = `Usage: kms-envelope decrypt [--key KEY_ARN]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE] [options]
 
 Decrypts an AWS Encryption SDK message. Without --key it needs no key list: KMS is asked to
-decrypt with the key ARN the message names (discovery). --key limits decryption to those keys;
+decrypt with the key ARN the message names (discovery). --key limits decryption to those keys
+(key ARNs: a message names the key ARN that wrapped it, and an alias can be re-pointed);
 --allow-account limits discovery to keys of those AWS accounts. Plaintext is released only after
 it authenticated; a file output appears only when the whole message verified.
 
 Options:
-  -k, --key KEY         only decrypt with this KMS key (id, ARN, alias/NAME, alias ARN; repeatable)
+  -k, --key KEY_ARN     only decrypt with this KMS key ARN (repeatable)
       --allow-account ID  only keys of this 12-digit AWS account (repeatable; not with --key)
       --partition P     partition for --allow-account (default aws)
   -c, --context k=v     require this encryption context pair in the message (repeatable)

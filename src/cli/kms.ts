@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { CliError, usage } from './errors.js';
 import { KmsKeyring, type KmsKeyringOptions } from '../keyrings/kms.js';
 import { createDefaultKmsClient } from '../keyrings/kms-client.js';
-import { kmsIdentifierKind, parseKmsArn } from '../keyrings/kms-arn.js';
+import { kmsIdentifierKind, parseKeyArn, parseKmsArn } from '../keyrings/kms-arn.js';
 import type { KmsClient } from '../types.js';
 
 export interface KmsSelection {
@@ -58,6 +58,24 @@ export function checkKeyIds(keys: readonly string[] | undefined, flag: string): 
     out.push(k);
   }
   return out;
+}
+
+/**
+ * `decrypt --key` takes key ARNs only, as the library's KmsKeyring does by default and as the
+ * AWS Encryption SDK specification requires (aws-kms-keyring.md, "OnDecrypt": an encrypted data
+ * key is tried only with a configured identifier equal to the key ARN it names). An alias would
+ * make the accepted key whatever the alias names when the command runs (UpdateAlias), and a bare
+ * key id matches no key ARN; both are refused with the way to get the ARN.
+ */
+export function checkDecryptKeyIds(keyIds: readonly string[]): void {
+  const k = keyIds.find((id) => parseKeyArn(id) === undefined);
+  if (k === undefined) return;
+  throw usage(
+    `--key ${JSON.stringify(k)}: decrypt needs key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), the key the message names; ` +
+      `an alias can be re-pointed. Get it with \`aws kms describe-key --key-id ${k} --query KeyMetadata.Arn --output text\` ` +
+      '(add --endpoint-url for the local KMS server), or leave out --key to decrypt with the key the message names ' +
+      '(--allow-account ID limits that to your accounts)',
+  );
 }
 
 /** Checks the flag combination before anything is loaded or opened. */

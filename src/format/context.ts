@@ -94,8 +94,49 @@ function readString(buf: Buffer, o: number): { value: string; next: number } {
 }
 
 /**
+ * True when `s` is well-formed UTF-16: no unpaired surrogate. Only such strings have a UTF-8 form;
+ * `Buffer.from(s, 'utf8')` silently writes U+FFFD for each unpaired surrogate, so an ill-formed
+ * context key or value would be stored as something other than what the caller passed (two keys
+ * may even collapse into one, a duplicate the header format forbids). Node >= 20 has
+ * String.prototype.isWellFormed (ES2024); the project's TypeScript lib is ES2022, hence the cast.
+ */
+export function isWellFormedUtf16(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+const KEY_LABEL_MAX = 32;
+
+/**
+ * A context key as error messages name it: JSON-escaped (so an unpaired surrogate shows as
+ * `\ud800` and control characters stay on one line), cut to 32 UTF-16 code units. Values are
+ * never named: they may be sensitive.
+ */
+export function contextKeyLabel(k: string): string {
+  return k.length > KEY_LABEL_MAX ? `${JSON.stringify(k.slice(0, KEY_LABEL_MAX))}...` : JSON.stringify(k);
+}
+
+/**
+ * Throws a TypeError naming `option` and the key when the key or the value of a context pair is
+ * not well-formed UTF-16 (structures.md, "Encryption Context": keys and values are UTF-8 strings).
+ */
+export function checkContextPairText(k: string, v: string, option: string): void {
+  if (!isWellFormedUtf16(k)) {
+    throw new TypeError(
+      `${option} key ${contextKeyLabel(k)} is not well-formed UTF-16 (it has an unpaired surrogate), so it has no UTF-8 form`,
+    );
+  }
+  if (!isWellFormedUtf16(v)) {
+    throw new TypeError(
+      `${option}[${contextKeyLabel(k)}]: the value is not well-formed UTF-16 (it has an unpaired surrogate, e.g. half an emoji), so it has no UTF-8 form`,
+    );
+  }
+}
+
+/**
  * Validates a caller-supplied context for encryption: a plain object of string values whose keys
- * do not use the reserved `aws-crypto-` prefix, and that the header can hold (keys and values of
+ * do not use the reserved `aws-crypto-` prefix, whose keys and values are well-formed UTF-16 (else
+ * the header would store U+FFFD instead: a context that no longer matches the caller's, or a
+ * duplicate key, i.e. a message nobody can read), and that the header can hold (keys and values of
  * at most 65,535 UTF-8 bytes, at most 65,535 bytes serialized including
  * `reserveBytes` for pairs the library adds, e.g. the public key of signed suites). Checked here,
  * before any keyring runs, so a context that cannot be written never costs a KMS call.
@@ -109,20 +150,41 @@ export function checkEncryptContext(context: unknown, option = 'context', reserv
   const copy: EncryptionContext = Object.create(null);
   let size = 2 + reserveBytes;
   for (const [k, v] of Object.entries(context as Record<string, unknown>)) {
-    if (typeof v !== 'string') throw new TypeError(`${option}[${JSON.stringify(k)}] must be a string`);
+    if (typeof v !== 'string') throw new TypeError(`${option}[${contextKeyLabel(k)}] must be a string`);
+    checkContextPairText(k, v, option);
     if (k.startsWith(RESERVED_CONTEXT_PREFIX)) {
       throw new TypeError(`${option} keys starting with "${RESERVED_CONTEXT_PREFIX}" are reserved`);
     }
     const kb = Buffer.byteLength(k, 'utf8');
     const vb = Buffer.byteLength(v, 'utf8');
     if (kb > 0xffff || vb > 0xffff) {
-      throw new RangeError(`${option}[${JSON.stringify(k.slice(0, 32))}]: keys and values must be at most 65535 UTF-8 bytes`);
+      throw new RangeError(`${option}[${contextKeyLabel(k)}]: keys and values must be at most 65535 UTF-8 bytes`);
     }
     size += 4 + kb + vb;
     copy[k] = v;
   }
   if (size > 0xffff) {
     throw new RangeError(`${option} must serialize to at most 65535 bytes (message-header.md); it needs ${size}`);
+  }
+  return Object.freeze(copy);
+}
+
+/**
+ * Validates the pairs a caller requires on decrypt: an object of string values whose keys and
+ * values are well-formed UTF-16 (a message's context is strict UTF-8, so an ill-formed pair could
+ * never match: a caller bug, reported as such instead of as a context mismatch). Reserved
+ * `aws-crypto-` keys are allowed: a caller may require the public key of a signed message.
+ * Returns a frozen null-prototype copy, so later changes to the caller's object change nothing.
+ */
+export function checkDecryptContext(context: unknown, option = 'context'): Readonly<EncryptionContext> {
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    throw new TypeError(`${option} must be an object of string keys and string values`);
+  }
+  const copy: EncryptionContext = Object.create(null);
+  for (const [k, v] of Object.entries(context as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new TypeError(`${option}[${contextKeyLabel(k)}] must be a string`);
+    checkContextPairText(k, v, option);
+    copy[k] = v;
   }
   return Object.freeze(copy);
 }
@@ -139,7 +201,7 @@ export function checkRequiredContext(
   for (const k of Object.keys(required)) {
     if (!Object.prototype.hasOwnProperty.call(actual, k) || actual[k] !== required[k]) {
       throw new ContextMismatchError(
-        `encryption context does not contain the required pair for key ${JSON.stringify(k)}`,
+        `encryption context does not contain the required pair for key ${contextKeyLabel(k)}`,
       );
     }
   }

@@ -3,6 +3,7 @@
  * KMS-call counter protocol. Nothing here touches key material beyond length checks.
  */
 import { KeyringError } from '../errors.js';
+import { isWellFormedUtf16 } from '../format/context.js';
 import { SUITES, type Suite } from '../format/suites.js';
 
 /** Looks up the suite a keyring is asked to work for; an unknown id is a caller bug, not bad data. */
@@ -32,11 +33,14 @@ export function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
 
-/** A non-empty string option whose UTF-8 form fits `maxBytes`. */
+/** A non-empty, well-formed UTF-16 string option whose UTF-8 form fits `maxBytes`. */
 export function stringOption(value: unknown, option: string, maxBytes = 0xffff): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new TypeError(`${option} must be a non-empty string`);
   }
+  // Written into message headers as UTF-8: an unpaired surrogate would become U+FFFD there, and
+  // the keyring would no longer recognize its own encrypted data keys.
+  if (!isWellFormedUtf16(value)) throw new TypeError(`${option} must be well-formed UTF-16 (it has an unpaired surrogate)`);
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > maxBytes) throw new RangeError(`${option} must be at most ${maxBytes} UTF-8 bytes; got ${bytes}`);
   return value;

@@ -10,10 +10,18 @@
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { KmsError } from '../errors.js';
 import type { KmsClient } from '../types.js';
+import { isWellFormedUtf16 } from '../format/context.js';
 import { plainContext, type KmsCallCounter } from './common.js';
 
 /** A `KmsClient` that counts the requests it sends (including failed ones). */
-export interface CountedKmsClient extends KmsClient, KmsCallCounter {}
+export interface CountedKmsClient extends KmsClient, KmsCallCounter {
+  /**
+   * True once KMS has answered a request sent through this client: a response, or an error that
+   * KMS itself returned (an SDK service exception with an HTTP status, a local KMS service error).
+   * A network failure, or a Region where no KMS exists, is not an answer.
+   */
+  readonly answered: boolean;
+}
 
 /** Anything with an SDK v3 style `send(command)`: `KMSClient` and the aggregated `KMS` class. */
 interface SendClient {
@@ -171,6 +179,7 @@ function sdkContext(ctx: Record<string, string> | undefined): Record<string, str
 class CountingKmsClient implements CountedKmsClient {
   readonly [COUNTED] = true;
   #calls = 0;
+  #answered = false;
   readonly #inner: KmsClient;
 
   constructor(inner: KmsClient) {
@@ -181,14 +190,20 @@ class CountingKmsClient implements CountedKmsClient {
     return this.#calls;
   }
 
+  get answered(): boolean {
+    return this.#answered;
+  }
+
   async generateDataKey(input: Parameters<KmsClient['generateDataKey']>[0]) {
     this.#calls++;
     let out: Awaited<ReturnType<KmsClient['generateDataKey']>>;
     try {
       out = await this.#inner.generateDataKey(input);
     } catch (err) {
+      if (isKmsAnswer(err)) this.#answered = true;
       throw mapKmsError('GenerateDataKey', err);
     }
+    this.#answered = true;
     const r = checkResponse('GenerateDataKey', out, ['keyId', 'plaintext', 'ciphertextBlob']);
     return { keyId: r.keyId as string, plaintext: r.plaintext as Uint8Array, ciphertextBlob: r.ciphertextBlob as Uint8Array };
   }
@@ -199,8 +214,10 @@ class CountingKmsClient implements CountedKmsClient {
     try {
       out = await this.#inner.encrypt(input);
     } catch (err) {
+      if (isKmsAnswer(err)) this.#answered = true;
       throw mapKmsError('Encrypt', err);
     }
+    this.#answered = true;
     const r = checkResponse('Encrypt', out, ['keyId', 'ciphertextBlob']);
     return { keyId: r.keyId as string, ciphertextBlob: r.ciphertextBlob as Uint8Array };
   }
@@ -211,8 +228,10 @@ class CountingKmsClient implements CountedKmsClient {
     try {
       out = await this.#inner.decrypt(input);
     } catch (err) {
+      if (isKmsAnswer(err)) this.#answered = true;
       throw mapKmsError('Decrypt', err);
     }
+    this.#answered = true;
     const r = checkResponse('Decrypt', out, ['keyId', 'plaintext']);
     return { keyId: r.keyId as string, plaintext: r.plaintext as Uint8Array };
   }
@@ -225,10 +244,24 @@ function checkResponse(op: string, out: unknown, fields: readonly string[]): Rec
   const r = out as Record<string, unknown>;
   for (const f of fields) {
     const v = r[f];
-    const ok = f === 'keyId' ? typeof v === 'string' && v.length > 0 : v instanceof Uint8Array;
+    // KeyId becomes an EDK's provider info (UTF-8): an unpaired surrogate would be stored as U+FFFD.
+    const ok = f === 'keyId' ? typeof v === 'string' && v.length > 0 && isWellFormedUtf16(v) : v instanceof Uint8Array;
     if (!ok) throw new KmsError(`KMS ${op} response lacks ${f}`, 'MalformedResponse');
   }
   return r;
+}
+
+/**
+ * Did KMS itself return this error (as opposed to the network, DNS, or the SDK failing before
+ * sending)? SDK service exceptions carry the HTTP status of the answer in `$metadata` (the ESDK's
+ * client cache tests the same field); the local KMS's in-process errors carry the AWS error name
+ * as `type`; a KmsError mapped from either keeps no such trace and is not taken as an answer.
+ */
+function isKmsAnswer(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false;
+  const e = err as { $metadata?: { httpStatusCode?: unknown }; type?: unknown };
+  if (typeof e.$metadata?.httpStatusCode === 'number') return true;
+  return typeof e.type === 'string' && e.type.length > 0;
 }
 
 const MAX_MESSAGE = 300;

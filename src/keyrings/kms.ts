@@ -6,9 +6,17 @@
  * the same data key with KMS Encrypt, so any one of the keys (e.g. in another region) can decrypt.
  * Each EDK is `aws-kms` / key ARN returned by KMS / CiphertextBlob.
  *
- * Decrypt: KMS Decrypt with the configured key id and the message's encryption context; the key
- * ARN KMS answers with must equal the EDK's provider info, so a ciphertext blob that names another
- * key can never be passed off as ours.
+ * Decrypt: only EDKs whose provider info (the key ARN KMS returned on encrypt) equals a configured
+ * key ARN are tried (aws-kms-keyring.md, "OnDecrypt": the provider info must match the configured
+ * identifier), one at a time, with KMS Decrypt and the message's encryption context; the key ARN
+ * KMS answers with must equal the EDK's provider info, so a ciphertext blob that names another key
+ * can never be passed off as ours. Alias names, alias ARNs and bare key ids therefore decrypt
+ * nothing unless `resolveOnDecrypt: true` lets KMS resolve them (see that option).
+ *
+ * Regions: key ARNs (configured, or named by a message in discovery mode) are sent to
+ * `clientForRegion(region)`. A Region's client is kept only once KMS has answered there, and at
+ * most MAX_REGION_CLIENTS of them, so messages naming made-up Regions cannot grow the heap. A
+ * Region without a client is an error collected for that EDK; the next EDK is tried.
  */
 import { KeyringError, KmsError, NoDecryptableKeyError } from '../errors.js';
 import type {
@@ -46,6 +54,22 @@ export interface KmsKeyringOptions {
   grantTokens?: string[];
   /** Decrypt-only mode: decrypt any `aws-kms` EDK with the key ARN it names. */
   discovery?: boolean;
+  /**
+   * Decrypt with configured identifiers that are not key ARNs (alias names, alias ARNs, bare key
+   * ids) by letting KMS resolve them at decrypt time. Default false: as the AWS Encryption SDK
+   * specification requires (aws-kms-keyring.md, "OnDecrypt") and AWS documents for decrypting KMS
+   * keyrings, only key ARNs decrypt: an EDK is tried only when the key ARN it names equals a
+   * configured key ARN, and an alias or key id decrypts nothing (the error says so). Encrypting
+   * accepts every identifier either way.
+   *
+   * Security effect of true: for an alias, trust follows UpdateAlias. The keyring decrypts, and so
+   * accepts as authentic, any message whose data key is wrapped by whichever key the alias names
+   * when the message is read, so whoever may call kms:UpdateAlias on it (in the key's account)
+   * decides which messages this reader accepts, and messages written before a re-pointing stop
+   * decrypting. A bare key id resolves in the client's account and Region; KMS still has to answer
+   * with the exact key ARN the EDK names. Not allowed with `discovery`.
+   */
+  resolveOnDecrypt?: boolean;
   /** With `discovery`: only keys of these accounts in this partition. */
   discoveryFilter?: KmsDiscoveryFilter;
 }
@@ -63,10 +87,18 @@ interface Attempt {
   edkArn: string;
   /** KeyId sent to KMS. */
   keyId: string;
-  client: CountedKmsClient;
+  /** Region whose client sends it (from clientForRegion), or undefined for options.client. */
+  region: string | undefined;
   /** True when we cannot tell from the ARN whether the EDK is ours (alias names and alias ARNs). */
   speculative: boolean;
 }
+
+/**
+ * Most Region clients a keyring keeps. AWS has a few dozen Regions across its partitions; a client
+ * is kept only after KMS answered in its Region, so this bound only matters when a clientForRegion
+ * sends every Region name to one endpoint that answers them all. Past it, clients are made per use.
+ */
+export const MAX_REGION_CLIENTS = 64;
 
 export class KmsKeyring implements Keyring, KmsCallCounter {
   /** Configured key identifiers, generator first. Empty in discovery mode. */
@@ -78,11 +110,14 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   readonly #grantTokens: string[] | undefined;
   readonly #client: CountedKmsClient | undefined;
   readonly #clientForRegion: ((region: string) => unknown) | undefined;
+  /** Region clients KMS has answered through, at most MAX_REGION_CLIENTS (see #send). */
   readonly #regionClients = new Map<string, CountedKmsClient>();
+  readonly #resolveOnDecrypt: boolean;
+  #calls = 0;
 
   constructor(options: KmsKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('KmsKeyring options must be an object');
-    const { keyId, keyIds, client, clientForRegion, grantTokens, discovery, discoveryFilter } = options;
+    const { keyId, keyIds, client, clientForRegion, grantTokens, discovery, discoveryFilter, resolveOnDecrypt } = options;
 
     const modes = [keyId !== undefined, keyIds !== undefined, discovery !== undefined && discovery !== false];
     if (modes.filter(Boolean).length !== 1) {
@@ -106,6 +141,14 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
     this.#keys = Object.freeze(
       ids.map((id) => ({ id, kind: kmsIdentifierKind(id)!, arn: parseKmsArn(id) })),
     );
+
+    if (resolveOnDecrypt !== undefined && typeof resolveOnDecrypt !== 'boolean') {
+      throw new TypeError('options.resolveOnDecrypt must be a boolean');
+    }
+    if (resolveOnDecrypt === true && this.discovery) {
+      throw new TypeError('options.resolveOnDecrypt only applies to configured keys, not to options.discovery: true');
+    }
+    this.#resolveOnDecrypt = resolveOnDecrypt === true;
 
     if (discoveryFilter !== undefined) {
       if (!this.discovery) throw new TypeError('options.discoveryFilter is only allowed with options.discovery: true');
@@ -141,14 +184,12 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
     }
   }
 
-  /** Requests this keyring sent to KMS, successful or not. */
+  /**
+   * Requests this keyring sent to KMS, successful or not, through whichever client (counted here:
+   * Region clients that were not kept count too).
+   */
   get kmsCalls(): number {
-    const seen = new Set<CountedKmsClient>();
-    if (this.#client !== undefined) seen.add(this.#client);
-    for (const c of this.#regionClients.values()) seen.add(c);
-    let n = 0;
-    for (const c of seen) n += c.kmsCalls;
-    return n;
+    return this.#calls;
   }
 
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
@@ -163,12 +204,16 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
 
     if (input.dataKey === undefined) {
       const generator = this.#keys[0]!;
-      const out = await this.#clientFor(generator).generateDataKey({
-        keyId: generator.id,
-        numberOfBytes: suite.keyLength,
-        encryptionContext: context,
-        grantTokens,
-      });
+      const region = this.#regionOf(generator);
+      const client = this.#clientIn(region);
+      const out = await this.#send(client, region, (c) =>
+        c.generateDataKey({
+          keyId: generator.id,
+          numberOfBytes: suite.keyLength,
+          encryptionContext: context,
+          grantTokens,
+        }),
+      );
       // Spec: the plaintext must have the suite's key derivation input length and KeyId must be a key ARN.
       if (out.plaintext.length !== suite.keyLength) {
         out.plaintext.fill(0);
@@ -193,12 +238,15 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
       // Independent requests (often to different regions): send them together, keep key order.
       const wrapped = await Promise.all(
         wrappers.map(async (k) => {
-          const out = await this.#clientFor(k).encrypt({
-            keyId: k.id,
-            plaintext: dataKey,
-            encryptionContext: context,
-            grantTokens,
-          });
+          const region = this.#regionOf(k);
+          const out = await this.#send(this.#clientIn(region), region, (c) =>
+            c.encrypt({
+              keyId: k.id,
+              plaintext: dataKey,
+              encryptionContext: context,
+              grantTokens,
+            }),
+          );
           if (parseKeyArn(out.keyId) === undefined) {
             throw new KeyringError('KMS Encrypt returned a KeyId that is not a key ARN');
           }
@@ -217,18 +265,30 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
     const context = plainContext(input.context);
-    const attempts = this.#attempts(input.encryptedDataKeys);
+    const { attempts, unmatched } = this.#attempts(input.encryptedDataKeys);
+    if (attempts.length === 0 && unmatched !== undefined) throw this.#notArnError(unmatched);
     const errors: Error[] = [];
 
     for (const a of attempts) {
+      // Spec "OnDecrypt": an attempt that fails, including one whose Region has no client, is
+      // collected and the next EDK is tried.
+      let client: CountedKmsClient;
+      try {
+        client = this.#clientIn(a.region);
+      } catch (err) {
+        errors.push(err instanceof Error ? err : new KeyringError('no KMS client'));
+        continue;
+      }
       let out: { keyId: string; plaintext: Uint8Array };
       try {
-        out = await a.client.decrypt({
-          keyId: a.keyId,
-          ciphertextBlob: a.edk.ciphertext,
-          encryptionContext: context,
-          grantTokens: this.#grantTokens,
-        });
+        out = await this.#send(client, a.region, (c) =>
+          c.decrypt({
+            keyId: a.keyId,
+            ciphertextBlob: a.edk.ciphertext,
+            encryptionContext: context,
+            grantTokens: this.#grantTokens,
+          }),
+        );
       } catch (err) {
         // With an alias we could not tell from the ARN whether the EDK was ours; KMS answers
         // IncorrectKeyException when the alias points at another key: not ours, not a failure.
@@ -263,65 +323,118 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   /**
    * The KMS Decrypt requests worth sending, in EDK order (spec: filter the EDKs to this keyring's
    * configuration, then try them one at a time). EDKs whose provider info is not a key ARN cannot
-   * have been written by a KMS keyring and are skipped.
+   * have been written by a KMS keyring and are skipped. `unmatched` is the first key ARN named by
+   * an `aws-kms` EDK when no EDK matched and some configured identifier is not a key ARN (without
+   * resolveOnDecrypt): the caller then explains what to configure instead of "no key".
    */
-  #attempts(edks: readonly EncryptedDataKey[]): Attempt[] {
+  #attempts(edks: readonly EncryptedDataKey[]): { attempts: Attempt[]; unmatched: string | undefined } {
     const out: Attempt[] = [];
+    let firstKmsArn: string | undefined;
     for (const edk of edks) {
       if (edk.providerId !== KMS_PROVIDER_ID) continue;
       const info = decodeUtf8(edk.providerInfo);
       if (info === undefined) continue;
       const arn = parseKeyArn(info);
       if (arn === undefined) continue;
+      firstKmsArn ??= info;
 
       if (this.discovery) {
         const f = this.discoveryFilter;
         if (f !== undefined && (arn.partition !== f.partition || !f.accountIds.includes(arn.account))) continue;
-        const client = this.#clientForArn(arn);
-        out.push({ edk, edkArn: info, keyId: info, client, speculative: false });
+        const region = this.#clientForRegion !== undefined ? arn.region : undefined;
+        out.push({ edk, edkArn: info, keyId: info, region, speculative: false });
         continue;
       }
 
       for (const k of this.#keys) {
-        const m = matches(k, info, arn);
+        const m = matches(k, info, arn, this.#resolveOnDecrypt);
         if (m === 'no') continue;
-        out.push({ edk, edkArn: info, keyId: k.id, client: this.#clientFor(k), speculative: m === 'maybe' });
+        out.push({ edk, edkArn: info, keyId: k.id, region: this.#regionOf(k), speculative: m === 'maybe' });
       }
     }
-    return out;
+    const unresolved = !this.discovery && !this.#resolveOnDecrypt && this.#keys.some((k) => k.kind !== 'key-arn');
+    return { attempts: out, unmatched: out.length === 0 && unresolved ? firstKmsArn : undefined };
   }
 
-  #clientFor(k: ConfiguredKey): CountedKmsClient {
-    if (k.arn !== undefined && this.#clientForRegion !== undefined) return this.#regionClient(k.arn.region);
-    return this.#client!;
+  /** What to do when only non-ARN identifiers could have matched (no secrets: ARNs are public). */
+  #notArnError(messageArn: string): NoDecryptableKeyError {
+    const ids = this.#keys.filter((k) => k.kind !== 'key-arn').map((k) => JSON.stringify(k.id));
+    const named = messageArn.length > 200 ? `${JSON.stringify(messageArn.slice(0, 200))}...` : JSON.stringify(messageArn);
+    return new NoDecryptableKeyError(
+      `KmsKeyring: no encrypted data key names a configured key ARN, and ${ids.slice(0, 3).join(', ')}` +
+        `${ids.length > 3 ? ', ...' : ''} ${ids.length === 1 ? 'is not one' : 'are not key ARNs'}. ` +
+        `Decrypting needs key ARNs: an encrypted data key names the key ARN that wrapped it (this message: ${named}) ` +
+        'and is tried only with an equal configured key ARN (AWS Encryption SDK specification, aws-kms-keyring.md "OnDecrypt"). ' +
+        'Configure the key ARN (KMS DescribeKey returns it as KeyMetadata.Arn for an alias or key id), ' +
+        `or set resolveOnDecrypt: true to let KMS resolve ${ids[0]} at decrypt time (for an alias, trust then follows UpdateAlias).`,
+    );
   }
 
-  #clientForArn(arn: KmsArn): CountedKmsClient {
-    if (this.#clientForRegion !== undefined) return this.#regionClient(arn.region);
-    return this.#client!;
+  /** The Region whose client serves configured key `k`, or undefined for options.client. */
+  #regionOf(k: ConfiguredKey): string | undefined {
+    return k.arn !== undefined && this.#clientForRegion !== undefined ? k.arn.region : undefined;
   }
 
-  #regionClient(region: string): CountedKmsClient {
-    let c = this.#regionClients.get(region);
-    if (c === undefined) {
-      c = toKmsClient(this.#clientForRegion!(region), `options.clientForRegion(${JSON.stringify(region)})`);
-      this.#regionClients.set(region, c);
+  /** The client for a Region (undefined: options.client). Throws a KeyringError when there is none. */
+  #clientIn(region: string | undefined): CountedKmsClient {
+    if (region === undefined) return this.#client!;
+    return this.#regionClients.get(region) ?? this.#newRegionClient(region);
+  }
+
+  #newRegionClient(region: string): CountedKmsClient {
+    // A Region can come from a hostile message: name it JSON-escaped and short.
+    const label = region.length > 64 ? `${JSON.stringify(region.slice(0, 64))}...` : JSON.stringify(region);
+    let made: unknown;
+    try {
+      made = this.#clientForRegion!(region);
+    } catch (err) {
+      throw new KeyringError(`no KMS client for Region ${label}: options.clientForRegion threw`, { cause: err });
     }
-    return c;
+    if (made === undefined || made === null || made === false) {
+      throw new KeyringError(`no KMS client for Region ${label}: options.clientForRegion returned none`);
+    }
+    try {
+      return toKmsClient(made, `options.clientForRegion(${label})`);
+    } catch (err) {
+      throw new KeyringError(`no KMS client for Region ${label}: options.clientForRegion returned something else`, { cause: err });
+    }
+  }
+
+  /**
+   * Sends one request and counts it. A Region client is kept only once KMS has answered through it
+   * (a response, or an error KMS returned), as the ESDK's client cache does: a Region named by a
+   * message where no KMS answers (made up, unreachable) leaves nothing behind.
+   */
+  async #send<T>(client: CountedKmsClient, region: string | undefined, request: (c: CountedKmsClient) => Promise<T>): Promise<T> {
+    this.#calls++;
+    try {
+      return await request(client);
+    } finally {
+      if (
+        region !== undefined &&
+        client.answered &&
+        !this.#regionClients.has(region) &&
+        this.#regionClients.size < MAX_REGION_CLIENTS
+      ) {
+        this.#regionClients.set(region, client);
+      }
+    }
   }
 }
 
 /**
- * Can configured key `k` have written the EDK whose provider info is `info` (a key ARN)?
- * - key ARN: only if identical (spec: provider info must match the configured identifier);
+ * May configured key `k` decrypt the EDK whose provider info is `info` (a key ARN)?
+ * - key ARN: only if identical (aws-kms-keyring.md "OnDecrypt": the provider info must match the
+ *   configured identifier). Without `resolve`, that is the only match.
+ * With `resolve` (options.resolveOnDecrypt):
  * - bare key id: only if it is the ARN's key id (KMS then confirms the full ARN);
  * - alias ARN: perhaps, if partition, region and account agree; alias name: perhaps. Only KMS
  *   knows which key an alias points at now, so we ask it to decrypt with the alias as KeyId.
  */
-function matches(k: ConfiguredKey, info: string, arn: KmsArn): 'yes' | 'no' | 'maybe' {
+function matches(k: ConfiguredKey, info: string, arn: KmsArn, resolve: boolean): 'yes' | 'no' | 'maybe' {
+  if (k.kind === 'key-arn') return k.id === info ? 'yes' : 'no';
+  if (!resolve) return 'no';
   switch (k.kind) {
-    case 'key-arn':
-      return k.id === info ? 'yes' : 'no';
     case 'key-id':
       return arn.resourceId === k.id ? 'yes' : 'no';
     case 'alias-arn': {

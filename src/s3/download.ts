@@ -8,6 +8,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { LimitExceededError, MalformedMessageError } from '../errors.js';
 import type { DecryptResult, Envelope } from '../envelope.js';
+import { checkDecryptContext } from '../format/context.js';
 import type { EncryptionContext } from '../types.js';
 import { readMetadata, type EncryptedObjectInfo } from './metadata.js';
 import { loadS3 } from './sdk.js';
@@ -116,6 +117,8 @@ function checkOptions(o: DownloadDecryptedOptions): void {
   if (o.envelope === null || typeof o.envelope !== 'object' || typeof o.envelope.decryptStream !== 'function') {
     throw new TypeError('options.envelope must be an Envelope');
   }
+  // Before GetObject, for the buffer helper too (it decrypts only after reading the whole body).
+  if (o.context !== undefined) checkDecryptContext(o.context, 'options.context');
   if (o.versionId !== undefined && (typeof o.versionId !== 'string' || o.versionId.length === 0)) {
     throw new TypeError('options.versionId must be a non-empty string');
   }

@@ -22,6 +22,7 @@ const CREDENTIALS = { accessKeyId: 'AKIDCLITEST0000', secretAccessKey: 'cli-test
 let dir: string;
 let localDir: string;
 let localArn: string;
+let localOtherArn: string;
 let server: LocalKmsServer;
 let serverArn: string;
 let otherServerArn: string;
@@ -63,7 +64,9 @@ beforeAll(async () => {
   const k = await local.createKey({ Description: 'cli test' });
   await local.createAlias('alias/cli', k.keyId);
   localArn = k.arn;
-  await local.createAlias('alias/cli-other', (await local.createKey({})).keyId);
+  const other = await local.createKey({});
+  await local.createAlias('alias/cli-other', other.keyId);
+  localOtherArn = other.arn;
   local.close();
 
   server = await startLocalKmsServer({ port: 0, dataDir: p('server-kms') });
@@ -155,7 +158,7 @@ describe('kms-envelope encrypt/decrypt with the embedded local KMS (--local)', (
       expect(enc.stderr).toBe('');
       expect(enc.code).toBe(0);
       expect(enc.stdout[1]).toBe(extra.length ? 0x05 : 0x04);
-      const dec = await cli(['decrypt', '--local', localDir, '--key', 'alias/cli', '-c', 'pipe=1', '-i', '-', '-o', '-'], {
+      const dec = await cli(['decrypt', '--local', localDir, '--key', localArn, '-c', 'pipe=1', '-i', '-', '-o', '-'], {
         input: enc.stdout,
       });
       expect(dec.stderr).toBe('');
@@ -201,7 +204,7 @@ describe('kms-envelope encrypt/decrypt with the embedded local KMS (--local)', (
     expect(cut.stderr).toMatch(/^kms-envelope: ERR_(MALFORMED_MESSAGE|STREAM): /);
     expect(cut.stdout.length).toBe(0);
 
-    const notMine = await cli(['decrypt', '--local', localDir, '--key', 'alias/cli-other'], { input: message });
+    const notMine = await cli(['decrypt', '--local', localDir, '--key', localOtherArn], { input: message });
     expect(notMine.code).toBe(7);
     expect(notMine.stderr).toMatch(/^kms-envelope: ERR_NO_DECRYPTABLE_KEY: /);
 

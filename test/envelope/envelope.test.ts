@@ -107,8 +107,9 @@ describe('Envelope over the in-process local KMS', () => {
   });
   afterAll(() => local.close());
 
-  it('round-trips strings and bytes with the kms shorthand and an alias, and reports KMS calls', async () => {
-    const envelope = new Envelope({ kms: { keyId: 'alias/envelope-test', client: local.client() } });
+  it('round-trips strings and bytes with the kms shorthand and an alias (resolveOnDecrypt), and reports KMS calls', async () => {
+    // An alias decrypts only with the explicit opt-in (aws-kms-keyring.md "OnDecrypt" wants key ARNs).
+    const envelope = new Envelope({ kms: { keyId: 'alias/envelope-test', client: local.client(), resolveOnDecrypt: true } });
     const message = await envelope.encrypt('héllo wörld', { context: { tenant: 'acme', Purpose: 'test' } });
     expect(message[0]).toBe(0x02); // message format v2
     expect(message.readUInt16BE(1)).toBe(0x0478);

@@ -4,7 +4,8 @@
  * Seeds: valid messages of every shape the reader accepts: v2 0x0478/0x0578 framed (raw AES
  * keyring, and a fixed-key keyring the tests can re-authenticate under), v2 non-framed (built and
  * sealed by the model), an empty message, ESDK-written v1 messages (0x0178, 0x0378), and a message
- * wrapped by the KMS keyring under the in-process local KMS (read by alias and by discovery).
+ * wrapped by the KMS keyring under the in-process local KMS (read by key ARN, by alias with
+ * resolveOnDecrypt, and by discovery).
  *
  * Oracle for one case: Envelope.decrypt and Envelope.decryptStream either both return exactly the
  * seed's plaintext (only when the bytes are the seed's bytes, or for a valid sealed change), or
@@ -155,13 +156,15 @@ export async function makeFixture(): Promise<Fixture> {
   }
 
   // KMS keyring over the in-process local KMS: hostile EDKs reach KmsKeyring's ARN matching and
-  // the KMS Decrypt error mapping. Readers: by alias name (any key ARN may match) and discovery.
+  // the KMS Decrypt error mapping. Readers: by key ARN (the default, exact match), by alias name
+  // with resolveOnDecrypt (any key ARN may match; KMS decides) and discovery.
   const local = new LocalKms();
   const keyArn = (await local.createKey({ Description: 'fuzz' })).arn;
   await local.createAlias('alias/fuzz', keyArn);
   const kmsWriter = new CountingKeyring(new KmsKeyring({ keyId: keyArn, client: local.client() }));
   const kmsEnvs = [
-    env('kms by alias', new CountingKeyring(new KmsKeyring({ keyId: 'alias/fuzz', client: local.client() }))),
+    env('kms by key ARN', new CountingKeyring(new KmsKeyring({ keyId: keyArn, client: local.client() }))),
+    env('kms by alias', new CountingKeyring(new KmsKeyring({ keyId: 'alias/fuzz', client: local.client(), resolveOnDecrypt: true }))),
     env('kms discovery', new CountingKeyring(new KmsKeyring({ discovery: true, client: local.client() }))),
   ];
   add('kms 0x478 framed', await new Envelope({ keyring: kmsWriter, frameLength: 64 }).encrypt(plaintext, { context }), plaintext, kmsEnvs);

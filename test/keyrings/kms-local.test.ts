@@ -29,11 +29,19 @@ describe('KmsKeyring with the in-process local KMS client', () => {
     expect(ring.kmsCalls).toBe(2);
     const input = { suiteId: 0x0478, context: ctx, encryptedDataKeys: out.encryptedDataKeys };
 
-    // Alias: KMS resolves it; first EDK decrypts with one call.
+    // By default only key ARNs decrypt (aws-kms-keyring.md "OnDecrypt"): the EDK under the alias's
+    // key is skipped, b's decrypts with one call.
     expect(await ring.onDecrypt(input)).toEqual(out.dataKey);
     expect(ring.kmsCalls).toBe(3);
-    // Second key alone, by key id.
-    const byId = new KmsKeyring({ keyId: b.keyId, client: local.client() });
+    // resolveOnDecrypt: KMS resolves the alias; the first EDK decrypts with one call.
+    const resolving = new KmsKeyring({ keyIds: ['alias/keyring-a', b.arn], client: local.client(), resolveOnDecrypt: true });
+    expect(await resolving.onDecrypt(input)).toEqual(out.dataKey);
+    expect(resolving.kmsCalls).toBe(1);
+    // Second key alone, by key id: nothing by default (no call), KMS confirms the ARN with resolveOnDecrypt.
+    const byIdStrict = new KmsKeyring({ keyId: b.keyId, client: local.client() });
+    await expect(byIdStrict.onDecrypt(input)).rejects.toBeInstanceOf(NoDecryptableKeyError);
+    expect(byIdStrict.kmsCalls).toBe(0);
+    const byId = new KmsKeyring({ keyId: b.keyId, client: local.client(), resolveOnDecrypt: true });
     expect(await byId.onDecrypt(input)).toEqual(out.dataKey);
     expect(byId.kmsCalls).toBe(1);
     // A key that wrapped nothing: no EDK is ours, no call.
@@ -43,11 +51,11 @@ describe('KmsKeyring with the in-process local KMS client', () => {
     expect(wrong.kmsCalls).toBe(0);
     // Alias pointing at another key: KMS says IncorrectKeyException for both EDKs: not ours.
     await local.createAlias('alias/keyring-c', c.keyId);
-    const wrongAlias = new KmsKeyring({ keyId: 'alias/keyring-c', client: local.client() });
+    const wrongAlias = new KmsKeyring({ keyId: 'alias/keyring-c', client: local.client(), resolveOnDecrypt: true });
     expect(await wrongAlias.onDecrypt(input)).toBeUndefined();
     expect(wrongAlias.kmsCalls).toBe(2);
     // Wrong context: both attempts fail with InvalidCiphertextException.
-    const err = await ring.onDecrypt({ ...input, context: { ...ctx, extra: '1' } }).catch((e) => e);
+    const err = await resolving.onDecrypt({ ...input, context: { ...ctx, extra: '1' } }).catch((e) => e);
     expect(err).toBeInstanceOf(NoDecryptableKeyError);
     expect((err.cause as AggregateError).errors.map((e: KmsError) => e.kmsErrorName)).toEqual([
       'InvalidCiphertextException',
@@ -127,7 +135,7 @@ describe('KmsKeyring over HTTP: @aws-sdk/client-kms KMSClient -> local KMS serve
       for (const ring of [
         new KmsKeyring({ keyId: a, client: eastClient }),
         new KmsKeyring({ keyId: b, client: eastClient }),
-        new KmsKeyring({ keyId: 'alias/http-a', client: eastClient }),
+        new KmsKeyring({ keyId: 'alias/http-a', client: eastClient, resolveOnDecrypt: true }),
         new KmsKeyring({ discovery: true, client: eastClient }),
         new KmsKeyring({ discovery: true, discoveryFilter: { accountIds: [account], partition: 'aws' }, client: eastClient }),
       ]) {
@@ -200,7 +208,7 @@ describe('KmsKeyring over HTTP: @aws-sdk/client-kms KMSClient -> local KMS serve
     vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
     try {
       const client = createDefaultKmsClient({ region: 'us-east-1', endpoint: east.url });
-      const ring = new KmsKeyring({ keyId: 'alias/http-a', client });
+      const ring = new KmsKeyring({ keyId: 'alias/http-a', client, resolveOnDecrypt: true });
       const out = await ring.onEncrypt({ suiteId: 0x0478, context: ctx });
       expect(await ring.onDecrypt({ suiteId: 0x0478, context: ctx, encryptedDataKeys: out.encryptedDataKeys })).toEqual(out.dataKey);
       expect(client.kmsCalls).toBe(2);

@@ -117,30 +117,36 @@ describe('KmsKeyring: decrypt', () => {
     expect(other.kmsCalls).toBe(0);
   });
 
-  it('bare key id: matches the ARN key id, KMS confirms the ARN', async () => {
+  it('bare key id: decrypts nothing by default (no KMS call); with resolveOnDecrypt it matches the ARN key id, KMS confirms the ARN', async () => {
     const { kms, a, b, out, input } = await setup();
     const id = a.split('/')[1]!;
-    const ring = new KmsKeyring({ keyId: id, client: kms });
+    const strict = new KmsKeyring({ keyId: id, client: kms });
+    await expect(strict.onDecrypt(input)).rejects.toThrow(/resolveOnDecrypt: true/);
+    expect(kms.requests).toEqual([]);
+    const ring = new KmsKeyring({ keyId: id, client: kms, resolveOnDecrypt: true });
     expect(await ring.onDecrypt(input)).toEqual(out.dataKey);
     expect(kms.requests).toEqual([{ op: 'Decrypt', keyId: id }]);
-    const other = new KmsKeyring({ keyId: b.split('/')[1]!, client: kms });
+    const other = new KmsKeyring({ keyId: b.split('/')[1]!, client: kms, resolveOnDecrypt: true });
     expect(await other.onDecrypt(input)).toBeUndefined();
     expect(other.kmsCalls).toBe(0);
   });
 
-  it('alias: KMS decides; IncorrectKeyException means "not ours" (undefined), counted as a call', async () => {
+  it('alias: nothing by default; with resolveOnDecrypt KMS decides, IncorrectKeyException means "not ours" (undefined), counted as a call', async () => {
     const { kms, out, input } = await setup();
-    const ring = new KmsKeyring({ keyId: 'alias/a', client: kms });
+    await expect(new KmsKeyring({ keyId: 'alias/a', client: kms }).onDecrypt(input)).rejects.toThrow(/resolveOnDecrypt: true/);
+    expect(kms.requests).toEqual([]);
+    const opts = { client: kms, resolveOnDecrypt: true };
+    const ring = new KmsKeyring({ keyId: 'alias/a', ...opts });
     expect(await ring.onDecrypt(input)).toEqual(out.dataKey);
     expect(kms.requests).toEqual([{ op: 'Decrypt', keyId: 'alias/a' }]);
-    const other = new KmsKeyring({ keyId: 'alias/b', client: kms });
+    const other = new KmsKeyring({ keyId: 'alias/b', ...opts });
     expect(await other.onDecrypt(input)).toBeUndefined();
     expect(other.kmsCalls).toBe(1);
     // Alias ARN in another account: not even asked.
-    const foreign = new KmsKeyring({ keyId: 'arn:aws:kms:us-east-1:999999999999:alias/a', client: kms });
+    const foreign = new KmsKeyring({ keyId: 'arn:aws:kms:us-east-1:999999999999:alias/a', ...opts });
     expect(await foreign.onDecrypt(input)).toBeUndefined();
     expect(foreign.kmsCalls).toBe(0);
-    const aliasArn = new KmsKeyring({ keyId: 'arn:aws:kms:us-east-1:111122223333:alias/a', client: kms });
+    const aliasArn = new KmsKeyring({ keyId: 'arn:aws:kms:us-east-1:111122223333:alias/a', ...opts });
     expect(await aliasArn.onDecrypt(input)).toEqual(out.dataKey);
   });
 
@@ -176,11 +182,12 @@ describe('KmsKeyring: decrypt', () => {
 
   it('checks the KeyId and plaintext length KMS answers with', async () => {
     const { kms, a, input } = await setup();
-    const ring = new KmsKeyring({ keyId: 'alias/a', client: kms });
     kms.lieAboutKeyId = true;
-    const err = await ring.onDecrypt(input).catch((e) => e);
-    expect(err).toBeInstanceOf(NoDecryptableKeyError);
-    expect((err.cause as AggregateError).errors[0].message).toMatch(/other than the one named/);
+    for (const ring of [new KmsKeyring({ keyId: a, client: kms }), new KmsKeyring({ keyId: 'alias/a', client: kms, resolveOnDecrypt: true })]) {
+      const err = await ring.onDecrypt(input).catch((e) => e);
+      expect(err).toBeInstanceOf(NoDecryptableKeyError);
+      expect((err.cause as AggregateError).errors[0].message).toMatch(/other than the one named/);
+    }
     kms.lieAboutKeyId = false;
     kms.wrongLength = 16;
     await expect(new KmsKeyring({ keyId: a, client: kms }).onDecrypt(input)).rejects.toBeInstanceOf(NoDecryptableKeyError);

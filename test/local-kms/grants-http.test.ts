@@ -33,6 +33,7 @@ type Who = keyof typeof ids;
 const tmp = tempDir('lkms-grants-http-');
 let server: LocalKmsServer;
 let keyId: string;
+let keyArn: string;
 const alpha = { tenant: 'alpha' };
 
 function client(who: Who): KMSClient {
@@ -67,7 +68,9 @@ beforeAll(async () => {
   writeFileSync(principalsFile, JSON.stringify(Object.fromEntries(Object.values(ids).map((p) => [p.key, { arn: p.arn, secretAccessKey: p.secret }]))));
   server = await startLocalKmsServer({ port: 0, principalsFile, strictPrincipals: true, accountId: ACCOUNT, dataDir: join(tmp.dir, 'data') });
   // Default key policy: the account root only.
-  keyId = (await client('root').send(new CreateKeyCommand({ Description: 'grants e2e' }))).KeyMetadata!.KeyId!;
+  const created = (await client('root').send(new CreateKeyCommand({ Description: 'grants e2e' }))).KeyMetadata!;
+  keyId = created.KeyId!;
+  keyArn = created.Arn!;
 });
 
 afterAll(async () => {
@@ -122,7 +125,8 @@ describe('grants over HTTP with @aws-sdk/client-kms', () => {
     const { GrantId } = await client('root').send(
       new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: ids.app.arn, Operations: ['GenerateDataKey', 'Decrypt'], Constraints: { EncryptionContextSubset: alpha } }),
     );
-    const envelope = () => new Envelope({ keyring: new KmsKeyring({ keyId, client: client('app') }), cache: false });
+    // The key ARN: a KMS keyring decrypts only EDKs naming a configured key ARN (aws-kms-keyring.md).
+    const envelope = () => new Envelope({ keyring: new KmsKeyring({ keyId: keyArn, client: client('app') }), cache: false });
     const plaintext = Buffer.from('tenant alpha secret document');
     const message = await envelope().encrypt(plaintext, { context: { ...alpha, doc: '1' } });
     const out = await envelope().decrypt(message);
