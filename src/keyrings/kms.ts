@@ -18,7 +18,7 @@
  * most MAX_REGION_CLIENTS of them, so messages naming made-up Regions cannot grow the heap. A
  * Region without a client is an error collected for that EDK; the next EDK is tried.
  */
-import { KeyringError, KmsError, NoDecryptableKeyError } from '../errors.js';
+import { KeyringError, KmsError, MalformedMessageError, NoDecryptableKeyError } from '../errors.js';
 import type {
   EncryptedDataKey,
   Keyring,
@@ -322,8 +322,8 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
 
   /**
    * The KMS Decrypt requests worth sending, in EDK order (spec: filter the EDKs to this keyring's
-   * configuration, then try them one at a time). EDKs whose provider info is not a key ARN cannot
-   * have been written by a KMS keyring and are skipped. `unmatched` is the first key ARN named by
+   * configuration, then try them one at a time). An aws-kms EDK whose provider info is not a key
+   * ARN fails the whole call (MalformedMessageError), as the specification requires. `unmatched` is the first key ARN named by
    * an `aws-kms` EDK when no EDK matched and some configured identifier is not a key ARN (without
    * resolveOnDecrypt): the caller then explains what to configure instead of "no key".
    */
@@ -332,10 +332,13 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
     let firstKmsArn: string | undefined;
     for (const edk of edks) {
       if (edk.providerId !== KMS_PROVIDER_ID) continue;
+      // Spec "OnDecrypt" (both keyrings): an aws-kms EDK must name a key ARN, or OnDecrypt fails,
+      // before any KMS request. A KMS keyring only ever writes the key ARN KMS returned.
       const info = decodeUtf8(edk.providerInfo);
-      if (info === undefined) continue;
-      const arn = parseKeyArn(info);
-      if (arn === undefined) continue;
+      const arn = info === undefined ? undefined : parseKeyArn(info);
+      if (info === undefined || arn === undefined) {
+        throw new MalformedMessageError('an "aws-kms" encrypted data key names no valid KMS key ARN in its provider info');
+      }
       firstKmsArn ??= info;
 
       if (this.discovery) {

@@ -170,14 +170,15 @@ describe('KmsKeyring: decrypt', () => {
     const { kms, a, out, input } = await setup();
     const good = out.encryptedDataKeys[0]!;
     const broken = { ...good, ciphertext: Buffer.from(good.ciphertext).fill(0, 60) };
-    const notArn = { ...good, providerInfo: Buffer.from('alias/a') };
-    const badUtf8 = { ...good, providerInfo: Buffer.from([0xff, 0xfe]) };
     const raw = { ...good, providerId: 'raw' };
     const ring = new KmsKeyring({ keyId: a, client: kms });
-    expect(await ring.onDecrypt({ ...input, encryptedDataKeys: [raw, notArn, badUtf8, broken, good] })).toEqual(out.dataKey);
+    expect(await ring.onDecrypt({ ...input, encryptedDataKeys: [raw, broken, good] })).toEqual(out.dataKey);
     expect(ring.kmsCalls).toBe(2);
-    await expect(ring.onDecrypt({ ...input, encryptedDataKeys: [raw, notArn, badUtf8, broken] })).rejects.toBeInstanceOf(NoDecryptableKeyError);
-    expect(await ring.onDecrypt({ ...input, encryptedDataKeys: [raw, notArn, badUtf8] })).toBeUndefined();
+    await expect(ring.onDecrypt({ ...input, encryptedDataKeys: [raw, broken] })).rejects.toBeInstanceOf(NoDecryptableKeyError);
+    expect(await ring.onDecrypt({ ...input, encryptedDataKeys: [raw] })).toBeUndefined();
+    // An aws-kms EDK naming no key ARN fails the call instead of being skipped (test/spec/keyring-kms.test.ts).
+    const notArn = { ...good, providerInfo: Buffer.from('alias/a') };
+    await expect(ring.onDecrypt({ ...input, encryptedDataKeys: [notArn, good] })).rejects.toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
   });
 
   it('checks the KeyId and plaintext length KMS answers with', async () => {

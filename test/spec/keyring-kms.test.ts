@@ -319,6 +319,21 @@ describe('AWS KMS keyring: OnDecrypt', () => {
     r.client.destroy();
   });
 
+  it('an "aws-kms" EDK whose provider info is not a valid key ARN makes OnDecrypt fail (ERR_MALFORMED_MESSAGE) before any KMS request, wherever it stands', async () => {
+    const [out] = await wrapped();
+    const edk = out!.encryptedDataKeys[0]!;
+    const r = recordingClient(east.url, 'us-east-1');
+    const ring = new KmsKeyring({ keyId: keyA, client: r.client });
+    const alias = keyA.replace(/:key\/.*$/, ':alias/app');
+    for (const info of [Buffer.from(alias), Buffer.from(keyA.split('/')[1]!), Buffer.from('not an arn'), Buffer.from([0xff, 0xfe]), Buffer.alloc(0)]) {
+      for (const edks of [[{ ...edk, providerInfo: info }], [edk, { ...edk, providerInfo: info }], [{ ...edk, providerInfo: info }, edk]]) {
+        await expect(ring.onDecrypt({ suiteId: 0x0478, context: CONTEXT, encryptedDataKeys: edks })).rejects.toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
+      }
+    }
+    expect(r.calls).toEqual([]);
+    r.client.destroy();
+  });
+
   it('one Decrypt per matching EDK, one at a time, through the configured client: KeyId = the configured key ARN, CiphertextBlob = the EDK ciphertext, EncryptionContext = the input context', async () => {
     const [a, b] = await wrapped(2);
     const bad = { ...a!.encryptedDataKeys[0]!, ciphertext: Buffer.from(a!.encryptedDataKeys[0]!.ciphertext).fill(0, 20, 40) };
@@ -338,7 +353,10 @@ describe('AWS KMS keyring: OnDecrypt', () => {
 
   it('collects the error of a failed Decrypt, goes on to the next EDK, and returns the first key KMS gives without further requests', async () => {
     const [a, b, c] = await wrapped(3);
-    const bad = { ...a!.encryptedDataKeys[0]!, ciphertext: randomBytes(a!.encryptedDataKeys[0]!.ciphertext.length) };
+    // A real ciphertext with its last bytes (the blob's tag) altered: KMS answers InvalidCiphertextException.
+    // (Random bytes would name another key 1 time in 256 and be answered IncorrectKeyException.)
+    const original = a!.encryptedDataKeys[0]!.ciphertext;
+    const bad = { ...a!.encryptedDataKeys[0]!, ciphertext: Buffer.from(original).fill(0x5a, original.length - 8) };
     const r = recordingClient(east.url, 'us-east-1');
     const ring = new KmsKeyring({ keyId: keyA, client: r.client });
     const key = await ring.onDecrypt({ suiteId: 0x0478, context: CONTEXT, encryptedDataKeys: [bad, b!.encryptedDataKeys[0]!, c!.encryptedDataKeys[0]!] });
@@ -449,6 +467,21 @@ describe('AWS KMS discovery keyring', () => {
     expect(r.calls).toEqual([]);
     expect(await ring.onDecrypt({ suiteId: 0x0478, context: CONTEXT, encryptedDataKeys: [...others, edk] })).toEqual(out.dataKey);
     r.client.destroy();
+  });
+
+  it('OnDecrypt: an "aws-kms" EDK whose provider info is not a valid key ARN makes it fail (ERR_MALFORMED_MESSAGE) before any KMS request', async () => {
+    const out = await new KmsKeyring({ keyId: keyA, client: esdkEast }).onEncrypt({ suiteId: 0x0478, context: CONTEXT });
+    const edk = out.encryptedDataKeys[0]!;
+    const rg = regions();
+    const ring = new KmsKeyring({ discovery: true, clientForRegion: rg.clientForRegion });
+    const alias = keyA.replace(/:key\/.*$/, ':alias/app');
+    for (const info of [Buffer.from(alias), Buffer.from('not an arn'), Buffer.from([0xc3, 0x28])]) {
+      for (const edks of [[{ ...edk, providerInfo: info }], [edk, { ...edk, providerInfo: info }]]) {
+        await expect(ring.onDecrypt({ suiteId: 0x0478, context: CONTEXT, encryptedDataKeys: edks })).rejects.toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
+      }
+    }
+    expect([...rg.e.calls, ...rg.w.calls]).toEqual([]);
+    rg.destroy();
   });
 
   it('with a discovery filter, EDKs of another partition or of an account not in the filter cost no KMS request', async () => {
