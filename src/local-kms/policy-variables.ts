@@ -32,7 +32,8 @@ export interface ResolvedPiece {
   wildcards: boolean;
 }
 
-const ESCAPES: Record<string, string> = { '*': '*', '?': '?', $: '$' };
+/** `${*}`, `${?}`, `${$}`: the characters that would otherwise be wildcards or start a variable. */
+const isEscape = (body: string) => body === '*' || body === '?' || body === '$';
 
 /** `key, 'default'`: the default is everything between the quotes after the first comma. */
 const WITH_DEFAULT = /^([^,]*),\s*'([^']*)'\s*$/s;
@@ -40,6 +41,10 @@ const WITH_DEFAULT = /^([^,]*),\s*'([^']*)'\s*$/s;
 /**
  * Splits `text` into template parts, or returns undefined when it holds no `${...}` (the common
  * case, kept as plain text). A `${` without a closing `}` is plain text.
+ *
+ * Whether KMS refuses such a policy is not documented; the local KMS accepts it. Inside `${...}`,
+ * text that is neither an escape nor `key, 'default'` is taken (trimmed) as a key name, so
+ * `${}` or `${a, b}` name keys no request has.
  */
 export function parseTemplate(text: string): TemplatePart[] | undefined {
   let open = text.indexOf('${');
@@ -55,9 +60,8 @@ export function parseTemplate(text: string): TemplatePart[] | undefined {
     plain = '';
     const body = text.slice(open + 2, close);
     const source = text.slice(open, close + 1);
-    const escaped = ESCAPES[body];
-    if (escaped !== undefined) {
-      parts.push({ kind: 'literal', text: escaped, source });
+    if (isEscape(body)) {
+      parts.push({ kind: 'literal', text: body, source });
     } else {
       const m = WITH_DEFAULT.exec(body);
       parts.push(
@@ -69,6 +73,7 @@ export function parseTemplate(text: string): TemplatePart[] | undefined {
     from = close + 1;
     open = text.indexOf('${', from);
   }
+  if (parts.length === 0) return undefined; // only an unclosed `${`: plain text
   plain += text.slice(from);
   if (plain) parts.push({ kind: 'text', text: plain });
   return parts;

@@ -206,6 +206,15 @@ describe('special characters ${*} ${?} ${$} and wildcards in substituted values'
     const res = v2012(allowAll({ Resource: `arn:aws:kms:us-east-1:${ACCOUNT}:key/\${aws:PrincipalTag/key-id}` }));
     expect(allowed(res, alice, ctx({}, { 'aws:principaltag/key-id': '*' }))).toBe(false);
   });
+  it('only ${*} ${?} ${$} are escapes: ${constructor} or ${__proto__} is a key without value', () => {
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const doc = v2012(allowAll(cond('StringLike', 'kms:EncryptionContext:p', `x\${${name}}*`)));
+      expect(allowed(doc, alice, ctx({ p: 'x' }))).toBe(false);
+      expect(allowed(doc, alice, ctx({ p: 'xanything' }))).toBe(false);
+      expect(allowed(doc, alice, ctx({ p: 'x' }, { [name]: 'y' }))).toBe(false);
+      expect(allowed(doc, alice, ctx({ p: 'xy!' }, { [name]: 'y' }))).toBe(true);
+    }
+  });
   it('a "${" without its "}" is literal text, and KMS-side validation accepts it', () => {
     const doc = v2012(allowAll(cond('StringEquals', 'kms:EncryptionContext:p', 'x${aws:username')));
     expect(allowed(doc, alice, ctx({ p: 'x${aws:username' }))).toBe(true);
