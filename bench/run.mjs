@@ -5,8 +5,9 @@
 //   npm run bench                       # everything, a few minutes
 //   BENCH_QUICK=1 npm run bench         # fewer sizes and samples, about 50 s
 //   node bench/run.mjs payloads streams # only some groups (after `npm run build`)
+//   node bench/run.mjs policy           # worst-case key policy evaluation (not in BENCH_QUICK runs)
 //
-// Groups: footprint (cold start, bundle), payloads, streams, kms, load. See bench/README.md.
+// Groups: footprint (cold start, bundle), payloads, streams, kms, load, policy. See bench/README.md.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatSize, machine, progress, QUICK } from './lib.mjs';
@@ -62,11 +63,18 @@ const GROUPS = {
     const r = await loadBench();
     return { title: 'Local KMS under load (server in its own process, loopback HTTP)', body: r.table, checks: r.checks };
   },
+  policy: async () => {
+    const { policyBench } = await import('./policy.mjs');
+    const r = await policyBench(localKms);
+    return { title: 'Local KMS: worst-case key policy evaluation (in process)', body: `${r.table}\n\n${r.notes}`, checks: r.checks };
+  },
 };
 
 const wanted = process.argv.slice(2);
 for (const w of wanted) if (!(w in GROUPS)) throw new Error(`unknown group ${w}; groups: ${Object.keys(GROUPS).join(', ')}`);
-const names = wanted.length > 0 ? wanted : Object.keys(GROUPS);
+// The policy group (worst-case key policy evaluation) runs in full runs or when named, not in a
+// BENCH_QUICK run of everything.
+const names = wanted.length > 0 ? wanted : Object.keys(GROUPS).filter((n) => !(QUICK && n === 'policy'));
 
 const m = machine();
 const started = performance.now();

@@ -1,9 +1,27 @@
 /**
  * Key policies of the local KMS: validation, evaluation, the default policies AWS KMS creates.
+ * A pure module: no I/O, no clock, no state but bounded caches of parsed policies.
  *
- * Evaluation follows IAM policy evaluation logic restricted to ONE policy, the key policy (AWS IAM
- * User Guide, "Policy evaluation logic"): an explicit Deny in any matching statement wins; otherwise
- * at least one matching Allow is needed; otherwise the request is implicitly denied.
+ * Evaluation order. AWS evaluates a request against every policy that applies to it (IAM User
+ * Guide, "Policy evaluation logic"); for a KMS key the key policy is the one that must allow the
+ * request, and the local KMS has no IAM, no SCPs and no session policies, so the logic applies to
+ * that one policy (grants are checked by the service, outside this module):
+ *   1. The request starts out denied (implicit deny).
+ *   2. A statement applies when its Principal/NotPrincipal names the caller, its Action/NotAction
+ *      the action, its Resource/NotResource the key (policy variables substituted, see
+ *      policy-variables.ts) and every condition in its Condition block holds (operators and keys
+ *      AND, values of one key OR; "IAM JSON policy elements: Condition operators").
+ *   3. If any applying statement has `"Effect": "Deny"`, the request is denied (explicit deny; no
+ *      Allow can override it).
+ *   4. Otherwise, if any applying statement has `"Effect": "Allow"`, the request is allowed.
+ *   5. Otherwise the implicit deny of step 1 stands.
+ * Statement order in the document does not matter; Deny statements are tried first only so that
+ * evaluation can stop at the first statement that decides.
+ *
+ * Bounded work. Wildcards (`StringLike`, `ArnLike`, `Action`, `Resource`) are matched by
+ * wildcard.ts without backtracking, so one request costs at most the sum over every (policy
+ * pattern, request value) pair of O(|value| * ceil(longest pattern piece / 32) + |pattern|): linear
+ * in the request for a fixed policy, whose size KMS caps at 32,768 characters.
  *
  * The local KMS has no IAM. In real AWS the account principal in a key policy
  * (`"AWS": "111122223333"` or `arn:aws:iam::111122223333:root`) does not grant anything to the users
@@ -14,10 +32,19 @@
  * unable to decrypt under the console policy, as in AWS, where the administrator's IAM policy would
  * normally not grant kms:Decrypt either.
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { KmsServiceError } from './errors.js';
+import { OPERATORS, parseOperatorName, tokensOfPieces, type SetOp } from './policy-operators.js';
 import type { AuthzDecision, AuthzRequest, Caller, ConditionContext } from './policy-types.js';
 import { conditionContext } from './request-context.js';
+import {
+  parseResourceTemplate,
+  parseTemplate,
+  resolveTemplate,
+  type ConditionValues,
+  type ResolvedPiece,
+  type TemplatePart,
+} from './policy-variables.js';
+import { tokensOf, WildcardPattern } from './wildcard.js';
 
 /** Maximum key policy length (AWS KMS `PutKeyPolicy` / `CreateKey`: `Policy` length 1..32768). */
 export const MAX_KEY_POLICY_LENGTH = 32_768;
@@ -26,7 +53,15 @@ export const MAX_KEY_POLICY_LENGTH = 32_768;
 // Parsed form
 
 type Effect = 'Allow' | 'Deny';
-type SetOp = 'ForAnyValue' | 'ForAllValues' | undefined;
+
+/**
+ * A condition value or `Resource` entry as the policy gives it: prepared once when it holds no
+ * variable (`fixed`), otherwise substituted and prepared per request (`template`).
+ */
+interface PolicyValue<P> {
+  fixed?: P;
+  template?: TemplatePart[];
+}
 
 interface ParsedCondition {
   /** Base operator as written in its canonical spelling, e.g. `StringEquals`. */
@@ -37,7 +72,10 @@ interface ParsedCondition {
   key: string;
   /** Condition key as written (for the encryption-context key part and messages). */
   keyAsWritten: string;
+  /** The values as written (what `Null` tests). */
   values: string[];
+  /** The values prepared for the operator (every operator but `Null`). */
+  prepared: PolicyValue<unknown>[];
 }
 
 interface ParsedPrincipal {
@@ -52,130 +90,19 @@ interface ParsedStatement {
   effect: Effect;
   principal?: ParsedPrincipal;
   notPrincipal?: ParsedPrincipal;
-  actions?: RegExp[];
-  notActions?: RegExp[];
-  resources?: RegExp[];
-  notResources?: RegExp[];
+  actions?: WildcardPattern[];
+  notActions?: WildcardPattern[];
+  resources?: PolicyValue<WildcardPattern>[];
+  notResources?: PolicyValue<WildcardPattern>[];
   conditions: ParsedCondition[];
 }
 
 interface ParsedPolicy {
   statements: ParsedStatement[];
+  /** The Deny statements and the Allow statements, which evaluation tries in that order. */
+  denies: ParsedStatement[];
+  allows: ParsedStatement[];
 }
-
-// ---------------------------------------------------------------------------------------------
-// Condition operators (IAM User Guide, "IAM JSON policy elements: Condition operators")
-
-type Comparator = (requestValue: string, policyValue: string) => boolean;
-
-interface OperatorDef {
-  compare: Comparator;
-  /** Negated operators (StringNotEquals, ...) are true when no policy value matches. */
-  negated: boolean;
-}
-
-const globCache = new Map<string, RegExp>();
-/** Compiles an IAM wildcard pattern (`*` any run, `?` one character) to an anchored RegExp. */
-function glob(pattern: string, caseInsensitive: boolean): RegExp {
-  const cacheKey = (caseInsensitive ? 'i' : 's') + pattern;
-  let re = globCache.get(cacheKey);
-  if (!re) {
-    const body = pattern
-      .split('')
-      .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\\/-]/g, '\\$&')))
-      .join('');
-    re = new RegExp(`^${body}$`, caseInsensitive ? 'is' : 's');
-    if (globCache.size > 4096) globCache.clear(); // bounded: patterns come from stored policies
-    globCache.set(cacheKey, re);
-  }
-  return re;
-}
-
-const lower = (s: string) => s.toLowerCase();
-
-function parseNumber(s: string): number {
-  return s.trim() === '' ? NaN : Number(s);
-}
-
-/** IAM dates: ISO 8601 or epoch seconds. */
-function parseDate(s: string): number {
-  if (/^\d+$/.test(s)) return Number(s) * 1000;
-  return Date.parse(s);
-}
-
-function numCmp(f: (a: number, b: number) => boolean, parse: (s: string) => number): Comparator {
-  return (r, p) => {
-    const a = parse(r);
-    const b = parse(p);
-    return !Number.isNaN(a) && !Number.isNaN(b) && f(a, b);
-  };
-}
-
-/** ArnLike/ArnEquals: the six colon-separated parts are matched one by one, each with wildcards. */
-function arnMatch(value: string, pattern: string): boolean {
-  const split = (s: string): string[] | undefined => {
-    const parts = s.split(':');
-    if (parts.length < 6) return undefined;
-    return [...parts.slice(0, 5), parts.slice(5).join(':')];
-  };
-  const v = split(value);
-  const p = split(pattern);
-  if (!v || !p) return false;
-  return p.every((part, i) => glob(part, false).test(v[i]!));
-}
-
-function ipMatch(value: string, cidr: string): boolean {
-  const ip = value.trim();
-  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
-  if (!family) return false;
-  const [addr, prefixText] = cidr.trim().split('/');
-  if (!addr) return false;
-  const addrFamily = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
-  if (addrFamily !== family) return false;
-  const prefix = prefixText === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) return false;
-  const list = new BlockList();
-  list.addSubnet(addr, prefix, family);
-  return list.check(ip, family);
-}
-
-const eq: Comparator = (r, p) => r === p;
-const eqIgnoreCase: Comparator = (r, p) => lower(r) === lower(p);
-const like: Comparator = (r, p) => glob(p, false).test(r);
-const boolEq: Comparator = (r, p) => lower(r) === lower(p);
-
-const OPERATORS: Record<string, OperatorDef> = {
-  StringEquals: { compare: eq, negated: false },
-  StringNotEquals: { compare: eq, negated: true },
-  StringEqualsIgnoreCase: { compare: eqIgnoreCase, negated: false },
-  StringNotEqualsIgnoreCase: { compare: eqIgnoreCase, negated: true },
-  StringLike: { compare: like, negated: false },
-  StringNotLike: { compare: like, negated: true },
-  NumericEquals: { compare: numCmp((a, b) => a === b, parseNumber), negated: false },
-  NumericNotEquals: { compare: numCmp((a, b) => a === b, parseNumber), negated: true },
-  NumericLessThan: { compare: numCmp((a, b) => a < b, parseNumber), negated: false },
-  NumericLessThanEquals: { compare: numCmp((a, b) => a <= b, parseNumber), negated: false },
-  NumericGreaterThan: { compare: numCmp((a, b) => a > b, parseNumber), negated: false },
-  NumericGreaterThanEquals: { compare: numCmp((a, b) => a >= b, parseNumber), negated: false },
-  DateEquals: { compare: numCmp((a, b) => a === b, parseDate), negated: false },
-  DateNotEquals: { compare: numCmp((a, b) => a === b, parseDate), negated: true },
-  DateLessThan: { compare: numCmp((a, b) => a < b, parseDate), negated: false },
-  DateLessThanEquals: { compare: numCmp((a, b) => a <= b, parseDate), negated: false },
-  DateGreaterThan: { compare: numCmp((a, b) => a > b, parseDate), negated: false },
-  DateGreaterThanEquals: { compare: numCmp((a, b) => a >= b, parseDate), negated: false },
-  Bool: { compare: boolEq, negated: false },
-  BinaryEquals: { compare: eq, negated: false },
-  IpAddress: { compare: ipMatch, negated: false },
-  NotIpAddress: { compare: ipMatch, negated: true },
-  ArnEquals: { compare: arnMatch, negated: false },
-  ArnLike: { compare: arnMatch, negated: false },
-  ArnNotEquals: { compare: arnMatch, negated: true },
-  ArnNotLike: { compare: arnMatch, negated: true },
-  // Null is handled separately: it tests presence, not values.
-};
-const OPERATOR_BY_LOWER = new Map(
-  [...Object.keys(OPERATORS), 'Null'].map((name) => [name.toLowerCase(), name] as const),
-);
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and validation
@@ -246,48 +173,30 @@ function parsePrincipal(v: unknown): ParsedPrincipal {
 }
 
 /** `service:ActionPattern` or `*`; matched case-insensitively (IAM action names are). */
-function parseActions(v: unknown): RegExp[] {
+function parseActions(v: unknown): WildcardPattern[] {
   return stringList(v, 'Action').map((a) => {
     if (a !== '*' && !/^[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+$/.test(a)) {
       throw malformed(`Policy contains a statement with one or more invalid actions: '${a}'.`);
     }
-    return glob(a, true);
+    return new WildcardPattern(tokensOf(a, true), true);
   });
 }
 
-/** Resources: `*` or ARN patterns (wildcards allowed); ARNs match case-sensitively. */
-function parseResources(v: unknown): RegExp[] {
+/**
+ * Resources: `*` or ARN patterns (wildcards allowed), matched case-sensitively over the whole ARN;
+ * with `variables`, policy variables in the resource part of the ARN.
+ */
+function parseResources(v: unknown, variables: boolean): PolicyValue<WildcardPattern>[] {
   return stringList(v, 'Resource').map((r) => {
     if (r !== '*' && !r.startsWith('arn:')) {
       throw malformed(`Policy contains a statement with one or more invalid resources: '${r}'.`);
     }
-    return glob(r, false);
+    const template = variables ? parseResourceTemplate(r) : undefined;
+    return template ? { template } : { fixed: new WildcardPattern(tokensOf(r, true)) };
   });
 }
 
-function parseOperatorName(name: string): { op: string; set: SetOp; ifExists: boolean } | undefined {
-  let rest = name;
-  let set: SetOp;
-  const colon = rest.indexOf(':');
-  if (colon >= 0) {
-    const prefix = rest.slice(0, colon).toLowerCase();
-    if (prefix === 'foranyvalue') set = 'ForAnyValue';
-    else if (prefix === 'forallvalues') set = 'ForAllValues';
-    else return undefined;
-    rest = rest.slice(colon + 1);
-  }
-  let ifExists = false;
-  if (/ifexists$/i.test(rest)) {
-    ifExists = true;
-    rest = rest.slice(0, -'IfExists'.length);
-  }
-  const op = OPERATOR_BY_LOWER.get(rest.toLowerCase());
-  if (!op) return undefined;
-  if (op === 'Null' && (ifExists || set)) return undefined; // Null takes neither
-  return { op, set, ifExists };
-}
-
-function parseConditions(v: unknown): ParsedCondition[] {
+function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
   if (v === undefined) return [];
   if (!isPlainObject(v)) throw malformed('Policy contains a statement with an invalid Condition element.');
   const out: ParsedCondition[] = [];
@@ -311,13 +220,21 @@ function parseConditions(v: unknown): ParsedCondition[] {
         if (typeof x === 'number' || typeof x === 'boolean') return String(x);
         throw malformed(`Policy contains a statement with an invalid value for condition key '${key}'.`);
       });
-      out.push({ ...parsed, key: key.toLowerCase(), keyAsWritten: key, values });
+      const def = OPERATORS[parsed.op];
+      const prepared = def
+        ? values.map((text): PolicyValue<unknown> => {
+            const template = variables && def.variables ? parseTemplate(text) : undefined;
+            return template ? { template } : { fixed: def.prepare([{ text, wildcards: true }]) };
+          })
+        : [];
+      out.push({ ...parsed, key: key.toLowerCase(), keyAsWritten: key, values, prepared });
     }
   }
   return out;
 }
 
-function parseStatement(raw: unknown): ParsedStatement {
+/** `variables`: the policy's Version is 2012-10-17, the first language version with policy variables. */
+function parseStatement(raw: unknown, variables: boolean): ParsedStatement {
   if (!isPlainObject(raw)) throw malformed('Policy contains a statement that is not a JSON object.');
   for (const field of Object.keys(raw)) {
     if (!STATEMENT_FIELDS.has(field)) throw malformed(`Policy contains a statement with an unknown field: '${field}'.`);
@@ -336,14 +253,14 @@ function parseStatement(raw: unknown): ParsedStatement {
   if ((Resource === undefined) === (NotResource === undefined)) {
     throw malformed('Policy contains a statement without exactly one of Resource and NotResource.');
   }
-  const st: ParsedStatement = { effect: Effect, conditions: parseConditions(Condition) };
+  const st: ParsedStatement = { effect: Effect, conditions: parseConditions(Condition, variables) };
   if (Sid !== undefined) st.sid = Sid;
   if (Principal !== undefined) st.principal = parsePrincipal(Principal);
   if (NotPrincipal !== undefined) st.notPrincipal = parsePrincipal(NotPrincipal);
   if (Action !== undefined) st.actions = parseActions(Action);
   if (NotAction !== undefined) st.notActions = parseActions(NotAction);
-  if (Resource !== undefined) st.resources = parseResources(Resource);
-  if (NotResource !== undefined) st.notResources = parseResources(NotResource);
+  if (Resource !== undefined) st.resources = parseResources(Resource, variables);
+  if (NotResource !== undefined) st.notResources = parseResources(NotResource, variables);
   return st;
 }
 
@@ -383,14 +300,21 @@ function parsePolicy(policy: string): ParsedPolicy {
   if (doc.Statement === undefined) throw malformed('The key policy has no Statement element.');
   const rawStatements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
   if (rawStatements.length === 0) throw malformed('The key policy has an empty Statement element.');
-  const statements = rawStatements.map(parseStatement);
+  // IAM User Guide, "IAM policy elements: Variables and tags": without Version 2012-10-17,
+  // `${aws:username}` and the like are literal text.
+  const variables = doc.Version === '2012-10-17';
+  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables));
   const sids = new Set<string>();
   for (const st of statements) {
     if (st.sid === undefined || st.sid === '') continue;
     if (sids.has(st.sid)) throw malformed(`Statement IDs (SID) in a single policy must be unique: '${st.sid}'.`);
     sids.add(st.sid);
   }
-  return { statements };
+  return {
+    statements,
+    denies: statements.filter((st) => st.effect === 'Deny'),
+    allows: statements.filter((st) => st.effect === 'Allow'),
+  };
 }
 
 const parsedCache = new Map<string, ParsedPolicy>();
@@ -457,9 +381,10 @@ function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
     const arn = withoutPartition(principal);
     if (arn === callerArn) return true;
     // A role principal matches every session of that role (IAM: role sessions are the role).
+    // The role's name is what follows the last `/` of its ARN (after any path).
     if (sessionRole) {
-      const m = /^arn::iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
-      return !!m && m[1] === sessionRole[1] && m[2] === sessionRole[2];
+      const m = /^arn::iam::(\d{12}):role\//.exec(arn);
+      return !!m && m[1] === sessionRole[1] && arn.slice(arn.lastIndexOf('/') + 1) === sessionRole[2];
     }
     return false;
   });
@@ -480,12 +405,19 @@ export function isCallerPrincipal(principal: string, caller: Caller): boolean {
   return principalMatches({ any: false, arns: [normalizePrincipal(principal)] }, caller);
 }
 
+/** A policy value prepared for this request: undefined when one of its variables has no value. */
+function preparedFor<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ctx: ConditionValues): P | undefined {
+  if (!value.template) return value.fixed;
+  const pieces = resolveTemplate(value.template, ctx);
+  return pieces ? prepare(pieces) : undefined;
+}
+
 function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
   const present = ctx.get(c.key);
   const absent = present === undefined || present.length === 0;
   if (c.op === 'Null') {
     // Null: "true" means the key must be absent, "false" that it must be present; several values OR.
-    return c.values.some((v) => (lower(v) === 'true' ? absent : !absent));
+    return c.values.some((v) => (v.toLowerCase() === 'true' ? absent : !absent));
   }
   const def = OPERATORS[c.op]!;
   if (absent) {
@@ -495,27 +427,42 @@ function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
     // IAM: a missing key does not match, so a negated operator (StringNotEquals, ...) is true.
     return def.negated;
   }
+  // A value whose variable has no value in this request equals and is like nothing: it drops out,
+  // so it cannot make a positive operator match and cannot stop a negated one from matching (IAM
+  // User Guide, "IAM policy elements: Variables and tags", "Policy variables with no value").
+  const policyValues: unknown[] = [];
+  for (const v of c.prepared) {
+    const p = preparedFor(v, def.prepare, ctx);
+    if (p !== undefined) policyValues.push(p);
+  }
   const matchesOne = (requestValue: string) => {
-    const hit = c.values.some((pv) => def.compare(requestValue, pv));
+    const hit = policyValues.some((pv) => def.test(requestValue, pv));
     return def.negated ? !hit : hit;
   };
   if (c.set === 'ForAllValues') return present.every(matchesOne);
   return present.some(matchesOne);
 }
 
+/** A `Resource`/`NotResource` entry names the key; an entry whose variable has no value names nothing. */
+function resourceMatches(r: PolicyValue<WildcardPattern>, arn: string, ctx: ConditionValues): boolean {
+  const pattern = preparedFor(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ctx);
+  return pattern !== undefined && pattern.matches(arn);
+}
+
 function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext): boolean {
   if (st.principal && !principalMatches(st.principal, req.caller)) return false;
   if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
-  if (st.actions && !st.actions.some((re) => re.test(req.action))) return false;
-  if (st.notActions && st.notActions.some((re) => re.test(req.action))) return false;
-  if (st.resources && !st.resources.some((re) => re.test(req.resourceArn))) return false;
-  if (st.notResources && st.notResources.some((re) => re.test(req.resourceArn))) return false;
+  if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
+  if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
+  if (st.resources && !st.resources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
+  if (st.notResources && st.notResources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
   return st.conditions.every((c) => conditionMatches(c, ctx));
 }
 
 /**
- * Evaluates one request against a key policy. An unparseable policy denies everything (fail closed;
- * stored policies were validated when they were set).
+ * Evaluates one request against a key policy, in the order written at the top of this module. An
+ * unparseable policy denies everything (fail closed; stored policies were validated when they were
+ * set).
  */
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
   let parsed: ParsedPolicy;
@@ -526,13 +473,13 @@ export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecis
   }
   // The request's condition keys, lower-cased (request-context.ts assembles them).
   const ctx = conditionContext(req);
-  let allow = false;
-  for (const st of parsed.statements) {
-    if (!statementApplies(st, req, ctx)) continue;
-    if (st.effect === 'Deny') return { allowed: false, explicitDeny: true };
-    allow = true;
+  for (const st of parsed.denies) {
+    if (statementApplies(st, req, ctx)) return { allowed: false, explicitDeny: true };
   }
-  return { allowed: allow, explicitDeny: false };
+  for (const st of parsed.allows) {
+    if (statementApplies(st, req, ctx)) return { allowed: true, explicitDeny: false };
+  }
+  return { allowed: false, explicitDeny: false };
 }
 
 /**
