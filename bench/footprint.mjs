@@ -5,7 +5,7 @@
 // `require('@aws-crypto/client-node')`). Whole-process wall time is reported too, next to an empty
 // `node` for reference.
 // Bundle: esbuild bundle + minify of each package's entry, Node platform, ESM output, @aws-sdk/*
-// external (issue 4: "esbuild-minified size with @aws-sdk/* external"; lru-cache is bundled).
+// external (the target: "esbuild-minified size with @aws-sdk/* external"; lru-cache is bundled).
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,4 @@
-// Local KMS under load (issue 6): 200 concurrent clients x 50 mixed operations (GenerateDataKey,
+// Local KMS under load: 200 concurrent clients x 50 mixed operations (GenerateDataKey,
 // Encrypt, Decrypt, DescribeKey, GenerateRandom) over loopback HTTP, every response checked.
 //
 // The server runs in its own process (startLocalKmsServer({ port: 0 }) from the built package) so

@@ -242,7 +242,7 @@ function ceilingNotes(results) {
   return `Ceiling of the ESDK ratio at 1 KiB (${FLOOR} or its signed/decrypt variant ÷ ESDK, same rounds): ${notes.join('; ')}.`;
 }
 
-/** issue 4: 1 KiB 0x0478 at least 15x the ESDK; suite 0x0578 at least 2x. */
+/** Target: 1 KiB 0x0478 at least 15x the ESDK; suite 0x0578 at least 2x. */
 function esdkTarget(suite, size) {
   if (suite === 0x0578) return 2;
   if (size === KiB) return 15;

@@ -1,8 +1,8 @@
-// Worst-case key policy evaluation (issue 11): Encrypt requests whose encryption context value is
+// Worst-case key policy evaluation: Encrypt requests whose encryption context value is
 // checked by many-wildcard StringLike patterns, through the in-process local KMS of the built
 // package, next to the same Encrypt under the default key policy (no conditions).
 //
-// "Before" is the matcher the policy engine used until issue 11: each pattern compiled to an
+// "Before" is the matcher the policy engine used before its linear-time matcher: each pattern compiled to an
 // anchored RegExp (`*` -> `.*`, `?` -> `.`), timed here on a single `test` call (one run, as it
 // is slow) for the value lengths where it still finishes; it grows with a power of the value length
 // equal to the number of `*`s. "After" is the whole Encrypt (policy evaluation, AES-GCM, response).
@@ -10,7 +10,7 @@ import { markdownTable, median, progress, QUICK } from './lib.mjs';
 
 const ROOT = 'arn:aws:iam::111122223333:root';
 
-/** The pattern compiler the policy engine used before issue 11 (reproduced for the "before" rows). */
+/** The pattern compiler the policy engine used before its linear-time matcher (reproduced for the "before" rows). */
 function regexOf(pattern) {
   const body = pattern
     .split('')
