@@ -367,11 +367,26 @@ export class Envelope {
     this.#cache?.clear();
   }
 
-  // Checks that need no key: commitment policy, then the caller's required context pairs.
+  // Checks that need no key, run before the data-key cache or the keyring is asked for a key (the
+  // ESDK's default CMM refuses these requests without returning decryption materials): commitment
+  // policy, the suite's public verification key, then the caller's required context pairs.
   #checkHeader(header: MessageHeader, required: Readonly<EncryptionContext> | undefined): void {
-    if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
+    const suite = header.suite;
+    if (!suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
       throw new CommitmentPolicyError(
         'message uses a suite without key commitment; set commitmentPolicy to REQUIRE_ENCRYPT_ALLOW_DECRYPT to read it',
+      );
+    }
+    // framework/default-cmm.md, "Decrypt Materials": a signed suite needs `aws-crypto-public-key`
+    // in the context, and an unsigned suite must not carry it. Without the second rule, anyone who
+    // can unwrap a signed message's data key could keep its EDKs and context and re-encrypt new
+    // content under an unsigned suite that passes for the signer's. Both sides are visible in the
+    // clear header, so saying which rule failed tells an attacker nothing.
+    if ((header.context[PUBLIC_KEY_CONTEXT_KEY] !== undefined) !== (suite.signatureCurve !== undefined)) {
+      throw new MalformedMessageError(
+        suite.signatureCurve === undefined
+          ? `encryption context holds the public verification key (${PUBLIC_KEY_CONTEXT_KEY}) for an unsigned algorithm suite`
+          : `encryption context lacks the public verification key (${PUBLIC_KEY_CONTEXT_KEY}) of a signed algorithm suite`,
       );
     }
     checkRequiredContext(header.context, required);
