@@ -195,7 +195,8 @@ export interface DecryptorLimits extends ParseLimits {
   maxFrameLength?: number;
   /**
    * Largest non-framed body accepted, in bytes (default 64 MiB). A non-framed body has one tag,
-   * so all of its plaintext must be held until the end; larger bodies are LimitExceededError.
+   * so all of its plaintext must be held until the end; larger bodies are LimitExceededError,
+   * raised before any key is requested (the length is read from the 20 bytes after the header).
    */
   maxBodyBytes?: number;
   /**
@@ -211,6 +212,8 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const enum Phase {
   Header,
+  /** Non-framed body: reading its IV and content length, to check maxBodyBytes before the key. */
+  BodyLength,
   Key,
   FrameStart,
   FrameHeader,
@@ -237,7 +240,7 @@ function checkPositiveInt(value: unknown, name: string, unit: string): number {
  * Transform. Life cycle:
  *
  *   const dec = new MessageDecryptor({ maxEncryptedDataKeys: 10 });
- *   dec.push(chunk);                 // 1. feed bytes until dec.header is defined
+ *   dec.push(chunk);                 // 1. feed bytes until dec.needsKey
  *   if (dec.needsKey) {              // 2. header parsed: get the data key (async, keyrings) ...
  *     dec.setDataKey(dataKey);       //    ... then supply it (verifies commitment + header tag)
  *   }
@@ -333,7 +336,8 @@ export class MessageDecryptor {
     try {
       const buf = asBuffer(chunk);
       if (this.#phase === Phase.Header) this.#pushHeader(buf);
-      else if (this.#phase === Phase.Key) this.#pendingInput.push(Buffer.from(buf));
+      else if (this.#phase === Phase.BodyLength) this.#pushBodyLength(buf, false);
+      else if (this.#phase === Phase.Key) this.#keepPending(buf, false);
       else this.#consume(buf);
     } catch (e) {
       this.#fail(e);
@@ -442,10 +446,45 @@ export class MessageDecryptor {
     }
     this.#header = r;
     this.#headerBuf = EMPTY;
+    // Bytes after the header: ours when they came from #headerBuf, the caller's chunk otherwise.
+    const rest = buf.length > r.length ? buf.subarray(r.length) : EMPTY;
+    if (r.contentType === CONTENT_TYPE_NON_FRAMED) {
+      // A non-framed body's length follows the header in the clear: read it and check it against
+      // maxBodyBytes before asking for a key, as the frame length above, so a hostile message
+      // costs no keyring (KMS) call.
+      this.#expect(Phase.BodyLength, NON_FRAMED_HEADER_LENGTH);
+      if (rest.length > 0) this.#pushBodyLength(rest, buf !== chunk);
+      return;
+    }
     this.#phase = Phase.Key;
-    // Bytes after the header: our own copy when they came from #headerBuf, a copy of the caller's
-    // chunk otherwise (the caller may reuse its buffer once push returns).
-    if (buf.length > r.length) this.#pendingInput.push(buf === chunk ? Buffer.from(buf.subarray(r.length)) : buf.subarray(r.length));
+    if (rest.length > 0) this.#keepPending(rest, buf !== chunk);
+  }
+
+  /** Keeps input that arrived before the key: a copy, unless `owned` (the caller may reuse its chunk). */
+  #keepPending(bytes: Buffer, owned: boolean): void {
+    this.#pendingInput.push(owned ? bytes : Buffer.from(bytes));
+  }
+
+  /**
+   * Gathers a non-framed body's IV and content length (data-format/message-body.md, "Un-Framed
+   * Data") in the scratch buffer; once complete, checks the length and waits for the key. The
+   * gathered bytes stay in the input, to be read again by the body state machine.
+   */
+  #pushBodyLength(chunk: Buffer, owned: boolean): void {
+    const take = Math.min(this.#scratchNeed - this.#scratchFill, chunk.length);
+    chunk.copy(this.#scratch, this.#scratchFill, 0, take);
+    this.#scratchFill += take;
+    if (this.#scratchFill < this.#scratchNeed) return;
+    this.#checkBodyLength(readUInt64(this.#scratch, IV_LENGTH));
+    this.#scratchFill = 0;
+    this.#pendingInput.push(Buffer.from(this.#scratch.subarray(0, NON_FRAMED_HEADER_LENGTH)));
+    if (take < chunk.length) this.#keepPending(chunk.subarray(take), owned);
+    this.#phase = Phase.Key;
+  }
+
+  #checkBodyLength(length: number): void {
+    if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
+    if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
   }
 
   #appendHeader(chunk: Buffer): void {
@@ -566,8 +605,7 @@ export class MessageDecryptor {
       }
       case Phase.NonFramedHeader: {
         const length = readUInt64(s, IV_LENGTH);
-        if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
-        if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
+        this.#checkBodyLength(length); // checked before the key already; these are the same bytes
         this.#verifier?.update(s.subarray(0, fieldLength));
         this.#begin(s.subarray(0, IV_LENGTH), bodyAad(header.messageId, LABEL_SINGLE_BLOCK, 1, length), length, true);
         return;
