@@ -199,12 +199,6 @@ export interface DecryptorLimits extends ParseLimits {
    * raised before any key is requested (the length is read from the 20 bytes after the header).
    */
   maxBodyBytes?: number;
-  /**
-   * Signed suites only: withhold the final frame's plaintext until end() has verified the
-   * signature and seen the end of the input, so a stream consumer never receives the end of a
-   * message whose signature is bad. Default false (frames are released as their tags verify).
-   */
-  holdFinalFrame?: boolean;
 }
 
 export const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024;
@@ -255,8 +249,10 @@ function checkPositiveInt(value: unknown, name: string, unit: string): number {
  * - Bytes pushed while the key is awaited are copied and kept; a Transform naturally does not push
  *   then (it has not called back yet).
  * - `read` returns only plaintext whose frame tag verified (for non-framed bodies: the whole
- *   body, after its one tag). With `holdFinalFrame` on a signed suite the final frame waits for
- *   end(), which checks the signature and that nothing followed it.
+ *   body, after its one tag). For a signed suite the final frame (or the non-framed body) waits
+ *   for end(), which follows the signature check and sees that nothing followed the footer:
+ *   client-apis/decrypt.md requires that such plaintext is not released before the signature
+ *   verified, and there is no option to release it earlier.
  * - Memory: the header (<= maxHeaderBytes), one frame of plaintext (<= maxFrameLength) or one
  *   non-framed body (<= maxBodyBytes), the footer, and unread output.
  */
@@ -264,7 +260,6 @@ export class MessageDecryptor {
   readonly #limits: ParseLimits;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
-  readonly #holdFinalFrame: boolean;
 
   #phase = Phase.Header;
   #error: unknown;
@@ -307,10 +302,9 @@ export class MessageDecryptor {
       limits.maxFrameLength === undefined ? DEFAULT_MAX_FRAME_LENGTH : checkPositiveInt(limits.maxFrameLength, 'maxFrameLength', 'bytes');
     this.#maxBodyBytes =
       limits.maxBodyBytes === undefined ? DEFAULT_MAX_BODY_BYTES : checkPositiveInt(limits.maxBodyBytes, 'maxBodyBytes', 'bytes');
-    if (limits.holdFinalFrame !== undefined && typeof limits.holdFinalFrame !== 'boolean') {
-      throw new TypeError('holdFinalFrame must be a boolean');
+    if ('holdFinalFrame' in limits) {
+      throw new TypeError('holdFinalFrame was removed: signed suites always hold the final frame until end()');
     }
-    this.#holdFinalFrame = limits.holdFinalFrame === true;
   }
 
   /** The parsed header once it is complete (not yet authenticated until a key was set). */
@@ -623,7 +617,9 @@ export class MessageDecryptor {
         this.#verifier?.update(tag);
         const held = this.#held;
         this.#held = [];
-        if (this.#finalPart && this.#holdFinalFrame && this.#verifier !== undefined) this.#withheld = held;
+        // client-apis/decrypt.md, "Decrypt the message body": plaintext of a final frame or of
+        // unframed data MUST NOT be released until the signature verified.
+        if (this.#finalPart && this.#verifier !== undefined) this.#withheld = held;
         else for (const b of held) if (b.length > 0) this.#output.push(b);
         if (!this.#finalPart) {
           this.#expectedSequence++;

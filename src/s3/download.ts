@@ -68,7 +68,8 @@ export async function downloadDecrypted(options: DownloadDecryptedOptions): Prom
   checkOptions(options);
   // Before GetObject: decryptStream validates the required context, and a TypeError after the
   // request would leave the response body (and its socket) open.
-  const decrypt = options.envelope.decryptStream({ context: options.context, holdFinalFrame: true });
+  // Signed messages: the final frame always waits for the signature (client-apis/decrypt.md).
+  const decrypt = options.envelope.decryptStream({ context: options.context });
   const { body, object } = await getObject(options);
   // pipeline forwards a body error (socket reset, abort) to `decrypt` as its error; an early clean
   // end is caught by decryptStream itself as a truncated message.

@@ -21,8 +21,8 @@ function bufferDecrypt(message: Buffer, dataKey: Buffer): Buffer {
   return decryptBody(h, deriveAndVerifyHeader(h, dataKey), message);
 }
 
-function feed(message: Buffer, dataKey: Buffer, sizes: Iterable<number>, holdFinalFrame = false): Buffer {
-  const dec = new MessageDecryptor({ ...limits, holdFinalFrame });
+function feed(message: Buffer, dataKey: Buffer, sizes: Iterable<number>): Buffer {
+  const dec = new MessageDecryptor(limits);
   const out: Buffer[] = [];
   let o = 0;
   for (const n of sizes) {
@@ -67,7 +67,6 @@ describe('MessageDecryptor chunking', () => {
     for (const { message, dataKey } of all) {
       const expected = bufferDecrypt(message, dataKey);
       expect(feed(message, dataKey, ones()).equals(expected)).toBe(true);
-      expect(feed(message, dataKey, ones(), true).equals(expected)).toBe(true);
     }
   });
 
@@ -75,8 +74,8 @@ describe('MessageDecryptor chunking', () => {
     for (const { message, dataKey } of messages) {
       const expected = bufferDecrypt(message, dataKey);
       fc.assert(
-        fc.property(fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 60 }), fc.boolean(), (sizes, hold) => {
-          expect(feed(message, dataKey, sizes, hold).equals(expected)).toBe(true);
+        fc.property(fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 60 }), (sizes) => {
+          expect(feed(message, dataKey, sizes).equals(expected)).toBe(true);
         }),
         { numRuns: 60, seed: 42 },
       );
@@ -158,7 +157,7 @@ describe('MessageDecryptor state machine', () => {
   it('errors are sticky and zero what was held', () => {
     const bad = Buffer.from(msg);
     bad[bad.length - 5]! ^= 1; // inside the signature
-    const dec = new MessageDecryptor({ ...limits, holdFinalFrame: true });
+    const dec = new MessageDecryptor(limits);
     dec.push(bad.subarray(0, 400));
     dec.setDataKey(m.dataKey);
     let first: unknown;
@@ -173,8 +172,8 @@ describe('MessageDecryptor state machine', () => {
     expect(() => dec.end()).toThrow(first as Error);
   });
 
-  it('holdFinalFrame: the final frame of a signed message is released only by end()', () => {
-    const dec = new MessageDecryptor({ ...limits, holdFinalFrame: true });
+  it('the final frame of a signed message is released only by end()', () => {
+    const dec = new MessageDecryptor(limits);
     dec.push(msg);
     dec.setDataKey(m.dataKey);
     expect(Buffer.concat(dec.read()).equals(pt.subarray(0, 96))).toBe(true);

@@ -1,9 +1,14 @@
 /**
- * Review finding (issue 10, hole 1), the remaining decrypt entries: the `kms-envelope decrypt` CLI
- * (file and pipe) against the local KMS server, and the S3 download helpers against a local S3
- * server. A message rewritten under an unsigned suite by someone who could unwrap a signed
- * message's data key must be refused before any KMS request (framework/default-cmm.md, "Decrypt
- * Materials"); see forgery.test.ts for the library entries and the v1 suites.
+ * Review findings (issue 10) through the decrypt entries outside the library: the
+ * `kms-envelope decrypt` CLI (file and pipe) against the local KMS server, and the S3 download
+ * helpers against a local S3 server.
+ *
+ * - Hole 1: a message rewritten under an unsigned suite by someone who could unwrap a signed
+ *   message's data key must be refused before any KMS request (framework/default-cmm.md, "Decrypt
+ *   Materials"); see forgery.test.ts for the library entries and the v1 suites.
+ * - Hole 4: `--unsigned-only` (signature policy ALLOW_ENCRYPT_FORBID_DECRYPT) refuses signed
+ *   messages right after the header, before any KMS request (client-apis/decrypt.md, "Behavior");
+ *   see signature-policy.test.ts for the library.
  *
  * KMS requests are counted by a plain HTTP relay between the CLI and the local KMS server.
  * `npm test` builds dist/ first (the CLI runs as users run it).
@@ -195,5 +200,32 @@ describe('framework/default-cmm.md "Decrypt Materials" through the CLI and the S
       });
       expect(decryptCalls).toBe(0);
     });
+  });
+});
+
+describe('client-apis/decrypt.md "Behavior": kms-envelope decrypt --unsigned-only', () => {
+  it('refuses a signed message with exit 12 (ERR_SIGNATURE_POLICY) without any KMS request, from a pipe and a file, and decrypts an unsigned one', async () => {
+    expect(existsSync(MAIN), 'dist/ is missing: run `npm run build` (npm test does)').toBe(true);
+    const signed = await new Envelope({ kms: { keyId: arn, client: sdk }, suite: 0x0578 }).encrypt(PLAINTEXT);
+    const unsigned = await new Envelope({ kms: { keyId: arn, client: sdk } }).encrypt(PLAINTEXT);
+    kmsRequests.length = 0;
+    const piped = await cli(['decrypt', '--endpoint', relayUrl, '--unsigned-only'], signed);
+    expect(piped.code).toBe(12);
+    expect(piped.stderr).toMatch(/^kms-envelope: ERR_SIGNATURE_POLICY: /);
+    expect(piped.stdout.length).toBe(0);
+    writeFileSync(join(dir, 'signed.enc'), signed);
+    const file = await cli(['decrypt', '--endpoint', relayUrl, '--unsigned-only', '-i', join(dir, 'signed.enc'), '-o', join(dir, 'signed.out')]);
+    expect(file.code).toBe(12);
+    expect(readdirSync(dir).filter((f) => f.includes('signed.out'))).toEqual([]);
+    expect(kmsRequests).toEqual([]);
+
+    const ok = await cli(['decrypt', '--endpoint', relayUrl, '--unsigned-only'], unsigned);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.equals(PLAINTEXT)).toBe(true);
+    // Without the flag the signed message decrypts.
+    const signedOk = await cli(['decrypt', '--endpoint', relayUrl], signed);
+    expect(signedOk.code).toBe(0);
+    expect(signedOk.stdout.equals(PLAINTEXT)).toBe(true);
   });
 });
