@@ -185,6 +185,13 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Ciphertext pieces smaller than this are gathered and decrypted together, so a part's held
+ * plaintext has at most about 2 * partLength / STAGE_BYTES buffers (their per-object overhead is
+ * then under 2% of the part); larger pieces are decrypted without a copy.
+ */
+const STAGE_BYTES = 16 * 1024;
+
 /** Limits of the incremental decryptor. */
 export interface DecryptorLimits extends ParseLimits {
   /**
@@ -254,7 +261,8 @@ function checkPositiveInt(value: unknown, name: string, unit: string): number {
  *   client-apis/decrypt.md requires that such plaintext is not released before the signature
  *   verified, and there is no option to release it earlier.
  * - Memory: the header (<= maxHeaderBytes), one frame of plaintext (<= maxFrameLength) or one
- *   non-framed body (<= maxBodyBytes), the footer, and unread output.
+ *   non-framed body (<= maxBodyBytes), the footer, and unread output, whatever the chunking: small
+ *   pieces of a frame are gathered and decrypted STAGE_BYTES at a time (see #stage).
  */
 export class MessageDecryptor {
   readonly #limits: ParseLimits;
@@ -286,6 +294,13 @@ export class MessageDecryptor {
   #contentRemaining = 0;
   #finalPart = false;
   #regularAad: Buffer | undefined;
+  // Small pieces of ciphertext are gathered here, #stage[0, #staged), and decrypted STAGE_BYTES at
+  // a time, so the plaintext held for a frame is a few large buffers whatever the sender's chunking
+  // (one Buffer per 1-byte chunk made a 256 KiB frame cost over 100 MiB). Large pieces are
+  // decrypted where they are, without a copy.
+  #stage: Buffer = EMPTY;
+  #staged = 0;
+  /** Plaintext of the current part, held until its tag verified: buffers of >= STAGE_BYTES, or a piece's tail. */
   #held: Buffer[] = [];
   #withheld: Buffer[] = [];
   #footerRemaining = 0;
@@ -407,6 +422,7 @@ export class MessageDecryptor {
     this.#output = [];
     this.#pendingInput = [];
     this.#headerBuf = EMPTY;
+    this.#stage = EMPTY;
     this.#decipher = undefined;
     this.#releaseKey();
     if (rethrow) throw e;
@@ -526,13 +542,19 @@ export class MessageDecryptor {
         case Phase.Content: {
           const take = Math.min(this.#contentRemaining, n - pos);
           if (take > 0) {
-            const part = chunk.subarray(pos, pos + take);
-            this.#verifier?.update(part);
-            this.#held.push(this.#decipher!.update(part));
+            // Decrypted in place when large, or when it is the whole rest of a part not begun yet
+            // (a small frame in one chunk); gathered in the stage otherwise.
+            if (take >= STAGE_BYTES || (this.#staged === 0 && take === this.#contentRemaining)) {
+              this.#flushStage();
+              this.#decryptPiece(chunk.subarray(pos, pos + take));
+            } else {
+              this.#stageContent(chunk, pos, take);
+            }
             this.#contentRemaining -= take;
             pos += take;
           }
           if (this.#contentRemaining > 0) return;
+          this.#flushStage();
           this.#expect(Phase.Tag, TAG_LENGTH);
           continue;
         }
@@ -639,6 +661,31 @@ export class MessageDecryptor {
       default:
         throw new Error('unreachable decryptor state');
     }
+  }
+
+  /** Gathers `take` (< STAGE_BYTES) ciphertext bytes, decrypting the stage each time it fills. */
+  #stageContent(chunk: Buffer, pos: number, take: number): void {
+    if (this.#stage.length === 0) this.#stage = Buffer.allocUnsafe(STAGE_BYTES);
+    const end = pos + take;
+    while (pos < end) {
+      const n = Math.min(STAGE_BYTES - this.#staged, end - pos);
+      chunk.copy(this.#stage, this.#staged, pos, pos + n);
+      this.#staged += n;
+      pos += n;
+      if (this.#staged === STAGE_BYTES) this.#flushStage();
+    }
+  }
+
+  #flushStage(): void {
+    if (this.#staged === 0) return;
+    // update() returns a new buffer, so the stage can be reused at once.
+    this.#decryptPiece(this.#stage.subarray(0, this.#staged));
+    this.#staged = 0;
+  }
+
+  #decryptPiece(ciphertext: Buffer): void {
+    this.#verifier?.update(ciphertext);
+    this.#held.push(this.#decipher!.update(ciphertext));
   }
 
   #begin(iv: Buffer, aad: Buffer, contentLength: number, final: boolean): void {
