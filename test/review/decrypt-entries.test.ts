@@ -113,8 +113,8 @@ function cli(args: string[], input?: Buffer): Promise<{ code: number | null; std
   });
 }
 
-describe('framework/default-cmm.md "Decrypt Materials" through the CLI and the S3 helpers', () => {
-  it('kms-envelope decrypt refuses an unsigned message carrying a signed message\'s public key (exit 6, ERR_MALFORMED_MESSAGE) without any KMS request, from a file and from a pipe', async () => {
+describe('decrypt entries outside the library: the CLI and the S3 helpers', () => {
+  it('default-cmm.md Decrypt Materials: kms-envelope decrypt refuses an unsigned message carrying a signed message\'s public key (exit 6, ERR_MALFORMED_MESSAGE) without any KMS request, from a file and from a pipe', async () => {
     expect(existsSync(MAIN), 'dist/ is missing: run `npm run build` (npm test does)').toBe(true);
     const envelope = new Envelope({ kms: { keyId: arn, client: sdk }, suite: 0x0578, cache: false });
     const original = await envelope.encrypt(PLAINTEXT, { context: { purpose: 'payments' } });
@@ -174,7 +174,7 @@ describe('framework/default-cmm.md "Decrypt Materials" through the CLI and the S
       await s3server?.close().catch(() => undefined);
     });
 
-    it('downloadDecrypted and downloadDecryptedBuffer refuse the forged object with ERR_MALFORMED_MESSAGE before any keyring call', async () => {
+    it('default-cmm.md Decrypt Materials: downloadDecrypted and downloadDecryptedBuffer refuse a forged unsigned object carrying a signed message\'s public key with ERR_MALFORMED_MESSAGE before any keyring call', async () => {
       const inner = new RawAesKeyring({ keyNamespace: 'forgery', keyName: 's3', key: randomBytes(32) });
       let decryptCalls = 0;
       const ring: Keyring = {
@@ -200,11 +200,34 @@ describe('framework/default-cmm.md "Decrypt Materials" through the CLI and the S
       });
       expect(decryptCalls).toBe(0);
     });
+
+    it('decrypt.md Behavior, signaturePolicy ALLOW_ENCRYPT_FORBID_DECRYPT: downloadDecrypted and downloadDecryptedBuffer refuse a signed object with ERR_SIGNATURE_POLICY before any keyring call; a bad value is a RangeError before GetObject', async () => {
+      const inner = new RawAesKeyring({ keyNamespace: 'sigpolicy', keyName: 's3', key: randomBytes(32) });
+      let decryptCalls = 0;
+      const ring: Keyring = { onEncrypt: (i) => inner.onEncrypt(i), onDecrypt: (i) => (decryptCalls++, inner.onDecrypt(i)) };
+      const envelope = new Envelope({ keyring: ring, suite: 0x0578 });
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'signed', Body: await envelope.encrypt(PLAINTEXT) }));
+      const signaturePolicy = 'ALLOW_ENCRYPT_FORBID_DECRYPT' as const;
+      const stream = await downloadDecrypted({ client, bucket: BUCKET, key: 'signed', envelope, signaturePolicy });
+      const error = await (async () => {
+        for await (const _ of stream as Readable) throw new Error('no plaintext expected');
+      })().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_SIGNATURE_POLICY' });
+      await expect(downloadDecryptedBuffer({ client, bucket: BUCKET, key: 'signed', envelope, signaturePolicy })).rejects.toMatchObject({
+        code: 'ERR_SIGNATURE_POLICY',
+      });
+      expect(decryptCalls).toBe(0);
+      const bad = { client, bucket: BUCKET, key: 'signed', envelope, signaturePolicy: 'FORBID' as never };
+      await expect(downloadDecrypted(bad)).rejects.toThrow(RangeError);
+      await expect(downloadDecryptedBuffer(bad)).rejects.toThrow(RangeError);
+      // The default reads it.
+      expect((await downloadDecryptedBuffer({ client, bucket: BUCKET, key: 'signed', envelope })).plaintext.equals(PLAINTEXT)).toBe(true);
+    });
   });
 });
 
-describe('client-apis/decrypt.md "Behavior": kms-envelope decrypt --unsigned-only', () => {
-  it('refuses a signed message with exit 12 (ERR_SIGNATURE_POLICY) without any KMS request, from a pipe and a file, and decrypts an unsigned one', async () => {
+describe('decrypt entries outside the library: the CLI signature policy', () => {
+  it('decrypt.md Behavior: kms-envelope decrypt --unsigned-only refuses a signed message with exit 12 (ERR_SIGNATURE_POLICY) without any KMS request, from a pipe and a file, and decrypts an unsigned one', async () => {
     expect(existsSync(MAIN), 'dist/ is missing: run `npm run build` (npm test does)').toBe(true);
     const signed = await new Envelope({ kms: { keyId: arn, client: sdk }, suite: 0x0578 }).encrypt(PLAINTEXT);
     const unsigned = await new Envelope({ kms: { keyId: arn, client: sdk } }).encrypt(PLAINTEXT);
