@@ -299,7 +299,8 @@ export class Envelope {
    */
   async decrypt(message: Uint8Array, options?: DecryptOptions): Promise<DecryptResult> {
     if (!(message instanceof Uint8Array)) throw new TypeError('message must be a Uint8Array');
-    const { required, forbidSigned } = decryptOptions(options);
+    const required = checkDecryptOptions(options);
+    const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
     if (header === undefined) throw new MalformedMessageError('message is truncated');
@@ -332,7 +333,8 @@ export class Envelope {
    * event, never in a silently short output. Emits `header` with the parsed message header.
    */
   decryptStream(options?: DecryptStreamOptions): DecryptStream {
-    const { required, forbidSigned } = decryptOptions(options);
+    const required = checkDecryptOptions(options);
+    const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     return createDecryptStream({
       limits: {
         maxEncryptedDataKeys: this.#maxEdks,
@@ -370,7 +372,7 @@ export class Envelope {
   async decryptFile(src: string, dst: string, options?: DecryptOptions & FileOptions): Promise<void> {
     const streamOptions: DecryptOptions = {};
     if (options !== undefined) {
-      decryptOptions(options); // validated here too, so a bad option fails before any file is touched
+      checkDecryptOptions(options); // here too, so a bad option fails before any file is touched
       if (options.context !== undefined) streamOptions.context = options.context;
       if (options.signaturePolicy !== undefined) streamOptions.signaturePolicy = options.signaturePolicy;
     }
@@ -608,15 +610,12 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
 }
 
 /**
- * Validates decrypt options: the required context pairs and the signature policy. `holdFinalFrame`
- * was removed (a signed message's final frame is always held until its signature verified) and is
- * refused by name, so no caller goes on believing it has an effect.
+ * Validates decrypt options and returns the required context pairs. `holdFinalFrame` was removed
+ * (a signed message's final frame is always held until its signature verified) and is refused by
+ * name, so no caller goes on believing it has an effect.
  */
-function decryptOptions(options: DecryptOptions | undefined): {
-  required: Readonly<EncryptionContext> | undefined;
-  forbidSigned: boolean;
-} {
-  if (options === undefined) return NO_DECRYPT_OPTIONS;
+function checkDecryptOptions(options: DecryptOptions | undefined): Readonly<EncryptionContext> | undefined {
+  if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if ('holdFinalFrame' in options) {
     throw new TypeError(
@@ -629,10 +628,8 @@ function decryptOptions(options: DecryptOptions | undefined): {
   if (policy !== undefined && !SIGNATURE_POLICIES.includes(policy)) {
     throw new RangeError(`options.signaturePolicy must be one of ${SIGNATURE_POLICIES.join(', ')}`);
   }
-  return { required, forbidSigned: policy === 'ALLOW_ENCRYPT_FORBID_DECRYPT' };
+  return required;
 }
-
-const NO_DECRYPT_OPTIONS = Object.freeze({ required: undefined, forbidSigned: false });
 
 function checkRequired(context: unknown): Readonly<EncryptionContext> {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {

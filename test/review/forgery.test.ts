@@ -135,12 +135,13 @@ async function expectRefusedEverywhere(forged: Buffer, ring: ReturnType<typeof s
       expect(r.error).toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
       expect(r.out.length).toBe(0);
     }
-    const src = join(dir, `forged-${randomBytes(4).toString('hex')}.enc`);
-    const dst = src + '.out';
-    writeFileSync(src, forged);
-    await expect(envelope.decryptFile(src, dst)).rejects.toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
+    const sub = mkdtempSync(join(dir, 'file-'));
+    writeFileSync(join(sub, 'forged.enc'), forged);
+    await expect(envelope.decryptFile(join(sub, 'forged.enc'), join(sub, 'forged.out'))).rejects.toMatchObject({
+      code: 'ERR_MALFORMED_MESSAGE',
+    });
     // Neither the destination nor a temporary file (`.<dst>.<random>.tmp`) is left behind.
-    expect(readdirSync(dir).filter((f) => !f.startsWith('forged-') || f.endsWith('.out'))).toEqual([]);
+    expect(readdirSync(sub)).toEqual(['forged.enc']);
     expect(ring.decryptCalls - before).toBe(0);
     expect(envelope.stats().keyringCalls).toBe(0);
   }
