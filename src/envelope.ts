@@ -5,6 +5,7 @@ import {
   LimitExceededError,
   MalformedMessageError,
   NoDecryptableKeyError,
+  SignaturePolicyError,
 } from './errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
 import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
@@ -40,6 +41,14 @@ const COMMITMENT_POLICIES: readonly CommitmentPolicy[] = [
   'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
   'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
 ];
+
+/**
+ * Signature policies, named as in the AWS Encryption SDK (its `SignaturePolicy` of the ESDKs for
+ * JavaScript, Java and Python). Only the decrypt half applies to a decrypt call.
+ */
+export type SignaturePolicy = 'ALLOW_ENCRYPT_ALLOW_DECRYPT' | 'ALLOW_ENCRYPT_FORBID_DECRYPT';
+
+const SIGNATURE_POLICIES: readonly SignaturePolicy[] = ['ALLOW_ENCRYPT_ALLOW_DECRYPT', 'ALLOW_ENCRYPT_FORBID_DECRYPT'];
 
 /**
  * Shorthand for a KMS keyring: `kms: { keyId: 'arn:aws:kms:...:key/...' }`. Decrypting takes key
@@ -119,6 +128,21 @@ export interface EncryptOptions {
 export interface DecryptOptions {
   /** Pairs that must be present in the message's context with these exact values. */
   context?: EncryptionContext;
+  /**
+   * Which messages this call accepts, by whether their suite is signed. Default
+   * `'ALLOW_ENCRYPT_ALLOW_DECRYPT'`: signed (0x0578 and legacy 0x0214, 0x0346, 0x0378) and unsigned.
+   *
+   * `'ALLOW_ENCRYPT_FORBID_DECRYPT'` (the ESDK's `decryptUnsignedMessageStream`, the ESDK CLI's
+   * `--decrypt-unsigned`): a signed message fails with `ERR_SIGNATURE_POLICY` as soon as its header
+   * is parsed, before the cache or the keyring (KMS) is asked for its key (client-apis/decrypt.md,
+   * "Behavior"). Use it for streams whose consumer must act on every byte as soon as it arrives: a
+   * stream releases each frame of an unsigned message, the final one included, as soon as its tag
+   * verified, whereas the final frame of a signed message always waits for the signature and the
+   * end of the input. Security effect: none on what is authenticated (every byte released has
+   * verified under the data key); it states that the caller does not rely on a signature, so
+   * anyone who can decrypt these messages could also have written them.
+   */
+  signaturePolicy?: SignaturePolicy;
 }
 
 export interface EncryptStreamOptions extends EncryptOptions {
@@ -130,15 +154,15 @@ export interface EncryptStreamOptions extends EncryptOptions {
   plaintextLength?: number;
 }
 
-export interface DecryptStreamOptions extends DecryptOptions {
-  /**
-   * Signed suites only: withhold the final frame's plaintext until the footer signature verifies, so
-   * a consumer never sees the end of a forged message. Default true. Earlier frames are released as
-   * their tags verify (they are authentic under the data key, but a holder of the data key could
-   * have written them: the signature is what proves the writer).
-   */
-  holdFinalFrame?: boolean;
-}
+/**
+ * Stream decrypt options: those of `decrypt`. The final frame of a signed message is always held
+ * until the signature verified and the input ended (client-apis/decrypt.md: a final frame's
+ * plaintext MUST NOT be released before); earlier frames are released as their tags verify (they
+ * are authentic under the data key, but a holder of the data key could have written them: the
+ * signature proves the writer only once the stream ended without error). The former
+ * `holdFinalFrame` option is refused with a TypeError.
+ */
+export type DecryptStreamOptions = DecryptOptions;
 
 export interface FileOptions {
   /**
@@ -281,11 +305,12 @@ export class Envelope {
    */
   async decrypt(message: Uint8Array, options?: DecryptOptions): Promise<DecryptResult> {
     if (!(message instanceof Uint8Array)) throw new TypeError('message must be a Uint8Array');
-    const required = options?.context === undefined ? undefined : checkRequired(options.context);
+    const required = checkDecryptOptions(options);
+    const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
     if (header === undefined) throw new MalformedMessageError('message is truncated');
-    this.#checkHeader(header, required);
+    this.#checkHeader(header, required, forbidSigned);
     const found = this.#dataKeyFor(header);
     // A cache hit is a Buffer: no await, so the rest of the decrypt runs in this same turn.
     const dataKey = found instanceof Uint8Array ? found : await found;
@@ -309,13 +334,13 @@ export class Envelope {
 
   /**
    * A Node Transform that turns one ESDK message into plaintext. A frame's plaintext is emitted only
-   * after its tag verifies; a truncated, reordered or extended message ends in an `error` event,
-   * never in a silently short output. Emits `header` with the parsed message header.
+   * after its tag verifies, and the final frame of a signed message only after the signature
+   * verified and the input ended; a truncated, reordered or extended message ends in an `error`
+   * event, never in a silently short output. Emits `header` with the parsed message header.
    */
   decryptStream(options?: DecryptStreamOptions): DecryptStream {
-    const required = options?.context === undefined ? undefined : checkRequired(options.context);
-    const hold = options?.holdFinalFrame ?? true;
-    if (typeof hold !== 'boolean') throw new TypeError('options.holdFinalFrame must be a boolean');
+    const required = checkDecryptOptions(options);
+    const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     return createDecryptStream({
       limits: {
         maxEncryptedDataKeys: this.#maxEdks,
@@ -323,12 +348,10 @@ export class Envelope {
         maxFrameLength: this.#maxFrameLength,
         maxBodyBytes: this.#maxBodyBytes,
       },
-      holdFinalFrame: hold,
-      dataKey: async (header) => {
-        this.#checkHeader(header, required);
-        // The stream keeps the key across many I/O turns: give it its own copy to zero when done.
-        return Buffer.from(await this.#dataKeyFor(header));
-      },
+      // Runs as soon as the header is parsed, before anything after it is read.
+      checkHeader: (header) => this.#checkHeader(header, required, forbidSigned),
+      // The stream keeps the key across many I/O turns: give it its own copy to zero when done.
+      dataKey: async (header) => Buffer.from(await this.#dataKeyFor(header)),
     });
   }
 
@@ -353,8 +376,13 @@ export class Envelope {
    * removed and `dst` is left untouched.
    */
   async decryptFile(src: string, dst: string, options?: DecryptOptions & FileOptions): Promise<void> {
-    const streamOptions = options?.context === undefined ? {} : { context: options.context };
-    await decryptFile(src, dst, () => this.decryptStream({ ...streamOptions, holdFinalFrame: true }), options?.signal);
+    const streamOptions: DecryptOptions = {};
+    if (options !== undefined) {
+      checkDecryptOptions(options); // here too, so a bad option fails before any file is touched
+      if (options.context !== undefined) streamOptions.context = options.context;
+      if (options.signaturePolicy !== undefined) streamOptions.signaturePolicy = options.signaturePolicy;
+    }
+    await decryptFile(src, dst, () => this.decryptStream(streamOptions), options?.signal);
   }
 
   /** Cache and KMS counters. */
@@ -373,11 +401,32 @@ export class Envelope {
     this.#cache?.clear();
   }
 
-  // Checks that need no key: commitment policy, then the caller's required context pairs.
-  #checkHeader(header: MessageHeader, required: Readonly<EncryptionContext> | undefined): void {
-    if (!header.suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
+  // Checks that need no key, run before the data-key cache or the keyring is asked for a key (the
+  // ESDK's default CMM refuses these requests without returning decryption materials): commitment
+  // policy, signature policy, the suite's public verification key, then the caller's required
+  // context pairs.
+  #checkHeader(header: MessageHeader, required: Readonly<EncryptionContext> | undefined, forbidSigned: boolean): void {
+    const suite = header.suite;
+    if (!suite.committing && this.#policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT') {
       throw new CommitmentPolicyError(
         'message uses a suite without key commitment; set commitmentPolicy to REQUIRE_ENCRYPT_ALLOW_DECRYPT to read it',
+      );
+    }
+    if (forbidSigned && suite.signatureCurve !== undefined) {
+      throw new SignaturePolicyError(
+        'message uses a signed algorithm suite, which signaturePolicy ALLOW_ENCRYPT_FORBID_DECRYPT refuses',
+      );
+    }
+    // framework/default-cmm.md, "Decrypt Materials": a signed suite needs `aws-crypto-public-key`
+    // in the context, and an unsigned suite must not carry it. Without the second rule, anyone who
+    // can unwrap a signed message's data key could keep its EDKs and context and re-encrypt new
+    // content under an unsigned suite that passes for the signer's. Both sides are visible in the
+    // clear header, so saying which rule failed tells an attacker nothing.
+    if ((header.context[PUBLIC_KEY_CONTEXT_KEY] !== undefined) !== (suite.signatureCurve !== undefined)) {
+      throw new MalformedMessageError(
+        suite.signatureCurve === undefined
+          ? `encryption context holds the public verification key (${PUBLIC_KEY_CONTEXT_KEY}) for an unsigned algorithm suite`
+          : `encryption context lacks the public verification key (${PUBLIC_KEY_CONTEXT_KEY}) of a signed algorithm suite`,
       );
     }
     checkRequiredContext(header.context, required);
@@ -571,9 +620,27 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
 }
 
 /**
- * The caller's required pairs on decrypt, validated (strings, well-formed UTF-16) and copied: a
- * stream checks them only when the header arrives, and must check what was validated.
+ * Validates decrypt options and returns the required context pairs. `holdFinalFrame` was removed
+ * (a signed message's final frame is always held until its signature verified) and is refused by
+ * name, so no caller goes on believing it has an effect.
  */
+function checkDecryptOptions(options: DecryptOptions | undefined): Readonly<EncryptionContext> | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if ('holdFinalFrame' in options) {
+    throw new TypeError(
+      'options.holdFinalFrame was removed: the final frame of a signed message is always held until its signature verified; ' +
+        "to release every frame as soon as it verifies, accept only unsigned messages with signaturePolicy: 'ALLOW_ENCRYPT_FORBID_DECRYPT'",
+    );
+  }
+  const required = options.context === undefined ? undefined : checkRequired(options.context);
+  const policy = options.signaturePolicy;
+  if (policy !== undefined && !SIGNATURE_POLICIES.includes(policy)) {
+    throw new RangeError(`options.signaturePolicy must be one of ${SIGNATURE_POLICIES.join(', ')}`);
+  }
+  return required;
+}
+
 function checkRequired(context: unknown): Readonly<EncryptionContext> {
   return checkDecryptContext(context, 'options.context');
 }

@@ -12,6 +12,7 @@ export type EnvelopeErrorCode =
   | 'ERR_MALFORMED_MESSAGE'
   | 'ERR_COMMITMENT_MISMATCH'
   | 'ERR_COMMITMENT_POLICY'
+  | 'ERR_SIGNATURE_POLICY'
   | 'ERR_CONTEXT_MISMATCH'
   | 'ERR_NO_DECRYPTABLE_KEY'
   | 'ERR_KMS'
@@ -60,6 +61,16 @@ export class CommitmentMismatchError extends EnvelopeError {
 export class CommitmentPolicyError extends EnvelopeError {
   constructor(message: string) {
     super('ERR_COMMITMENT_POLICY', message);
+  }
+}
+
+/**
+ * The caller's signature policy forbids this suite: a signed message decrypted with
+ * `signaturePolicy: 'ALLOW_ENCRYPT_FORBID_DECRYPT'` (client-apis/decrypt.md, "Behavior").
+ */
+export class SignaturePolicyError extends EnvelopeError {
+  constructor(message: string) {
+    super('ERR_SIGNATURE_POLICY', message);
   }
 }
 
@@ -113,6 +124,7 @@ for (const [cls, name] of [
   [MalformedMessageError, 'MalformedMessageError'],
   [CommitmentMismatchError, 'CommitmentMismatchError'],
   [CommitmentPolicyError, 'CommitmentPolicyError'],
+  [SignaturePolicyError, 'SignaturePolicyError'],
   [ContextMismatchError, 'ContextMismatchError'],
   [NoDecryptableKeyError, 'NoDecryptableKeyError'],
   [KmsError, 'KmsError'],

@@ -17,6 +17,7 @@ export {
   type DecryptStreamOptions,
   type EnvelopeStats,
   type CommitmentPolicy,
+  type SignaturePolicy,
 } from './envelope.js';
 export type {
   EncryptionContext,

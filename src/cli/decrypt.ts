@@ -15,6 +15,7 @@ export const DECRYPT_OPTIONS = {
   input: { type: 'string', short: 'i' },
   output: { type: 'string', short: 'o' },
   'allow-legacy': { type: 'boolean' },
+  'unsigned-only': { type: 'boolean' },
   'max-encrypted-data-keys': { type: 'string' },
   local: { type: 'string' },
   endpoint: { type: 'string' },
@@ -62,6 +63,9 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
           commitmentPolicy: v['allow-legacy'] ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
         }),
     );
+    // --unsigned-only: the ESDK's signature policy ALLOW_ENCRYPT_FORBID_DECRYPT (its CLI's
+    // --decrypt-unsigned): signed messages fail right after the header, before any KMS call.
+    const signaturePolicy = v['unsigned-only'] ? 'ALLOW_ENCRYPT_FORBID_DECRYPT' : 'ALLOW_ENCRYPT_ALLOW_DECRYPT';
     await transfer(
       {
         label: 'decrypt',
@@ -69,9 +73,10 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
         output,
         quiet: v.quiet === true,
         mode: 0o600,
-        file: (src, dst, signal) => envelope.decryptFile(src, dst, { context, signal }),
-        // Signed messages: the final frame waits for the signature, so a forged tail never reaches stdout.
-        stream: () => envelope.decryptStream({ context, holdFinalFrame: true }),
+        file: (src, dst, signal) => envelope.decryptFile(src, dst, { context, signaturePolicy, signal }),
+        // Signed messages: the final frame always waits for the signature, so a forged tail never
+        // reaches stdout.
+        stream: () => envelope.decryptStream({ context, signaturePolicy }),
       },
       io,
     );

@@ -75,6 +75,10 @@ Options:
       --partition P     partition for --allow-account (default aws)
   -c, --context k=v     require this encryption context pair in the message (repeatable)
       --allow-legacy    also read legacy v1 messages without key commitment
+      --unsigned-only   refuse signed messages (suite 0x0578, legacy 0x0214/0x0346/0x0378) right
+                        after the header, before any KMS call (exit 12); every frame then reaches
+                        stdout as soon as it verified (a signed message's last frame waits for its
+                        signature). The ESDK CLI's --decrypt-unsigned.
       --max-encrypted-data-keys N  reject messages with more than N encrypted data keys
                         (1 .. 65535, default 10)
 ${IO_FLAGS}

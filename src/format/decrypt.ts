@@ -185,6 +185,13 @@ export function decryptBody(header: MessageHeader, key: DecryptionKey, message: 
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Ciphertext pieces smaller than this are gathered and decrypted together, so a part's held
+ * plaintext has at most about 2 * partLength / STAGE_BYTES buffers (their per-object overhead is
+ * then under 2% of the part); larger pieces are decrypted without a copy.
+ */
+const STAGE_BYTES = 16 * 1024;
+
 /** Limits of the incremental decryptor. */
 export interface DecryptorLimits extends ParseLimits {
   /**
@@ -195,15 +202,10 @@ export interface DecryptorLimits extends ParseLimits {
   maxFrameLength?: number;
   /**
    * Largest non-framed body accepted, in bytes (default 64 MiB). A non-framed body has one tag,
-   * so all of its plaintext must be held until the end; larger bodies are LimitExceededError.
+   * so all of its plaintext must be held until the end; larger bodies are LimitExceededError,
+   * raised before any key is requested (the length is read from the 20 bytes after the header).
    */
   maxBodyBytes?: number;
-  /**
-   * Signed suites only: withhold the final frame's plaintext until end() has verified the
-   * signature and seen the end of the input, so a stream consumer never receives the end of a
-   * message whose signature is bad. Default false (frames are released as their tags verify).
-   */
-  holdFinalFrame?: boolean;
 }
 
 export const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024;
@@ -211,6 +213,8 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const enum Phase {
   Header,
+  /** Non-framed body: reading its IV and content length, to check maxBodyBytes before the key. */
+  BodyLength,
   Key,
   FrameStart,
   FrameHeader,
@@ -237,7 +241,7 @@ function checkPositiveInt(value: unknown, name: string, unit: string): number {
  * Transform. Life cycle:
  *
  *   const dec = new MessageDecryptor({ maxEncryptedDataKeys: 10 });
- *   dec.push(chunk);                 // 1. feed bytes until dec.header is defined
+ *   dec.push(chunk);                 // 1. feed bytes until dec.needsKey
  *   if (dec.needsKey) {              // 2. header parsed: get the data key (async, keyrings) ...
  *     dec.setDataKey(dataKey);       //    ... then supply it (verifies commitment + header tag)
  *   }
@@ -252,16 +256,18 @@ function checkPositiveInt(value: unknown, name: string, unit: string): number {
  * - Bytes pushed while the key is awaited are copied and kept; a Transform naturally does not push
  *   then (it has not called back yet).
  * - `read` returns only plaintext whose frame tag verified (for non-framed bodies: the whole
- *   body, after its one tag). With `holdFinalFrame` on a signed suite the final frame waits for
- *   end(), which checks the signature and that nothing followed it.
+ *   body, after its one tag). For a signed suite the final frame (or the non-framed body) waits
+ *   for end(), which follows the signature check and sees that nothing followed the footer:
+ *   client-apis/decrypt.md requires that such plaintext is not released before the signature
+ *   verified, and there is no option to release it earlier.
  * - Memory: the header (<= maxHeaderBytes), one frame of plaintext (<= maxFrameLength) or one
- *   non-framed body (<= maxBodyBytes), the footer, and unread output.
+ *   non-framed body (<= maxBodyBytes), the footer, and unread output, whatever the chunking: small
+ *   pieces of a frame are gathered and decrypted STAGE_BYTES at a time (see #stage).
  */
 export class MessageDecryptor {
   readonly #limits: ParseLimits;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
-  readonly #holdFinalFrame: boolean;
 
   #phase = Phase.Header;
   #error: unknown;
@@ -288,6 +294,13 @@ export class MessageDecryptor {
   #contentRemaining = 0;
   #finalPart = false;
   #regularAad: Buffer | undefined;
+  // Small pieces of ciphertext are gathered here, #stage[0, #staged), and decrypted STAGE_BYTES at
+  // a time, so the plaintext held for a frame is a few large buffers whatever the sender's chunking
+  // (one Buffer per 1-byte chunk made a 256 KiB frame cost over 100 MiB). Large pieces are
+  // decrypted where they are, without a copy.
+  #stage: Buffer = EMPTY;
+  #staged = 0;
+  /** Plaintext of the current part, held until its tag verified: buffers of >= STAGE_BYTES, or a piece's tail. */
   #held: Buffer[] = [];
   #withheld: Buffer[] = [];
   #footerRemaining = 0;
@@ -304,10 +317,9 @@ export class MessageDecryptor {
       limits.maxFrameLength === undefined ? DEFAULT_MAX_FRAME_LENGTH : checkPositiveInt(limits.maxFrameLength, 'maxFrameLength', 'bytes');
     this.#maxBodyBytes =
       limits.maxBodyBytes === undefined ? DEFAULT_MAX_BODY_BYTES : checkPositiveInt(limits.maxBodyBytes, 'maxBodyBytes', 'bytes');
-    if (limits.holdFinalFrame !== undefined && typeof limits.holdFinalFrame !== 'boolean') {
-      throw new TypeError('holdFinalFrame must be a boolean');
+    if ('holdFinalFrame' in limits) {
+      throw new TypeError('holdFinalFrame was removed: signed suites always hold the final frame until end()');
     }
-    this.#holdFinalFrame = limits.holdFinalFrame === true;
   }
 
   /** The parsed header once it is complete (not yet authenticated until a key was set). */
@@ -333,7 +345,8 @@ export class MessageDecryptor {
     try {
       const buf = asBuffer(chunk);
       if (this.#phase === Phase.Header) this.#pushHeader(buf);
-      else if (this.#phase === Phase.Key) this.#pendingInput.push(Buffer.from(buf));
+      else if (this.#phase === Phase.BodyLength) this.#pushBodyLength(buf, false);
+      else if (this.#phase === Phase.Key) this.#keepPending(buf, false);
       else this.#consume(buf);
     } catch (e) {
       this.#fail(e);
@@ -409,6 +422,7 @@ export class MessageDecryptor {
     this.#output = [];
     this.#pendingInput = [];
     this.#headerBuf = EMPTY;
+    this.#stage = EMPTY;
     this.#decipher = undefined;
     this.#releaseKey();
     if (rethrow) throw e;
@@ -442,10 +456,45 @@ export class MessageDecryptor {
     }
     this.#header = r;
     this.#headerBuf = EMPTY;
+    // Bytes after the header: ours when they came from #headerBuf, the caller's chunk otherwise.
+    const rest = buf.length > r.length ? buf.subarray(r.length) : EMPTY;
+    if (r.contentType === CONTENT_TYPE_NON_FRAMED) {
+      // A non-framed body's length follows the header in the clear: read it and check it against
+      // maxBodyBytes before asking for a key, as the frame length above, so a hostile message
+      // costs no keyring (KMS) call.
+      this.#expect(Phase.BodyLength, NON_FRAMED_HEADER_LENGTH);
+      if (rest.length > 0) this.#pushBodyLength(rest, buf !== chunk);
+      return;
+    }
     this.#phase = Phase.Key;
-    // Bytes after the header: our own copy when they came from #headerBuf, a copy of the caller's
-    // chunk otherwise (the caller may reuse its buffer once push returns).
-    if (buf.length > r.length) this.#pendingInput.push(buf === chunk ? Buffer.from(buf.subarray(r.length)) : buf.subarray(r.length));
+    if (rest.length > 0) this.#keepPending(rest, buf !== chunk);
+  }
+
+  /** Keeps input that arrived before the key: a copy, unless `owned` (the caller may reuse its chunk). */
+  #keepPending(bytes: Buffer, owned: boolean): void {
+    this.#pendingInput.push(owned ? bytes : Buffer.from(bytes));
+  }
+
+  /**
+   * Gathers a non-framed body's IV and content length (data-format/message-body.md, "Un-Framed
+   * Data") in the scratch buffer; once complete, checks the length and waits for the key. The
+   * gathered bytes stay in the input, to be read again by the body state machine.
+   */
+  #pushBodyLength(chunk: Buffer, owned: boolean): void {
+    const take = Math.min(this.#scratchNeed - this.#scratchFill, chunk.length);
+    chunk.copy(this.#scratch, this.#scratchFill, 0, take);
+    this.#scratchFill += take;
+    if (this.#scratchFill < this.#scratchNeed) return;
+    this.#checkBodyLength(readUInt64(this.#scratch, IV_LENGTH));
+    this.#scratchFill = 0;
+    this.#pendingInput.push(Buffer.from(this.#scratch.subarray(0, NON_FRAMED_HEADER_LENGTH)));
+    if (take < chunk.length) this.#keepPending(chunk.subarray(take), owned);
+    this.#phase = Phase.Key;
+  }
+
+  #checkBodyLength(length: number): void {
+    if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
+    if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
   }
 
   #appendHeader(chunk: Buffer): void {
@@ -493,13 +542,19 @@ export class MessageDecryptor {
         case Phase.Content: {
           const take = Math.min(this.#contentRemaining, n - pos);
           if (take > 0) {
-            const part = chunk.subarray(pos, pos + take);
-            this.#verifier?.update(part);
-            this.#held.push(this.#decipher!.update(part));
+            // Decrypted in place when large, or when it is the whole rest of a part not begun yet
+            // (a small frame in one chunk); gathered in the stage otherwise.
+            if (take >= STAGE_BYTES || (this.#staged === 0 && take === this.#contentRemaining)) {
+              this.#flushStage();
+              this.#decryptPiece(chunk.subarray(pos, pos + take));
+            } else {
+              this.#stageContent(chunk, pos, take);
+            }
             this.#contentRemaining -= take;
             pos += take;
           }
           if (this.#contentRemaining > 0) return;
+          this.#flushStage();
           this.#expect(Phase.Tag, TAG_LENGTH);
           continue;
         }
@@ -566,8 +621,7 @@ export class MessageDecryptor {
       }
       case Phase.NonFramedHeader: {
         const length = readUInt64(s, IV_LENGTH);
-        if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
-        if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
+        this.#checkBodyLength(length); // checked before the key already; these are the same bytes
         this.#verifier?.update(s.subarray(0, fieldLength));
         this.#begin(s.subarray(0, IV_LENGTH), bodyAad(header.messageId, LABEL_SINGLE_BLOCK, 1, length), length, true);
         return;
@@ -585,7 +639,9 @@ export class MessageDecryptor {
         this.#verifier?.update(tag);
         const held = this.#held;
         this.#held = [];
-        if (this.#finalPart && this.#holdFinalFrame && this.#verifier !== undefined) this.#withheld = held;
+        // client-apis/decrypt.md, "Decrypt the message body": plaintext of a final frame or of
+        // unframed data MUST NOT be released until the signature verified.
+        if (this.#finalPart && this.#verifier !== undefined) this.#withheld = held;
         else for (const b of held) if (b.length > 0) this.#output.push(b);
         if (!this.#finalPart) {
           this.#expectedSequence++;
@@ -605,6 +661,31 @@ export class MessageDecryptor {
       default:
         throw new Error('unreachable decryptor state');
     }
+  }
+
+  /** Gathers `take` (< STAGE_BYTES) ciphertext bytes, decrypting the stage each time it fills. */
+  #stageContent(chunk: Buffer, pos: number, take: number): void {
+    if (this.#stage.length === 0) this.#stage = Buffer.allocUnsafe(STAGE_BYTES);
+    const end = pos + take;
+    while (pos < end) {
+      const n = Math.min(STAGE_BYTES - this.#staged, end - pos);
+      chunk.copy(this.#stage, this.#staged, pos, pos + n);
+      this.#staged += n;
+      pos += n;
+      if (this.#staged === STAGE_BYTES) this.#flushStage();
+    }
+  }
+
+  #flushStage(): void {
+    if (this.#staged === 0) return;
+    // update() returns a new buffer, so the stage can be reused at once.
+    this.#decryptPiece(this.#stage.subarray(0, this.#staged));
+    this.#staged = 0;
+  }
+
+  #decryptPiece(ciphertext: Buffer): void {
+    this.#verifier?.update(ciphertext);
+    this.#held.push(this.#decipher!.update(ciphertext));
   }
 
   #begin(iv: Buffer, aad: Buffer, contentLength: number, final: boolean): void {

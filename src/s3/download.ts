@@ -7,7 +7,7 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import { LimitExceededError, MalformedMessageError } from '../errors.js';
-import type { DecryptResult, Envelope } from '../envelope.js';
+import type { DecryptResult, Envelope, SignaturePolicy } from '../envelope.js';
 import { checkDecryptContext } from '../format/context.js';
 import type { EncryptionContext } from '../types.js';
 import { readMetadata, type EncryptedObjectInfo } from './metadata.js';
@@ -22,6 +22,11 @@ export interface DownloadDecryptedOptions {
   /** Pairs that must be in the message's encryption context with these values. */
   context?: EncryptionContext;
   versionId?: string;
+  /**
+   * `'ALLOW_ENCRYPT_FORBID_DECRYPT'` refuses signed objects (ERR_SIGNATURE_POLICY) right after their
+   * header, before any KMS call; default `'ALLOW_ENCRYPT_ALLOW_DECRYPT'`. See `DecryptOptions.signaturePolicy`.
+   */
+  signaturePolicy?: SignaturePolicy;
   /**
    * Reject objects without the `kms-envelope: 1` metadata marker (ERR_MALFORMED_MESSAGE) before
    * decrypting. Default false: any ESDK message decrypts, whoever uploaded it.
@@ -69,7 +74,8 @@ export async function downloadDecrypted(options: DownloadDecryptedOptions): Prom
   checkOptions(options);
   // Before GetObject: decryptStream validates the required context, and a TypeError after the
   // request would leave the response body (and its socket) open.
-  const decrypt = options.envelope.decryptStream({ context: options.context, holdFinalFrame: true });
+  // Signed messages: the final frame always waits for the signature (client-apis/decrypt.md).
+  const decrypt = options.envelope.decryptStream({ context: options.context, signaturePolicy: options.signaturePolicy });
   const { body, object } = await getObject(options);
   // pipeline forwards a body error (socket reset, abort) to `decrypt` as its error; an early clean
   // end is caught by decryptStream itself as a truncated message.
@@ -103,9 +109,14 @@ export async function downloadDecryptedBuffer(
     }
     chunks.push(chunk as Buffer);
   }
-  const result = await options.envelope.decrypt(Buffer.concat(chunks, total), { context: options.context });
+  const result = await options.envelope.decrypt(Buffer.concat(chunks, total), {
+    context: options.context,
+    signaturePolicy: options.signaturePolicy,
+  });
   return { ...result, object };
 }
+
+const SIGNATURE_POLICIES: readonly unknown[] = ['ALLOW_ENCRYPT_ALLOW_DECRYPT', 'ALLOW_ENCRYPT_FORBID_DECRYPT'];
 
 function checkOptions(o: DownloadDecryptedOptions): void {
   if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
@@ -121,6 +132,9 @@ function checkOptions(o: DownloadDecryptedOptions): void {
   if (o.context !== undefined) checkDecryptContext(o.context, 'options.context');
   if (o.versionId !== undefined && (typeof o.versionId !== 'string' || o.versionId.length === 0)) {
     throw new TypeError('options.versionId must be a non-empty string');
+  }
+  if (o.signaturePolicy !== undefined && !SIGNATURE_POLICIES.includes(o.signaturePolicy)) {
+    throw new RangeError(`options.signaturePolicy must be one of ${SIGNATURE_POLICIES.join(', ')}`);
   }
   if (o.requireMarker !== undefined && typeof o.requireMarker !== 'boolean') {
     throw new TypeError('options.requireMarker must be a boolean');

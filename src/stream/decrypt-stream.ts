@@ -18,14 +18,14 @@ export interface DecryptStreamDeps {
     maxBodyBytes?: number;
   };
   /**
-   * Signed suites: withhold the final frame until the footer signature verified and the input
-   * ended with nothing after the footer.
+   * Checks the header (policies, required context) as soon as it is parsed, before anything after
+   * it is read and before `dataKey`; throws an EnvelopeError, which becomes the stream's error.
    */
-  holdFinalFrame: boolean;
+  checkHeader?(header: MessageHeader): void;
   /**
-   * Checks the header (commitment policy, required context) and resolves the data key: a private
-   * copy that the stream zeroes once the message key is derived (and in any case when it ends,
-   * fails or is destroyed). Rejections (EnvelopeErrors) become the stream's error.
+   * Resolves the data key: a private copy that the stream zeroes once the message key is derived
+   * (and in any case when it ends, fails or is destroyed). Rejections (EnvelopeErrors) become the
+   * stream's error.
    */
   dataKey(header: MessageHeader): Promise<Buffer>;
 }
@@ -41,8 +41,8 @@ const PIECE_BYTES = 64 * 1024;
 
 /**
  * Decrypting Transform over MessageDecryptor. Plaintext leaves the stream only after the tag of
- * its frame verified (and, with holdFinalFrame on a signed suite, the final frame only after the
- * signature verified). Whatever ends the input early, adds bytes after the message, reorders or
+ * its frame verified (and, for a signed suite, the final frame only after the signature verified
+ * and the input ended). Whatever ends the input early, adds bytes after the message, reorders or
  * repeats frames, or fails a tag ends in an `error` event with an EnvelopeError, never in a short
  * plaintext followed by a normal `end`.
  *
@@ -52,19 +52,20 @@ export class DecryptTransform extends PacedTransform {
   readonly #deps: DecryptStreamDeps;
   readonly #decryptor: MessageDecryptor;
   #header: MessageHeader | undefined;
+  #headerChecked = false;
 
   constructor(deps: DecryptStreamDeps, options?: TransformOptions) {
     super(options);
     if (deps === null || typeof deps !== 'object' || typeof deps.dataKey !== 'function') {
       throw new TypeError('deps.dataKey must be a function');
     }
-    if (typeof deps.holdFinalFrame !== 'boolean') throw new TypeError('deps.holdFinalFrame must be a boolean');
+    if ('holdFinalFrame' in deps) throw new TypeError('deps.holdFinalFrame was removed: signed suites always hold the final frame');
+    if (deps.checkHeader !== undefined && typeof deps.checkHeader !== 'function') throw new TypeError('deps.checkHeader must be a function');
     const l = deps.limits;
     if (l === null || typeof l !== 'object') throw new TypeError('deps.limits must be an object');
     const limits: DecryptorLimits = {
       maxEncryptedDataKeys: l.maxEncryptedDataKeys,
       maxHeaderBytes: l.maxHeaderBytes,
-      holdFinalFrame: deps.holdFinalFrame,
     };
     if (l.maxFrameLength !== undefined) limits.maxFrameLength = l.maxFrameLength;
     if (l.maxBodyBytes !== undefined) limits.maxBodyBytes = l.maxBodyBytes;
@@ -84,6 +85,12 @@ export class DecryptTransform extends PacedTransform {
   protected override processPiece(piece: Buffer): StepResult {
     const dec = this.#decryptor;
     dec.push(piece);
+    if (!this.#headerChecked && dec.header !== undefined) {
+      // client-apis/decrypt.md ("Behavior"): a signature policy fails right after the header is
+      // parsed; the other header checks need no more input either.
+      this.#headerChecked = true;
+      this.#deps.checkHeader?.(dec.header);
+    }
     if (!dec.needsKey) return dec.read();
     // Header complete: bytes after it are kept (copied) by the decryptor until the key is set.
     const header = dec.header!;

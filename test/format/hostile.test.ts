@@ -143,7 +143,7 @@ describe('tampering', () => {
           const err = expectRejected(() => bufferDecrypt(bad, s.dataKey));
           if (header.version === 2 && i >= 3 && i < 35) expect(err.code).toBe('ERR_COMMITMENT_MISMATCH'); // message id
           if (i >= header.length - 16 && i < header.length) expect(err.code).toBe('ERR_DECRYPTION_FAILED'); // header tag
-          const r = streamDecrypt(bad, s.dataKey, 7, { holdFinalFrame: true });
+          const r = streamDecrypt(bad, s.dataKey, 7);
           expect(r.error, `${s.name} byte ${i}`).toBeInstanceOf(EnvelopeError);
           expect(REJECTION_CODES).toContain((r.error as EnvelopeError).code);
           expect(s.plaintext.subarray(0, r.out.length).equals(r.out)).toBe(true);
@@ -216,7 +216,7 @@ describe('truncation and trailing bytes', () => {
       for (const extra of [Buffer.alloc(1), randomBytes(100), s.message]) {
         const bad = Buffer.concat([s.message, extra]);
         expect(expectRejected(() => bufferDecrypt(bad, s.dataKey)).code).toBe('ERR_MALFORMED_MESSAGE');
-        const r = streamDecrypt(bad, s.dataKey, 64, { holdFinalFrame: true });
+        const r = streamDecrypt(bad, s.dataKey, 64);
         expect((r.error as EnvelopeError).code).toBe('ERR_MALFORMED_MESSAGE');
       }
     }

@@ -39,7 +39,7 @@ function ours(message: Buffer, dataKey?: Buffer): { plaintext: Buffer; header: M
   const key = deriveAndVerifyHeader(header, dataKey ?? unwrapDataKey(header));
   const plaintext = decryptBody(header, key, message);
   // The incremental decryptor must agree (odd chunk size to cross every field boundary).
-  const dec = new MessageDecryptor({ ...limits, holdFinalFrame: true });
+  const dec = new MessageDecryptor(limits);
   const out: Buffer[] = [];
   for (let o = 0; o < message.length; o += 333) {
     dec.push(message.subarray(o, o + 333));

@@ -198,12 +198,12 @@ describe('ECDSA keys', () => {
 });
 
 describe('MessageDecryptor on our messages', () => {
-  it('signed message with holdFinalFrame withholds the final frame until end()', () => {
+  it('signed message: the final frame is withheld until end()', () => {
     const m = makeMaterials(0x0578);
     const p = prepareEncryption(m, 100);
     const plaintext = randomBytes(250);
     const message = encryptBuffer(p, m.dataKey, plaintext);
-    const dec = new MessageDecryptor({ ...limits, holdFinalFrame: true });
+    const dec = new MessageDecryptor(limits);
     dec.push(message);
     expect(dec.needsKey).toBe(true);
     dec.setDataKey(m.dataKey);
@@ -213,9 +213,12 @@ describe('MessageDecryptor on our messages', () => {
     expect(rest.equals(plaintext.subarray(200))).toBe(true);
     expect(dec.done).toBe(true);
 
+    // An unsigned message releases its final frame as soon as its tag verified.
+    const u = makeMaterials(0x0478);
+    const unsigned = encryptBuffer(prepareEncryption(u, 100), u.dataKey, plaintext);
     const dec2 = new MessageDecryptor(limits);
-    dec2.push(message);
-    dec2.setDataKey(m.dataKey);
+    dec2.push(unsigned);
+    dec2.setDataKey(u.dataKey);
     expect(Buffer.concat(dec2.read()).equals(plaintext)).toBe(true);
     expect(dec2.end()).toEqual([]);
   });

@@ -25,7 +25,7 @@ const enc = (plaintextLength: number) => {
   lengths.push(plaintextLength);
   return encryptStream({ plaintextLength, frameLength: 4096 });
 };
-const dec = () => decryptStream({ holdFinalFrame: true });
+const dec = () => decryptStream();
 
 async function entries(): Promise<string[]> {
   return (await readdir(dir)).sort();

@@ -66,7 +66,6 @@ export function encryptStream(o: EncOptions = {}): EncryptStream {
 }
 
 export interface DecOptions {
-  holdFinalFrame?: boolean;
   keys?: Buffer[];
   delayMs?: number;
   /** Fails dataKey() with this error. */
@@ -77,7 +76,6 @@ export function decryptStream(o: DecOptions = {}): DecryptStream {
   const ring = keyring();
   return createDecryptStream({
     limits: { maxEncryptedDataKeys: 10, maxHeaderBytes: 1 << 20 },
-    holdFinalFrame: o.holdFinalFrame ?? true,
     async dataKey(header: MessageHeader) {
       if (o.delayMs !== undefined) await new Promise((r) => setTimeout(r, o.delayMs));
       if (o.reject !== undefined) throw o.reject;

@@ -8,6 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EnvelopeError, KmsError } from '../../src/errors.js';
 import { parseHeader } from '../../src/format/header.js';
+import { createDecryptStream } from '../../src/stream/index.js';
 import { chunked, decryptStream, encrypt, encryptStream, prng, runCollect } from './helpers.js';
 
 const FRAME = 1000;
@@ -138,41 +139,43 @@ describe.each([
 });
 
 describe('final frame hold (signed suite)', () => {
-  it('with holdFinalFrame the last frame is released only after the signature verified', async () => {
+  it('the last frame is released only after the signature verified', async () => {
     const message = await encrypt(PLAINTEXT, { suiteId: 0x0578, frameLength: FRAME });
     // Cut off the footer: every frame tag verifies, the signature is missing.
     const headerLength = parseHeader(message, { maxEncryptedDataKeys: 10 })!.length;
     const bodyEnd = headerLength + 20 * FRAME_BYTES + 4 + 4 + 12 + 4 + 500 + 16;
     const noFooter = message.subarray(0, bodyEnd);
-    const held = await runCollect(decryptStream({ holdFinalFrame: true }), [noFooter]);
+    const held = await runCollect(decryptStream(), [noFooter]);
     expect(held.error).toBeInstanceOf(EnvelopeError);
     expect(held.out.equals(PLAINTEXT.subarray(0, 20 * FRAME))).toBe(true);
-    const released = await runCollect(decryptStream({ holdFinalFrame: false }), [noFooter]);
-    expect(released.error).toBeInstanceOf(EnvelopeError);
-    expect(released.out.equals(PLAINTEXT)).toBe(true); // released early, but the stream still fails
 
     // A forged signature: same result, the final frame is withheld.
     const forged = Buffer.from(message);
     forged[forged.length - 5]! ^= 0x40;
     // (Output still buffered in the stream when it fails is discarded, so the count is "at most".)
     for (const sizes of [[100], [FRAME_BYTES], [100_000]]) {
-      const f = await runCollect(decryptStream({ holdFinalFrame: true }), chunked(forged, sizes));
+      const f = await runCollect(decryptStream(), chunked(forged, sizes));
       expect(f.error).toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
       expect(f.out.length).toBeLessThanOrEqual(20 * FRAME);
       expect(f.out.equals(PLAINTEXT.subarray(0, f.out.length))).toBe(true);
     }
 
-    // Written piece by piece to a flowing consumer, everything pushed is seen: the hold makes the
-    // difference between 20 frames and the whole plaintext.
-    expect((await writeSlowly(decryptStream({ holdFinalFrame: true }), forged, 100)).out.length).toBe(20 * FRAME);
-    const early = await writeSlowly(decryptStream({ holdFinalFrame: false }), forged, 100);
-    expect(early.error).toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
-    expect(early.out.equals(PLAINTEXT)).toBe(true);
+    // Written piece by piece to a flowing consumer, everything pushed is seen: exactly the 20
+    // regular frames, never the final one.
+    const slow = await writeSlowly(decryptStream(), forged, 100);
+    expect(slow.error).toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
+    expect(slow.out.equals(PLAINTEXT.subarray(0, 20 * FRAME))).toBe(true);
 
     // And the intact message releases everything.
-    const ok = await runCollect(decryptStream({ holdFinalFrame: true }), chunked(message, [100]));
+    const ok = await runCollect(decryptStream(), chunked(message, [100]));
     expect(ok.error).toBeUndefined();
     expect(ok.out.equals(PLAINTEXT)).toBe(true);
+  });
+
+  it('the stream dependencies refuse a holdFinalFrame setting', () => {
+    expect(() =>
+      createDecryptStream({ limits: { maxEncryptedDataKeys: 1, maxHeaderBytes: 1024 }, holdFinalFrame: false, dataKey: async () => Buffer.alloc(32) } as never),
+    ).toThrow(/holdFinalFrame/);
   });
 });
 
