@@ -34,7 +34,7 @@
  */
 import { KmsServiceError } from './errors.js';
 import { OPERATORS, parseOperatorName, tokensOfPieces, type SetOp } from './policy-operators.js';
-import type { AuthzDecision, AuthzRequest, Caller, ConditionContext } from './policy-types.js';
+import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPolicy } from './policy-types.js';
 import { conditionContext } from './request-context.js';
 import {
   parseResourceTemplate,
@@ -233,8 +233,15 @@ function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
   return out;
 }
 
+/**
+ * What a policy document is: a key policy (a resource-based policy: every statement names its
+ * Principal or NotPrincipal) or an IAM identity policy (attached to a principal: no statement may
+ * name one; IAM User Guide, "IAM JSON policy elements: Principal").
+ */
+type PolicyKind = 'key' | 'identity';
+
 /** `variables`: the policy's Version is 2012-10-17, the first language version with policy variables. */
-function parseStatement(raw: unknown, variables: boolean): ParsedStatement {
+function parseStatement(raw: unknown, variables: boolean, kind: PolicyKind): ParsedStatement {
   if (!isPlainObject(raw)) throw malformed('Policy contains a statement that is not a JSON object.');
   for (const field of Object.keys(raw)) {
     if (!STATEMENT_FIELDS.has(field)) throw malformed(`Policy contains a statement with an unknown field: '${field}'.`);
@@ -244,7 +251,11 @@ function parseStatement(raw: unknown, variables: boolean): ParsedStatement {
   if (Effect !== 'Allow' && Effect !== 'Deny') {
     throw malformed(`Policy contains a statement with an invalid Effect: it must be "Allow" or "Deny".`);
   }
-  if ((Principal === undefined) === (NotPrincipal === undefined)) {
+  if (kind === 'identity') {
+    if (Principal !== undefined || NotPrincipal !== undefined) {
+      throw malformed('An identity-based policy cannot name a Principal or NotPrincipal: it applies to the principal it is attached to.');
+    }
+  } else if ((Principal === undefined) === (NotPrincipal === undefined)) {
     throw malformed('Policy contains a statement without exactly one of Principal and NotPrincipal.');
   }
   if ((Action === undefined) === (NotAction === undefined)) {
@@ -289,21 +300,27 @@ function parsePolicy(policy: string): ParsedPolicy {
   } catch {
     throw malformed('The key policy is not valid JSON.');
   }
-  if (!isPlainObject(doc)) throw malformed('The key policy must be a JSON object.');
+  return parseDocument(doc, 'key');
+}
+
+/** The document checks key policies and identity policies share (IAM JSON policy grammar). */
+function parseDocument(doc: unknown, kind: PolicyKind): ParsedPolicy {
+  const what = kind === 'key' ? 'The key policy' : 'The identity-based policy';
+  if (!isPlainObject(doc)) throw malformed(`${what} must be a JSON object.`);
   for (const field of Object.keys(doc)) {
-    if (!POLICY_FIELDS.has(field)) throw malformed(`The key policy contains an unknown field: '${field}'.`);
+    if (!POLICY_FIELDS.has(field)) throw malformed(`${what} contains an unknown field: '${field}'.`);
   }
   if (doc.Version !== undefined && doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') {
     throw malformed(`The policy Version must be "2012-10-17" or "2008-10-17".`);
   }
   if (doc.Id !== undefined && typeof doc.Id !== 'string') throw malformed('The policy Id must be a string.');
-  if (doc.Statement === undefined) throw malformed('The key policy has no Statement element.');
+  if (doc.Statement === undefined) throw malformed(`${what} has no Statement element.`);
   const rawStatements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-  if (rawStatements.length === 0) throw malformed('The key policy has an empty Statement element.');
+  if (rawStatements.length === 0) throw malformed(`${what} has an empty Statement element.`);
   // IAM User Guide, "IAM policy elements: Variables and tags": without Version 2012-10-17,
   // `${aws:username}` and the like are literal text.
   const variables = doc.Version === '2012-10-17';
-  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables));
+  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables, kind));
   const sids = new Set<string>();
   for (const st of statements) {
     if (st.sid === undefined || st.sid === '') continue;
@@ -361,6 +378,23 @@ export function validateKeyPolicy(policy: string): void {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity policies
+
+interface ParsedIdentityPolicy extends IdentityPolicy {
+  readonly parsed: ParsedPolicy;
+}
+
+/**
+ * Validates an IAM identity policy document (a JSON value, as a principals file holds it) with the
+ * grammar of key policies, except that no statement may name a Principal or NotPrincipal (IAM User
+ * Guide, "IAM JSON policy element reference"). Throws `MalformedPolicyDocumentException`.
+ */
+export function parseIdentityPolicy(doc: unknown): IdentityPolicy {
+  const parsed: ParsedIdentityPolicy = { kind: 'identity-policy', parsed: parseDocument(doc, 'identity') };
+  return Object.freeze(parsed);
 }
 
 // ---------------------------------------------------------------------------------------------
