@@ -50,6 +50,11 @@ export interface AuthzRequest {
   encryptionAlgorithm?: string;
   /** Any further condition keys (lower-case matching is done by the evaluator), e.g. `kms:KeySpec`. */
   conditionKeys?: Record<string, ConditionValue>;
+  /**
+   * Keys the caller has but this request does not carry: kms:CallerAccount outside KMS key resource
+   * operations (request-context.ts, IAM_ONLY_ACTION_KEYS).
+   */
+  withoutKeys?: readonly string[];
 }
 
 export interface AuthzDecision {

@@ -36,6 +36,12 @@ export interface PrincipalEntry {
  * quotas"); inline policies add a few more. A bound, so one entry cannot hold the server.
  */
 const MAX_IDENTITY_POLICIES = 50;
+/**
+ * Largest policy document, in characters of its JSON without whitespace: IAM's largest
+ * single-document quota (a role's inline policies, 10,240; managed policies 6,144), so no document
+ * IAM accepts is refused, and evaluation stays bounded (policy.ts, "Bounded work").
+ */
+const MAX_IDENTITY_POLICY_CHARS = 10_240;
 
 /** Checks and parses the optional `policies` of one entry; every problem names the entry and the policy. */
 function identityPolicies(where: string, arn: string, policies: unknown): IdentityPolicy[] {
@@ -45,6 +51,10 @@ function identityPolicies(where: string, arn: string, policies: unknown): Identi
   if (!Array.isArray(policies)) throw new Error(`${where}: "policies" must be an array of IAM identity policy documents (JSON objects)`);
   if (policies.length > MAX_IDENTITY_POLICIES) throw new Error(`${where}: "policies" has ${policies.length} documents; at most ${MAX_IDENTITY_POLICIES} are accepted`);
   return policies.map((doc, i) => {
+    const size = JSON.stringify(doc)?.length ?? 0;
+    if (size > MAX_IDENTITY_POLICY_CHARS) {
+      throw new Error(`${where}: "policies"[${i}] has ${size} characters without whitespace; IAM accepts at most ${MAX_IDENTITY_POLICY_CHARS}`);
+    }
     try {
       return parseIdentityPolicy(doc);
     } catch (err) {

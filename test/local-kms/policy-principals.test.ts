@@ -163,7 +163,12 @@ describe('principals-file "policies": IAM identity policies', () => {
     }
   });
 
-  it('must be an array, and cannot be given to the account root', () => {
+  it('must be an array of documents IAM would accept in size, and cannot be given to the account root', () => {
+    // IAM User Guide, "IAM and AWS STS quotas": 10,240 characters (whitespace not counted) is the largest document.
+    const big = { Version: '2012-10-17', Statement: [{ Sid: 'x'.repeat(10_200), Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' }] };
+    expect(() => loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: [big] } }))).toThrow(/"policies"\[0\] has 10\d{3} characters without whitespace; IAM accepts at most 10240/);
+    big.Statement[0]!.Sid = 'x'.repeat(10_100);
+    expect(loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: [big] } })).get('AKIAALICE00000000001')!.policies).toHaveLength(1);
     expect(() => loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: allowEncrypt } }))).toThrow(/"policies" must be an array of IAM identity policy documents/);
     expect(() => loadPrincipals(file({ AKIAROOT000000000001: { arn: 'arn:aws:iam::111122223333:root', policies: [] } }))).toThrow(
       /"policies" cannot be set for the root user/,
