@@ -119,7 +119,8 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
   checkPrincipalShape(c, 'granteePrincipal', req.GranteePrincipal, false);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  // Only the key policy gives kms:ListGrants (Developer Guide, "Controlling access to grants").
+  // Only the key policy (or IAM through it) gives kms:ListGrants, never a grant (Developer Guide,
+  // "Controlling access to grants").
   kms.authorize(who, 'kms:ListGrants', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   let grants = grantsOf(key);
   if (req.GrantId !== undefined) {
@@ -223,7 +224,7 @@ export async function revokeGrant(kms: KmsCore, req: Req, who: Requester): Promi
   checkGrantIdShape(c, req.GrantId, true);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  // RevokeGrant is authorized by the key policy only (kms:RevokeGrant), never by a grant.
+  // RevokeGrant is authorized by the key policy (or IAM through it) with kms:RevokeGrant, never by a grant.
   kms.authorize(who, 'kms:RevokeGrant', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   const grantId = String(req.GrantId);
   if (!grantsOf(key).some((g) => g.grantId === grantId)) throw invalidGrantId(grantId);
