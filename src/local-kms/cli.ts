@@ -21,9 +21,16 @@ Options:
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
-                         "userId"?: "AIDA...", "tags"?: {"team": "..."}}} mapping SigV4 access
-                         keys to IAM principals for key policies (userId, tags: aws:userid,
-                         aws:PrincipalTag).
+                         "userId"?: "AIDA...", "tags"?: {"team": "..."}, "policies"?: [...]}}
+                         mapping SigV4 access keys to IAM principals for key policies (userId,
+                         tags: aws:userid, aws:PrincipalTag).
+                         "policies": the principal's IAM identity policy documents. With them
+                         (even []) IAM is evaluated as in AWS: the account principal of a key
+                         policy delegates to them, an identity-policy Deny denies, and CreateKey,
+                         ListKeys, ListAliases, GenerateRandom, ListRetirableGrants and the alias
+                         side of CreateAlias/UpdateAlias/DeleteAlias need an identity-policy
+                         Allow. Without "policies" IAM is not modelled for the principal (the
+                         account principal means the root only; those operations are open)
                          Without it every caller is the account root. With it every request
                          must be signed (credential scope in --region) by a key in the file:
                          unsigned is MissingAuthenticationTokenException, an unknown key

@@ -1,6 +1,7 @@
 import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
-import { buildAuthzRequest, type Requester } from './request-context.js';
+import { buildAuthzRequest, buildIamOnlyRequest, type KeyResource, type Requester } from './request-context.js';
+import { authorizeIdentityOnly, authorizeKeyOperation } from './iam.js';
 import { authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
@@ -308,31 +309,85 @@ export class KmsCore {
    * Key policy check (policy.ts), then grants (grants.ts): an explicit Deny in the key policy wins;
    * otherwise an Allow in the key policy, or a live grant naming the caller, the operation and
    * (for constrained grants) an encryption context the request satisfies, lets the request on.
-   * AWS evaluates key policy, IAM policies and grants together the same way; there is no IAM here.
+   * For a caller whose IAM is modelled (principals file `policies`) its identity policies take
+   * part as AWS combines them (iam.ts): their Deny denies, and an account principal in the key
+   * policy delegates to them. `viaGrant` replaces the grant check (CreateGrant has its own rules).
    */
-  authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string): void {
+  authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string, viaGrant?: () => boolean): void {
     const request = this.authzRequest(who, action, key, op, requestAlias);
+    // RetireGrant is decided by the grant (retireGrant), never here.
+    const grantAllows =
+      viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext) !== undefined);
+    const identityPolicies = who.caller.identityPolicies;
+    if (identityPolicies !== undefined) {
+      authorizeKeyOperation({
+        keyPolicy: key.policy,
+        request,
+        identityRequest: () => this.authzRequest(who, action, key, op, requestAlias, 'identity'),
+        identityPolicies,
+        keyAccount: this.accountId,
+        viaGrant: grantAllows,
+      });
+      return;
+    }
     const decision = evaluateKeyPolicy(key.policy, request);
     if (decision.allowed) return;
-    // CreateGrant through a grant has its own rules (createGrant), RetireGrant is decided by the grant.
-    if (!decision.explicitDeny && action !== 'kms:CreateGrant' && action.startsWith('kms:')) {
-      if (findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext)) return;
-    }
+    if (!decision.explicitDeny && grantAllows()) return;
     // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
     authorizeKeyPolicy(key.policy, request);
   }
 
-  /** The authorization request of `action` on `key`, through the one request-context builder. */
-  authzRequest(who: Requester, action: string, key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'>, op: OperationKeys = {}, requestAlias?: string): AuthzRequest {
-    return buildAuthzRequest({
+  /**
+   * An authorization AWS makes with IAM policies alone (request-context.ts IAM_ONLY_ACTION_KEYS:
+   * CreateKey, ListKeys, ListAliases, GenerateRandom, ListRetirableGrants, the alias side of the
+   * alias operations). Callers whose IAM is not modelled pass, as they always did here.
+   */
+  authorizeIamOnly(who: Requester, name: string, opts: { keys?: Record<string, ConditionValue>; alias?: string; principal?: string } = {}): void {
+    const identityPolicies = who.caller.identityPolicies;
+    if (identityPolicies === undefined) return;
+    const { request, shownResource } = buildIamOnlyRequest({
       who,
-      action,
-      key,
+      name,
       now: this.clock(),
       serviceRegion: this.region,
-      ...(op.encryptionContext !== undefined ? { encryptionContext: op.encryptionContext } : {}),
-      keys: { ...(op.keys ?? {}), ...(requestAlias !== undefined ? { 'kms:RequestAlias': requestAlias } : {}) },
+      partition: this.partition,
+      account: this.accountId,
+      ...opts,
     });
+    authorizeIdentityOnly(request, identityPolicies, shownResource);
+  }
+
+  /**
+   * The authorization request of `action` on `key`, through the one request-context builder: as
+   * the key policy reads it, or (`identity`) as the caller's identity policies read it, with the
+   * key's tags and aliases.
+   */
+  authzRequest(
+    who: Requester,
+    action: string,
+    key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'> & { keyId?: string; tags?: KeyRecord['tags'] },
+    op: OperationKeys = {},
+    requestAlias?: string,
+    policy: 'key' | 'identity' = 'key',
+  ): AuthzRequest {
+    let resource: KeyResource = key;
+    if (policy === 'identity') {
+      if (key.keyId === undefined) throw new Error('authzRequest: identity policies need a stored key (its tags and aliases)');
+      const aliases = [...this.aliases.values()].filter((a) => a.targetKeyId === key.keyId).map((a) => a.name);
+      resource = { ...key, tags: key.tags ?? [], aliases };
+    }
+    return buildAuthzRequest(
+      {
+        who,
+        action,
+        key: resource,
+        now: this.clock(),
+        serviceRegion: this.region,
+        ...(op.encryptionContext !== undefined ? { encryptionContext: op.encryptionContext } : {}),
+        keys: { ...(op.keys ?? {}), ...(requestAlias !== undefined ? { 'kms:RequestAlias': requestAlias } : {}) },
+      },
+      policy,
+    );
   }
 
   /** The key must be Enabled (cryptographic operations). */

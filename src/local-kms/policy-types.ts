@@ -13,6 +13,19 @@ export interface Caller {
   userId?: string;
   /** Tags of the principal (principals file `tags`), the `aws:PrincipalTag/<key>` condition keys. */
   tags?: Readonly<Record<string, string>>;
+  /**
+   * The principal's IAM identity policies (principals file `policies`), parsed by policy.ts
+   * `parseIdentityPolicy`. Absent: IAM is not modelled for this caller (a key policy's account
+   * principal then means the account root only, and operations AWS authorizes with IAM policies
+   * alone are not checked). Present, even empty: IAM is evaluated as AWS evaluates it (iam.ts).
+   * The account root never has any: IAM does not restrict it.
+   */
+  identityPolicies?: readonly IdentityPolicy[];
+}
+
+/** A validated IAM identity policy, opaque outside policy.ts (which parses and evaluates it). */
+export interface IdentityPolicy {
+  readonly kind: 'identity-policy';
 }
 
 /** A condition key's value in a request: one string, a list (multi-valued keys), a Boolean, or absent. */
@@ -37,6 +50,11 @@ export interface AuthzRequest {
   encryptionAlgorithm?: string;
   /** Any further condition keys (lower-case matching is done by the evaluator), e.g. `kms:KeySpec`. */
   conditionKeys?: Record<string, ConditionValue>;
+  /**
+   * Keys the caller has but this request does not carry: kms:CallerAccount outside KMS key resource
+   * operations (request-context.ts, IAM_ONLY_ACTION_KEYS).
+   */
+  withoutKeys?: readonly string[];
 }
 
 export interface AuthzDecision {

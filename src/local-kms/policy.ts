@@ -1,14 +1,16 @@
 /**
- * Key policies of the local KMS: validation, evaluation, the default policies AWS KMS creates.
+ * Key policies and IAM identity policies of the local KMS: validation, evaluation, the default
+ * key policies AWS KMS creates.
  * A pure module: no I/O, no clock, no state but bounded caches of parsed policies.
  *
  * Evaluation order. AWS evaluates a request against every policy that applies to it (IAM User
- * Guide, "Policy evaluation logic"); for a KMS key the key policy is the one that must allow the
- * request, and the local KMS has no IAM, no SCPs and no session policies, so the logic applies to
- * that one policy (grants are checked by the service, outside this module):
+ * Guide, "Policy evaluation logic"). This module evaluates one policy at a time, key policy or
+ * identity policy; how they combine with each other and with grants is iam.ts's and core.ts's
+ * (the local KMS has no SCPs, permissions boundaries or session policies). For one policy:
  *   1. The request starts out denied (implicit deny).
- *   2. A statement applies when its Principal/NotPrincipal names the caller, its Action/NotAction
- *      the action, its Resource/NotResource the key (policy variables substituted, see
+ *   2. A statement applies when its Principal/NotPrincipal names the caller (key policies; an
+ *      identity policy has no Principal), its Action/NotAction the action, its
+ *      Resource/NotResource the resource (policy variables substituted, see
  *      policy-variables.ts) and every condition in its Condition block holds (operators and keys
  *      AND, values of one key OR; "IAM JSON policy elements: Condition operators").
  *   3. If any applying statement has `"Effect": "Deny"`, the request is denied (explicit deny; no
@@ -23,18 +25,18 @@
  * pattern, request value) pair of O(|value| * ceil(longest pattern piece / 32) + |pattern|): linear
  * in the request for a fixed policy, whose size KMS caps at 32,768 characters.
  *
- * The local KMS has no IAM. In real AWS the account principal in a key policy
- * (`"AWS": "111122223333"` or `arn:aws:iam::111122223333:root`) does not grant anything to the users
- * of that account by itself: it *delegates* to IAM, so the users still need an IAM policy. Without
- * IAM policies there is nothing to delegate to, so here the account principal matches the account
- * root user only. Named users and roles need their own statements, exactly as the console's
- * "key administrators" and "key users" statements give them. That is what makes an administrator
- * unable to decrypt under the console policy, as in AWS, where the administrator's IAM policy would
- * normally not grant kms:Decrypt either.
+ * The account principal. In AWS the account principal in a key policy (`"AWS": "111122223333"`
+ * or `arn:aws:iam::111122223333:root`) does not grant anything to the users of that account by
+ * itself: it *delegates* to IAM, so they still need an identity policy (Developer Guide, "Default
+ * key policy"). For a caller whose IAM is modelled (principals file `policies`) that is what
+ * evaluateKeyPolicyForIam reports. For a caller without `policies` there is nothing to delegate
+ * to, so the account principal matches the account root user only (evaluateKeyPolicy), and named
+ * users and roles need their own statements, as the console's "key administrators" and "key users"
+ * statements give them.
  */
 import { KmsServiceError } from './errors.js';
 import { OPERATORS, parseOperatorName, tokensOfPieces, type SetOp } from './policy-operators.js';
-import type { AuthzDecision, AuthzRequest, Caller, ConditionContext } from './policy-types.js';
+import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPolicy } from './policy-types.js';
 import { conditionContext } from './request-context.js';
 import {
   parseResourceTemplate,
@@ -233,8 +235,15 @@ function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
   return out;
 }
 
+/**
+ * What a policy document is: a key policy (a resource-based policy: every statement names its
+ * Principal or NotPrincipal) or an IAM identity policy (attached to a principal: no statement may
+ * name one; IAM User Guide, "IAM JSON policy elements: Principal").
+ */
+type PolicyKind = 'key' | 'identity';
+
 /** `variables`: the policy's Version is 2012-10-17, the first language version with policy variables. */
-function parseStatement(raw: unknown, variables: boolean): ParsedStatement {
+function parseStatement(raw: unknown, variables: boolean, kind: PolicyKind): ParsedStatement {
   if (!isPlainObject(raw)) throw malformed('Policy contains a statement that is not a JSON object.');
   for (const field of Object.keys(raw)) {
     if (!STATEMENT_FIELDS.has(field)) throw malformed(`Policy contains a statement with an unknown field: '${field}'.`);
@@ -244,7 +253,11 @@ function parseStatement(raw: unknown, variables: boolean): ParsedStatement {
   if (Effect !== 'Allow' && Effect !== 'Deny') {
     throw malformed(`Policy contains a statement with an invalid Effect: it must be "Allow" or "Deny".`);
   }
-  if ((Principal === undefined) === (NotPrincipal === undefined)) {
+  if (kind === 'identity') {
+    if (Principal !== undefined || NotPrincipal !== undefined) {
+      throw malformed('An identity-based policy cannot name a Principal or NotPrincipal: it applies to the principal it is attached to.');
+    }
+  } else if ((Principal === undefined) === (NotPrincipal === undefined)) {
     throw malformed('Policy contains a statement without exactly one of Principal and NotPrincipal.');
   }
   if ((Action === undefined) === (NotAction === undefined)) {
@@ -289,21 +302,27 @@ function parsePolicy(policy: string): ParsedPolicy {
   } catch {
     throw malformed('The key policy is not valid JSON.');
   }
-  if (!isPlainObject(doc)) throw malformed('The key policy must be a JSON object.');
+  return parseDocument(doc, 'key');
+}
+
+/** The document checks key policies and identity policies share (IAM JSON policy grammar). */
+function parseDocument(doc: unknown, kind: PolicyKind): ParsedPolicy {
+  const what = kind === 'key' ? 'The key policy' : 'The identity-based policy';
+  if (!isPlainObject(doc)) throw malformed(`${what} must be a JSON object.`);
   for (const field of Object.keys(doc)) {
-    if (!POLICY_FIELDS.has(field)) throw malformed(`The key policy contains an unknown field: '${field}'.`);
+    if (!POLICY_FIELDS.has(field)) throw malformed(`${what} contains an unknown field: '${field}'.`);
   }
   if (doc.Version !== undefined && doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') {
     throw malformed(`The policy Version must be "2012-10-17" or "2008-10-17".`);
   }
   if (doc.Id !== undefined && typeof doc.Id !== 'string') throw malformed('The policy Id must be a string.');
-  if (doc.Statement === undefined) throw malformed('The key policy has no Statement element.');
+  if (doc.Statement === undefined) throw malformed(`${what} has no Statement element.`);
   const rawStatements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-  if (rawStatements.length === 0) throw malformed('The key policy has an empty Statement element.');
+  if (rawStatements.length === 0) throw malformed(`${what} has an empty Statement element.`);
   // IAM User Guide, "IAM policy elements: Variables and tags": without Version 2012-10-17,
   // `${aws:username}` and the like are literal text.
   const variables = doc.Version === '2012-10-17';
-  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables));
+  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables, kind));
   const sids = new Set<string>();
   for (const st of statements) {
     if (st.sid === undefined || st.sid === '') continue;
@@ -361,6 +380,23 @@ export function validateKeyPolicy(policy: string): void {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity policies
+
+interface ParsedIdentityPolicy extends IdentityPolicy {
+  readonly parsed: ParsedPolicy;
+}
+
+/**
+ * Validates an IAM identity policy document (a JSON value, as a principals file holds it) with the
+ * grammar of key policies, except that no statement may name a Principal or NotPrincipal (IAM User
+ * Guide, "IAM JSON policy element reference"). Throws `MalformedPolicyDocumentException`.
+ */
+export function parseIdentityPolicy(doc: unknown): IdentityPolicy {
+  const parsed: ParsedIdentityPolicy = { kind: 'identity-policy', parsed: parseDocument(doc, 'identity') };
+  return Object.freeze(parsed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,8 +485,13 @@ function resourceMatches(r: PolicyValue<WildcardPattern>, arn: string, ctx: Cond
   return pattern !== undefined && pattern.matches(arn);
 }
 
-function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext): boolean {
-  if (st.principal && !principalMatches(st.principal, req.caller)) return false;
+/** How a statement's `Principal` element is matched against the caller of a request. */
+type PrincipalTest = (p: ParsedPrincipal) => boolean;
+
+function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext, principalTest: PrincipalTest): boolean {
+  if (st.principal && !principalTest(st.principal)) return false;
+  // NotPrincipal excludes only the principals it names, whoever evaluates it (IAM User Guide,
+  // "IAM JSON policy elements: NotPrincipal").
   if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
   if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
   if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
@@ -459,28 +500,91 @@ function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: Condition
   return st.conditions.every((c) => conditionMatches(c, ctx));
 }
 
+function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
+  try {
+    return parseCached(policy);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Evaluates one request against a key policy, in the order written at the top of this module. An
  * unparseable policy denies everything (fail closed; stored policies were validated when they were
- * set).
+ * set). The account principal means the account root only: this is the evaluation for callers
+ * whose IAM is not modelled (see evaluateKeyPolicyForIam for the others).
  */
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
-  let parsed: ParsedPolicy;
-  try {
-    parsed = parseCached(policy);
-  } catch {
-    return { allowed: false, explicitDeny: false };
-  }
+  const parsed = parsedOrUndefined(policy);
+  if (!parsed) return { allowed: false, explicitDeny: false };
   // The request's condition keys, lower-cased (request-context.ts assembles them).
   const ctx = conditionContext(req);
+  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
   for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx)) return { allowed: false, explicitDeny: true };
+    if (statementApplies(st, req, ctx, isCaller)) return { allowed: false, explicitDeny: true };
   }
   for (const st of parsed.allows) {
-    if (statementApplies(st, req, ctx)) return { allowed: true, explicitDeny: false };
+    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false };
   }
   return { allowed: false, explicitDeny: false };
 }
+
+/** A key policy's answer for a caller whose IAM is modelled. */
+export interface KeyPolicyIamDecision extends AuthzDecision {
+  /**
+   * No statement allows the caller itself, but one allows the caller's account principal: the
+   * key policy delegates the request to the caller's IAM policies, which must allow it too.
+   */
+  accountAllowed: boolean;
+}
+
+/**
+ * Evaluates a key policy for a caller whose IAM identity policies are modelled (Caller
+ * `identityPolicies`). The account principal (`"AWS": "111122223333"` or its root ARN) then
+ * stands for the account and every identity in it (IAM User Guide, "AWS account principals":
+ * the account ARN "does not limit permissions to only the root user"; KMS Developer Guide,
+ * "Default key policy"): a Deny naming the caller's account applies to the caller, an Allow
+ * naming it is `accountAllowed` (delegation to IAM), not `allowed`. The account root is itself
+ * the account principal, so for it `allowed` is set as before.
+ */
+export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyPolicyIamDecision {
+  const parsed = parsedOrUndefined(policy);
+  if (!parsed) return { allowed: false, explicitDeny: false, accountAllowed: false };
+  const ctx = conditionContext(req);
+  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+  const isAccount: PrincipalTest = (p) => principalMatches(p, account);
+  for (const st of parsed.denies) {
+    if (statementApplies(st, req, ctx, (p) => isCaller(p) || isAccount(p))) return { allowed: false, explicitDeny: true, accountAllowed: false };
+  }
+  let accountAllowed = false;
+  for (const st of parsed.allows) {
+    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false, accountAllowed: false };
+    if (!accountAllowed && st.principal && statementApplies(st, req, ctx, isAccount)) accountAllowed = true;
+  }
+  return { allowed: false, explicitDeny: false, accountAllowed };
+}
+
+/**
+ * Evaluates a request against all the identity policies of its caller, as one set (IAM User Guide,
+ * "Policy evaluation logic"): a Deny statement of any of them that applies is an explicit deny; an
+ * Allow statement of any is needed otherwise. No policies: implicitly denied.
+ */
+export function evaluateIdentityPolicies(policies: readonly IdentityPolicy[], req: AuthzRequest): AuthzDecision {
+  const parsed = policies.map((p) => (p as ParsedIdentityPolicy).parsed);
+  const ctx = conditionContext(req);
+  const none: PrincipalTest = () => false; // identity policies have no Principal element
+  for (const doc of parsed) {
+    for (const st of doc.denies) if (statementApplies(st, req, ctx, none)) return { allowed: false, explicitDeny: true };
+  }
+  for (const doc of parsed) {
+    for (const st of doc.allows) if (statementApplies(st, req, ctx, none)) return { allowed: true, explicitDeny: false };
+  }
+  return { allowed: false, explicitDeny: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Denials and the lockout safety check
 
 /**
  * Policy lockout safety check (KMS `PutKeyPolicy`/`CreateKey` with `BypassPolicyLockoutSafetyCheck`
@@ -488,6 +592,11 @@ export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecis
  * `PutKeyPolicy` request on the key under the new policy. `context` is that subsequent request's
  * condition keys and encryption context (the service passes the key's own keys and the caller's
  * global keys, built by request-context.ts); without it only the principal keys are known.
+ *
+ * A question about the key policy alone, as the API Reference states it. For a caller whose IAM
+ * is modelled, a statement allowing the caller's account counts: it delegates PutKeyPolicy to
+ * the account's IAM policies, which is what keeps a key manageable (Developer Guide, "Default key
+ * policy", "Reduces the risk of the KMS key becoming unmanageable").
  */
 export function callerKeepsPolicyAccess(
   policy: string,
@@ -495,25 +604,34 @@ export function callerKeepsPolicyAccess(
   keyArn: string,
   context: Pick<AuthzRequest, 'conditionKeys' | 'encryptionContext'> = {},
 ): boolean {
-  return evaluateKeyPolicy(policy, { ...context, caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn }).allowed;
+  const req: AuthzRequest = { ...context, caller, action: 'kms:PutKeyPolicy', resourceArn: keyArn };
+  if (caller.identityPolicies === undefined) return evaluateKeyPolicy(policy, req).allowed;
+  const decision = evaluateKeyPolicyForIam(policy, req);
+  return decision.allowed || decision.accountAllowed;
 }
 
+/** Which kind of policy a denial is reported against (IAM User Guide, "Troubleshoot access denied error messages"). */
+export type DeniedBy = 'resource-based' | 'identity-based';
+
 /**
- * Evaluates and throws `AccessDeniedException` worded as AWS words a key-policy denial (IAM
- * "access denied error messages": "User: <arn> is not authorized to perform: <action> on resource:
- * <arn> because no resource-based policy allows the <action> action", or "... with an explicit deny
- * in a resource-based policy").
+ * `AccessDeniedException` worded as AWS words it: "User: <arn> is not authorized to perform:
+ * <action> on resource: <resource> because no <type> policy allows the <action> action", or
+ * "... with an explicit deny in a(n) <type> policy". `resource` undefined leaves out the "on
+ * resource" part, as AWS does when it names none.
  */
+export function accessDenied(callerArn: string, action: string, resource: string | undefined, by: DeniedBy, explicit: boolean): KmsServiceError {
+  const head = `User: ${callerArn} is not authorized to perform: ${action}${resource !== undefined ? ` on resource: ${resource}` : ''}`;
+  return new KmsServiceError(
+    'AccessDeniedException',
+    explicit ? `${head} with an explicit deny in ${by === 'identity-based' ? 'an' : 'a'} ${by} policy` : `${head} because no ${by} policy allows the ${action} action`,
+  );
+}
+
+/** Evaluates and throws `AccessDeniedException` worded as AWS words a key-policy denial. */
 export function authorizeKeyPolicy(policy: string, req: AuthzRequest): void {
   const decision = evaluateKeyPolicy(policy, req);
   if (decision.allowed) return;
-  const head = `User: ${req.caller.arn} is not authorized to perform: ${req.action} on resource: ${req.resourceArn}`;
-  throw new KmsServiceError(
-    'AccessDeniedException',
-    decision.explicitDeny
-      ? `${head} with an explicit deny in a resource-based policy`
-      : `${head} because no resource-based policy allows the ${req.action} action`,
-  );
+  throw accessDenied(req.caller.arn, req.action, req.resourceArn, 'resource-based', decision.explicitDeny);
 }
 
 /** AWS KMS's message when a new policy fails the lockout safety check. */

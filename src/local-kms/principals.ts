@@ -8,10 +8,17 @@
  * "userId": "AIDA...", "tags": { "team": "payments" } } }`. `userId` and `tags` are optional: they are
  * the principal's IAM unique id (the base of `aws:userid`; absent, a stable id is derived from the
  * ARN) and its IAM tags (`aws:PrincipalTag/<key>`), see request-context.ts.
+ *
+ * `policies` (optional) are the principal's IAM identity policies, an array of policy documents
+ * (JSON objects). An entry with `policies`, even `[]`, has its IAM modelled (iam.ts): the account
+ * principal of a key policy delegates to these policies, and operations AWS authorizes with IAM
+ * policies alone need them. An entry without `policies` keeps the behaviour the local KMS had
+ * before identity policies existed: IAM is not modelled for it. The account root has none.
  */
 import { readFileSync } from 'node:fs';
 import { KmsServiceError } from './errors.js';
-import type { Caller } from './policy-types.js';
+import { parseIdentityPolicy } from './policy.js';
+import type { Caller, IdentityPolicy } from './policy-types.js';
 
 export interface PrincipalEntry {
   arn: string;
@@ -20,6 +27,40 @@ export interface PrincipalEntry {
   userId?: string;
   /** IAM tags of the principal (the role's, for a role session). */
   tags?: Record<string, string>;
+  /** IAM identity policies of the principal (the role's, for a role session); absent: IAM not modelled. */
+  policies?: readonly IdentityPolicy[];
+}
+
+/**
+ * IAM's quota of managed policies per user or role is 20 (IAM User Guide, "IAM and AWS STS
+ * quotas"); inline policies add a few more. A bound, so one entry cannot hold the server.
+ */
+const MAX_IDENTITY_POLICIES = 50;
+/**
+ * Largest policy document, in characters of its JSON without whitespace: IAM's largest
+ * single-document quota (a role's inline policies, 10,240; managed policies 6,144), so no document
+ * IAM accepts is refused, and evaluation stays bounded (policy.ts, "Bounded work").
+ */
+const MAX_IDENTITY_POLICY_CHARS = 10_240;
+
+/** Checks and parses the optional `policies` of one entry; every problem names the entry and the policy. */
+function identityPolicies(where: string, arn: string, policies: unknown): IdentityPolicy[] {
+  if (/:root$/.test(arn)) {
+    throw new Error(`${where}: "policies" cannot be set for the root user (IAM policies do not restrict the account root)`);
+  }
+  if (!Array.isArray(policies)) throw new Error(`${where}: "policies" must be an array of IAM identity policy documents (JSON objects)`);
+  if (policies.length > MAX_IDENTITY_POLICIES) throw new Error(`${where}: "policies" has ${policies.length} documents; at most ${MAX_IDENTITY_POLICIES} are accepted`);
+  return policies.map((doc, i) => {
+    const size = JSON.stringify(doc)?.length ?? 0;
+    if (size > MAX_IDENTITY_POLICY_CHARS) {
+      throw new Error(`${where}: "policies"[${i}] has ${size} characters without whitespace; IAM accepts at most ${MAX_IDENTITY_POLICY_CHARS}`);
+    }
+    try {
+      return parseIdentityPolicy(doc);
+    } catch (err) {
+      throw new Error(`${where}: "policies"[${i}]: ${err instanceof KmsServiceError ? err.message : String(err)}`);
+    }
+  });
 }
 
 /**
@@ -102,7 +143,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "userId"?: ..., "tags"?: ... }`);
+    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "userId"?: ..., "tags"?: ..., "policies"?: [...] }`);
   }
   const out = new Map<string, PrincipalEntry>();
   for (const [accessKeyId, entry] of Object.entries(doc)) {
@@ -113,7 +154,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       throw new Error(`${where}: expected an object { "arn": ..., "secretAccessKey"?: ... }`);
     }
-    const { arn, secretAccessKey, userId, tags, ...rest } = entry as Record<string, unknown>;
+    const { arn, secretAccessKey, userId, tags, policies, ...rest } = entry as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) throw new Error(`${where}: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
     if (typeof arn !== 'string' || accountOfPrincipalArn(arn) === undefined) {
@@ -123,6 +164,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
       );
     }
     const value: PrincipalEntry = { arn, ...principalAttributes(where, arn, userId, tags) };
+    if (policies !== undefined) value.policies = identityPolicies(where, arn, policies);
     if (secretAccessKey !== undefined) {
       if (typeof secretAccessKey !== 'string' || secretAccessKey.length === 0) {
         throw new Error(`${where}: "secretAccessKey" must be a non-empty string when given`);
@@ -175,6 +217,7 @@ export function resolveCaller(
     const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)!, accessKeyId };
     if (entry.userId !== undefined) caller.userId = entry.userId;
     if (entry.tags !== undefined) caller.tags = entry.tags;
+    if (entry.policies !== undefined) caller.identityPolicies = entry.policies;
     return caller;
   }
   if (opts.allowUnknownKeysAsRoot === true) return root();

@@ -9,8 +9,10 @@
  * - KMS keys: KMS Developer Guide, "AWS KMS condition keys" (each key's API operations) and
  *   "AWS KMS permissions"; tag keys: "Limiting tag permissions".
  * A key the documentation does not put in a request is absent here too, so `...IfExists` and `Null`
- * conditions behave as in AWS. Which keys each operation supplies is the table ACTION_KEYS below;
- * the README's condition-key table is checked against it by a test.
+ * conditions behave as in AWS. Which keys each operation supplies is the table ACTION_KEYS below
+ * (key operations: what the key policy reads, and with IAM_ONLY_KEY_RESOURCE_KEYS what identity
+ * policies read) and IAM_ONLY_ACTION_KEYS (what AWS authorizes with identity policies alone); the
+ * README's condition-key tables are checked against both by a test.
  */
 import { createHash } from 'node:crypto';
 import type { AuthzRequest, Caller, ConditionContext, ConditionValue } from './policy-types.js';
@@ -70,9 +72,10 @@ const ALIAS = ['kms:RequestAlias'];
 const none: ActionKeys = { required: [], optional: [] };
 
 /**
- * Request-parameter keys of every action a key policy authorizes here (key-resource operations).
- * CreateKey, ListKeys, ListAliases, GenerateRandom and ListRetirableGrants are not in it: AWS
- * authorizes them with IAM policies only, and the local KMS has no IAM policies.
+ * Request-parameter keys of every action a key policy authorizes here (KMS key resource
+ * operations; Developer Guide, "AWS KMS permissions", Resources "KMS key"). The same request,
+ * plus IAM_ONLY_KEY_RESOURCE_KEYS, is what the caller's identity policies see (iam.ts).
+ * Operations AWS authorizes with IAM policies alone are in IAM_ONLY_ACTION_KEYS instead.
  */
 export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
   'kms:DescribeKey': { required: [], optional: ALIAS },
@@ -125,8 +128,8 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
  * condition keys": kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion, and the deprecated
  * kms:CustomerMasterKeySpec/kms:CustomerMasterKeyUsage, which "work the same way") and
  * aws:ResourceAccount (the key's account). Not supplied: kms:MultiRegionKeyType (only multi-Region
- * keys have it), kms:ResourceAliases and aws:ResourceTag (IAM policies only), kms:ViaService (no
- * AWS service calls here).
+ * keys have it), kms:ViaService (no AWS service calls here). kms:ResourceAliases and aws:ResourceTag
+ * are supplied to identity policies only (IAM_ONLY_KEY_RESOURCE_KEYS), never to key policies.
  */
 export const KEY_RESOURCE_KEYS: readonly string[] = [
   'kms:KeySpec',
@@ -159,12 +162,23 @@ export const GLOBAL_KEYS: readonly string[] = [
   'kms:CallerAccount',
 ];
 
+/**
+ * Keys of the KMS key that AWS KMS supplies to IAM policies only (Developer Guide, "AWS KMS
+ * condition keys", kms:ResourceAliases: "IAM policies only"; "Using tags to control access to KMS
+ * keys": aws:ResourceTag "is supported only in IAM policies"): one aws:ResourceTag/<key> per tag
+ * of the key, and kms:ResourceAliases, the key's alias names (absent when it has none).
+ */
+export const IAM_ONLY_KEY_RESOURCE_KEYS: readonly string[] = ['aws:ResourceTag/*', 'kms:ResourceAliases'];
+
 /** The key whose policy is evaluated: what the request context needs of it. */
 export interface KeyResource {
   arn: string;
   keySpec: string;
   keyUsage: string;
   origin: string;
+  /** The key's tags and alias names: needed only for identity policies (IAM_ONLY_KEY_RESOURCE_KEYS). */
+  tags?: readonly { TagKey: string; TagValue: string }[];
+  aliases?: readonly string[];
 }
 
 export interface AuthzInput {
@@ -183,38 +197,63 @@ export interface AuthzInput {
 }
 
 /**
- * Assembles the authorization request of one operation: global keys, the key's own keys, the
- * operation's keys. Throws (a bug, not a client error) when an operation supplies a key its
- * ACTION_KEYS entry does not list, or leaves out one it always supplies.
+ * Throws (a bug, not a client error) when an operation supplies a key its entry does not list, or
+ * leaves out one it always supplies.
  */
-export function buildAuthzRequest(input: AuthzInput): AuthzRequest {
-  const { who, action, key, now } = input;
-  const spec = ACTION_KEYS[action];
-  if (!spec) throw new Error(`request context: no condition-key entry for ${action}`);
-  const opKeys = input.keys ?? {};
+function checkOperationKeys(what: string, spec: ActionKeys, opKeys: Record<string, ConditionValue>): void {
+  const perTag = (name: string) => name.startsWith('aws:RequestTag/') && (spec.required.includes('aws:RequestTag/*') || spec.optional.includes('aws:RequestTag/*'));
   for (const name of Object.keys(opKeys)) {
-    if (!spec.required.includes(name) && !spec.optional.includes(name) && !(name.startsWith('aws:RequestTag/') && spec.required.includes('aws:RequestTag/*'))) {
-      throw new Error(`request context: ${action} does not carry ${name}`);
+    if (!spec.required.includes(name) && !spec.optional.includes(name) && !perTag(name)) {
+      throw new Error(`request context: ${what} does not carry ${name}`);
     }
   }
   for (const name of spec.required) {
     if (name === 'aws:RequestTag/*') continue; // one key per tag, none for an empty Tags list
-    if (opKeys[name] === undefined) throw new Error(`request context: ${action} needs ${name}`);
+    if (opKeys[name] === undefined) throw new Error(`request context: ${what} needs ${name}`);
   }
-  if (input.encryptionContext !== undefined && !spec.optional.includes('kms:EncryptionContextKeys')) {
-    throw new Error(`request context: ${action} does not carry an encryption context`);
-  }
+}
+
+/** The global keys of a request (IAM User Guide, "AWS global condition context keys"); principal keys come from the caller (conditionContext). */
+function globalKeys(who: Requester, now: number, serviceRegion: string): Record<string, ConditionValue> {
   const seconds = Math.floor(now / 1000);
-  const conditionKeys: Record<string, ConditionValue> = {
-    // Global keys (IAM User Guide, "AWS global condition context keys").
+  return {
     'aws:CurrentTime': new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     'aws:EpochTime': String(seconds),
     'aws:SecureTransport': who.origin.secureTransport,
-    'aws:RequestedRegion': who.origin.requestedRegion ?? input.serviceRegion,
+    'aws:RequestedRegion': who.origin.requestedRegion ?? serviceRegion,
     'aws:SourceIp': who.origin.sourceIp,
     'aws:UserAgent': who.origin.userAgent,
     // No AWS service calls the local KMS on anyone's behalf.
     'aws:ViaAWSService': false,
+  };
+}
+
+/**
+ * Assembles the authorization request of one operation: global keys, the key's own keys, the
+ * operation's keys. Throws (a bug, not a client error) when an operation supplies a key its
+ * ACTION_KEYS entry does not list, or leaves out one it always supplies.
+ *
+ * `policy` says who reads the request: `key` (the key policy, the default) or `identity` (the
+ * caller's IAM policies), which also get IAM_ONLY_KEY_RESOURCE_KEYS from `key.tags` and
+ * `key.aliases`.
+ */
+export function buildAuthzRequest(input: AuthzInput, policy: 'key' | 'identity' = 'key'): AuthzRequest {
+  const { who, action, key, now } = input;
+  const spec = ACTION_KEYS[action];
+  if (!spec) throw new Error(`request context: no condition-key entry for ${action}`);
+  const opKeys = input.keys ?? {};
+  checkOperationKeys(action, spec, opKeys);
+  if (input.encryptionContext !== undefined && !spec.optional.includes('kms:EncryptionContextKeys')) {
+    throw new Error(`request context: ${action} does not carry an encryption context`);
+  }
+  const iamOnly: Record<string, ConditionValue> = {};
+  if (policy === 'identity') {
+    if (key.tags === undefined || key.aliases === undefined) throw new Error(`request context: identity policies of ${action} need the key's tags and aliases`);
+    for (const t of key.tags) iamOnly[`aws:ResourceTag/${t.TagKey}`] = t.TagValue;
+    iamOnly['kms:ResourceAliases'] = key.aliases.length > 0 ? [...key.aliases] : undefined;
+  }
+  const conditionKeys: Record<string, ConditionValue> = {
+    ...globalKeys(who, now, input.serviceRegion),
     // The key (Developer Guide, "AWS KMS condition keys", conditions for KMS keys).
     'kms:KeySpec': key.keySpec,
     'kms:KeyUsage': key.keyUsage,
@@ -223,6 +262,7 @@ export function buildAuthzRequest(input: AuthzInput): AuthzRequest {
     'kms:CustomerMasterKeySpec': key.keySpec,
     'kms:CustomerMasterKeyUsage': key.keyUsage,
     'aws:ResourceAccount': /^arn:[^:]+:kms:[^:]*:(\d{12}):/.exec(key.arn)?.[1],
+    ...iamOnly,
     ...opKeys,
   };
   return {
@@ -231,6 +271,125 @@ export function buildAuthzRequest(input: AuthzInput): AuthzRequest {
     resourceArn: key.arn,
     ...(input.encryptionContext !== undefined ? { encryptionContext: input.encryptionContext } : {}),
     conditionKeys,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations AWS authorizes with IAM policies only
+
+/**
+ * What an IAM-only authorization is made on (Developer Guide, "AWS KMS permissions", Resources):
+ * - `account`: no resource ("*"). "Best practices for IAM policies" says to write `"Resource":
+ *   "*"`; "AWS KMS permissions" also accepts an account-specific variation such as
+ *   `arn:aws:kms:<region>:<account>:*`. The request is matched as `arn:<partition>:kms:<region>:
+ *   <account>:*`, which both forms match and no key or alias ARN pattern does, and reported as `*`
+ *   (AWS's denial reads "on resource: *").
+ * - `account-keys`: every KMS key of the account and Region, `arn:...:key/*`. CreateKey's Tags
+ *   need kms:TagResource "in an IAM policy that isn't restricted to particular KMS keys"
+ *   ("Controlling access to tags"); AWS's denial names no resource.
+ * - `alias`: the alias ARN (CreateAlias, UpdateAlias, DeleteAlias; "Controlling access to aliases").
+ * - `principal`: the retiring principal the request names (API Reference, ListRetirableGrants:
+ *   "The authorized resource ... is the retiring principal specified in the request").
+ */
+export type IamOnlyResource = 'account' | 'account-keys' | 'alias' | 'principal';
+
+interface IamOnlyKeys extends ActionKeys {
+  /** The permission, as IAM names it. */
+  action: string;
+  resource: IamOnlyResource;
+}
+
+/** The request-parameter keys of CreateKey: the new key's properties, defaults included (Developer Guide, "AWS KMS condition keys"). */
+const CREATE_KEY_KEYS = ['kms:KeySpec', 'kms:KeyUsage', 'kms:KeyOrigin', 'kms:MultiRegion', 'kms:CustomerMasterKeySpec', 'kms:CustomerMasterKeyUsage'];
+
+/**
+ * Every authorization AWS makes with IAM policies alone, by operation (and, where one operation
+ * makes two, what the second is for), with the keys its request carries. Sources: Developer Guide,
+ * "AWS KMS permissions" (Policy type "IAM policy"), "AWS KMS condition keys" (kms:KeySpec,
+ * kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion and kms:BypassPolicyLockoutSafetyCheck "CreateKey:
+ * IAM policies only"; the keys are present "even when the parameter doesn't appear in the request",
+ * except kms:BypassPolicyLockoutSafetyCheck, whose documented Null statement tells requests without
+ * it), "Controlling access to tags" (aws:RequestTag, aws:TagKeys), "Controlling access to aliases"
+ * (no condition keys for the alias). kms:CallerAccount is documented for KMS key resource and
+ * custom key store operations only, so these requests carry the global and principal keys without it.
+ * Custom key store operations (also IAM-only) are not here: the local KMS does not model them.
+ */
+export const IAM_ONLY_ACTION_KEYS: Readonly<Record<string, IamOnlyKeys>> = {
+  CreateKey: {
+    action: 'kms:CreateKey',
+    resource: 'account',
+    required: CREATE_KEY_KEYS,
+    optional: ['kms:BypassPolicyLockoutSafetyCheck', 'aws:TagKeys', 'aws:RequestTag/*'],
+  },
+  'CreateKey with Tags': {
+    action: 'kms:TagResource',
+    resource: 'account-keys',
+    required: [...CREATE_KEY_KEYS, 'aws:TagKeys', 'aws:RequestTag/*'],
+    optional: [],
+  },
+  ListKeys: { action: 'kms:ListKeys', resource: 'account', required: [], optional: [] },
+  ListAliases: { action: 'kms:ListAliases', resource: 'account', required: [], optional: [] },
+  GenerateRandom: { action: 'kms:GenerateRandom', resource: 'account', required: [], optional: [] },
+  ListRetirableGrants: { action: 'kms:ListRetirableGrants', resource: 'principal', required: [], optional: [] },
+  'CreateAlias on the alias': { action: 'kms:CreateAlias', resource: 'alias', required: [], optional: [] },
+  'UpdateAlias on the alias': { action: 'kms:UpdateAlias', resource: 'alias', required: [], optional: [] },
+  'DeleteAlias on the alias': { action: 'kms:DeleteAlias', resource: 'alias', required: [], optional: [] },
+};
+
+export interface IamOnlyInput {
+  who: Requester;
+  /** Entry of IAM_ONLY_ACTION_KEYS. */
+  name: string;
+  now: number;
+  serviceRegion: string;
+  /** Where the request's resources live: the service's partition, Region and account. */
+  partition: string;
+  account: string;
+  /** The alias name (`alias` entries) or the principal ARN (`principal` entries). */
+  alias?: string;
+  principal?: string;
+  /** The operation's request-parameter keys, by their documented names. */
+  keys?: Record<string, ConditionValue>;
+}
+
+/**
+ * Assembles the request the caller's identity policies see for an IAM-only authorization: global
+ * and principal keys (without kms:CallerAccount), the operation's keys, and the resource it is
+ * matched on, with the resource an access-denied message names (`shownResource`, undefined when
+ * AWS names none).
+ */
+export function buildIamOnlyRequest(input: IamOnlyInput): { request: AuthzRequest; shownResource: string | undefined } {
+  const spec = IAM_ONLY_ACTION_KEYS[input.name];
+  if (!spec) throw new Error(`request context: no IAM-only entry ${input.name}`);
+  const opKeys = input.keys ?? {};
+  checkOperationKeys(input.name, spec, opKeys);
+  const base = `arn:${input.partition}:kms:${input.serviceRegion}:${input.account}`;
+  let resourceArn: string;
+  let shownResource: string | undefined;
+  const conditionKeys: Record<string, ConditionValue> = { ...globalKeys(input.who, input.now, input.serviceRegion) };
+  switch (spec.resource) {
+    case 'account':
+      resourceArn = `${base}:*`;
+      shownResource = '*';
+      break;
+    case 'account-keys':
+      resourceArn = `${base}:key/*`;
+      shownResource = undefined;
+      break;
+    case 'alias':
+      if (input.alias === undefined) throw new Error(`request context: ${input.name} needs the alias`);
+      resourceArn = shownResource = `${base}:${input.alias}`;
+      conditionKeys['aws:ResourceAccount'] = input.account;
+      break;
+    case 'principal':
+      if (input.principal === undefined) throw new Error(`request context: ${input.name} needs the principal`);
+      resourceArn = shownResource = input.principal;
+      break;
+  }
+  Object.assign(conditionKeys, opKeys);
+  return {
+    request: { caller: input.who.caller, action: spec.action, resourceArn, conditionKeys, withoutKeys: ['kms:CallerAccount'] },
+    shownResource,
   };
 }
 
@@ -358,5 +517,6 @@ export function conditionContext(req: AuthzRequest): ConditionContext {
     }
   }
   for (const [k, v] of Object.entries(req.conditionKeys ?? {})) set(k, v);
+  for (const k of req.withoutKeys ?? []) ctx.delete(k.toLowerCase());
   return ctx;
 }

@@ -25,12 +25,14 @@ export interface LocalKmsServerOptions {
   dataDir?: string;
   rootKeyFile?: string;
   /**
-   * JSON file mapping access key ids to `{ arn, secretAccessKey? }`. Without it every caller is the
+   * JSON file mapping access key ids to `{ arn, secretAccessKey?, ... }`. Without it every caller is the
    * account root and nothing is authenticated. With it every request must carry a SigV4 signature
    * whose credential scope names `region`, with `host`, the date and every `x-amz-*` header signed,
    * by an access key in the file: an unsigned request is MissingAuthenticationTokenException, an
    * unknown key UnrecognizedClientException, as in AWS. A signature is verified when the entry has
-   * a secret; an entry without one is identified by its access key id alone.
+   * a secret; an entry without one is identified by its access key id alone. Entries may also
+   * give `userId`, `tags` and `policies` (the principal's IAM identity policies; without them IAM
+   * is not modelled for that principal), see principals.ts and iam.ts.
    */
   principalsFile?: string;
   /**

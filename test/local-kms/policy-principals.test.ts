@@ -113,3 +113,65 @@ describe('resolveCaller', () => {
     expect(accountOfPrincipalArn('arn:aws:kms:us-east-1:123456789012:key/x')).toBeUndefined();
   });
 });
+
+// IAM User Guide, "IAM JSON policy element reference" (an identity policy has no Principal element)
+// and "Policy evaluation logic" (the account root is not restricted by IAM policies).
+describe('principals-file "policies": IAM identity policies', () => {
+  const alice = 'arn:aws:iam::111122223333:user/alice';
+  const allowEncrypt = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' }] };
+
+  it('are parsed into the caller; [] models IAM with nothing allowed; no field leaves IAM unmodelled', () => {
+    const f = file({
+      AKIAALICE00000000001: { arn: alice, policies: [allowEncrypt, { Statement: { Effect: 'Deny', NotAction: 's3:*', NotResource: 'arn:aws:s3:::b/*' } }] },
+      AKIACAROL00000000001: { arn: 'arn:aws:iam::111122223333:user/carol', policies: [] },
+      AKIABOB0000000000001: { arn: 'arn:aws:iam::111122223333:user/bob' },
+    });
+    const m = loadPrincipals(f);
+    const opts = { accountId: '111122223333' };
+    expect(resolveCaller('AKIAALICE00000000001', m, opts).identityPolicies).toHaveLength(2);
+    expect(resolveCaller('AKIACAROL00000000001', m, opts).identityPolicies).toEqual([]);
+    const bob = resolveCaller('AKIABOB0000000000001', m, opts);
+    expect(bob.identityPolicies).toBeUndefined();
+    expect('identityPolicies' in bob).toBe(false);
+  });
+
+  it('are validated as IAM validates them; every problem names the file, the entry and the policy', () => {
+    const st = { Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' };
+    const cases: [unknown, RegExp][] = [
+      [{ Version: '2012-10-17', Statement: [{ ...st, Principal: { AWS: alice } }] }, /An identity-based policy cannot name a Principal or NotPrincipal/],
+      [{ Version: '2012-10-17', Statement: [{ ...st, NotPrincipal: { AWS: alice } }] }, /An identity-based policy cannot name a Principal/],
+      [{ Version: '2012-10-18', Statement: [st] }, /The policy Version must be/],
+      [{ Version: '2012-10-17' }, /The identity-based policy has no Statement element/],
+      [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Encrypt' }] }, /without exactly one of Resource and NotResource/],
+      [{ Version: '2012-10-17', Statement: [{ ...st, Effect: 'allow' }] }, /invalid Effect/],
+      [{ Version: '2012-10-17', Statement: [{ ...st, Action: 'kms Encrypt' }] }, /invalid actions/],
+      [{ Version: '2012-10-17', Statement: [{ ...st, Resource: 'key/1' }] }, /invalid resources/],
+      [{ Version: '2012-10-17', Statement: [{ ...st, Condition: { StringEqualz: { 'kms:KeySpec': 'RSA_2048' } } }] }, /invalid condition operator/],
+      ['{"Version":"2012-10-17"}', /The identity-based policy must be a JSON object/],
+    ];
+    for (const [doc, re] of cases) {
+      const f = file({ AKIAALICE00000000001: { arn: alice, policies: [allowEncrypt, doc] } });
+      let message = '';
+      try {
+        loadPrincipals(f);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, JSON.stringify(doc)).toMatch(re);
+      // The first policy is valid: the message names the second.
+      expect(message).toContain(`principals file ${f}: entry "AKIAALICE00000000001": "policies"[1]: `);
+    }
+  });
+
+  it('must be an array of documents IAM would accept in size, and cannot be given to the account root', () => {
+    // IAM User Guide, "IAM and AWS STS quotas": 10,240 characters (whitespace not counted) is the largest document.
+    const big = { Version: '2012-10-17', Statement: [{ Sid: 'x'.repeat(10_200), Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' }] };
+    expect(() => loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: [big] } }))).toThrow(/"policies"\[0\] has 10\d{3} characters without whitespace; IAM accepts at most 10240/);
+    big.Statement[0]!.Sid = 'x'.repeat(10_100);
+    expect(loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: [big] } })).get('AKIAALICE00000000001')!.policies).toHaveLength(1);
+    expect(() => loadPrincipals(file({ AKIAALICE00000000001: { arn: alice, policies: allowEncrypt } }))).toThrow(/"policies" must be an array of IAM identity policy documents/);
+    expect(() => loadPrincipals(file({ AKIAROOT000000000001: { arn: 'arn:aws:iam::111122223333:root', policies: [] } }))).toThrow(
+      /"policies" cannot be set for the root user/,
+    );
+  });
+});

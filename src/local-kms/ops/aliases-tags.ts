@@ -39,7 +39,10 @@ export async function createAlias(kms: KmsCore, req: Req, who: Requester): Promi
   const name = String(req.AliasName);
   aliasRules(name);
   const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
+  // Two permissions (Developer Guide, "Controlling access to aliases"): kms:CreateAlias on the key
+  // (key policy, or IAM through it) and on the alias (IAM policy only).
   kms.authorize(who, 'kms:CreateAlias', key);
+  kms.authorizeIamOnly(who, 'CreateAlias on the alias', { alias: name });
   kms.requireNotPendingDeletion(key);
   if (kms.aliases.has(name)) throw err('AlreadyExistsException', `An alias with the name ${kms.aliasArn(name)} already exists`);
   if ([...kms.aliases.values()].filter((a) => a.targetKeyId === key.keyId).length >= MAX_ALIASES_PER_KEY) {
@@ -64,8 +67,10 @@ export async function updateAlias(kms: KmsCore, req: Req, who: Requester): Promi
   if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
   const current = kms.keys.get(alias.targetKeyId)!;
   const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
+  // Three permissions: the current key, the new key, the alias (IAM only).
   kms.authorize(who, 'kms:UpdateAlias', current);
   kms.authorize(who, 'kms:UpdateAlias', key);
+  kms.authorizeIamOnly(who, 'UpdateAlias on the alias', { alias: name });
   kms.requireNotPendingDeletion(key);
   const family = (k: KeyRecord) => KEY_SPECS[k.keySpec].family === 'symmetric' ? 'SYMMETRIC' : KEY_SPECS[k.keySpec].family === 'hmac' ? 'HMAC' : 'ASYMMETRIC';
   if (family(current) !== family(key) || current.keyUsage !== key.keyUsage) {
@@ -88,18 +93,21 @@ export async function deleteAlias(kms: KmsCore, req: Req, who: Requester): Promi
   const alias = kms.aliases.get(name);
   if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
   kms.authorize(who, 'kms:DeleteAlias', kms.keys.get(alias.targetKeyId)!);
+  kms.authorizeIamOnly(who, 'DeleteAlias on the alias', { alias: name });
   const next = new Map(kms.aliases);
   next.delete(name);
   kms.commitAliases(next);
   return {};
 }
 
-export async function listAliases(kms: KmsCore, req: Req): Promise<KmsResponse> {
+export async function listAliases(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.length('keyId', str(req.KeyId), 1, 2048);
   c.range('limit', num(req.Limit), 1, 100);
   checkMarker(c, req.Marker);
   c.done();
+  // IAM policies alone, on "*", even with KeyId (Developer Guide, "Controlling access to aliases").
+  kms.authorizeIamOnly(who, 'ListAliases');
   let list = [...kms.aliases.values()];
   const scope: ListScope = { operation: 'ListAliases', scope: '' };
   if (req.KeyId !== undefined) {

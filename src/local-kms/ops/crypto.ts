@@ -279,11 +279,13 @@ export async function generateDataKeyPairWithoutPlaintext(kms: KmsCore, req: Req
   return dataKeyPair(kms, req, who, 'kms:GenerateDataKeyPairWithoutPlaintext', 'GenerateDataKeyPairWithoutPlaintext', false);
 }
 
-export async function generateRandom(_kms: KmsCore, req: Req): Promise<KmsResponse> {
+export async function generateRandom(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.required('numberOfBytes', req.NumberOfBytes);
   c.range('numberOfBytes', num(req.NumberOfBytes), 1, 1024);
   c.done();
+  // IAM policies alone authorize GenerateRandom (Developer Guide, "AWS KMS permissions").
+  kms.authorizeIamOnly(who, 'GenerateRandom');
   if (req.CustomKeyStoreId !== undefined) {
     throw err('CustomKeyStoreNotFoundException', `Custom key store ${String(req.CustomKeyStoreId)} does not exist.`);
   }

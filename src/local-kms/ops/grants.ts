@@ -1,6 +1,6 @@
 import { KmsServiceError } from '../errors.js';
 import type { Requester } from '../request-context.js';
-import { authorizeKeyPolicy, evaluateKeyPolicy, isCallerPrincipal } from '../policy.js';
+import { isCallerPrincipal } from '../policy.js';
 import { Checks, validationError } from '../validate.js';
 import { paginate, sortByKey } from '../paging.js';
 import {
@@ -42,7 +42,7 @@ export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promi
     c?.EncryptionContextEquals !== undefined || c?.EncryptionContextSubset !== undefined
       ? { ...(c.EncryptionContextSubset ?? {}), ...(c.EncryptionContextEquals ?? {}) }
       : undefined;
-  const request = kms.authzRequest(who, 'kms:CreateGrant', key, {
+  const operationKeys = {
     ...(constraintContext !== undefined ? { encryptionContext: constraintContext } : {}),
     keys: {
       'kms:GranteePrincipal': input.granteePrincipal,
@@ -52,22 +52,18 @@ export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promi
       'kms:GrantConstraintSourceArn': input.constraints?.SourceArn,
       'kms:GrantIsForAWSResource': false,
     },
-  });
-  const decision = evaluateKeyPolicy(key.policy, request);
-  if (!decision.allowed) {
-    // A grant that includes CreateGrant lets its grantee create grants with some or all of its
-    // operations and constraints at least as strict (Developer Guide, "Granting CreateGrant
-    // permission"); those limits do not apply to permission from the key policy.
-    const parent = decision.explicitDeny
-      ? undefined
-      : grantsOf(key).find(
-          (g) =>
-            findAllowingGrant([g], who.caller, 'CreateGrant', undefined) !== undefined &&
-            input.operations.every((op) => g.operations.includes(op)) &&
-            atLeastAsStrict(input.constraints, g.constraints),
-        );
-    if (!parent) authorizeKeyPolicy(key.policy, request);
-  }
+  };
+  // A grant that includes CreateGrant lets its grantee create grants with some or all of its
+  // operations and constraints at least as strict (Developer Guide, "Granting CreateGrant
+  // permission"); those limits do not apply to permission from the key policy (or IAM).
+  const viaParentGrant = () =>
+    grantsOf(key).some(
+      (g) =>
+        findAllowingGrant([g], who.caller, 'CreateGrant', undefined) !== undefined &&
+        input.operations.every((op) => g.operations.includes(op)) &&
+        atLeastAsStrict(input.constraints, g.constraints),
+    );
+  kms.authorize(who, 'kms:CreateGrant', key, operationKeys, undefined, viaParentGrant);
   // Key states (Developer Guide, "Key states of AWS KMS keys"): as for Decrypt.
   kms.requireEnabled(key);
   checkGrantForKey(input, key.keySpec, key.keyUsage);
@@ -123,7 +119,8 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
   checkPrincipalShape(c, 'granteePrincipal', req.GranteePrincipal, false);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  // Only the key policy gives kms:ListGrants (Developer Guide, "Controlling access to grants").
+  // Only the key policy (or IAM through it) gives kms:ListGrants, never a grant (Developer Guide,
+  // "Controlling access to grants").
   kms.authorize(who, 'kms:ListGrants', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   let grants = grantsOf(key);
   if (req.GrantId !== undefined) {
@@ -141,9 +138,11 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
 
 /**
  * ListRetirableGrants: the grants of every key in the account whose retiring principal is the
- * one named. AWS authorizes it with an IAM policy in the caller's account and requires a
- * principal of that account; without IAM, the account root and the retiring principal itself
- * may ask, anyone else is AccessDeniedException.
+ * one named. AWS authorizes it with an IAM policy in the caller's account, on the retiring
+ * principal the request names, which must be of that account (API Reference,
+ * ListRetirableGrants). For a caller whose IAM is modelled that is what is evaluated; for the
+ * others (no `policies`) the account root and the retiring principal itself may ask, anyone else
+ * is AccessDeniedException.
  */
 export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { caller } = who;
@@ -155,11 +154,13 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester
   requirePrincipal(named, 'RetiringPrincipal');
   const principal = normalizePrincipal(named, kms.partition);
   const rootArn = `arn:${kms.partition}:iam::${caller.account}:root`;
-  if (!(isCallerPrincipal(rootArn, caller) && accountOf(principal) === caller.account) && !isCallerPrincipal(principal, caller)) {
-    throw err(
-      'AccessDeniedException',
-      `User: ${caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: ${principal}`,
-    );
+  const refuse = () =>
+    err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: ${principal}`);
+  if (caller.identityPolicies !== undefined) {
+    if (accountOf(principal) !== caller.account) throw refuse();
+    kms.authorizeIamOnly(who, 'ListRetirableGrants', { principal });
+  } else if (!(isCallerPrincipal(rootArn, caller) && accountOf(principal) === caller.account) && !isCallerPrincipal(principal, caller)) {
+    throw refuse();
   }
   const entries: { grant: GrantRecord; keyArn: string }[] = [];
   for (const key of kms.keys.values()) {
@@ -223,7 +224,7 @@ export async function revokeGrant(kms: KmsCore, req: Req, who: Requester): Promi
   checkGrantIdShape(c, req.GrantId, true);
   c.done();
   const { key } = kms.resolve(String(req.KeyId), { alias: false });
-  // RevokeGrant is authorized by the key policy only (kms:RevokeGrant), never by a grant.
+  // RevokeGrant is authorized by the key policy (or IAM through it) with kms:RevokeGrant, never by a grant.
   kms.authorize(who, 'kms:RevokeGrant', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   const grantId = String(req.GrantId);
   if (!grantsOf(key).some((g) => g.grantId === grantId)) throw invalidGrantId(grantId);

@@ -50,6 +50,24 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     throw validationError(`KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
   }
   const origin = str(req.Origin) ?? 'AWS_KMS';
+  const tags = (req.Tags as Tag[] | undefined) ?? [];
+  // CreateKey is authorized by IAM policies alone (Developer Guide, "AWS KMS permissions"), with
+  // the new key's properties as condition keys, defaults included ("AWS KMS condition keys");
+  // Tags also need kms:TagResource in an IAM policy (API Reference, CreateKey).
+  const createKeys = {
+    'kms:KeySpec': spec,
+    'kms:KeyUsage': usage,
+    'kms:KeyOrigin': origin,
+    'kms:MultiRegion': req.MultiRegion === true,
+    'kms:CustomerMasterKeySpec': spec,
+    'kms:CustomerMasterKeyUsage': usage,
+  };
+  const tagKeys = tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])) } : {};
+  const bypass = req.BypassPolicyLockoutSafetyCheck;
+  kms.authorizeIamOnly(who, 'CreateKey', {
+    keys: { ...createKeys, ...tagKeys, ...(typeof bypass === 'boolean' ? { 'kms:BypassPolicyLockoutSafetyCheck': bypass } : {}) },
+  });
+  if (tags.length > 0) kms.authorizeIamOnly(who, 'CreateKey with Tags', { keys: { ...createKeys, ...tagKeys } });
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw err('UnsupportedOperationException', `Origin ${origin} is not supported by the local KMS.`);
   }
@@ -59,7 +77,6 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   if (req.MultiRegion === true) {
     throw err('UnsupportedOperationException', 'Multi-Region keys are not supported by the local KMS.');
   }
-  const tags = (req.Tags as Tag[] | undefined) ?? [];
   checkTagRules(tags, []);
   const keyId = randomUUID();
   const arn = kms.keyArn(keyId);
@@ -70,7 +87,6 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     // Lockout safety check (API Reference, CreateKey `BypassPolicyLockoutSafetyCheck`): the new
     // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
     // as that request would be, with the key's own condition keys and the caller's global keys.
-    // (CreateKey itself is authorized by IAM policies in AWS, which the local KMS does not have.)
     const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
     assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, subsequent);
   } else {
@@ -113,11 +129,12 @@ export async function describeKey(kms: KmsCore, req: Req, who: Requester): Promi
   return { KeyMetadata: kms.metadata(key) };
 }
 
-export async function listKeys(kms: KmsCore, req: Req): Promise<KmsResponse> {
+export async function listKeys(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.range('limit', num(req.Limit), 1, 1000);
   checkMarker(c, req.Marker);
   c.done();
+  kms.authorizeIamOnly(who, 'ListKeys');
   const all = [...kms.keys.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
   const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker), kms.markers, { operation: 'ListKeys', scope: '' });
   return withPage({ Keys: page.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })) }, page);
