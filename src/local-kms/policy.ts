@@ -511,8 +511,9 @@ function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
 /**
  * Evaluates one request against a key policy, in the order written at the top of this module. An
  * unparseable policy denies everything (fail closed; stored policies were validated when they were
- * set). The account principal means the account root only: this is the evaluation for callers
- * whose IAM is not modelled (see evaluateKeyPolicyForIam for the others).
+ * set). An Allow naming the account principal means the account root only, and a Deny naming it
+ * applies to the whole account: this is the evaluation for callers whose IAM is not modelled (see
+ * evaluateKeyPolicyForIam for the others).
  */
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
   const parsed = parsedOrUndefined(policy);
@@ -520,8 +521,13 @@ export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecis
   // The request's condition keys, lower-cased (request-context.ts assembles them).
   const ctx = conditionContext(req);
   const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+  // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
+  // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
+  // side of the Deny is what keeps this from allowing what AWS denies.
+  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+  const isCallerOrAccount: PrincipalTest = (p) => isCaller(p) || principalMatches(p, account);
   for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx, isCaller)) return { allowed: false, explicitDeny: true };
+    if (statementApplies(st, req, ctx, isCallerOrAccount)) return { allowed: false, explicitDeny: true };
   }
   for (const st of parsed.allows) {
     if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false };

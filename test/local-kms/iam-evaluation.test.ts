@@ -103,7 +103,7 @@ describe('how identity policies combine with the key policy and grants', () => {
     await encrypt(key.KeyId, iam(`arn:aws:sts::${ACCOUNT}:assumed-role/App/s1`));
   });
 
-  it('a key-policy Deny naming the account applies to every identity of a modelled account; for callers without policies it still means the root only (IAM User Guide, "AWS account principals")', async () => {
+  it('a key-policy Deny naming the account applies to every identity of the account, modelled or not (IAM User Guide, "AWS account principals")', async () => {
     const key = await newKey({
       Policy: keyPolicy(
         { Effect: 'Allow', Principal: { AWS: USER }, Action: 'kms:Encrypt', Resource: '*' },
@@ -111,7 +111,7 @@ describe('how identity policies combine with the key policy and grants', () => {
       ),
     });
     expect(await messageOf(encrypt(key.KeyId, iam(USER, st('Allow', 'kms:*'))))).toMatch(/with an explicit deny in a resource-based policy$/);
-    await encrypt(key.KeyId, plain(USER));
+    expect(await messageOf(encrypt(key.KeyId, plain(USER)))).toMatch(/with an explicit deny in a resource-based policy$/);
   });
 
   it('an identity-policy Deny also stops CreateGrant through a parent grant; an identity Allow lets a delegated caller create grants (Developer Guide, "Troubleshooting key access")', async () => {
@@ -150,5 +150,36 @@ describe('how identity policies combine with the key policy and grants', () => {
     expect(await messageOf(call('CreateKey', { Tags: [{ TagKey: 'Owner', TagValue: 'me' }] }, dev))).toBe(
       `AccessDeniedException: User: ${USER} is not authorized to perform: kms:TagResource with an explicit deny in an identity-based policy`,
     );
+  });
+});
+
+describe('callers whose IAM is not modelled (no `policies`)', () => {
+  it('a key policy Deny naming the account applies to every identity in it, not only to the root (IAM User Guide, "AWS account principals": the account ARN does not limit a statement to the root user)', async () => {
+    const dev = plain(USER);
+    const key = await newKey({
+      Policy: keyPolicy(
+        { Effect: 'Allow', Principal: { AWS: USER }, Action: 'kms:*', Resource: '*' },
+        { Effect: 'Deny', Principal: { AWS: ACCOUNT }, Action: 'kms:Encrypt', Resource: '*' },
+      ),
+    });
+    expect(await messageOf(encrypt(key.KeyId, dev))).toMatch(/^AccessDeniedException: .*with an explicit deny in a resource-based policy$/);
+    // The same Deny with the root ARN form, and an Allow naming the account still means the root only here.
+    const key2 = await newKey({
+      Policy: keyPolicy(
+        { Effect: 'Allow', Principal: { AWS: USER }, Action: 'kms:*', Resource: '*' },
+        { Effect: 'Deny', Principal: { AWS: ROOT_ARN }, Action: 'kms:Encrypt', Resource: '*' },
+      ),
+    });
+    expect(await errorOf(encrypt(key2.KeyId, dev))).toBe('AccessDeniedException');
+    const key3 = await newKey();
+    expect(await errorOf(encrypt(key3.KeyId, dev))).toBe('AccessDeniedException');
+    // Another account's Deny does not touch this caller.
+    const key4 = await newKey({
+      Policy: keyPolicy(
+        { Effect: 'Allow', Principal: { AWS: USER }, Action: 'kms:*', Resource: '*' },
+        { Effect: 'Deny', Principal: { AWS: '999988887777' }, Action: 'kms:Encrypt', Resource: '*' },
+      ),
+    });
+    await encrypt(key4.KeyId, dev);
   });
 });
