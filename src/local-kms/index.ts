@@ -7,4 +7,4 @@ export { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } 
 export { LocalKms, type LocalKmsClient, type LocalKmsClientOptions, type LocalKmsOptions } from './client.js';
 export { KmsServiceError } from './errors.js';
 export type { Caller } from './policy-types.js';
-export { defaultKeyPolicy, keyPolicyFor } from './policy.js';
+export { defaultKeyPolicy, keyPolicyFor } from './generated-policies.js';

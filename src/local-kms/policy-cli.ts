@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { missingOptionValue } from '../cli/option-values.js';
-import { consoleKeyKind, keyPolicyFor } from './policy.js';
+import { consoleKeyKind, keyPolicyFor } from './generated-policies.js';
 
 /**
  * `kms-envelope local-kms key-policy`: prints the key policy the AWS console writes at its "define

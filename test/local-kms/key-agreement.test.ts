@@ -19,7 +19,7 @@ import {
 import { LocalKmsService } from '../../src/local-kms/service.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import type { LocalKmsServer } from '../../src/local-kms/index.js';
-import { KEY_USER_ACTIONS, consoleKeyKind } from '../../src/local-kms/policy.js';
+import { KEY_USER_ACTIONS, consoleKeyKind } from '../../src/local-kms/generated-policies.js';
 import { ACCOUNT, ROOT_ARN, expectAwsError, startServer, tempDir, errorOf } from './helpers.js';
 
 type Out = Record<string, unknown>;

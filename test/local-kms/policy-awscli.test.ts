@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
-import { keyPolicyFor } from '../../src/local-kms/policy.js';
+import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { ACCOUNT, tempDir } from './helpers.js';
 
 function hasAwsCli(): boolean {

@@ -21,7 +21,7 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
-import { keyPolicyFor } from '../../src/local-kms/policy.js';
+import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { ACCOUNT, expectAwsError, tempDir } from './helpers.js';
 
 const ids = {

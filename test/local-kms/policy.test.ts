@@ -4,13 +4,10 @@ import {
   authorizeKeyPolicy,
   callerKeepsPolicyAccess,
   POLICY_LOCKOUT_MESSAGE,
-  consoleKeyKind,
-  defaultKeyPolicy,
   evaluateKeyPolicy,
-  KEY_ADMINISTRATOR_ACTIONS,
-  keyPolicyFor,
   validateKeyPolicy,
 } from '../../src/local-kms/policy.js';
+import { consoleKeyKind, defaultKeyPolicy, KEY_ADMINISTRATOR_ACTIONS, keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
 import type { AuthzRequest, Caller } from '../../src/local-kms/policy-types.js';
 

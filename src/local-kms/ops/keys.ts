@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Requester } from '../request-context.js';
-import { assertPolicyLockoutSafe, defaultKeyPolicy, validateKeyPolicy } from '../policy.js';
+import { defaultKeyPolicy } from '../generated-policies.js';
+import { assertPolicyLockoutSafe, validateKeyPolicy } from '../policy.js';
 import { CHINA_ONLY_KEY_SPECS, KEY_SPECS, KEY_SPEC_NAMES, KEY_USAGES, type KeySpec, type KeyUsage } from '../specs.js';
 import { generateKeyPairFor } from '../asym.js';
 import { Checks, validationError } from '../validate.js';
