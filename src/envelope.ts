@@ -16,10 +16,11 @@ import {
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
-import { decryptBody, deriveAndVerifyHeader } from './format/decrypt.js';
+import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
+import { takeDataKey } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
@@ -283,9 +284,20 @@ export class Envelope {
     const found = this.#dataKeyFor(header);
     // A cache hit is a Buffer: no await, so the rest of the decrypt runs in this same turn.
     const dataKey = found instanceof Uint8Array ? found : await found;
-    const key = deriveAndVerifyHeader(header, dataKey);
-    const plaintext = decryptBody(header, key, buf);
-    return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+    let key: DecryptionKey;
+    try {
+      key = deriveAndVerifyHeader(header, dataKey);
+    } finally {
+      // Uncached, the unwrapped key is ours alone and done with; a cached one the cache zeroes.
+      if (this.#cache === undefined) dataKey.fill(0);
+    }
+    try {
+      const plaintext = decryptBody(header, key, buf);
+      return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+    } finally {
+      // The derived message key is a Buffer (not a KeyObject), so it can be wiped here.
+      key.destroy();
+    }
   }
 
   /**
@@ -320,8 +332,10 @@ export class Envelope {
       holdFinalFrame: hold,
       dataKey: async (header) => {
         this.#checkHeader(header, required);
-        // The stream keeps the key across many I/O turns: give it its own copy to zero when done.
-        return Buffer.from(await this.#dataKeyFor(header));
+        const dataKey = await this.#dataKeyFor(header);
+        // The stream keeps the key across I/O turns and zeroes it when done: a cached key is copied
+        // for it (the cache zeroes its own later); an uncached one is handed over as is.
+        return this.#cache === undefined ? dataKey : Buffer.from(dataKey);
       },
     });
   }
@@ -404,6 +418,7 @@ export class Envelope {
     return cache.getDecrypt(key) ?? cache.loadDecrypt(key, () => this.#unwrap(header));
   }
 
+  // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
     const dataKey = await this.#keyring.onDecrypt({
@@ -412,10 +427,7 @@ export class Envelope {
       encryptedDataKeys: header.encryptedDataKeys,
     });
     if (dataKey === undefined) throw new NoDecryptableKeyError();
-    if (!(dataKey instanceof Uint8Array) || dataKey.length !== header.suite.keyLength) {
-      throw new KeyringError('keyring returned a data key of the wrong length');
-    }
-    return Buffer.from(dataKey);
+    return takeDataKey(dataKey, header.suite.keyLength);
   }
 
   async #loadMaterials(context: Readonly<EncryptionContext>): Promise<CachedMaterials> {
@@ -431,19 +443,17 @@ export class Envelope {
     }
     this.#keyringCalls++;
     const out = await this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext });
-    if (!(out?.dataKey instanceof Uint8Array) || out.dataKey.length !== suite.keyLength) {
-      throw new KeyringError('keyring returned a data key of the wrong length');
-    }
-    const edks = out.encryptedDataKeys;
-    if (!Array.isArray(edks) || edks.length === 0) {
-      throw new KeyringError('keyring returned no encrypted data key');
-    }
-    if (edks.length > this.#maxEdks) {
-      throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
-    }
-    const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
-    const dataKey = Buffer.from(out.dataKey);
+    // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
+    const dataKey = takeDataKey(out?.dataKey, suite.keyLength);
     try {
+      const edks = out.encryptedDataKeys;
+      if (!Array.isArray(edks) || edks.length === 0) {
+        throw new KeyringError('keyring returned no encrypted data key');
+      }
+      if (edks.length > this.#maxEdks) {
+        throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
+      }
+      const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
       const prepared = prepareEncryption(
         { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
         this.#frameLength,
