@@ -20,7 +20,7 @@ import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
-import { takeDataKey } from './keyring-call.js';
+import { takeDataKey, wipe, withTimeout } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
@@ -104,6 +104,21 @@ export interface EnvelopeOptions {
    * 1 .. 2^36, default 64 MiB. Such a body has one tag at its end, so a stream must hold all of it.
    */
   maxBodyBytes?: number;
+  /**
+   * Longest one keyring call may take (with a KMS keyring: GenerateDataKey on encrypt, Decrypt on
+   * decrypt, including the AWS SDK's retries), in milliseconds, 1 .. 600,000 (10 minutes), default
+   * 30,000. Applies to every keyring call: encrypt and decrypt, buffers and streams, cached or not.
+   * When it passes, every caller waiting on that call fails with KeyringTimeoutError
+   * (ERR_KEYRING_TIMEOUT) and the next caller starts a fresh call, so a call that never settles
+   * cannot wedge a cache partition. Keyrings take no cancellation signal, so the call itself runs on,
+   * detached: if it answers later, its data key is zeroed and never cached or used.
+   * The default leaves a healthy KMS call plenty of room: the AWS SDK retries a failed request
+   * (three attempts by default, with jittered exponential backoff, longer when throttled) and its
+   * HTTP handler sets no request timeout of its own, so a slow but working call can take seconds.
+   * Lower it when a caller must fail fast (a Lambda with a short timeout); raise it for keyrings that
+   * wait on slow devices. A value below the keyring's real latency fails every call.
+   */
+  keyringTimeoutMs?: number;
 }
 
 export interface EncryptOptions {
@@ -170,6 +185,10 @@ const MAX_PORTABLE_FRAME_LENGTH = 0x7fff_ffff;
 /** Default frame length in bytes; see EnvelopeOptions.frameLength for the measurement behind it. */
 export const DEFAULT_FRAME_LENGTH = 262_144;
 
+/** Default and largest keyringTimeoutMs, in milliseconds; see EnvelopeOptions.keyringTimeoutMs. */
+export const DEFAULT_KEYRING_TIMEOUT_MS = 30_000;
+const MAX_KEYRING_TIMEOUT_MS = 600_000;
+
 /**
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
  *
@@ -188,6 +207,7 @@ export class Envelope {
   readonly #maxHeaderBytes: number;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
+  readonly #keyringTimeoutMs: number;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
   /** Serialized bytes the library adds to the caller's context (the public key pair of signed suites). */
   readonly #contextReserve: number;
@@ -208,6 +228,7 @@ export class Envelope {
       'maxHeaderBytes',
       'maxFrameLength',
       'maxBodyBytes',
+      'keyringTimeoutMs',
     ]);
     for (const k of Object.keys(options)) {
       if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
@@ -225,6 +246,14 @@ export class Envelope {
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
     this.#maxFrameLength = intOption(options.maxFrameLength, 'maxFrameLength', 16 << 20, 1, UINT32_MAX, 'bytes');
     this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
+    this.#keyringTimeoutMs = intOption(
+      options.keyringTimeoutMs,
+      'keyringTimeoutMs',
+      DEFAULT_KEYRING_TIMEOUT_MS,
+      1,
+      MAX_KEYRING_TIMEOUT_MS,
+      'milliseconds',
+    );
     const cacheOptions = resolveCacheOptions(options.cache, 'cache');
     this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
   }
@@ -421,11 +450,17 @@ export class Envelope {
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await this.#keyring.onDecrypt({
-      suiteId: header.suite.id,
-      context: header.context,
-      encryptedDataKeys: header.encryptedDataKeys,
-    });
+    const dataKey = await withTimeout(
+      Promise.resolve(
+        this.#keyring.onDecrypt({
+          suiteId: header.suite.id,
+          context: header.context,
+          encryptedDataKeys: header.encryptedDataKeys,
+        }),
+      ),
+      this.#keyringTimeoutMs,
+      wipe,
+    );
     if (dataKey === undefined) throw new NoDecryptableKeyError();
     return takeDataKey(dataKey, header.suite.keyLength);
   }
@@ -442,7 +477,11 @@ export class Envelope {
       fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
     }
     this.#keyringCalls++;
-    const out = await this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext });
+    const out = await withTimeout(
+      Promise.resolve(this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext })),
+      this.#keyringTimeoutMs,
+      (late) => wipe(late?.dataKey),
+    );
     // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
     const dataKey = takeDataKey(out?.dataKey, suite.keyLength);
     try {

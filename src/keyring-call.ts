@@ -1,6 +1,6 @@
 /**
- * How the Envelope calls a keyring: taking ownership of the data key the keyring hands over
- * (DESIGN.md, Keyring interface).
+ * How the Envelope calls a keyring: under a time limit, and taking ownership of the data key the
+ * keyring hands over (DESIGN.md, Keyring interface).
  *
  * Ownership follows the ESDK: its encryption and decryption materials hold the data key a keyring
  * sets and SHOULD offer a way to zero it (framework/structures.md, "Plaintext Data Key"); the
@@ -11,7 +11,44 @@
  * that keeps its buffer and hands it out again gives the Envelope zeros the second time, which is
  * refused, so the mistake fails loudly instead of encrypting under a known key.
  */
-import { KeyringError } from './errors.js';
+import { KeyringError, KeyringTimeoutError } from './errors.js';
+
+/**
+ * Settles like `call`, or rejects with KeyringTimeoutError after `timeoutMs`. A call that settles
+ * after its timeout is detached: its value goes to `discard` (which zeroes the data key) and a late
+ * rejection is swallowed, since its callers were already given the timeout. The timer is
+ * `unref()`ed, so a hanging keyring never keeps the process alive, and cleared as soon as the call
+ * settles. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+ */
+export function withTimeout<T>(call: Promise<T>, timeoutMs: number, discard: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new KeyringTimeoutError(timeoutMs));
+    }, timeoutMs);
+    timer.unref();
+    call.then(
+      (value) => {
+        if (!timedOut) {
+          clearTimeout(timer);
+          resolve(value);
+          return;
+        }
+        try {
+          discard(value);
+        } catch {
+          // A malformed late answer has nothing to wipe; nobody is waiting for it.
+        }
+      },
+      (err: unknown) => {
+        if (timedOut) return;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
 
 /**
  * Takes the data key a keyring returned: the same memory (a Buffer view when it is a plain
@@ -31,6 +68,11 @@ export function takeDataKey(key: unknown, length: number): Buffer {
     throw new KeyringError('keyring returned an all-zero data key (a keyring must return a fresh buffer it does not keep)');
   }
   return buf;
+}
+
+/** Zeroes a late or refused keyring answer if it is bytes; anything else has nothing to wipe. */
+export function wipe(key: unknown): void {
+  if (key instanceof Uint8Array) key.fill(0);
 }
 
 /**

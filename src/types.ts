@@ -39,6 +39,9 @@ export interface KeyringDecryptInput {
  * `clearCache()`). Return a fresh buffer, never one you keep or hand out twice. An all-zero key is
  * refused (ERR_KEYRING), so a keyring that hands out a buffer it keeps fails loudly on its second
  * use instead of encrypting under zeros. The keyrings in this package all return fresh buffers.
+ *
+ * Every call is bounded by the Envelope's `keyringTimeoutMs`; a call that answers after it has its
+ * data key zeroed and unused.
  */
 export interface Keyring {
   /**
