@@ -8,18 +8,14 @@ import {
 } from './errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
 import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
-import {
-  checkEncryptContext,
-  checkRequiredContext,
-  PUBLIC_KEY_CONTEXT_KEY,
-  RESERVED_CONTEXT_PREFIX,
-} from './format/context.js';
+import { checkEncryptContext, checkRequiredContext, PUBLIC_KEY_CONTEXT_KEY } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
 import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
+import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
 import { takeDataKey, wipe, withTimeout } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
@@ -283,12 +279,17 @@ export class Envelope {
         m.dataKey.fill(0);
       }
     }
-    // Hit path: validate the context and derive its partition key in one pass, no copies.
-    const partition = partitionKey(options?.context);
-    const hit = cache.takeEncrypt(partition, data.length);
-    if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
-    const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
-    const { materials, cached } = await cache.loadEncrypt(partition, data.length, () =>
+    // Hit path: one read of the caller's context gives its partition; a hit needs no other check
+    // (src/cache/partition.ts explains why). Nothing reads the caller's object again: on a miss the
+    // validated copy is made from this same read, and the entry is stored under its partition.
+    const pairs = readCallerContext(options?.context);
+    const partition = partitionOf(pairs);
+    if (partition !== undefined) {
+      const hit = cache.takeEncrypt(partition, data.length);
+      if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
+    }
+    const context = checkEncryptContext(pairsToObject(pairs), 'options.context', this.#contextReserve);
+    const { materials, cached } = await cache.loadEncrypt(validatedPartition(context), data.length, () =>
       this.#loadMaterials(context),
     );
     try {
@@ -430,7 +431,7 @@ export class Envelope {
       const m = await this.#loadMaterials(context);
       return m; // fresh and uncached: the stream owns it and zeroes it
     }
-    const partition = partitionKey(context);
+    const partition = validatedPartition(context);
     const hit = cache.takeEncrypt(partition, plaintextLength);
     if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
     const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, () =>
@@ -506,29 +507,21 @@ export class Envelope {
 }
 
 /**
- * Encrypt-side cache partition for a caller's context (the suite is fixed per Envelope, and so is
- * the cache). Validates like checkEncryptContext and returns a canonical string: the pairs sorted by
- * key and JSON-encoded, which is injective, so two contexts share materials only if they are equal.
+ * The one read of a caller's encrypt context (src/cache/partition.ts), after the checks that need
+ * no read: `undefined` is the empty context, anything but a non-array object is refused here.
  */
-function partitionKey(context: unknown): string {
-  if (context === undefined) return '';
-  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
-    return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
+function readCallerContext(context: unknown): readonly unknown[] {
+  if (context !== undefined && (context === null || typeof context !== 'object' || Array.isArray(context))) {
+    checkEncryptContext(context, 'options.context'); // throws the TypeError naming the option
   }
-  const keys = Object.keys(context);
-  if (keys.length === 0) return '';
-  if (keys.length > 1) keys.sort();
-  const flat: string[] = new Array(keys.length * 2);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = (context as Record<string, unknown>)[k];
-    if (typeof v !== 'string' || k.startsWith(RESERVED_CONTEXT_PREFIX)) {
-      return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
-    }
-    flat[2 * i] = k;
-    flat[2 * i + 1] = v;
-  }
-  return JSON.stringify(flat);
+  return readContextPairs(context as object | undefined);
+}
+
+/** The cache partition of a context checkEncryptContext returned (frozen, string values only). */
+function validatedPartition(context: Readonly<EncryptionContext>): string {
+  const partition = partitionOf(readContextPairs(context));
+  if (partition === undefined) throw new TypeError('options.context values must be strings');
+  return partition;
 }
 
 /**
