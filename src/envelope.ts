@@ -325,7 +325,9 @@ export class Envelope {
       const plaintext = decryptBody(header, key, buf);
       return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
     } finally {
-      // The derived message key is a Buffer (not a KeyObject), so it can be wiped here.
+      // The derived message key is a plain Buffer (HKDF output), not a KeyObject, so it can be
+      // wiped here at the cost of one 32-byte fill. The copies node:crypto's cipher and HMAC
+      // contexts made of it live in OpenSSL memory until those objects are collected: out of reach.
       key.destroy();
     }
   }
