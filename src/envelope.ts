@@ -101,9 +101,10 @@ export interface EnvelopeOptions {
    */
   maxBodyBytes?: number;
   /**
-   * Longest one keyring call may take (with a KMS keyring: GenerateDataKey on encrypt, Decrypt on
-   * decrypt, including the AWS SDK's retries), in milliseconds, 1 .. 600,000 (10 minutes), default
-   * 30,000. Applies to every keyring call: encrypt and decrypt, buffers and streams, cached or not.
+   * Longest one keyring call may take, in milliseconds, 1 .. 600,000 (10 minutes), default 30,000.
+   * A call is one `onEncrypt` or `onDecrypt`: with a KMS keyring, every KMS request it makes
+   * (GenerateDataKey and Encrypts on encrypt, Decrypts of the EDKs it tries on decrypt), retries
+   * included. Applies to every keyring call: encrypt and decrypt, buffers and streams, cached or not.
    * When it passes, every caller waiting on that call fails with KeyringTimeoutError
    * (ERR_KEYRING_TIMEOUT) and the next caller starts a fresh call, so a call that never settles
    * cannot wedge a cache partition. Keyrings take no cancellation signal, so the call itself runs on,
@@ -112,7 +113,9 @@ export interface EnvelopeOptions {
    * (three attempts by default, with jittered exponential backoff, longer when throttled) and its
    * HTTP handler sets no request timeout of its own, so a slow but working call can take seconds.
    * Lower it when a caller must fail fast (a Lambda with a short timeout); raise it for keyrings that
-   * wait on slow devices. A value below the keyring's real latency fails every call.
+   * wait on slow devices. A value below the keyring's real latency fails every call. Security
+   * effect: none on confidentiality (a late key is wiped, nothing is retried with it); it trades
+   * waiting forever for a typed failure.
    */
   keyringTimeoutMs?: number;
 }
