@@ -108,9 +108,9 @@ export interface DataKeyCacheStats extends CacheStats {
   uncached: number;
   evictions: CacheEvictions & {
     /**
-   * Entries replaced by a newer entry under the same key: a burst split across parallel loads
-   * (see loadEncrypt) keeps the newest key of the partition; the older one is zeroed.
-   */
+     * Entries replaced by a newer entry under the same key: of the parallel loads a burst needs
+     * (see loadEncrypt), the partition keeps the key that arrived last; the earlier one is zeroed.
+     */
     replaced: number;
   };
   encryptEntries: number;
