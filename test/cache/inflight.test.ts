@@ -92,7 +92,7 @@ describe('clearCache() detaches keyring calls in flight', () => {
     expect(m1.includes(keyring.edks[0]!)).toBe(true);
     expect(m2.includes(keyring.edks[1]!)).toBe(true);
     expect(m2.includes(keyring.edks[0]!)).toBe(false);
-    // Neither load from across the clear is cached... the first is not; the second is.
+    // The load from before the clear is not cached; the one started after it is.
     await e.encrypt('next');
     expect(keyring.encryptCalls).toBe(2);
     const reader = new Envelope({ keyring: keyring.inner });
