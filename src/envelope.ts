@@ -15,14 +15,15 @@ import {
   checkRequiredContext,
   isWellFormedUtf16,
   PUBLIC_KEY_CONTEXT_KEY,
-  RESERVED_CONTEXT_PREFIX,
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
-import { decryptBody, deriveAndVerifyHeader } from './format/decrypt.js';
+import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
+import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
+import { takeDataKey, wipe, withTimeout } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
@@ -118,6 +119,24 @@ export interface EnvelopeOptions {
    * 1 .. 2^36, default 64 MiB. Such a body has one tag at its end, so a stream must hold all of it.
    */
   maxBodyBytes?: number;
+  /**
+   * Longest one keyring call may take, in milliseconds, 1 .. 600,000 (10 minutes), default 30,000.
+   * A call is one `onEncrypt` or `onDecrypt`: with a KMS keyring, every KMS request it makes
+   * (GenerateDataKey and Encrypts on encrypt, Decrypts of the EDKs it tries on decrypt), retries
+   * included. Applies to every keyring call: encrypt and decrypt, buffers and streams, cached or not.
+   * When it passes, every caller waiting on that call fails with KeyringTimeoutError
+   * (ERR_KEYRING_TIMEOUT) and the next caller starts a fresh call, so a call that never settles
+   * cannot wedge a cache partition. Keyrings take no cancellation signal, so the call itself runs on,
+   * detached: if it answers later, its data key is zeroed and never cached or used.
+   * The default leaves a healthy KMS call plenty of room: the AWS SDK retries a failed request
+   * (three attempts by default, with jittered exponential backoff, longer when throttled) and its
+   * HTTP handler sets no request timeout of its own, so a slow but working call can take seconds.
+   * Lower it when a caller must fail fast (a Lambda with a short timeout); raise it for keyrings that
+   * wait on slow devices. A value below the keyring's real latency fails every call. Security
+   * effect: none on confidentiality (a late key is wiped, nothing is retried with it); it trades
+   * waiting forever for a typed failure.
+   */
+  keyringTimeoutMs?: number;
 }
 
 export interface EncryptOptions {
@@ -199,6 +218,10 @@ const MAX_PORTABLE_FRAME_LENGTH = 0x7fff_ffff;
 /** Default frame length in bytes; see EnvelopeOptions.frameLength for the measurement behind it. */
 export const DEFAULT_FRAME_LENGTH = 262_144;
 
+/** Default and largest keyringTimeoutMs, in milliseconds; see EnvelopeOptions.keyringTimeoutMs. */
+export const DEFAULT_KEYRING_TIMEOUT_MS = 30_000;
+const MAX_KEYRING_TIMEOUT_MS = 600_000;
+
 /**
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
  *
@@ -217,6 +240,7 @@ export class Envelope {
   readonly #maxHeaderBytes: number;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
+  readonly #keyringTimeoutMs: number;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
   /** Serialized bytes the library adds to the caller's context (the public key pair of signed suites). */
   readonly #contextReserve: number;
@@ -237,6 +261,7 @@ export class Envelope {
       'maxHeaderBytes',
       'maxFrameLength',
       'maxBodyBytes',
+      'keyringTimeoutMs',
     ]);
     for (const k of Object.keys(options)) {
       if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
@@ -254,6 +279,14 @@ export class Envelope {
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
     this.#maxFrameLength = intOption(options.maxFrameLength, 'maxFrameLength', 16 << 20, 1, UINT32_MAX, 'bytes');
     this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
+    this.#keyringTimeoutMs = intOption(
+      options.keyringTimeoutMs,
+      'keyringTimeoutMs',
+      DEFAULT_KEYRING_TIMEOUT_MS,
+      1,
+      MAX_KEYRING_TIMEOUT_MS,
+      'milliseconds',
+    );
     const cacheOptions = resolveCacheOptions(options.cache, 'cache');
     this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
   }
@@ -283,12 +316,17 @@ export class Envelope {
         m.dataKey.fill(0);
       }
     }
-    // Hit path: validate the context and derive its partition key in one pass, no copies.
-    const partition = partitionKey(options?.context);
-    const hit = cache.takeEncrypt(partition, data.length);
-    if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
-    const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
-    const { materials, cached } = await cache.loadEncrypt(partition, data.length, () =>
+    // Hit path: one read of the caller's context gives its partition; a hit needs no other check
+    // (src/cache/partition.ts explains why). Nothing reads the caller's object again: on a miss the
+    // validated copy is made from this same read, and the entry is stored under its partition.
+    const pairs = readCallerContext(options?.context);
+    const partition = partitionOf(pairs);
+    if (partition !== undefined) {
+      const hit = cache.takeEncrypt(partition, data.length);
+      if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
+    }
+    const context = checkEncryptContext(pairsToObject(pairs), 'options.context', this.#contextReserve);
+    const { materials, cached } = await cache.loadEncrypt(validatedPartition(context), data.length, () =>
       this.#loadMaterials(context),
     );
     try {
@@ -314,9 +352,22 @@ export class Envelope {
     const found = this.#dataKeyFor(header);
     // A cache hit is a Buffer: no await, so the rest of the decrypt runs in this same turn.
     const dataKey = found instanceof Uint8Array ? found : await found;
-    const key = deriveAndVerifyHeader(header, dataKey);
-    const plaintext = decryptBody(header, key, buf);
-    return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+    let key: DecryptionKey;
+    try {
+      key = deriveAndVerifyHeader(header, dataKey);
+    } finally {
+      // Uncached, the unwrapped key is ours alone and done with; a cached one the cache zeroes.
+      if (this.#cache === undefined) dataKey.fill(0);
+    }
+    try {
+      const plaintext = decryptBody(header, key, buf);
+      return { plaintext, context: { ...header.context }, suiteId: header.suite.id };
+    } finally {
+      // The derived message key is a plain Buffer (HKDF output), not a KeyObject, so it can be
+      // wiped here at the cost of one 32-byte fill. The copies node:crypto's cipher and HMAC
+      // contexts made of it live in OpenSSL memory until those objects are collected: out of reach.
+      key.destroy();
+    }
   }
 
   /**
@@ -350,8 +401,12 @@ export class Envelope {
       },
       // Runs as soon as the header is parsed, before anything after it is read.
       checkHeader: (header) => this.#checkHeader(header, required, forbidSigned),
-      // The stream keeps the key across many I/O turns: give it its own copy to zero when done.
-      dataKey: async (header) => Buffer.from(await this.#dataKeyFor(header)),
+      dataKey: async (header) => {
+        const dataKey = await this.#dataKeyFor(header);
+        // The stream keeps the key across I/O turns and zeroes it when done: a cached key is copied
+        // for it (the cache zeroes its own later); an uncached one is handed over as is.
+        return this.#cache === undefined ? dataKey : Buffer.from(dataKey);
+      },
     });
   }
 
@@ -442,7 +497,7 @@ export class Envelope {
       const m = await this.#loadMaterials(context);
       return m; // fresh and uncached: the stream owns it and zeroes it
     }
-    const partition = partitionKey(context);
+    const partition = validatedPartition(context);
     const hit = cache.takeEncrypt(partition, plaintextLength);
     if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
     const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, () =>
@@ -459,18 +514,22 @@ export class Envelope {
     return cache.getDecrypt(key) ?? cache.loadDecrypt(key, () => this.#unwrap(header));
   }
 
+  // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await this.#keyring.onDecrypt({
-      suiteId: header.suite.id,
-      context: header.context,
-      encryptedDataKeys: header.encryptedDataKeys,
-    });
+    const dataKey = await withTimeout(
+      Promise.resolve(
+        this.#keyring.onDecrypt({
+          suiteId: header.suite.id,
+          context: header.context,
+          encryptedDataKeys: header.encryptedDataKeys,
+        }),
+      ),
+      this.#keyringTimeoutMs,
+      wipe,
+    );
     if (dataKey === undefined) throw new NoDecryptableKeyError();
-    if (!(dataKey instanceof Uint8Array) || dataKey.length !== header.suite.keyLength) {
-      throw new KeyringError('keyring returned a data key of the wrong length');
-    }
-    return Buffer.from(dataKey);
+    return takeDataKey(dataKey, header.suite.keyLength);
   }
 
   async #loadMaterials(context: Readonly<EncryptionContext>): Promise<CachedMaterials> {
@@ -485,20 +544,22 @@ export class Envelope {
       fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
     }
     this.#keyringCalls++;
-    const out = await this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext });
-    if (!(out?.dataKey instanceof Uint8Array) || out.dataKey.length !== suite.keyLength) {
-      throw new KeyringError('keyring returned a data key of the wrong length');
-    }
-    const edks = out.encryptedDataKeys;
-    if (!Array.isArray(edks) || edks.length === 0) {
-      throw new KeyringError('keyring returned no encrypted data key');
-    }
-    if (edks.length > this.#maxEdks) {
-      throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
-    }
-    const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
-    const dataKey = Buffer.from(out.dataKey);
+    const out = await withTimeout(
+      Promise.resolve(this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext })),
+      this.#keyringTimeoutMs,
+      (late) => wipe(late?.dataKey),
+    );
+    // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
+    const dataKey = takeDataKey(out?.dataKey, suite.keyLength);
     try {
+      const edks = out.encryptedDataKeys;
+      if (!Array.isArray(edks) || edks.length === 0) {
+        throw new KeyringError('keyring returned no encrypted data key');
+      }
+      if (edks.length > this.#maxEdks) {
+        throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
+      }
+      const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
       const prepared = prepareEncryption(
         { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
         this.#frameLength,
@@ -512,29 +573,21 @@ export class Envelope {
 }
 
 /**
- * Encrypt-side cache partition for a caller's context (the suite is fixed per Envelope, and so is
- * the cache). Validates like checkEncryptContext and returns a canonical string: the pairs sorted by
- * key and JSON-encoded, which is injective, so two contexts share materials only if they are equal.
+ * The one read of a caller's encrypt context (src/cache/partition.ts), after the checks that need
+ * no read: `undefined` is the empty context, anything but a non-array object is refused here.
  */
-function partitionKey(context: unknown): string {
-  if (context === undefined) return '';
-  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
-    return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
+function readCallerContext(context: unknown): readonly unknown[] {
+  if (context !== undefined && (context === null || typeof context !== 'object' || Array.isArray(context))) {
+    checkEncryptContext(context, 'options.context'); // throws the TypeError naming the option
   }
-  const keys = Object.keys(context);
-  if (keys.length === 0) return '';
-  if (keys.length > 1) keys.sort();
-  const flat: string[] = new Array(keys.length * 2);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = (context as Record<string, unknown>)[k];
-    if (typeof v !== 'string' || k.startsWith(RESERVED_CONTEXT_PREFIX)) {
-      return checkEncryptContext(context, 'options.context') as never; // throws the TypeError
-    }
-    flat[2 * i] = k;
-    flat[2 * i + 1] = v;
-  }
-  return JSON.stringify(flat);
+  return readContextPairs(context as object | undefined);
+}
+
+/** The cache partition of a context checkEncryptContext returned (frozen, string values only). */
+function validatedPartition(context: Readonly<EncryptionContext>): string {
+  const partition = partitionOf(readContextPairs(context));
+  if (partition === undefined) throw new TypeError('options.context values must be strings');
+  return partition;
 }
 
 /**

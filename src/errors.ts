@@ -17,6 +17,7 @@ export type EnvelopeErrorCode =
   | 'ERR_NO_DECRYPTABLE_KEY'
   | 'ERR_KMS'
   | 'ERR_KEYRING'
+  | 'ERR_KEYRING_TIMEOUT'
   | 'ERR_LIMIT_EXCEEDED'
   | 'ERR_STREAM';
 
@@ -104,6 +105,20 @@ export class KeyringError extends EnvelopeError {
   }
 }
 
+/**
+ * A keyring call did not settle within the Envelope's `keyringTimeoutMs`. Every caller waiting on
+ * that call gets this error; the next caller starts a fresh call. The timed-out call is abandoned:
+ * if it answers later, its data key is zeroed and never used.
+ */
+export class KeyringTimeoutError extends EnvelopeError {
+  /** The limit that was reached, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('ERR_KEYRING_TIMEOUT', `keyring call did not settle within ${timeoutMs} ms (keyringTimeoutMs)`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** A configured limit was exceeded (encrypted data keys, header size, frame length, body size, ...). */
 export class LimitExceededError extends EnvelopeError {
   constructor(message: string) {
@@ -129,6 +144,7 @@ for (const [cls, name] of [
   [NoDecryptableKeyError, 'NoDecryptableKeyError'],
   [KmsError, 'KmsError'],
   [KeyringError, 'KeyringError'],
+  [KeyringTimeoutError, 'KeyringTimeoutError'],
   [LimitExceededError, 'LimitExceededError'],
   [StreamError, 'StreamError'],
 ] as const) {

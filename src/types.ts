@@ -32,9 +32,25 @@ export interface KeyringDecryptInput {
 /**
  * A keyring generates, wraps and unwraps data keys. Implement it to plug in any key source.
  * `onDecrypt` returns `undefined` when none of the encrypted data keys belongs to this keyring.
+ *
+ * Ownership of the data key: the Envelope takes ownership of the data key buffer a keyring returns
+ * (from `onEncrypt` or `onDecrypt`) and zeroes it when done with it, as the ESDK's materials do: at
+ * once when the cache is off, when the key leaves the cache otherwise (eviction, expiry, usage limit,
+ * `clearCache()`). Return a fresh buffer, never one you keep or hand out twice. An all-zero key is
+ * refused (ERR_KEYRING), so a keyring that hands out a buffer it keeps fails loudly on its second
+ * use instead of encrypting under zeros. The keyrings in this package all return fresh buffers.
+ *
+ * Every call is bounded by the Envelope's `keyringTimeoutMs`; a call that answers after it has its
+ * data key zeroed and unused.
  */
 export interface Keyring {
+  /**
+   * Returns the data key (generated here when `input.dataKey` is absent; otherwise that same key,
+   * which belongs to the caller) and its encrypted copies. The returned `dataKey` becomes the
+   * caller's: see the interface notes.
+   */
   onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput>;
+  /** The unwrapped data key, a fresh buffer that becomes the caller's, or `undefined` when no EDK is ours. */
   onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined>;
 }
 

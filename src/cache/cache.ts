@@ -107,7 +107,10 @@ export interface DataKeyCacheStats extends CacheStats {
   /** Messages larger than `maxBytesPerKey`, encrypted with fresh, uncached materials. */
   uncached: number;
   evictions: CacheEvictions & {
-    /** Entries replaced by a newer entry under the same key (not expected: loads are single-flight). */
+    /**
+     * Entries replaced by a newer entry under the same key: of the parallel loads a burst needs
+     * (see loadEncrypt), the partition keeps the key that arrived last; the earlier one is zeroed.
+     */
     replaced: number;
   };
   encryptEntries: number;
@@ -143,6 +146,18 @@ class DecryptEntry {
 
 type AnyEntry = EncryptEntry<CachedEncryption> | DecryptEntry;
 
+/**
+ * An encrypt-side load in flight, with the usage its waiters have reserved: the messages and bytes
+ * they will take from the entry it brings. A caller joins a flight only if its message still fits
+ * that budget, so every waiter is served by its flight and a burst the limits split across several
+ * keys loads those keys in parallel.
+ */
+interface EncryptFlight<E extends CachedEncryption> {
+  readonly promise: Promise<EncryptEntry<E>>;
+  messages: number;
+  bytes: number;
+}
+
 /** Shared, frozen option objects so lru-cache's `get`/`set` do not allocate a default `{}` per call. */
 const GET_OPTS = Object.freeze({});
 const SET_OPTS = Object.freeze({});
@@ -157,7 +172,8 @@ export class DataKeyCache<E extends CachedEncryption> {
 
   private readonly enc: LRUCache<string, EncryptEntry<E>>;
   private readonly dec: LRUCache<string, DecryptEntry>;
-  private readonly encFlights = new Map<string, Promise<EncryptEntry<E>>>();
+  /** The newest encrypt load in flight per partition (older ones still serve their own waiters). */
+  private readonly encFlights = new Map<string, EncryptFlight<E>>();
   private readonly decFlights = new Map<string, Promise<DecryptEntry>>();
 
   /** Set around our own `delete()` calls so the dispose hook knows why an entry left. */
@@ -232,11 +248,14 @@ export class DataKeyCache<E extends CachedEncryption> {
   }
 
   /**
-   * Miss path with single-flight: concurrent calls for the same partition share one `load()` (the
-   * first caller's). Each caller then takes one message of usage from the shared entry; a caller
-   * that finds no room left loads again. A message larger than `maxBytesPerKey` gets its own fresh
-   * materials, not cached and not shared (`cached: false`: the caller zeroes that key after use).
-   * A failed load rejects every caller waiting on it and caches nothing.
+   * Miss path with single-flight: concurrent calls for the same partition share one `load()` as
+   * long as their messages fit one key's limits (`maxMessagesPerKey`, `maxBytesPerKey`); a caller
+   * that would overdraw the load in flight starts another one at once, so a burst that needs n keys
+   * makes n loads in parallel rather than one after another. Each caller then takes its usage from
+   * the entry its load brought; one that finds no room left after all (the entry expired, or a
+   * synchronous hit took the room) loads again. A message larger than `maxBytesPerKey` gets its own
+   * fresh materials, not cached and not shared (`cached: false`: the caller zeroes that key after
+   * use). A failed load rejects every caller waiting on it and caches nothing.
    */
   async loadEncrypt(partition: string, bytes: number, load: () => Promise<E>): Promise<{ materials: E; cached: boolean }> {
     if (!(bytes >= 0)) throw badBytes(bytes);
@@ -257,8 +276,7 @@ export class DataKeyCache<E extends CachedEncryption> {
     if (hit !== undefined) return { materials: hit, cached: true };
     this.encryptMisses++;
     for (;;) {
-      const flight = this.encFlights.get(partition) ?? this.startEncryptLoad(partition, load);
-      const entry = await flight;
+      const entry = await this.joinEncryptLoad(partition, bytes, load);
       // Still synchronous with the flight's completion: a removed entry (capacity eviction in the same
       // tick) is not zeroed yet and its usage counters still hold, so it may serve this message.
       if (!entry.zeroed && this.use(entry, bytes)) return { materials: entry.materials, cached: true };
@@ -268,24 +286,40 @@ export class DataKeyCache<E extends CachedEncryption> {
     }
   }
 
-  private startEncryptLoad(partition: string, load: () => Promise<E>): Promise<EncryptEntry<E>> {
+  /**
+   * The load this message waits for: the newest one in flight for the partition if the message
+   * still fits what its waiters have left of one key's limits, else a new one. Only the newest
+   * flight is considered (O(1) per caller); an older flight's small leftover goes unused.
+   */
+  private joinEncryptLoad(partition: string, bytes: number, load: () => Promise<E>): Promise<EncryptEntry<E>> {
+    const current = this.encFlights.get(partition);
+    if (current !== undefined && current.messages < this.maxMessages && current.bytes + bytes <= this.maxBytes) {
+      current.messages++;
+      current.bytes += bytes;
+      return current.promise;
+    }
+    return this.startEncryptLoad(partition, bytes, load);
+  }
+
+  private startEncryptLoad(partition: string, bytes: number, load: () => Promise<E>): Promise<EncryptEntry<E>> {
     const generation = this.generation;
     this.encryptLoads++;
-    const flight = (async () => {
+    const promise = (async () => {
       const materials = await load();
       checkMaterials(materials);
       return this.insertEncrypt(partition, materials, generation);
     })();
+    const flight: EncryptFlight<E> = { promise, messages: 1, bytes };
     this.encFlights.set(partition, flight);
     // Registered before any waiter's `await`, so the flight is forgotten before waiters resume.
     const settle = (): void => {
       if (this.encFlights.get(partition) === flight) this.encFlights.delete(partition);
     };
-    flight.then(settle, () => {
+    promise.then(settle, () => {
       this.loadFailures++;
       settle();
     });
-    return flight;
+    return promise;
   }
 
   private insertEncrypt(partition: string, materials: E, generation: number): EncryptEntry<E> {
@@ -380,9 +414,15 @@ export class DataKeyCache<E extends CachedEncryption> {
   // ---------------------------------------------------------------------------------------------
   // Removal, zeroing, expiry
 
-  /** Removes every entry (zeroed after the current tick). Loads in flight serve their callers but are not cached. */
+  /**
+   * Removes every entry (zeroed after the current tick) and detaches the loads in flight: they still
+   * serve the callers already waiting on them, but are not cached, and a caller arriving after
+   * clear() starts a load of its own instead of joining one started before.
+   */
   clear(): void {
     this.generation++;
+    this.encFlights.clear();
+    this.decFlights.clear();
     this.removalReason = 'cleared';
     try {
       this.enc.clear();

@@ -22,7 +22,11 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
     codes: ['ERR_DECRYPTION_FAILED', 'ERR_COMMITMENT_MISMATCH'],
     meaning: 'decryption failed: tampered message or wrong data key',
   },
-  { exit: 4, codes: ['ERR_KMS'], meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7)' },
+  {
+    exit: 4,
+    codes: ['ERR_KMS', 'ERR_KEYRING_TIMEOUT'],
+    meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7), or did not answer in time',
+  },
   { exit: 5, codes: ['ERR_CONTEXT_MISMATCH'], meaning: 'encryption context does not match --context' },
   {
     exit: 6,

@@ -15,15 +15,16 @@ function keySource() {
     get calls() {
       return calls;
     },
+    // The serial is taken when the call starts: loads of one burst run in parallel.
     materials: async (): Promise<Materials> => {
-      calls++;
+      const n = ++calls;
       await Promise.resolve();
-      return { dataKey: Buffer.alloc(32, (calls % 255) + 1), serial: calls };
+      return { dataKey: Buffer.alloc(32, (n % 255) + 1), serial: n };
     },
     dataKey: async (): Promise<Buffer> => {
-      calls++;
+      const n = ++calls;
       await Promise.resolve();
-      return Buffer.alloc(32, (calls % 255) + 1);
+      return Buffer.alloc(32, (n % 255) + 1);
     },
   };
   return source;

@@ -1,0 +1,86 @@
+/**
+ * How the Envelope calls a keyring: under a time limit, and taking ownership of the data key the
+ * keyring hands over (DESIGN.md, Keyring interface).
+ *
+ * Ownership follows the ESDK: its encryption and decryption materials hold the data key a keyring
+ * sets and SHOULD offer a way to zero it (framework/structures.md, "Plaintext Data Key"); the
+ * JavaScript ESDK keeps the keyring's buffer without a copy and zeroes it through
+ * `zeroUnencryptedDataKey`. Here the buffer a keyring returns becomes the Envelope's.
+ * It is used as is, never copied, and zeroed when its life ends, at once when uncached, when it
+ * leaves the cache otherwise. A keyring must therefore return a fresh buffer it does not keep; one
+ * that keeps its buffer and hands it out again gives the Envelope zeros the second time, which is
+ * refused, so the mistake fails loudly instead of encrypting under a known key.
+ */
+import { KeyringError, KeyringTimeoutError } from './errors.js';
+
+/**
+ * Settles like `call`, or rejects with KeyringTimeoutError after `timeoutMs`. A call that settles
+ * after its timeout is detached: its value goes to `discard` (which zeroes the data key) and a late
+ * rejection is swallowed, since its callers were already given the timeout. The timer is
+ * `unref()`ed, so a hanging keyring never keeps the process alive, and cleared as soon as the call
+ * settles. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+ */
+export function withTimeout<T>(call: Promise<T>, timeoutMs: number, discard: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new KeyringTimeoutError(timeoutMs));
+    }, timeoutMs);
+    timer.unref();
+    call.then(
+      (value) => {
+        if (!timedOut) {
+          clearTimeout(timer);
+          resolve(value);
+          return;
+        }
+        try {
+          discard(value);
+        } catch {
+          // A malformed late answer has nothing to wipe; nobody is waiting for it.
+        }
+      },
+      (err: unknown) => {
+        if (timedOut) return;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Takes the data key a keyring returned: the same memory (a Buffer view when it is a plain
+ * Uint8Array, never a copy), so zeroing it wipes the keyring's bytes. Refuses with KeyringError
+ * anything but `length` bytes, and an all-zero key; a refused key is zeroed too (it is ours).
+ */
+export function takeDataKey(key: unknown, length: number): Buffer {
+  if (!(key instanceof Uint8Array)) {
+    throw new KeyringError(`keyring returned a data key of the wrong length (not a Uint8Array of ${length} bytes)`);
+  }
+  const buf = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  if (buf.length !== length) {
+    buf.fill(0);
+    throw new KeyringError(`keyring returned a data key of the wrong length (${buf.length} bytes, not ${length})`);
+  }
+  if (isAllZero(buf)) {
+    throw new KeyringError('keyring returned an all-zero data key (a keyring must return a fresh buffer it does not keep)');
+  }
+  return buf;
+}
+
+/** Zeroes a late or refused keyring answer if it is bytes; anything else has nothing to wipe. */
+export function wipe(key: unknown): void {
+  if (key instanceof Uint8Array) key.fill(0);
+}
+
+/**
+ * True when every byte is zero. ORs every byte with no early exit, so the time taken does not
+ * depend on where the first non-zero byte is; it runs once per keyring call, not per message.
+ */
+function isAllZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < b.length; i++) acc |= b[i]!;
+  return acc === 0;
+}
