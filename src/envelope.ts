@@ -357,7 +357,7 @@ export class Envelope {
       key = deriveAndVerifyHeader(header, dataKey);
     } finally {
       // Uncached, the unwrapped key is ours alone and done with; a cached one the cache zeroes.
-      if (this.#cache === undefined) dataKey.fill(0);
+      if (!this.#cachesDecrypt(header)) dataKey.fill(0);
     }
     try {
       const plaintext = decryptBody(header, key, buf);
@@ -405,7 +405,7 @@ export class Envelope {
         const dataKey = await this.#dataKeyFor(header);
         // The stream keeps the key across I/O turns and zeroes it when done: a cached key is copied
         // for it (the cache zeroes its own later); an uncached one is handed over as is.
-        return this.#cache === undefined ? dataKey : Buffer.from(dataKey);
+        return this.#cachesDecrypt(header) ? Buffer.from(dataKey) : dataKey;
       },
     });
   }
@@ -506,10 +506,20 @@ export class Envelope {
     return cached ? { prepared: materials.prepared, dataKey: Buffer.from(materials.dataKey) } : materials;
   }
 
+  /**
+   * Whether a header's data key goes through the cache. Legacy suites without a KDF (0x0014,
+   * 0x0046, 0x0078) use the data key itself as the content key, so it is never cached
+   * (caching-cmm.md, "Decrypt Materials": such materials always come from the underlying keyring).
+   */
+  #cachesDecrypt(header: MessageHeader): boolean {
+    return this.#cache !== undefined && header.suite.kdfHash !== undefined;
+  }
+
   // The data key for a header: synchronously from the cache when it is there, else a promise.
+  // Uncached (#cachesDecrypt false) the key is the caller's to zero; cached, the cache's.
   #dataKeyFor(header: MessageHeader): Buffer | Promise<Buffer> {
     const cache = this.#cache;
-    if (cache === undefined) return this.#unwrap(header);
+    if (cache === undefined || header.suite.kdfHash === undefined) return this.#unwrap(header);
     const key = decryptCacheKey(header);
     return cache.getDecrypt(key) ?? cache.loadDecrypt(key, () => this.#unwrap(header));
   }

@@ -280,4 +280,41 @@ describe('caching (caching-cmm.md): lookups and entries', () => {
     await envelope.decrypt(v2);
     expect(ring.decrypts).toBe(2);
   });
+
+  it('decrypt: data keys of identity-KDF suites (0x0014, 0x0046, 0x0078) are never cached: each decrypt calls the keyring, and nothing is stored', async () => {
+    const key = randomBytes(32);
+    const legacy = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
+    const esdkRing = new RawAesKeyringNode({
+      keyNamespace: 'spec',
+      keyName: 'nokdf',
+      unencryptedMasterKey: new Uint8Array(key),
+      wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+      utf8Sorting: true,
+    });
+    const ring = counting(new RawAesKeyring({ keyNamespace: 'spec', keyName: 'nokdf', key }));
+    const envelope = new Envelope({ keyring: ring, cache: {}, commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' });
+    const suites = [
+      AlgorithmSuiteIdentifier.ALG_AES128_GCM_IV12_TAG16,
+      AlgorithmSuiteIdentifier.ALG_AES192_GCM_IV12_TAG16,
+      AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16,
+    ];
+    for (const suiteId of suites) {
+      const { result } = await legacy.encrypt(esdkRing, 'no kdf', { suiteId, encryptionContext: { s: String(suiteId) } });
+      const before = ring.decrypts;
+      for (let i = 0; i < 3; i++) expect((await envelope.decrypt(result)).plaintext.toString()).toBe('no kdf');
+      const chunks: Buffer[] = [];
+      const stream = envelope.decryptStream();
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      await new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject).end(result));
+      expect(Buffer.concat(chunks).toString()).toBe('no kdf');
+      expect(ring.decrypts - before).toBe(4);
+    }
+    expect(envelope.stats().entries).toBe(0);
+    // A KDF suite of the same version is cached as usual.
+    const { result: kdf } = await legacy.encrypt(esdkRing, 'kdf', { suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256 });
+    const before = ring.decrypts;
+    await envelope.decrypt(kdf);
+    await envelope.decrypt(kdf);
+    expect(ring.decrypts - before).toBe(1);
+  });
 });
