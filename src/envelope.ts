@@ -191,6 +191,17 @@ export interface FileOptions {
   signal?: AbortSignal;
 }
 
+/** What `encryptDetailed` returns (client-apis/encrypt.md "Output"). */
+export interface EncryptResult {
+  /** The ESDK message, exactly what `encrypt` returns. */
+  message: Buffer;
+  /** The encryption context written into the message (with `aws-crypto-public-key` for signed suites). */
+  context: EncryptionContext;
+  suiteId: number;
+  /** The message header as written, parsed. */
+  header: MessageHeader;
+}
+
 export interface DecryptResult {
   plaintext: Buffer;
   /** The message's full encryption context (including `aws-crypto-public-key` for signed suites). */
@@ -304,6 +315,7 @@ export class Envelope {
   /**
    * Encrypts `plaintext` (bytes, or a string taken as UTF-8) into one ESDK message.
    * With a warm cache this makes no KMS call and does its work synchronously after the lookup.
+   * `encryptDetailed` returns the context written and the parsed header as well.
    */
   async encrypt(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<Buffer> {
     const data = toBytes(plaintext, 'plaintext');
@@ -334,6 +346,19 @@ export class Envelope {
     } finally {
       if (!cached) materials.dataKey.fill(0);
     }
+  }
+
+  /**
+   * `encrypt`, also returning what the message holds besides the ciphertext (client-apis/encrypt.md
+   * "Output"): the encryption context written (for signed suites it includes the
+   * `aws-crypto-public-key` the library added), the suite and the parsed header. Costs one header
+   * parse on top of `encrypt`.
+   */
+  async encryptDetailed(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<EncryptResult> {
+    const message = await this.encrypt(plaintext, options);
+    // Our own header: within our limits by construction (the keyring's EDKs were counted).
+    const header = parseHeader(message, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: message.length })!;
+    return { message, context: { ...header.context }, suiteId: header.suite.id, header };
   }
 
   /**

@@ -12,6 +12,7 @@ export {
   type EncryptOptions,
   type DecryptOptions,
   type DecryptResult,
+  type EncryptResult,
   type FileOptions,
   type EncryptStreamOptions,
   type DecryptStreamOptions,
@@ -19,6 +20,7 @@ export {
   type CommitmentPolicy,
   type SignaturePolicy,
 } from './envelope.js';
+export type { MessageHeader } from './format/header.js';
 export type {
   EncryptionContext,
   EncryptedDataKey,

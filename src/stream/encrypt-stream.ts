@@ -1,6 +1,7 @@
 import type { TransformOptions } from 'node:stream';
 import { StreamError } from '../errors.js';
 import { MessageEncryptor, type PreparedEncryption } from '../format/encrypt.js';
+import { parseHeader } from '../format/header.js';
 import { PacedTransform, type StepResult } from './paced-transform.js';
 
 export interface EncryptStreamDeps {
@@ -26,7 +27,8 @@ export type EncryptStream = EncryptTransform;
 const MIN_PIECE_BYTES = 64 * 1024;
 
 /**
- * Encrypting Transform. Memory: the header, at most one frame of buffered plaintext inside the
+ * Encrypting Transform. Emits `header` (the parsed MessageHeader: context written, suite, EDKs)
+ * once, before the header bytes are pushed (client-apis/encrypt.md "Output"). Memory: the header, at most one frame of buffered plaintext inside the
  * MessageEncryptor, and the output of at most two pieces (max(frameLength, 64 KiB) of input each)
  * beyond the readable high-water mark. Frames go out as pieces (frame header, the cipher's own
  * output, tag), never copied into a frame-sized buffer.
@@ -70,7 +72,7 @@ export class EncryptTransform extends PacedTransform {
     if (enc !== undefined) return enc.update(piece);
     // First bytes: fetch materials, then emit the header followed by the first frames. The piece
     // is not retained by reference across the wait: it stays alive in the pending write.
-    return this.#load().then((e) => (e === undefined ? [] : [e.header(), ...e.update(piece)]));
+    return this.#load().then((e) => (e === undefined ? [] : [this.#header(e), ...e.update(piece)]));
   }
 
   protected override finish(): StepResult {
@@ -80,11 +82,20 @@ export class EncryptTransform extends PacedTransform {
     const enc = this.#encryptor;
     if (enc !== undefined) return enc.final();
     // Empty input still makes a complete message: header and an empty final frame.
-    return this.#load().then((e) => (e === undefined ? [] : [e.header(), ...e.final()]));
+    return this.#load().then((e) => (e === undefined ? [] : [this.#header(e), ...e.final()]));
   }
 
   protected override release(): void {
     this.#encryptor?.destroy();
+  }
+
+  /** The header bytes to push first; `header` listeners get them parsed (only parsed when listened to). */
+  #header(e: MessageEncryptor): Buffer {
+    const bytes = e.header();
+    if (this.listenerCount('header') > 0) {
+      this.emit('header', parseHeader(bytes, { maxEncryptedDataKeys: 0xffff, maxHeaderBytes: bytes.length })!);
+    }
+    return bytes;
   }
 
   /** Resolves to the encryptor, or undefined when the stream was destroyed while waiting. */

@@ -209,4 +209,40 @@ describe('encrypt (client-apis/encrypt.md)', () => {
       }
     }
   });
+
+  it('outputs the message, the encryption context it wrote and the suite (encryptDetailed), and the parsed header (encryptDetailed and the stream\'s header event, before any output)', async () => {
+    for (const suite of [0x0478, 0x0578]) {
+      const keyring = new RecordingKeyring();
+      const envelope = envelopeWith(keyring, { suite, frameLength: 64 });
+      const plaintext = randomBytes(200);
+      const r = await envelope.encryptDetailed(plaintext, { context: { tenant: 'a', 'é': '😀' } });
+      expect(Buffer.isBuffer(r.message)).toBe(true);
+      expect(r.suiteId).toBe(suite);
+      // The context written: the caller's pairs, plus the verification key for the signed suite.
+      const { context, plaintext: back } = await envelope.decrypt(r.message);
+      expect(back.equals(plaintext)).toBe(true);
+      expect(r.context).toEqual({ ...context });
+      expect(Object.keys(r.context).sort()).toEqual(suite === 0x0578 ? ['aws-crypto-public-key', 'tenant', 'é'] : ['tenant', 'é']);
+      // The parsed header: as the message's own header parses.
+      expect(r.header.suite.id).toBe(suite);
+      expect(r.header.frameLength).toBe(64);
+      expect(r.header.bytes.equals(r.message.subarray(0, r.header.length))).toBe(true);
+      expect(r.header.encryptedDataKeys).toHaveLength(1);
+
+      const stream = envelope.encryptStream({ context: { tenant: 'b' } });
+      let header: { suite: { id: number }; context: Record<string, string>; bytes: Buffer } | undefined;
+      let dataBeforeHeader = false;
+      stream.on('header', (h) => (header = h));
+      stream.on('data', () => {
+        if (header === undefined) dataBeforeHeader = true;
+      });
+      const run = await runStream(stream, [plaintext]);
+      expect(run.error).toBeUndefined();
+      expect(dataBeforeHeader).toBe(false);
+      expect(run.events[0]).toBe('header');
+      expect(header!.suite.id).toBe(suite);
+      expect(header!.context.tenant).toBe('b');
+      expect(run.out.subarray(0, header!.bytes.length).equals(header!.bytes)).toBe(true);
+    }
+  });
 });
