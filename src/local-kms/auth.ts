@@ -1,18 +1,21 @@
 /**
  * Who is calling the local KMS: the authentication step of the HTTP server, between reading a
- * request and dispatching it.
+ * request and dispatching it (KMS operations and, with a principals file, `/_local/clock`).
  *
  * Without a principals file nobody is authenticated: every request, signed with any credentials or
  * not signed at all, is the account root (the offline default). With one, AWS's rules apply to
  * every request (IAM User Guide, "Elements of an AWS API request signature"; KMS API Reference,
- * "Common Errors"): a SigV4 Authorization header is required, its credential scope must name the
- * Region this server serves, `host`, the date and every `x-amz-*` header must be signed and the
- * signing time must be current; the access key must be in the file (unless unknown keys are
- * explicitly allowed to act as the root), and when the file gives its secret the signature itself
- * is verified. An entry without a secret cannot have its signature verified: its access key id
- * alone identifies the caller, after every other check.
+ * "Common Errors"): exactly one SigV4 Authorization header is required, its credential scope must
+ * name the Region this server serves, `host`, the date and every `x-amz-*` header must be signed
+ * and the signing time must be current; the access key must be in the file (unless unknown keys
+ * are explicitly allowed to act as the root), and when the file gives its secret the signature
+ * itself is verified. An entry without a secret cannot have its signature verified: its access key
+ * id alone identifies the caller, after every other check.
+ *
+ * The Authorization header is parsed once (sigv4.ts); the Region the request names
+ * (aws:RequestedRegion) is taken from that same parse, the one the signature was checked against.
  */
-import { checkSigV4, verifySigV4Signature, accessKeyIdOf, type SignedRequest } from './sigv4.js';
+import { checkSigV4, claimedAuthorization, verifySigV4Signature, type SignedRequest } from './sigv4.js';
 import { resolveCaller, type PrincipalEntry } from './principals.js';
 import type { Caller } from './policy-types.js';
 
@@ -26,14 +29,32 @@ export interface AuthSettings {
   region: string;
 }
 
+/** The outcome of authentication. */
+export interface Authenticated {
+  caller: Caller;
+  /**
+   * The Region of the request's credential scope (aws:RequestedRegion), from the one parse of its
+   * Authorization header. With principals it is the verified scope, so always the server's Region;
+   * without, the Region a well-formed header names; absent for a request without one.
+   */
+  requestedRegion?: string;
+}
+
 /**
- * The caller of `req`, or a `KmsServiceError` (MissingAuthenticationTokenException,
- * IncompleteSignatureException, InvalidSignatureException, UnrecognizedClientException).
- * `nowMs` is wall-clock time: SDKs sign with the wall clock, not the server's test clock.
+ * The caller of `req` and the Region it addressed, or a `KmsServiceError`
+ * (MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
+ * UnrecognizedClientException). `nowMs` is wall-clock time: SDKs sign with the wall clock, not the
+ * server's test clock.
  */
-export function authenticate(req: SignedRequest, settings: AuthSettings, nowMs: number): Caller {
+export function authenticate(req: SignedRequest, settings: AuthSettings, nowMs: number): Authenticated {
   const { principals } = settings;
-  if (principals === undefined) return resolveCaller(accessKeyIdOf(req.headers), undefined, { accountId: settings.accountId });
+  if (principals === undefined) {
+    const claimed = claimedAuthorization(req);
+    return {
+      caller: resolveCaller(claimed?.accessKeyId, undefined, { accountId: settings.accountId }),
+      ...(claimed !== undefined ? { requestedRegion: claimed.region } : {}),
+    };
+  }
   const auth = checkSigV4(req, { nowMs, region: settings.region });
   const caller = resolveCaller(auth.accessKeyId, principals, {
     accountId: settings.accountId,
@@ -41,5 +62,5 @@ export function authenticate(req: SignedRequest, settings: AuthSettings, nowMs: 
   });
   const secret = principals.get(auth.accessKeyId)?.secretAccessKey;
   if (secret !== undefined) verifySigV4Signature(req, auth, secret);
-  return caller;
+  return { caller, requestedRegion: auth.region };
 }

@@ -6,7 +6,7 @@ import { LocalKmsService } from './service.js';
 import type { RequestOrigin } from './request-context.js';
 import { decodeInput, encodeOutput } from './shapes.js';
 import { loadPrincipals } from './principals.js';
-import { authenticate, type AuthSettings } from './auth.js';
+import { authenticate, type Authenticated, type AuthSettings } from './auth.js';
 
 /**
  * HTTP front end of the local KMS, speaking the AWS KMS JSON 1.1 protocol:
@@ -274,8 +274,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       throw new KmsServiceError('UnknownOperationException', `Content-Type must be ${JSON_TYPE}.`);
     }
     const operation = target.slice(TARGET_PREFIX.length);
-    // Signatures are checked against real time: SDKs sign with the wall clock, not the test clock.
-    const caller = authenticate({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, ctx.auth, Date.now());
+    const { caller, requestedRegion } = authenticateRequest(ctx, req, body);
     let parsed: unknown = {};
     if (body.length > 0) {
       try {
@@ -286,7 +285,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       }
     }
     const input = decodeInput(operation, parsed);
-    const output = await ctx.service.call(operation, input, caller, requestOrigin(req));
+    const output = await ctx.service.call(operation, input, caller, requestOrigin(req, requestedRegion));
     send(res, 200, encodeOutput(output));
   } catch (e) {
     if (e instanceof KmsServiceError) {
@@ -296,6 +295,18 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       sendError(res, new KmsServiceError('KMSInternalException', 'An internal error occurred.', 500));
     }
   }
+}
+
+/**
+ * The request's caller (auth.ts). Signatures are checked against real time: SDKs sign with the
+ * wall clock, not the test clock.
+ */
+function authenticateRequest(ctx: HandlerContext, req: IncomingMessage, body: Buffer): Authenticated {
+  return authenticate(
+    { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body },
+    ctx.auth,
+    Date.now(),
+  );
 }
 
 function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
@@ -326,17 +337,16 @@ function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerRespo
  * What the global condition keys need from the HTTP layer (request-context.ts): the peer address
  * (aws:SourceIp; IPv4-mapped IPv6 as plain IPv4), the User-Agent header (aws:UserAgent), whether the
  * connection is TLS (aws:SecureTransport: this server speaks plain HTTP, so false), and the Region of
- * the SigV4 credential scope (aws:RequestedRegion), `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+ * the SigV4 credential scope (aws:RequestedRegion) as authentication read it: the header is parsed
+ * once, in sigv4.ts, never again here.
  */
-function requestOrigin(req: IncomingMessage): RequestOrigin {
+function requestOrigin(req: IncomingMessage, requestedRegion: string | undefined): RequestOrigin {
   const address = req.socket.remoteAddress ?? '';
-  const auth = req.headers.authorization;
-  const region = typeof auth === 'string' ? /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(auth)?.[1] : undefined;
   const userAgent = req.headers['user-agent'];
   return {
     sourceIp: address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address,
     userAgent: typeof userAgent === 'string' ? userAgent : '',
     secureTransport: 'encrypted' in req.socket && (req.socket as { encrypted?: boolean }).encrypted === true,
-    ...(region !== undefined ? { requestedRegion: region } : {}),
+    ...(requestedRegion !== undefined ? { requestedRegion } : {}),
   };
 }
