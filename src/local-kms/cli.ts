@@ -21,9 +21,13 @@ Options:
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
-                         "userId"?: "AIDA...", "tags"?: {"team": "..."}, "policies"?: [...]}}
-                         mapping SigV4 access keys to IAM principals for key policies (userId,
-                         tags: aws:userid, aws:PrincipalTag).
+                         "sessionToken"?: "...", "userId"?: "AIDA...", "tags"?: {"team": "..."},
+                         "policies"?: [...]}} mapping SigV4 access keys to IAM principals for
+                         key policies (userId, tags: aws:userid, aws:PrincipalTag).
+                         "sessionToken": the entry is temporary credentials (a role session):
+                         requests must send exactly that X-Amz-Security-Token; an entry without
+                         one is a long-term key and a request sending a token is refused
+                         (UnrecognizedClientException, as AWS answers an invalid token).
                          "policies": the principal's IAM identity policy documents. With them
                          (even []) IAM is evaluated as in AWS: the account principal of a key
                          policy delegates to them, an identity-policy Deny denies, and CreateKey,
