@@ -7,7 +7,7 @@
  * every request (IAM User Guide, "Elements of an AWS API request signature"; KMS API Reference,
  * "Common Errors"): exactly one SigV4 Authorization header is required, its credential scope must
  * name the Region this server serves, `host`, the date and every `x-amz-*` header must be signed
- * and the signing time must be current; the access key must be in the file (unless
+ * and the signing time must be within five minutes; the access key must be in the file (unless
  * unknown keys are explicitly allowed to act as the root); a session token must be sent exactly
  * when the entry has one, and be that one; and when the file gives the secret the signature itself
  * is verified. An entry without a secret cannot have its signature verified: its access key id

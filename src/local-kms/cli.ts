@@ -36,8 +36,9 @@ Options:
                          Allow. Without "policies" IAM is not modelled for the principal (the
                          account principal means the root only; those operations are open)
                          Without it every caller is the account root. With it every request
-                         must be signed (credential scope in --region) by a key in the file:
-                         unsigned is MissingAuthenticationTokenException, an unknown key
+                         must be signed (credential scope in --region, signing time within 5
+                         minutes) by a key in the file: unsigned is
+                         MissingAuthenticationTokenException, an unknown key
                          UnrecognizedClientException; signatures are verified when the entry
                          has a secret (without one, the access key id alone identifies it)
   --allow-unknown-keys-as-root
