@@ -45,7 +45,11 @@ Options:
                          with --principals: access keys not in the file act as the account
                          root instead of being refused (unsigned requests are still refused)
   --strict-principals    deprecated, the default with --principals (accepted, no effect)
-  --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
+  --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests.
+                         With --principals these requests must be signed like KMS requests by
+                         a principal in the file (service kms, --region), e.g.
+                         curl --aws-sigv4 aws:amz:us-east-1:kms --user KEY:SECRET
+                           -d '{"advanceSeconds": 86400}' http://127.0.0.1:4599/_local/clock
   --account-id ID        12-digit account id of the keys (default 111122223333)
   --region R             region in key ARNs (default us-east-1); with --principals also the
                          only region a request's credential scope may name

@@ -15,7 +15,8 @@ import { authenticate, type Authenticated, type AuthSettings } from './auth.js';
  * HTTP 400 (500 for internal faults), and an `x-amzn-RequestId` header on every answer.
  *
  * Without a principals file every caller is the account root. With one, every request must be
- * SigV4-signed by a principal in the file (auth.ts): there is no anonymous caller.
+ * SigV4-signed by a principal in the file (auth.ts), `/_local/clock` included: there is no
+ * anonymous caller.
  */
 export interface LocalKmsServerOptions {
   /** TCP port; 0 picks a free one. Default 0. */
@@ -47,7 +48,12 @@ export interface LocalKmsServerOptions {
    * unknown keys as the root).
    */
   strictPrincipals?: boolean;
-  /** Enables `GET/POST /_local/clock` to read and advance the service clock. */
+  /**
+   * Enables `GET/POST /_local/clock` to read and advance the service clock (tests only: moving it
+   * destroys keys past their deletion date). With `principalsFile` these requests must be
+   * SigV4-signed by a principal in the file, like every KMS request (service `kms`, this server's
+   * Region); without one they need no signature, like everything else.
+   */
   testClock?: boolean;
   accountId?: string;
   /**
@@ -309,10 +315,27 @@ function authenticateRequest(ctx: HandlerContext, req: IncomingMessage, body: Bu
   );
 }
 
+/**
+ * `GET /_local/clock` reads the service clock, `POST` with `{"advanceSeconds": N}` moves it forward
+ * (only with testClock). Moving it can destroy keys pending deletion, expire imported material and
+ * start rotations, so with a principals file it is no exception to "no anonymous caller": the
+ * request must be SigV4-signed by a principal in the file exactly as a KMS request is (credential
+ * scope kms in this server's Region, path `/_local/clock` covered by the signature), or it is
+ * refused with the same errors.
+ */
 function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   if (!ctx.testClock) {
     send(res, 404, { __type: 'UnknownOperationException', message: 'The test clock is not enabled (start with --test-clock).' });
     return;
+  }
+  if (ctx.auth.principals !== undefined) {
+    try {
+      authenticateRequest(ctx, req, body);
+    } catch (e) {
+      if (!(e instanceof KmsServiceError)) throw e;
+      sendError(res, e);
+      return;
+    }
   }
   if (req.method === 'POST') {
     let advance: unknown;
