@@ -21,9 +21,13 @@ Options:
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
-                         "userId"?: "AIDA...", "tags"?: {"team": "..."}, "policies"?: [...]}}
-                         mapping SigV4 access keys to IAM principals for key policies (userId,
-                         tags: aws:userid, aws:PrincipalTag).
+                         "sessionToken"?: "...", "userId"?: "AIDA...", "tags"?: {"team": "..."},
+                         "policies"?: [...]}} mapping SigV4 access keys to IAM principals for
+                         key policies (userId, tags: aws:userid, aws:PrincipalTag).
+                         "sessionToken": the entry is temporary credentials (a role session):
+                         requests must send exactly that X-Amz-Security-Token; an entry without
+                         one is a long-term key and a request sending a token is refused
+                         (UnrecognizedClientException, as AWS answers an invalid token).
                          "policies": the principal's IAM identity policy documents. With them
                          (even []) IAM is evaluated as in AWS: the account principal of a key
                          policy delegates to them, an identity-policy Deny denies, and CreateKey,
@@ -32,15 +36,20 @@ Options:
                          Allow. Without "policies" IAM is not modelled for the principal (the
                          account principal means the root only; those operations are open)
                          Without it every caller is the account root. With it every request
-                         must be signed (credential scope in --region) by a key in the file:
-                         unsigned is MissingAuthenticationTokenException, an unknown key
+                         must be signed (credential scope in --region, signing time within 5
+                         minutes) by a key in the file: unsigned is
+                         MissingAuthenticationTokenException, an unknown key
                          UnrecognizedClientException; signatures are verified when the entry
                          has a secret (without one, the access key id alone identifies it)
   --allow-unknown-keys-as-root
                          with --principals: access keys not in the file act as the account
                          root instead of being refused (unsigned requests are still refused)
   --strict-principals    deprecated, the default with --principals (accepted, no effect)
-  --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests
+  --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests.
+                         With --principals these requests must be signed like KMS requests by
+                         a principal in the file (service kms, --region), e.g.
+                         curl --aws-sigv4 aws:amz:us-east-1:kms --user KEY:SECRET
+                           -d '{"advanceSeconds": 86400}' http://127.0.0.1:4599/_local/clock
   --account-id ID        12-digit account id of the keys (default 111122223333)
   --region R             region in key ARNs (default us-east-1); with --principals also the
                          only region a request's credential scope may name

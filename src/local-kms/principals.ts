@@ -9,6 +9,14 @@
  * the principal's IAM unique id (the base of `aws:userid`; absent, a stable id is derived from the
  * ARN) and its IAM tags (`aws:PrincipalTag/<key>`), see request-context.ts.
  *
+ * `sessionToken` (optional) makes the entry temporary credentials, as STS issues them for a role
+ * session (AssumeRole) or a federated user: the access key is valid only together with that token,
+ * sent as `X-Amz-Security-Token` (IAM User Guide, "Temporary security credentials in IAM";
+ * "Create a signed AWS API request"). A request for such an entry without the token, or with
+ * another one, is UnrecognizedClientException, and so is a request that sends a token for an
+ * entry without one (a long-term key): AWS answers "The security token included in the request
+ * is invalid." (auth.ts). The token is compared, never logged or echoed.
+ *
  * `policies` (optional) are the principal's IAM identity policies, an array of policy documents
  * (JSON objects). An entry with `policies`, even `[]`, has its IAM modelled (iam.ts): the account
  * principal of a key policy delegates to these policies, and operations AWS authorizes with IAM
@@ -23,6 +31,11 @@ import type { Caller, IdentityPolicy } from './policy-types.js';
 export interface PrincipalEntry {
   arn: string;
   secretAccessKey?: string;
+  /**
+   * Session token of temporary credentials (role session, federated user): requests must carry
+   * exactly it in `X-Amz-Security-Token`. Absent: a long-term key, and requests must carry none.
+   */
+  sessionToken?: string;
   /** IAM unique id: `AIDA` + 17 characters for a user, `AROA` + 17 for a role (its sessions too). */
   userId?: string;
   /** IAM tags of the principal (the role's, for a role session). */
@@ -110,6 +123,15 @@ function principalAttributes(where: string, arn: string, userId: unknown, tags: 
   return out;
 }
 
+/**
+ * Session tokens: visible ASCII (STS tokens are base64 text), at most 16 KiB. STS does not fix the
+ * size ("typically less than 4096 bytes", IAM User Guide, "Requesting temporary security
+ * credentials"); Node refuses request headers past 16 KiB in all, so a longer token could never
+ * arrive.
+ */
+const SESSION_TOKEN = /^[\x21-\x7e]+$/;
+const MAX_SESSION_TOKEN_CHARS = 16_384;
+
 /** Access key ids as AWS issues them: 16..128 word characters (IAM API `AccessKeyId` constraints). */
 const ACCESS_KEY_ID = /^\w{16,128}$/;
 /**
@@ -143,7 +165,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "userId"?: ..., "tags"?: ..., "policies"?: [...] }`);
+    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "sessionToken"?: ..., "userId"?: ..., "tags"?: ..., "policies"?: [...] }`);
   }
   const out = new Map<string, PrincipalEntry>();
   for (const [accessKeyId, entry] of Object.entries(doc)) {
@@ -154,7 +176,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       throw new Error(`${where}: expected an object { "arn": ..., "secretAccessKey"?: ... }`);
     }
-    const { arn, secretAccessKey, userId, tags, policies, ...rest } = entry as Record<string, unknown>;
+    const { arn, secretAccessKey, sessionToken, userId, tags, policies, ...rest } = entry as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) throw new Error(`${where}: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
     if (typeof arn !== 'string' || accountOfPrincipalArn(arn) === undefined) {
@@ -170,6 +192,16 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
         throw new Error(`${where}: "secretAccessKey" must be a non-empty string when given`);
       }
       value.secretAccessKey = secretAccessKey;
+    }
+    if (sessionToken !== undefined) {
+      // Never echo the token: it is a credential.
+      if (typeof sessionToken !== 'string' || !SESSION_TOKEN.test(sessionToken)) {
+        throw new Error(`${where}: "sessionToken" must be a non-empty string of visible ASCII characters (the token STS issued)`);
+      }
+      if (sessionToken.length > MAX_SESSION_TOKEN_CHARS) {
+        throw new Error(`${where}: "sessionToken" has ${sessionToken.length} characters; at most ${MAX_SESSION_TOKEN_CHARS} are accepted`);
+      }
+      value.sessionToken = sessionToken;
     }
     out.set(accessKeyId, value);
   }

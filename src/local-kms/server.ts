@@ -6,7 +6,7 @@ import { LocalKmsService } from './service.js';
 import type { RequestOrigin } from './request-context.js';
 import { decodeInput, encodeOutput } from './shapes.js';
 import { loadPrincipals } from './principals.js';
-import { authenticate, type AuthSettings } from './auth.js';
+import { authenticate, type Authenticated, type AuthSettings } from './auth.js';
 
 /**
  * HTTP front end of the local KMS, speaking the AWS KMS JSON 1.1 protocol:
@@ -15,7 +15,8 @@ import { authenticate, type AuthSettings } from './auth.js';
  * HTTP 400 (500 for internal faults), and an `x-amzn-RequestId` header on every answer.
  *
  * Without a principals file every caller is the account root. With one, every request must be
- * SigV4-signed by a principal in the file (auth.ts): there is no anonymous caller.
+ * SigV4-signed by a principal in the file (auth.ts), `/_local/clock` included: there is no
+ * anonymous caller.
  */
 export interface LocalKmsServerOptions {
   /** TCP port; 0 picks a free one. Default 0. */
@@ -47,7 +48,12 @@ export interface LocalKmsServerOptions {
    * unknown keys as the root).
    */
   strictPrincipals?: boolean;
-  /** Enables `GET/POST /_local/clock` to read and advance the service clock. */
+  /**
+   * Enables `GET/POST /_local/clock` to read and advance the service clock (tests only: moving it
+   * destroys keys past their deletion date). With `principalsFile` these requests must be
+   * SigV4-signed by a principal in the file, like every KMS request (service `kms`, this server's
+   * Region); without one they need no signature, like everything else.
+   */
   testClock?: boolean;
   accountId?: string;
   /**
@@ -274,8 +280,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       throw new KmsServiceError('UnknownOperationException', `Content-Type must be ${JSON_TYPE}.`);
     }
     const operation = target.slice(TARGET_PREFIX.length);
-    // Signatures are checked against real time: SDKs sign with the wall clock, not the test clock.
-    const caller = authenticate({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, ctx.auth, Date.now());
+    const { caller, requestedRegion } = authenticateRequest(ctx, req, body);
     let parsed: unknown = {};
     if (body.length > 0) {
       try {
@@ -286,7 +291,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       }
     }
     const input = decodeInput(operation, parsed);
-    const output = await ctx.service.call(operation, input, caller, requestOrigin(req));
+    const output = await ctx.service.call(operation, input, caller, requestOrigin(req, requestedRegion));
     send(res, 200, encodeOutput(output));
   } catch (e) {
     if (e instanceof KmsServiceError) {
@@ -298,10 +303,39 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
   }
 }
 
+/**
+ * The request's caller (auth.ts). Signatures are checked against real time: SDKs sign with the
+ * wall clock, not the test clock.
+ */
+function authenticateRequest(ctx: HandlerContext, req: IncomingMessage, body: Buffer): Authenticated {
+  return authenticate(
+    { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body },
+    ctx.auth,
+    Date.now(),
+  );
+}
+
+/**
+ * `GET /_local/clock` reads the service clock, `POST` with `{"advanceSeconds": N}` moves it forward
+ * (only with testClock). Moving it can destroy keys pending deletion, expire imported material and
+ * start rotations, so with a principals file it is no exception to "no anonymous caller": the
+ * request must be SigV4-signed by a principal in the file exactly as a KMS request is (credential
+ * scope kms in this server's Region, path `/_local/clock` covered by the signature), or it is
+ * refused with the same errors.
+ */
 function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   if (!ctx.testClock) {
     send(res, 404, { __type: 'UnknownOperationException', message: 'The test clock is not enabled (start with --test-clock).' });
     return;
+  }
+  if (ctx.auth.principals !== undefined) {
+    try {
+      authenticateRequest(ctx, req, body);
+    } catch (e) {
+      if (!(e instanceof KmsServiceError)) throw e;
+      sendError(res, e);
+      return;
+    }
   }
   if (req.method === 'POST') {
     let advance: unknown;
@@ -326,17 +360,16 @@ function handleClock(ctx: HandlerContext, req: IncomingMessage, res: ServerRespo
  * What the global condition keys need from the HTTP layer (request-context.ts): the peer address
  * (aws:SourceIp; IPv4-mapped IPv6 as plain IPv4), the User-Agent header (aws:UserAgent), whether the
  * connection is TLS (aws:SecureTransport: this server speaks plain HTTP, so false), and the Region of
- * the SigV4 credential scope (aws:RequestedRegion), `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+ * the SigV4 credential scope (aws:RequestedRegion) as authentication read it: the header is parsed
+ * once, in sigv4.ts, never again here.
  */
-function requestOrigin(req: IncomingMessage): RequestOrigin {
+function requestOrigin(req: IncomingMessage, requestedRegion: string | undefined): RequestOrigin {
   const address = req.socket.remoteAddress ?? '';
-  const auth = req.headers.authorization;
-  const region = typeof auth === 'string' ? /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(auth)?.[1] : undefined;
   const userAgent = req.headers['user-agent'];
   return {
     sourceIp: address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address,
     userAgent: typeof userAgent === 'string' ? userAgent : '',
     secureTransport: 'encrypted' in req.socket && (req.socket as { encrypted?: boolean }).encrypted === true,
-    ...(region !== undefined ? { requestedRegion: region } : {}),
+    ...(requestedRegion !== undefined ? { requestedRegion } : {}),
   };
 }

@@ -19,8 +19,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { KmsServiceError } from './errors.js';
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
-/** AWS accepts a request whose signing time is within 15 minutes of its own clock. */
-export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+/**
+ * How far a signing time may be from the server's clock, either way: five minutes. IAM User Guide,
+ * "AWS Signature Version 4 for API requests" ("Protect against potential replay attacks": in most
+ * cases a request must reach AWS within five minutes of its time stamp), and AWS KMS answers a
+ * request outside it with "Signature expired: ... (<now> - 5 min.)" (reported by KMS users in
+ * aws/aws-sdk-js#2340 and aws/aws-sdk-js-v3#6400). Some other services allow 15 minutes; KMS
+ * does not, and the shorter window is also the stricter one.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+const SKEW_MINUTES = MAX_CLOCK_SKEW_MS / 60_000;
 const SERVICE = 'kms';
 
 export interface SignedRequest {
@@ -28,15 +36,24 @@ export interface SignedRequest {
   /** Request target as received (`req.url`): path, optionally followed by `?query`. */
   path: string;
   headers: IncomingHttpHeaders;
+  /**
+   * The headers as received, name/value alternating (`req.rawHeaders`). Node keeps only the first
+   * of several Authorization headers in `headers`; with this, a request carrying more than one is
+   * refused instead of being read through whichever Node kept.
+   */
+  rawHeaders?: readonly string[];
   body: Buffer;
 }
 
-interface ParsedAuthorization {
+/** The parts of a SigV4 Authorization header. */
+export interface ParsedAuthorization {
   accessKeyId: string;
+  /** Credential scope: `YYYYMMDD`, Region, service, terminator (`aws4_request`). */
   date: string;
   region: string;
   service: string;
   terminator: string;
+  /** Signed header names, lower case, in the order given. */
   signedHeaders: string[];
   signature: string;
 }
@@ -55,23 +72,48 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** The three parameters of an AWS4-HMAC-SHA256 Authorization header, each exactly once. */
+const PARAMETERS = ['Credential', 'SignedHeaders', 'Signature'] as const;
+type Parameter = (typeof PARAMETERS)[number];
+
 /**
- * Splits `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kms/aws4_request,
- * SignedHeaders=host;x-amz-date, Signature=abcd` into its parts. Returns what is missing or malformed instead
- * of throwing so callers can word the error.
+ * Reads `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kms/aws4_request,
+ * SignedHeaders=host;x-amz-date, Signature=abcd`: the algorithm, then parameters separated by
+ * commas and/or spaces, in any order. This is the only reader of the header: the caller's access
+ * key, the Region checked against the server's, the Region of aws:RequestedRegion and the scope
+ * the signature is computed over all come from one result, so no part of the header can say one
+ * thing to the signature check and another to the policy engine.
+ *
+ * Strict where AWS is silent (IAM User Guide, "Elements of an AWS API request signature" describes
+ * one Credential, one SignedHeaders and one Signature): a repeated parameter, an unknown one or a
+ * part that is not name=value is IncompleteSignatureException, never skipped. A part without `=`
+ * is worded as AWS words it ("'<part>' not a valid key=value pair (missing equal-sign) in
+ * Authorization header: '<header>'."). Missing or empty parameters and a Credential that is not
+ * five slash-separated elements are `problems`, reported together as AWS reports them.
  */
-function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algorithm: string; problems: string[] } {
+function readAuthorization(value: string): { parsed?: ParsedAuthorization; problems: string[] } {
   const trimmed = value.trim();
-  const space = trimmed.indexOf(' ');
+  const space = trimmed.search(/\s/);
   const algorithm = space < 0 ? trimmed : trimmed.slice(0, space);
-  const params = new Map<string, string>();
-  for (const part of (space < 0 ? '' : trimmed.slice(space + 1)).split(',')) {
+  const parts = (space < 0 ? '' : trimmed.slice(space)).split(/[\s,]+/).filter((p) => p.length > 0);
+  if (algorithm !== ALGORITHM) {
+    throw incomplete(`Unsupported AWS 'algorithm': '${algorithm.slice(0, 64)}'. Only '${ALGORITHM}' is supported.`);
+  }
+  const params = new Map<Parameter, string>();
+  for (const part of parts) {
     const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    params.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    if (eq < 0) {
+      throw incomplete(`'${part.slice(0, 128)}' not a valid key=value pair (missing equal-sign) in Authorization header: '${trimmed.slice(0, 512)}'.`);
+    }
+    const name = part.slice(0, eq);
+    if (!(PARAMETERS as readonly string[]).includes(name)) {
+      throw incomplete(`'${name.slice(0, 64)}' is not a parameter of an ${ALGORITHM} Authorization header (only Credential, SignedHeaders and Signature are).`);
+    }
+    if (params.has(name as Parameter)) throw incomplete(`Authorization header has more than one '${name}' parameter.`);
+    params.set(name as Parameter, part.slice(eq + 1));
   }
   const problems = ['Credential', 'Signature', 'SignedHeaders']
-    .filter((p) => !params.get(p))
+    .filter((p) => !params.get(p as Parameter))
     .map((p) => `Authorization header requires '${p}' parameter.`);
   const credentialText = params.get('Credential');
   const credential = credentialText?.split('/') ?? [];
@@ -80,23 +122,61 @@ function parseAuthorization(value: string): { parsed?: ParsedAuthorization; algo
       `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${credentialText.slice(0, 128)}'.`,
     );
   }
-  if (algorithm !== ALGORITHM || problems.length > 0) return { algorithm, problems };
+  if (problems.length > 0) return { problems };
   const signedHeaders = params.get('SignedHeaders')!.split(';').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  const signature = params.get('Signature')!;
   const [accessKeyId, date, region, service, terminator] = credential as [string, string, string, string, string];
-  return {
-    algorithm,
-    problems,
-    parsed: { accessKeyId, date, region, service, terminator, signedHeaders, signature },
-  };
+  return { problems, parsed: { accessKeyId, date, region, service, terminator, signedHeaders, signature: params.get('Signature')! } };
+}
+
+/**
+ * The parts of an Authorization header value, or IncompleteSignatureException when it is not
+ * exactly one SigV4 authorization (see readAuthorization for the rules and wording).
+ */
+export function parseAuthorization(value: string): ParsedAuthorization {
+  const { parsed, problems } = readAuthorization(value);
+  if (!parsed) throw incomplete(problems.join(' '));
+  return parsed;
+}
+
+/**
+ * The request's one Authorization header: undefined when there is none, IncompleteSignatureException
+ * when it came more than once (Node would keep the first and drop the others unseen).
+ */
+function authorizationHeader(req: Pick<SignedRequest, 'headers' | 'rawHeaders'>): string | undefined {
+  if (req.rawHeaders) {
+    let count = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'authorization') count++;
+    if (count > 1) throw incomplete('A request may carry only one Authorization header.');
+  }
+  return headerValue(req.headers, 'authorization') || undefined;
+}
+
+/**
+ * What a request's Authorization header claims, read by the same strict parser, without checking
+ * it: for a server that authenticates nobody (no principals file), where the header only names the
+ * access key and Region the client used. A header that does not parse claims nothing.
+ */
+export function claimedAuthorization(req: Pick<SignedRequest, 'headers' | 'rawHeaders'>): ParsedAuthorization | undefined {
+  try {
+    const value = authorizationHeader(req);
+    return value === undefined ? undefined : parseAuthorization(value);
+  } catch (e) {
+    if (e instanceof KmsServiceError) return undefined;
+    throw e;
+  }
 }
 
 /** The access key id a request claims (Authorization header Credential), or undefined. */
 export function accessKeyIdOf(headers: IncomingHttpHeaders): string | undefined {
-  const auth = headerValue(headers, 'authorization');
-  if (!auth) return undefined;
-  const m = /Credential=([^/,\s]+)\//.exec(auth);
-  return m?.[1];
+  return claimedAuthorization({ headers })?.accessKeyId;
+}
+
+/**
+ * The session token a request carries (`X-Amz-Security-Token`, IAM User Guide "Create a signed
+ * AWS API request": how temporary credentials are sent), or undefined.
+ */
+export function securityTokenOf(headers: IncomingHttpHeaders): string | undefined {
+  return headerValue(headers, 'x-amz-security-token');
 }
 
 /** RFC 3986 escaping as SigV4 wants it: encodeURIComponent plus `!'()*`. */
@@ -198,9 +278,10 @@ export interface SigV4Authorization {
  * services report it: the Authorization header and its parts, the signing time's format, the
  * signed headers, the credential scope, then the signing time's distance from `nowMs`. Throws
  * `KmsServiceError`: `MissingAuthenticationTokenException` (no Authorization header),
- * `IncompleteSignatureException` (unsupported algorithm, missing parts, no or garbled date),
+ * `IncompleteSignatureException` (more than one Authorization header, unsupported algorithm,
+ * missing, repeated, unknown or malformed parts, no or garbled date),
  * `InvalidSignatureException` (a header that must be signed is not, a scope naming another
- * Region, service, terminator or date, a signing time more than 15 minutes away).
+ * Region, service, terminator or date, a signing time more than 5 minutes away).
  *
  * Signed headers (IAM User Guide, "Create a signed AWS API request"): `host`, the date header
  * used, and every `x-amz-*` header the request carries. For KMS that includes `x-amz-target`,
@@ -210,16 +291,13 @@ export interface SigV4Authorization {
 export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authorization {
   if (typeof opts.region !== 'string' || opts.region.length === 0) throw new TypeError('region must be a non-empty string');
   if (!Number.isFinite(opts.nowMs)) throw new TypeError('nowMs must be a finite number of epoch milliseconds');
-  const authorization = headerValue(req.headers, 'authorization');
+  const authorization = authorizationHeader(req);
   if (!authorization) {
     throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token');
   }
-  const { parsed, algorithm, problems } = parseAuthorization(authorization);
+  const { parsed, problems } = readAuthorization(authorization);
   const amzDateHeader = headerValue(req.headers, 'x-amz-date');
   const dateHeader = headerValue(req.headers, 'date');
-  if (algorithm !== ALGORITHM) {
-    throw incomplete(`Unsupported AWS 'algorithm': '${algorithm.slice(0, 64)}'. Only '${ALGORITHM}' is supported.`);
-  }
   if (!parsed || (!amzDateHeader && !dateHeader)) {
     if (!amzDateHeader && !dateHeader) {
       problems.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
@@ -276,19 +354,19 @@ export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authori
   }
   if (scope.length > 0) throw invalid(scope.join(' '));
 
-  // Clock skew, worded as AWS words it (e.g. "Signature expired: 20140325T143453Z is now earlier
-  // than 20140325T143751Z (20140325T145251Z - 15 min.)").
+  // Clock skew, worded as AWS KMS words it (e.g. "Signature expired: 20181105T215603Z is now
+  // earlier than 20181105T221104Z (20181105T221604Z - 5 min.)").
   const nowMs = opts.nowMs;
   if (signedAtMs < nowMs - MAX_CLOCK_SKEW_MS) {
     throw invalid(
       `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(nowMs - MAX_CLOCK_SKEW_MS)} ` +
-        `(${formatAmzDate(nowMs)} - 15 min.)`,
+        `(${formatAmzDate(nowMs)} - ${SKEW_MINUTES} min.)`,
     );
   }
   if (signedAtMs > nowMs + MAX_CLOCK_SKEW_MS) {
     throw invalid(
       `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(nowMs + MAX_CLOCK_SKEW_MS)} ` +
-        `(${formatAmzDate(nowMs)} + 15 min.)`,
+        `(${formatAmzDate(nowMs)} + ${SKEW_MINUTES} min.)`,
     );
   }
 

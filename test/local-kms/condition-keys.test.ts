@@ -94,10 +94,10 @@ describe('global condition keys in every request (IAM User Guide, "AWS global co
     );
     await encrypt('alice', keyId);
     await encrypt('bob', keyId);
-    await advanceClock(server.url, 5400); // 1.5 h later
+    await advanceClock(server.url, 5400, { accessKeyId: ids.root.key, secretAccessKey: ids.root.secret }); // 1.5 h later
     await expectAwsError(encrypt('alice', keyId), 'AccessDeniedException');
     await encrypt('bob', keyId);
-    await advanceClock(server.url, 3600); // 2.5 h later
+    await advanceClock(server.url, 3600, { accessKeyId: ids.root.key, secretAccessKey: ids.root.secret }); // 2.5 h later
     await expectAwsError(encrypt('bob', keyId), 'AccessDeniedException');
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
 import { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } from '../../src/local-kms/index.js';
+import { handSign, postRaw } from './signing.js';
 
 export const ACCOUNT = '111122223333';
 export const ROOT_ARN = `arn:aws:iam::${ACCOUNT}:root`;
@@ -39,10 +40,17 @@ export async function expectAwsError(p: Promise<unknown>, name: string): Promise
   throw new Error(`expected ${name}, but the call succeeded`);
 }
 
-export async function advanceClock(url: string, seconds: number): Promise<number> {
-  const res = await fetch(`${url}/_local/clock`, { method: 'POST', body: JSON.stringify({ advanceSeconds: seconds }) });
-  if (res.status !== 200) throw new Error(`clock advance failed: ${res.status}`);
-  return ((await res.json()) as { now: number }).now;
+/**
+ * Moves the test clock of the server at `url`. With a principals file the request must be signed
+ * by a principal in it: pass its credentials as `as`.
+ */
+export async function advanceClock(url: string, seconds: number, as?: { accessKeyId: string; secretAccessKey: string; region?: string }): Promise<number> {
+  const body = JSON.stringify({ advanceSeconds: seconds });
+  const res = as
+    ? await postRaw(url, await handSign({ url, target: undefined, path: '/_local/clock', body, ...as }), body, { path: '/_local/clock' })
+    : await fetch(`${url}/_local/clock`, { method: 'POST', body }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
+  if (res.status !== 200) throw new Error(`clock advance failed: ${res.status} ${JSON.stringify(res.json).slice(0, 200)}`);
+  return res.json.now as number;
 }
 
 export const DAY = 86_400;

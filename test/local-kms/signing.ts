@@ -25,10 +25,14 @@ export class NodeSha256 {
 }
 
 export interface HandSigned {
-  /** `POST /` to this server URL. */
+  /** The server URL; the request goes to `path` on it. */
   url: string;
-  /** Operation name, sent as `X-Amz-Target: TrentService.<target>`. */
-  target: string;
+  /** Operation name, sent as `X-Amz-Target: TrentService.<target>`; none when undefined (e.g. `/_local/clock`). */
+  target: string | undefined;
+  /** Request method; default POST. */
+  method?: string;
+  /** Request path; default `/`. */
+  path?: string;
   body: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -53,16 +57,16 @@ export async function handSign(r: HandSigned): Promise<Record<string, string>> {
   });
   const signed = await signer.sign(
     {
-      method: 'POST',
+      method: r.method ?? 'POST',
       protocol: u.protocol,
       hostname: u.hostname,
       port: Number(u.port),
-      path: '/',
+      path: r.path ?? '/',
       query: {},
       headers: {
         host: u.host,
         'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': `TrentService.${r.target}`,
+        ...(r.target !== undefined ? { 'x-amz-target': `TrentService.${r.target}` } : {}),
         ...r.headers,
       },
       body: r.body,
@@ -79,10 +83,14 @@ export interface RawAnswer {
   json: { __type?: string; message?: string; [k: string]: unknown };
 }
 
-/** POST `body` to `url` with exactly `headers` (node:http adds only Content-Length). */
-export function postRaw(url: string, headers: Record<string, string>, body: string): Promise<RawAnswer> {
+/**
+ * POST `body` to `url` with exactly `headers` (node:http adds only Content-Length); `to` sends
+ * it to another path or with another method instead of `POST /`.
+ */
+export function postRaw(url: string, headers: Record<string, string>, body: string, to: { method?: string; path?: string } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}/`, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+    const options = { method: to.method ?? 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } };
+    const req = httpRequest(`${url}${to.path ?? '/'}`, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') }));
