@@ -57,9 +57,10 @@ it('a stale lock is removed by one starter at a time: never two holders', async 
   let second: ChildProcess | undefined;
   fs.unlinkSync = ((path: fs.PathLike) => {
     if (String(path) === lockFile && second === undefined) {
-      // Between our compare and our unlink: let another starter try, for up to 1.5 s.
+      // Between our compare and our unlink: let another starter try, and wait until it has (a
+      // child process can take seconds to start on a loaded machine; 20 s bounds a broken one).
       second = secondStarter(dir, marker);
-      for (let waited = 0; waited < 1500 && !existsSync(marker); waited += 20) sleepSync(20);
+      for (let waited = 0; waited < 20_000 && !existsSync(marker); waited += 20) sleepSync(20);
     }
     return realUnlink(path);
   }) as typeof fs.unlinkSync;
