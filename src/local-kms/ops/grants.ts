@@ -16,7 +16,7 @@ import {
   sameConstraints,
   type GrantRecord,
 } from '../grants.js';
-import { checkGrantForKey, checkGrantIdShape, checkListShape, checkPrincipalShape, normalizePrincipal, parseCreateGrant, requirePrincipal } from '../grant-requests.js';
+import { checkGrantForKey, checkGrantIdShape, checkListShape, checkPrincipalShape, parseCreateGrant, requirePrincipal } from '../grant-requests.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkKeyId, err, num, str, withPage, type KmsResponse, type Req } from './util.js';
@@ -31,9 +31,11 @@ function grantsOf(key: KeyRecord): GrantRecord[] {
 }
 
 export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const input = parseCreateGrant(req, kms.partition);
+  const input = parseCreateGrant(req);
   const { key } = kms.resolve(input.keyId, { alias: false });
-  // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys").
+  // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys"):
+  // kms:GranteePrincipal and kms:RetiringPrincipal are the request's parameters as given (only
+  // principal ARNs are accepted, grant-requests.ts, so they are also what the grant stores).
   // No request comes from an AWS service here, so kms:GrantIsForAWSResource is false. The
   // encryption context keys (kms:EncryptionContext:<key>, kms:EncryptionContextKeys) apply to
   // CreateGrant through the pairs of its encryption context constraint.
@@ -127,10 +129,8 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
     grants = grants.filter((g) => g.grantId === req.GrantId);
     if (grants.length === 0) throw invalidGrantId(String(req.GrantId));
   }
-  if (req.GranteePrincipal !== undefined) {
-    const grantee = normalizePrincipal(String(req.GranteePrincipal), kms.partition);
-    grants = grants.filter((g) => g.granteePrincipal === grantee);
-  }
+  // The grantee as the grant stores it: the principal ARN CreateGrant was given.
+  if (req.GranteePrincipal !== undefined) grants = grants.filter((g) => g.granteePrincipal === req.GranteePrincipal);
   const sorted = sortByKey([...grants], grantSortKey);
   const page = paginate(sorted, grantSortKey, num(req.Limit) ?? 50, str(req.Marker), kms.markers, { operation: 'ListGrants', scope: key.keyId });
   return withPage({ Grants: page.items.map((g) => grantListEntry(g, key.arn)) }, page);
@@ -150,9 +150,9 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester
   checkPrincipalShape(c, 'retiringPrincipal', req.RetiringPrincipal, true);
   checkListShape(c, req);
   c.done();
-  const named = String(req.RetiringPrincipal);
-  requirePrincipal(named, 'RetiringPrincipal');
-  const principal = normalizePrincipal(named, kms.partition);
+  // A principal ARN (API Reference, ListRetirableGrants `RetiringPrincipal`), as CreateGrant takes it.
+  const principal = String(req.RetiringPrincipal);
+  requirePrincipal(principal, 'RetiringPrincipal');
   const rootArn = `arn:${kms.partition}:iam::${caller.account}:root`;
   const refuse = () =>
     err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: ${principal}`);
