@@ -2,7 +2,8 @@ import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
 import { buildAuthzRequest, buildIamOnlyRequest, type KeyResource, type Requester } from './request-context.js';
 import { authorizeIdentityOnly, authorizeKeyOperation } from './iam.js';
-import { authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
+import { accessDenied, authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
+import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
 import { MarkerCodec } from './paging.js';
@@ -257,12 +258,12 @@ export class KmsCore {
     for (const m of key.materials) m.secret.fill(0);
   }
 
-  keyArn(keyId: string): string {
-    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:key/${keyId}`;
+  keyArn(keyId: string, account = this.accountId): string {
+    return `arn:${this.partition}:kms:${this.region}:${account}:key/${keyId}`;
   }
 
-  aliasArn(name: string): string {
-    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:${name}`;
+  aliasArn(name: string, account = this.accountId): string {
+    return `arn:${this.partition}:kms:${this.region}:${account}:${name}`;
   }
 
   stateOf(key: KeyRecord): 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' {
@@ -274,9 +275,18 @@ export class KmsCore {
   /**
    * Resolves a KeyId parameter: key id, key ARN, and (where the operation accepts them) alias
    * name or alias ARN. ARNs of another account or region name keys that do not exist here.
+   *
+   * For a caller of another account a bare key id or alias name names a key or alias of ITS
+   * account (API Reference, `KeyId`: "To specify a KMS key in a different AWS account, you must
+   * use the key ARN or alias ARN"), which this KMS does not hold: NotFoundException, naming the
+   * ARN in the caller's account as AWS resolves it. `shortKeyId`: Decrypt and the ReEncrypt source
+   * of symmetric ciphertext, where the API Reference also accepts a short key id across accounts
+   * (the ciphertext names the key; the id only has to agree with it).
    */
-  resolve(input: string, opts: { alias: boolean }): { key: KeyRecord; alias?: string } {
+  resolve(input: string, opts: { alias: boolean; shortKeyId?: boolean }, who: Requester): { key: KeyRecord; alias?: string } {
     const arnPrefix = `arn:${this.partition}:kms:${this.region}:${this.accountId}:`;
+    const callerAccount = who.caller.account;
+    const foreign = callerAccount !== this.accountId;
     let id = input;
     let aliasName: string | undefined;
     if (input.startsWith('arn:')) {
@@ -290,6 +300,9 @@ export class KmsCore {
       else id = m[1]!.slice(4);
     } else if (input.startsWith('alias/')) {
       aliasName = input;
+      if (foreign && opts.alias) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName, callerAccount)} is not found.`);
+    } else if (foreign && UUID.test(id) && opts.shortKeyId !== true) {
+      throw err('NotFoundException', `Key '${this.keyArn(id, callerAccount)}' does not exist`);
     }
     if (aliasName !== undefined) {
       if (!opts.alias) throw err('NotFoundException', `Invalid keyId ${input}`);
@@ -305,6 +318,11 @@ export class KmsCore {
     return { key };
   }
 
+  /** Whether `who` is a principal of another account than the one this KMS serves (cross-account.ts). */
+  isForeign(who: Requester): boolean {
+    return who.caller.account !== this.accountId;
+  }
+
   /**
    * Key policy check (policy.ts), then grants (grants.ts): an explicit Deny in the key policy wins;
    * otherwise an Allow in the key policy, or a live grant naming the caller, the operation and
@@ -312,13 +330,24 @@ export class KmsCore {
    * For a caller whose IAM is modelled (principals file `policies`) its identity policies take
    * part as AWS combines them (iam.ts): their Deny denies, and an account principal in the key
    * policy delegates to them. `viaGrant` replaces the grant check (CreateGrant has its own rules).
+   *
+   * A caller of another account (cross-account.ts): only the cross-account permissions are
+   * effective, and the key policy alone allows only that account's root user when the caller's IAM
+   * is not modelled (its IAM would have to allow too, and the local KMS cannot see it).
    */
   authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string, viaGrant?: () => boolean): void {
+    const { caller } = who;
+    const foreign = this.isForeign(who);
+    if (foreign && !CROSS_ACCOUNT_ACTIONS.has(action)) {
+      // "If you give a user in a different account permission for other operations, those
+      // permissions have no effect" (Developer Guide, "Allowing users in other accounts to use a KMS key").
+      throw accessDenied(caller.arn, action, key.arn, 'resource-based', false);
+    }
     const request = this.authzRequest(who, action, key, op, requestAlias);
     // RetireGrant is decided by the grant (retireGrant), never here.
     const grantAllows =
-      viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext) !== undefined);
-    const identityPolicies = who.caller.identityPolicies;
+      viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, caller, action.slice(4), op.encryptionContext) !== undefined);
+    const identityPolicies = caller.identityPolicies;
     if (identityPolicies !== undefined) {
       authorizeKeyOperation({
         keyPolicy: key.policy,
@@ -331,8 +360,11 @@ export class KmsCore {
       return;
     }
     const decision = evaluateKeyPolicy(key.policy, request);
-    if (decision.allowed) return;
+    const keyPolicySuffices = !foreign || isAccountRoot(caller.arn);
+    if (decision.allowed && keyPolicySuffices) return;
     if (!decision.explicitDeny && grantAllows()) return;
+    // Allowed by the key policy, but a caller of another account also needs its own IAM.
+    if (decision.allowed) throw accessDenied(caller.arn, action, key.arn, 'identity-based', false);
     // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
     authorizeKeyPolicy(key.policy, request);
   }
@@ -340,7 +372,9 @@ export class KmsCore {
   /**
    * An authorization AWS makes with IAM policies alone (request-context.ts IAM_ONLY_ACTION_KEYS:
    * CreateKey, ListKeys, ListAliases, GenerateRandom, ListRetirableGrants, the alias side of the
-   * alias operations). Callers whose IAM is not modelled pass, as they always did here.
+   * alias operations). Callers whose IAM is not modelled pass, as they always did here. The
+   * resources are the caller's own account's: a caller of another account lists, creates and
+   * names aliases in its account (cross-account.ts), so its policies are matched against that.
    */
   authorizeIamOnly(who: Requester, name: string, opts: { keys?: Record<string, ConditionValue>; alias?: string; principal?: string } = {}): void {
     const identityPolicies = who.caller.identityPolicies;
@@ -351,7 +385,7 @@ export class KmsCore {
       now: this.clock(),
       serviceRegion: this.region,
       partition: this.partition,
-      account: this.accountId,
+      account: who.caller.account,
       ...opts,
     });
     authorizeIdentityOnly(request, identityPolicies, shownResource);

@@ -52,6 +52,8 @@ export function authorizeKeyOperation(a: KeyAuthorization): void {
   if (key.explicitDeny) throw accessDenied(caller.arn, action, resourceArn, 'resource-based', true);
   const identity = evaluateIdentityPolicies(a.identityPolicies, a.identityRequest());
   if (identity.explicitDeny) throw accessDenied(caller.arn, action, resourceArn, 'identity-based', true);
+  // Within one account a key policy naming the caller allows on its own; a caller of another
+  // account always needs its identity policies too (cross-account.ts).
   if (key.allowed && caller.account === a.keyAccount) return;
   if ((key.allowed || key.accountAllowed) && identity.allowed) return;
   if (a.viaGrant()) return;

@@ -32,7 +32,7 @@ function grantsOf(key: KeyRecord): GrantRecord[] {
 
 export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const input = parseCreateGrant(req);
-  const { key } = kms.resolve(input.keyId, { alias: false });
+  const { key } = kms.resolve(input.keyId, { alias: false }, who);
   // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys"):
   // kms:GranteePrincipal and kms:RetiringPrincipal are the request's parameters as given (only
   // principal ARNs are accepted, grant-requests.ts, so they are also what the grant stores).
@@ -120,7 +120,7 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
   checkGrantIdShape(c, req.GrantId, false);
   checkPrincipalShape(c, 'granteePrincipal', req.GranteePrincipal, false);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // Only the key policy (or IAM through it) gives kms:ListGrants, never a grant (Developer Guide,
   // "Controlling access to grants").
   kms.authorize(who, 'kms:ListGrants', key, { keys: { 'kms:GrantIsForAWSResource': false } });
@@ -189,7 +189,7 @@ export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promi
     if (!named) throw invalidGrantToken();
     const found = kms.keys.get(named.keyId);
     if (!found) throw err('NotFoundException', `Key '${kms.keyArn(named.keyId)}' does not exist`);
-    if (req.KeyId !== undefined && kms.resolve(String(req.KeyId), { alias: false }).key.keyId !== found.keyId) {
+    if (req.KeyId !== undefined && kms.resolve(String(req.KeyId), { alias: false }, who).key.keyId !== found.keyId) {
       throw validationError('The KeyId does not identify the KMS key of the grant that the grant token names.');
     }
     if (req.GrantId !== undefined && req.GrantId !== named.grantId) throw invalidGrantId(String(req.GrantId));
@@ -202,7 +202,7 @@ export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promi
     if (req.KeyId === undefined || req.GrantId === undefined) {
       throw validationError('RetireGrant needs a GrantToken, or both KeyId and GrantId.');
     }
-    key = kms.resolve(String(req.KeyId), { alias: false }).key;
+    key = kms.resolve(String(req.KeyId), { alias: false }, who).key;
     grantId = String(req.GrantId);
   }
   const grant = grantsOf(key).find((g) => g.grantId === grantId);
@@ -223,7 +223,7 @@ export async function revokeGrant(kms: KmsCore, req: Req, who: Requester): Promi
   checkKeyId(c, req.KeyId);
   checkGrantIdShape(c, req.GrantId, true);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // RevokeGrant is authorized by the key policy (or IAM through it) with kms:RevokeGrant, never by a grant.
   kms.authorize(who, 'kms:RevokeGrant', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   const grantId = String(req.GrantId);

@@ -21,7 +21,7 @@ export async function getKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   checkKeyId(c, req.KeyId);
   checkPolicyName(c, req.PolicyName);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:GetKeyPolicy', key);
   requireDefaultPolicyName(req.PolicyName);
   return { Policy: key.policy, PolicyName: 'default' };
@@ -34,7 +34,7 @@ export async function putKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   c.required('policy', req.Policy);
   c.length('policy', str(req.Policy), 1, 32_768);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // kms:BypassPolicyLockoutSafetyCheck is in the request context only when the request has the
   // parameter (Developer Guide, "AWS KMS condition keys": the documented Null-condition statement
   // allows only requests without it).
@@ -56,7 +56,7 @@ export async function listKeyPolicies(kms: KmsCore, req: Req, who: Requester): P
   c.range('limit', num(req.Limit), 1, 1000);
   checkMarker(c, req.Marker);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:ListKeyPolicies', key);
   // A key has one policy ("default"), so this list never has a second page and never issues a
   // marker: any Marker is one we did not issue. (The API Reference does not list
