@@ -2,13 +2,13 @@ import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
 import { buildAuthzRequest, buildIamOnlyRequest, type KeyResource, type Requester } from './request-context.js';
 import { authorizeIdentityOnly, authorizeKeyOperation } from './iam.js';
-import { accessDenied, authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
+import { accessDenied, authorizeKeyPolicy, evaluateIdentityPolicies, evaluateKeyPolicy } from './policy.js';
 import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
 import { MarkerCodec } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
-import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken } from './grants.js';
+import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken, mayRetire, retireDelegatingAccounts, type GrantRecord } from './grants.js';
 import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
 import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
 
@@ -344,7 +344,7 @@ export class KmsCore {
       throw accessDenied(caller.arn, action, key.arn, 'resource-based', false);
     }
     const request = this.authzRequest(who, action, key, op, requestAlias);
-    // RetireGrant is decided by the grant (retireGrant), never here.
+    // RetireGrant is decided by the grant (authorizeRetireGrant), never here.
     const grantAllows =
       viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, caller, action.slice(4), op.encryptionContext) !== undefined);
     const identityPolicies = caller.identityPolicies;
@@ -367,6 +367,35 @@ export class KmsCore {
     if (decision.allowed) throw accessDenied(caller.arn, action, key.arn, 'identity-based', false);
     // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
     authorizeKeyPolicy(key.policy, request);
+  }
+
+  /**
+   * RetireGrant (Developer Guide, "Retiring and revoking grants"): the grant decides who may retire
+   * it (its retiring principal; its grantee when it includes RetireGrant; the account it was
+   * created in, grants.ts mayRetire), and "Principals specified in the grant can retire a grant
+   * without the kms:RetireGrant permission". kms:RetireGrant in IAM policies still counts:
+   * - a Deny of kms:RetireGrant in the caller's identity policies denies ("To deny permission to
+   *   retire a grant, you can use a Deny action with the kms:RetireGrant permission");
+   * - an Allow delegates: the account the grant was created in, and the retiring principal's
+   *   account when that is an account, can give kms:RetireGrant to their IAM identities.
+   * The permission "is not effective in a key policy": a key-policy Allow gives nothing. Whether a
+   * key-policy Deny applies the documentation does not say; the local KMS applies it (stricter).
+   */
+  authorizeRetireGrant(who: Requester, key: KeyRecord, grant: GrantRecord): void {
+    const { caller } = who;
+    const action = 'kms:RetireGrant';
+    if (evaluateKeyPolicy(key.policy, this.authzRequest(who, action, key)).explicitDeny) {
+      throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
+    }
+    let identityAllows = false;
+    if (caller.identityPolicies !== undefined) {
+      const decision = evaluateIdentityPolicies(caller.identityPolicies, this.authzRequest(who, action, key, {}, undefined, 'identity'));
+      if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'identity-based', true);
+      identityAllows = decision.allowed;
+    }
+    if (mayRetire(grant, caller)) return;
+    if (identityAllows && retireDelegatingAccounts(grant).includes(caller.account)) return;
+    throw err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: ${action} on resource: ${key.arn} because the grant does not allow it to retire the grant`);
   }
 
   /**

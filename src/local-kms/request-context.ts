@@ -99,6 +99,8 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
   },
   'kms:ListGrants': { required: ['kms:GrantIsForAWSResource'], optional: [] },
   'kms:RevokeGrant': { required: ['kms:GrantIsForAWSResource'], optional: [] },
+  // Decided by the grant; a Deny of kms:RetireGrant still applies (ops/grants.ts retireGrant).
+  'kms:RetireGrant': none,
   'kms:GetParametersForImport': { required: ['kms:WrappingAlgorithm', 'kms:WrappingKeySpec'], optional: [] },
   'kms:ImportKeyMaterial': { required: ['kms:ExpirationModel'], optional: ['kms:ValidTo'] },
   'kms:DeleteImportedKeyMaterial': none,

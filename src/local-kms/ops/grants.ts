@@ -11,7 +11,6 @@ import {
   grantListEntry,
   grantSortKey,
   invalidGrantToken,
-  mayRetire,
   newGrantId,
   sameConstraints,
   type GrantRecord,
@@ -175,7 +174,6 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester
 }
 
 export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { caller } = who;
   const c = new Checks();
   c.length('grantToken', str(req.GrantToken), 1, 8192);
   c.length('keyId', str(req.KeyId), 1, 2048);
@@ -207,12 +205,8 @@ export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promi
   }
   const grant = grantsOf(key).find((g) => g.grantId === grantId);
   if (!grant) throw invalidGrantId(grantId);
-  if (!mayRetire(grant, caller)) {
-    throw err(
-      'AccessDeniedException',
-      `User: ${caller.arn} is not authorized to perform: kms:RetireGrant on resource: ${key.arn} because the grant does not allow it to retire the grant`,
-    );
-  }
+  // The grant decides, an IAM Deny of kms:RetireGrant still denies (core.ts authorizeRetireGrant).
+  kms.authorizeRetireGrant(who, key, grant);
   kms.dryRun(req);
   removeGrant(kms, key, grantId);
   return {};
