@@ -21,9 +21,12 @@ Options:
   --root-key-file F      32-byte root key that seals key material at rest
                          (default DIR/root.key, generated with mode 0600)
   --principals FILE      JSON {"<accessKeyId>": {"arn": "...", "secretAccessKey"?: "...",
-                         "userId"?: "AIDA...", "tags"?: {"team": "..."}, "policies"?: [...]}}
+                         "userId"?: "AIDA...", "tags"?: {"team": "..."}, "policies"?: [...],
+                         "tokenIssueTime"?: "2024-05-01T12:00:00Z"}}
                          mapping SigV4 access keys to IAM principals for key policies (userId,
-                         tags: aws:userid, aws:PrincipalTag).
+                         tags: aws:userid, aws:PrincipalTag; tokenIssueTime: aws:TokenIssueTime
+                         of a role session or federated user, unknown and evaluated strictly
+                         when absent).
                          "policies": the principal's IAM identity policy documents. With them
                          (even []) IAM is evaluated as in AWS: the account principal of a key
                          policy delegates to them, an identity-policy Deny denies, and CreateKey,

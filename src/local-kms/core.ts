@@ -1,7 +1,7 @@
 import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
-import { buildAuthzRequest, buildIamOnlyRequest, type KeyResource, type Requester } from './request-context.js';
-import { authorizeIdentityOnly, authorizeKeyOperation } from './iam.js';
+import { buildAuthzRequest, buildIamOnlyRequest, tokenIssueTimeRange, withTokenIssueTime, type KeyResource, type Requester } from './request-context.js';
+import { authorizeIdentityOnly, authorizeKeyOperation, keyOperationExplicitDeny } from './iam.js';
 import { accessDenied, authorizeKeyPolicy, evaluateIdentityPolicies, evaluateKeyPolicy } from './policy.js';
 import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
@@ -343,30 +343,39 @@ export class KmsCore {
       // permissions have no effect" (Developer Guide, "Allowing users in other accounts to use a KMS key").
       throw accessDenied(caller.arn, action, key.arn, 'resource-based', false);
     }
-    const request = this.authzRequest(who, action, key, op, requestAlias);
     // RetireGrant is decided by the grant (authorizeRetireGrant), never here.
     const grantAllows =
       viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, caller, action.slice(4), op.encryptionContext) !== undefined);
     const identityPolicies = caller.identityPolicies;
-    if (identityPolicies !== undefined) {
-      authorizeKeyOperation({
-        keyPolicy: key.policy,
-        request,
-        identityRequest: () => this.authzRequest(who, action, key, op, requestAlias, 'identity'),
-        identityPolicies,
-        keyAccount: this.accountId,
-        viaGrant: grantAllows,
-      });
-      return;
-    }
-    const decision = evaluateKeyPolicy(key.policy, request);
-    const keyPolicySuffices = !foreign || isAccountRoot(caller.arn);
-    if (decision.allowed && keyPolicySuffices) return;
-    if (!decision.explicitDeny && grantAllows()) return;
-    // Allowed by the key policy, but a caller of another account also needs its own IAM.
-    if (decision.allowed) throw accessDenied(caller.arn, action, key.arn, 'identity-based', false);
-    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
-    authorizeKeyPolicy(key.policy, request);
+    this.overIssueTimes(who, (at, denyOnly) => {
+      const request = at(this.authzRequest(who, action, key, op, requestAlias));
+      if (identityPolicies !== undefined) {
+        const a = {
+          keyPolicy: key.policy,
+          request,
+          identityRequest: () => at(this.authzRequest(who, action, key, op, requestAlias, 'identity')),
+          identityPolicies,
+          keyAccount: this.accountId,
+          viaGrant: grantAllows,
+        };
+        if (!denyOnly) return authorizeKeyOperation(a);
+        const denied = keyOperationExplicitDeny(a);
+        if (denied) throw denied;
+        return;
+      }
+      const decision = evaluateKeyPolicy(key.policy, request);
+      if (denyOnly) {
+        if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
+        return;
+      }
+      const keyPolicySuffices = !foreign || isAccountRoot(caller.arn);
+      if (decision.allowed && keyPolicySuffices) return;
+      if (!decision.explicitDeny && grantAllows()) return;
+      // Allowed by the key policy, but a caller of another account also needs its own IAM.
+      if (decision.allowed) throw accessDenied(caller.arn, action, key.arn, 'identity-based', false);
+      // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
+      authorizeKeyPolicy(key.policy, request);
+    });
   }
 
   /**
@@ -384,18 +393,20 @@ export class KmsCore {
   authorizeRetireGrant(who: Requester, key: KeyRecord, grant: GrantRecord): void {
     const { caller } = who;
     const action = 'kms:RetireGrant';
-    if (evaluateKeyPolicy(key.policy, this.authzRequest(who, action, key)).explicitDeny) {
-      throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
-    }
-    let identityAllows = false;
-    if (caller.identityPolicies !== undefined) {
-      const decision = evaluateIdentityPolicies(caller.identityPolicies, this.authzRequest(who, action, key, {}, undefined, 'identity'));
-      if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'identity-based', true);
-      identityAllows = decision.allowed;
-    }
-    if (mayRetire(grant, caller)) return;
-    if (identityAllows && retireDelegatingAccounts(grant).includes(caller.account)) return;
-    throw err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: ${action} on resource: ${key.arn} because the grant does not allow it to retire the grant`);
+    this.overIssueTimes(who, (at, denyOnly) => {
+      if (evaluateKeyPolicy(key.policy, at(this.authzRequest(who, action, key))).explicitDeny) {
+        throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
+      }
+      let identityAllows = false;
+      if (caller.identityPolicies !== undefined) {
+        const decision = evaluateIdentityPolicies(caller.identityPolicies, at(this.authzRequest(who, action, key, {}, undefined, 'identity')));
+        if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'identity-based', true);
+        identityAllows = decision.allowed;
+      }
+      if (denyOnly || mayRetire(grant, caller)) return;
+      if (identityAllows && retireDelegatingAccounts(grant).includes(caller.account)) return;
+      throw err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: ${action} on resource: ${key.arn} because the grant does not allow it to retire the grant`);
+    });
   }
 
   /**
@@ -417,7 +428,29 @@ export class KmsCore {
       account: who.caller.account,
       ...opts,
     });
-    authorizeIdentityOnly(request, identityPolicies, shownResource);
+    this.overIssueTimes(who, (at, denyOnly) => {
+      const r = at(request);
+      if (!denyOnly) return authorizeIdentityOnly(r, identityPolicies, shownResource);
+      if (evaluateIdentityPolicies(identityPolicies, r).explicitDeny) throw accessDenied(r.caller.arn, r.action, shownResource, 'identity-based', true);
+    });
+  }
+
+  /**
+   * Runs one authorization `check` as the caller's aws:TokenIssueTime requires. Known (or not a
+   * temporary-credential caller): once, as built. Unknown (request-context.ts tokenIssueTimeRange,
+   * [earliest, latest]): the request must pass whatever the real time was, so Deny statements are
+   * probed with both times as the key's values (`denyOnly`: a statement matching either time, or a
+   * window between them, denies), then the full check runs at each end and must pass at both. For
+   * the ordering operators (DateLessThan, DateGreaterThan, their ...Equals forms, and windows made
+   * of them) this is at least as strict as any one issue time in the range. Not covered: DateEquals
+   * (or DateNotEquals) naming the very second a session was issued strictly inside the range, and
+   * Allows split over statements that leave a gap between the ends.
+   */
+  overIssueTimes(who: Requester, check: (at: (request: AuthzRequest) => AuthzRequest, denyOnly: boolean) => void): void {
+    const range = tokenIssueTimeRange(who.caller, this.clock());
+    if (range === undefined) return check((r) => r, false);
+    check((r) => withTokenIssueTime(r, [...range]), true);
+    for (const t of range) check((r) => withTokenIssueTime(r, t), false);
   }
 
   /**

@@ -26,6 +26,7 @@
  * Operations AWS authorizes with IAM policies alone (request-context.ts, IAM_ONLY_ACTION_KEYS):
  * an identity policy must allow and none deny.
  */
+import type { KmsServiceError } from './errors.js';
 import { accessDenied, evaluateIdentityPolicies, evaluateKeyPolicyForIam } from './policy.js';
 import type { AuthzRequest, IdentityPolicy } from './policy-types.js';
 
@@ -42,6 +43,17 @@ export interface KeyAuthorization {
   keyAccount: string;
   /** True when a grant allows the request (not consulted after an explicit deny). */
   viaGrant: () => boolean;
+}
+
+/**
+ * Step 1 alone: the AccessDeniedException of an applying Deny in the key policy or an identity
+ * policy, if any. Also how core.ts probes Deny statements over an unknown aws:TokenIssueTime.
+ */
+export function keyOperationExplicitDeny(a: Omit<KeyAuthorization, 'viaGrant'>): KmsServiceError | undefined {
+  const { caller, action, resourceArn } = a.request;
+  if (evaluateKeyPolicyForIam(a.keyPolicy, a.request).explicitDeny) return accessDenied(caller.arn, action, resourceArn, 'resource-based', true);
+  if (evaluateIdentityPolicies(a.identityPolicies, a.identityRequest()).explicitDeny) return accessDenied(caller.arn, action, resourceArn, 'identity-based', true);
+  return undefined;
 }
 
 /** Authorizes a key operation for a caller whose IAM is modelled; throws AccessDeniedException. */

@@ -98,7 +98,10 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
     // as that request would be, with the key's own condition keys and the caller's global keys.
     const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
-    assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, subsequent);
+    // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
+    kms.overIssueTimes(who, (at, denyOnly) => {
+      if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, at(subsequent));
+    });
   } else {
     policy = defaultKeyPolicy(kms.accountId);
   }

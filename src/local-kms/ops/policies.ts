@@ -45,7 +45,11 @@ export async function putKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   validateKeyPolicy(policy);
   // Lockout safety check: the new policy must allow this caller a subsequent PutKeyPolicy request
   // (one that does not bypass the check), evaluated with the key's keys and the caller's global keys.
-  assertPolicyLockoutSafe(policy, who.caller, key.arn, bypass === true, kms.authzRequest(who, 'kms:PutKeyPolicy', key));
+  // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
+  const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', key);
+  kms.overIssueTimes(who, (at, denyOnly) => {
+    if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, key.arn, bypass === true, at(subsequent));
+  });
   kms.commit(key, { policy });
   return {};
 }
