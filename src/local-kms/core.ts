@@ -1,13 +1,14 @@
 import { KmsServiceError } from './errors.js';
 import type { AuthzRequest, Caller, ConditionValue } from './policy-types.js';
-import { buildAuthzRequest, buildIamOnlyRequest, type KeyResource, type Requester } from './request-context.js';
-import { authorizeIdentityOnly, authorizeKeyOperation } from './iam.js';
-import { authorizeKeyPolicy, evaluateKeyPolicy } from './policy.js';
+import { buildAuthzRequest, buildIamOnlyRequest, tokenIssueTimeRange, withTokenIssueTime, type KeyResource, type Requester } from './request-context.js';
+import { authorizeIdentityOnly, authorizeKeyOperation, keyOperationExplicitDeny } from './iam.js';
+import { accessDenied, authorizeKeyPolicy, evaluateIdentityPolicies, evaluateKeyPolicy } from './policy.js';
+import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
 import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
 import { MarkerCodec } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
-import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken } from './grants.js';
+import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken, mayRetire, retireDelegatingAccounts, type GrantRecord } from './grants.js';
 import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
 import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
 
@@ -257,12 +258,12 @@ export class KmsCore {
     for (const m of key.materials) m.secret.fill(0);
   }
 
-  keyArn(keyId: string): string {
-    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:key/${keyId}`;
+  keyArn(keyId: string, account = this.accountId): string {
+    return `arn:${this.partition}:kms:${this.region}:${account}:key/${keyId}`;
   }
 
-  aliasArn(name: string): string {
-    return `arn:${this.partition}:kms:${this.region}:${this.accountId}:${name}`;
+  aliasArn(name: string, account = this.accountId): string {
+    return `arn:${this.partition}:kms:${this.region}:${account}:${name}`;
   }
 
   stateOf(key: KeyRecord): 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' {
@@ -274,9 +275,18 @@ export class KmsCore {
   /**
    * Resolves a KeyId parameter: key id, key ARN, and (where the operation accepts them) alias
    * name or alias ARN. ARNs of another account or region name keys that do not exist here.
+   *
+   * For a caller of another account a bare key id or alias name names a key or alias of ITS
+   * account (API Reference, `KeyId`: "To specify a KMS key in a different AWS account, you must
+   * use the key ARN or alias ARN"), which this KMS does not hold: NotFoundException, naming the
+   * ARN in the caller's account as AWS resolves it. `shortKeyId`: Decrypt and the ReEncrypt source
+   * of symmetric ciphertext, where the API Reference also accepts a short key id across accounts
+   * (the ciphertext names the key; the id only has to agree with it).
    */
-  resolve(input: string, opts: { alias: boolean }): { key: KeyRecord; alias?: string } {
+  resolve(input: string, opts: { alias: boolean; shortKeyId?: boolean }, who: Requester): { key: KeyRecord; alias?: string } {
     const arnPrefix = `arn:${this.partition}:kms:${this.region}:${this.accountId}:`;
+    const callerAccount = who.caller.account;
+    const foreign = callerAccount !== this.accountId;
     let id = input;
     let aliasName: string | undefined;
     if (input.startsWith('arn:')) {
@@ -290,6 +300,9 @@ export class KmsCore {
       else id = m[1]!.slice(4);
     } else if (input.startsWith('alias/')) {
       aliasName = input;
+      if (foreign && opts.alias) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName, callerAccount)} is not found.`);
+    } else if (foreign && UUID.test(id) && opts.shortKeyId !== true) {
+      throw err('NotFoundException', `Key '${this.keyArn(id, callerAccount)}' does not exist`);
     }
     if (aliasName !== undefined) {
       if (!opts.alias) throw err('NotFoundException', `Invalid keyId ${input}`);
@@ -305,6 +318,11 @@ export class KmsCore {
     return { key };
   }
 
+  /** Whether `who` is a principal of another account than the one this KMS serves (cross-account.ts). */
+  isForeign(who: Requester): boolean {
+    return who.caller.account !== this.accountId;
+  }
+
   /**
    * Key policy check (policy.ts), then grants (grants.ts): an explicit Deny in the key policy wins;
    * otherwise an Allow in the key policy, or a live grant naming the caller, the operation and
@@ -312,35 +330,91 @@ export class KmsCore {
    * For a caller whose IAM is modelled (principals file `policies`) its identity policies take
    * part as AWS combines them (iam.ts): their Deny denies, and an account principal in the key
    * policy delegates to them. `viaGrant` replaces the grant check (CreateGrant has its own rules).
+   *
+   * A caller of another account (cross-account.ts): only the cross-account permissions are
+   * effective, and the key policy alone allows only that account's root user when the caller's IAM
+   * is not modelled (its IAM would have to allow too, and the local KMS cannot see it).
    */
   authorize(who: Requester, action: string, key: KeyRecord, op: OperationKeys = {}, requestAlias?: string, viaGrant?: () => boolean): void {
-    const request = this.authzRequest(who, action, key, op, requestAlias);
-    // RetireGrant is decided by the grant (retireGrant), never here.
-    const grantAllows =
-      viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, who.caller, action.slice(4), op.encryptionContext) !== undefined);
-    const identityPolicies = who.caller.identityPolicies;
-    if (identityPolicies !== undefined) {
-      authorizeKeyOperation({
-        keyPolicy: key.policy,
-        request,
-        identityRequest: () => this.authzRequest(who, action, key, op, requestAlias, 'identity'),
-        identityPolicies,
-        keyAccount: this.accountId,
-        viaGrant: grantAllows,
-      });
-      return;
+    const { caller } = who;
+    const foreign = this.isForeign(who);
+    if (foreign && !CROSS_ACCOUNT_ACTIONS.has(action)) {
+      // "If you give a user in a different account permission for other operations, those
+      // permissions have no effect" (Developer Guide, "Allowing users in other accounts to use a KMS key").
+      throw accessDenied(caller.arn, action, key.arn, 'resource-based', false);
     }
-    const decision = evaluateKeyPolicy(key.policy, request);
-    if (decision.allowed) return;
-    if (!decision.explicitDeny && grantAllows()) return;
-    // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
-    authorizeKeyPolicy(key.policy, request);
+    // RetireGrant is decided by the grant (authorizeRetireGrant), never here.
+    const grantAllows =
+      viaGrant ?? (() => action !== 'kms:CreateGrant' && action.startsWith('kms:') && findAllowingGrant(key.grants, caller, action.slice(4), op.encryptionContext) !== undefined);
+    const identityPolicies = caller.identityPolicies;
+    this.overIssueTimes(who, (at, denyOnly) => {
+      const request = at(this.authzRequest(who, action, key, op, requestAlias));
+      if (identityPolicies !== undefined) {
+        const a = {
+          keyPolicy: key.policy,
+          request,
+          identityRequest: () => at(this.authzRequest(who, action, key, op, requestAlias, 'identity')),
+          identityPolicies,
+          keyAccount: this.accountId,
+          viaGrant: grantAllows,
+        };
+        if (!denyOnly) return authorizeKeyOperation(a);
+        const denied = keyOperationExplicitDeny(a);
+        if (denied) throw denied;
+        return;
+      }
+      const decision = evaluateKeyPolicy(key.policy, request);
+      if (denyOnly) {
+        if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
+        return;
+      }
+      const keyPolicySuffices = !foreign || isAccountRoot(caller.arn);
+      if (decision.allowed && keyPolicySuffices) return;
+      if (!decision.explicitDeny && grantAllows()) return;
+      // Allowed by the key policy, but a caller of another account also needs its own IAM.
+      if (decision.allowed) throw accessDenied(caller.arn, action, key.arn, 'identity-based', false);
+      // Throws AccessDeniedException naming the principal, the action and the key ARN, like AWS.
+      authorizeKeyPolicy(key.policy, request);
+    });
+  }
+
+  /**
+   * RetireGrant (Developer Guide, "Retiring and revoking grants"): the grant decides who may retire
+   * it (its retiring principal; its grantee when it includes RetireGrant; the account it was
+   * created in, grants.ts mayRetire), and "Principals specified in the grant can retire a grant
+   * without the kms:RetireGrant permission". kms:RetireGrant in IAM policies still counts:
+   * - a Deny of kms:RetireGrant in the caller's identity policies denies ("To deny permission to
+   *   retire a grant, you can use a Deny action with the kms:RetireGrant permission");
+   * - an Allow delegates: the account the grant was created in, and the retiring principal's
+   *   account when that is an account, can give kms:RetireGrant to their IAM identities.
+   * The permission "is not effective in a key policy": a key-policy Allow gives nothing. Whether a
+   * key-policy Deny applies the documentation does not say; the local KMS applies it (stricter).
+   */
+  authorizeRetireGrant(who: Requester, key: KeyRecord, grant: GrantRecord): void {
+    const { caller } = who;
+    const action = 'kms:RetireGrant';
+    this.overIssueTimes(who, (at, denyOnly) => {
+      if (evaluateKeyPolicy(key.policy, at(this.authzRequest(who, action, key))).explicitDeny) {
+        throw accessDenied(caller.arn, action, key.arn, 'resource-based', true);
+      }
+      let identityAllows = false;
+      if (caller.identityPolicies !== undefined) {
+        const decision = evaluateIdentityPolicies(caller.identityPolicies, at(this.authzRequest(who, action, key, {}, undefined, 'identity')));
+        if (decision.explicitDeny) throw accessDenied(caller.arn, action, key.arn, 'identity-based', true);
+        identityAllows = decision.allowed;
+      }
+      if (denyOnly || mayRetire(grant, caller)) return;
+      if (identityAllows && retireDelegatingAccounts(grant).includes(caller.account)) return;
+      throw err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: ${action} on resource: ${key.arn} because the grant does not allow it to retire the grant`);
+    });
   }
 
   /**
    * An authorization AWS makes with IAM policies alone (request-context.ts IAM_ONLY_ACTION_KEYS:
    * CreateKey, ListKeys, ListAliases, GenerateRandom, ListRetirableGrants, the alias side of the
-   * alias operations). Callers whose IAM is not modelled pass, as they always did here.
+   * alias operations). Callers whose IAM is not modelled pass, as they always did here. The
+   * resources are the caller's own account's: a caller of another account lists, creates and
+   * names aliases in its account (cross-account.ts), so its policies are matched against that.
    */
   authorizeIamOnly(who: Requester, name: string, opts: { keys?: Record<string, ConditionValue>; alias?: string; principal?: string } = {}): void {
     const identityPolicies = who.caller.identityPolicies;
@@ -351,10 +425,32 @@ export class KmsCore {
       now: this.clock(),
       serviceRegion: this.region,
       partition: this.partition,
-      account: this.accountId,
+      account: who.caller.account,
       ...opts,
     });
-    authorizeIdentityOnly(request, identityPolicies, shownResource);
+    this.overIssueTimes(who, (at, denyOnly) => {
+      const r = at(request);
+      if (!denyOnly) return authorizeIdentityOnly(r, identityPolicies, shownResource);
+      if (evaluateIdentityPolicies(identityPolicies, r).explicitDeny) throw accessDenied(r.caller.arn, r.action, shownResource, 'identity-based', true);
+    });
+  }
+
+  /**
+   * Runs one authorization `check` as the caller's aws:TokenIssueTime requires. Known (or not a
+   * temporary-credential caller): once, as built. Unknown (request-context.ts tokenIssueTimeRange,
+   * [earliest, latest]): the request must pass whatever the real time was, so Deny statements are
+   * probed with both times as the key's values (`denyOnly`: a statement matching either time, or a
+   * window between them, denies), then the full check runs at each end and must pass at both. For
+   * the ordering operators (DateLessThan, DateGreaterThan, their ...Equals forms, and windows made
+   * of them) this is at least as strict as any one issue time in the range. Not covered: DateEquals
+   * (or DateNotEquals) naming the very second a session was issued strictly inside the range, and
+   * Allows split over statements that leave a gap between the ends.
+   */
+  overIssueTimes(who: Requester, check: (at: (request: AuthzRequest) => AuthzRequest, denyOnly: boolean) => void): void {
+    const range = tokenIssueTimeRange(who.caller, this.clock());
+    if (range === undefined) return check((r) => r, false);
+    check((r) => withTokenIssueTime(r, [...range]), true);
+    for (const t of range) check((r) => withTokenIssueTime(r, t), false);
   }
 
   /**

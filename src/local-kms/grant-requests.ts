@@ -3,7 +3,7 @@
  * model (botocore kms 2014-11-01: PrincipalIdType 1-256 `^[\w+=,.@:/-]+$`, GrantNameType 1-256
  * `^[a-zA-Z0-9:/_-]+$`, GrantTokenType 1-8192, GrantIdType 1-128, GrantTokenList 0-10) and the
  * semantic checks of the API Reference. Shape problems are ValidationException (one message
- * listing every violation, validate.ts); a principal that is not a principal ARN or account id is
+ * listing every violation, validate.ts); a principal that is not a principal ARN is
  * InvalidArnException, which is what KMS answers for a grantee it cannot resolve.
  */
 import { KmsServiceError } from './errors.js';
@@ -16,7 +16,7 @@ import {
   type Context,
   type GrantConstraints,
 } from './grants.js';
-import { isPrincipalId } from './policy.js';
+import { PRINCIPAL_ARN } from './policy.js';
 import { KEY_SPECS, type KeySpec, type KeyUsage } from './specs.js';
 import { Checks, validationError } from './validate.js';
 
@@ -46,16 +46,18 @@ export function checkListShape(c: Checks, req: Req): void {
   c.pattern('marker', str(req.Marker), /^[\u0020-\u00FF]*$/, '[\\u0020-\\u00FF]*');
 }
 
-/** InvalidArnException unless `p` names an AWS principal (account id or principal ARN). */
+/**
+ * InvalidArnException unless `p` is the ARN of an AWS principal. The API Reference asks for an ARN
+ * (CreateGrant `GranteePrincipal`/`RetiringPrincipal`, ListRetirableGrants `RetiringPrincipal`:
+ * "use the Amazon Resource Name (ARN) of an AWS principal"; an account is `arn:aws:iam::<id>:root`),
+ * so a bare account id is refused, not rewritten: the condition keys kms:GranteePrincipal and
+ * kms:RetiringPrincipal carry the parameter as the request gives it, and a rewritten value would
+ * slip past a policy written against the value given.
+ */
 export function requirePrincipal(p: string, member: string): void {
-  if (!isPrincipalId(p)) {
-    throw new KmsServiceError('InvalidArnException', `${member} ${p} is not a valid AWS principal (an account id, or an IAM user, role or assumed-role ARN).`);
+  if (!PRINCIPAL_ARN.test(p)) {
+    throw new KmsServiceError('InvalidArnException', `${member} ${p} is not a valid AWS principal ARN (an account root, IAM user, role, assumed-role or federated-user ARN).`);
   }
-}
-
-/** Account ids become the account's root ARN, as grants show them in ListGrants. */
-export function normalizePrincipal(p: string, partition: string): string {
-  return /^\d{12}$/.test(p) ? `arn:${partition}:iam::${p}:root` : p;
 }
 
 export interface CreateGrantInput {
@@ -68,7 +70,7 @@ export interface CreateGrantInput {
 }
 
 /** Shape checks of CreateGrant (ValidationException) and the principal checks (InvalidArnException). */
-export function parseCreateGrant(req: Req, partition: string): CreateGrantInput {
+export function parseCreateGrant(req: Req): CreateGrantInput {
   const c = new Checks();
   c.required('keyId', req.KeyId);
   c.length('keyId', str(req.KeyId), 1, 2048);
@@ -117,11 +119,11 @@ export function parseCreateGrant(req: Req, partition: string): CreateGrantInput 
   if (retiring !== undefined) requirePrincipal(retiring, 'RetiringPrincipal');
   const out: CreateGrantInput = {
     keyId: String(req.KeyId),
-    granteePrincipal: normalizePrincipal(grantee, partition),
+    granteePrincipal: grantee,
     // Each operation once, in the order first given.
     operations: [...new Set(ops)],
   };
-  if (retiring !== undefined) out.retiringPrincipal = normalizePrincipal(retiring, partition);
+  if (retiring !== undefined) out.retiringPrincipal = retiring;
   const kept = copyConstraints(constraints);
   if (kept) out.constraints = kept;
   if (req.Name !== undefined) out.name = String(req.Name);

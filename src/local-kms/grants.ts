@@ -223,15 +223,26 @@ export function findAllowingGrant(
 }
 
 /**
- * Who may retire a grant (Developer Guide, "Retiring and revoking grants"; API Reference,
- * RetireGrant): its retiring principal; its grantee when the grant includes RetireGrant; and the
- * account the grant was created in (here its root user: there is no IAM to delegate to). The
- * kms:RetireGrant permission is not effective in a key policy, so the key policy is not asked.
+ * Who the grant itself lets retire it (Developer Guide, "Retiring and revoking grants"; API
+ * Reference, RetireGrant): its retiring principal; its grantee when the grant includes
+ * RetireGrant; and the account the grant was created in (its root user; the account's IAM
+ * identities through kms:RetireGrant, retireDelegatingAccounts). An account named as a principal
+ * means its root user here, as in key policies. core.ts authorizeRetireGrant adds the Denies.
  */
 export function mayRetire(grant: GrantRecord, caller: Caller): boolean {
   if (grant.retiringPrincipal !== undefined && isCallerPrincipal(grant.retiringPrincipal, caller)) return true;
   if (grant.operations.includes('RetireGrant') && isCallerPrincipal(grant.granteePrincipal, caller)) return true;
   return isCallerPrincipal(grant.issuingAccount, caller);
+}
+
+/**
+ * Accounts whose IAM policies can give their identities kms:RetireGrant for this grant
+ * (Developer Guide, "Retiring and revoking grants"): the account the grant was created in, and the
+ * retiring principal's account when the retiring principal is that account.
+ */
+export function retireDelegatingAccounts(grant: GrantRecord): string[] {
+  const accountOfRoot = (arn: string | undefined) => (arn === undefined ? undefined : /^arn:[^:]+:iam::(\d{12}):root$/.exec(arn)?.[1]);
+  return [accountOfRoot(grant.issuingAccount), accountOfRoot(grant.retiringPrincipal)].filter((a): a is string => a !== undefined);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
  * Operations AWS authorizes with IAM policies alone (request-context.ts, IAM_ONLY_ACTION_KEYS):
  * an identity policy must allow and none deny.
  */
+import type { KmsServiceError } from './errors.js';
 import { accessDenied, evaluateIdentityPolicies, evaluateKeyPolicyForIam } from './policy.js';
 import type { AuthzRequest, IdentityPolicy } from './policy-types.js';
 
@@ -44,6 +45,17 @@ export interface KeyAuthorization {
   viaGrant: () => boolean;
 }
 
+/**
+ * Step 1 alone: the AccessDeniedException of an applying Deny in the key policy or an identity
+ * policy, if any. Also how core.ts probes Deny statements over an unknown aws:TokenIssueTime.
+ */
+export function keyOperationExplicitDeny(a: Omit<KeyAuthorization, 'viaGrant'>): KmsServiceError | undefined {
+  const { caller, action, resourceArn } = a.request;
+  if (evaluateKeyPolicyForIam(a.keyPolicy, a.request).explicitDeny) return accessDenied(caller.arn, action, resourceArn, 'resource-based', true);
+  if (evaluateIdentityPolicies(a.identityPolicies, a.identityRequest()).explicitDeny) return accessDenied(caller.arn, action, resourceArn, 'identity-based', true);
+  return undefined;
+}
+
 /** Authorizes a key operation for a caller whose IAM is modelled; throws AccessDeniedException. */
 export function authorizeKeyOperation(a: KeyAuthorization): void {
   const { request } = a;
@@ -52,6 +64,8 @@ export function authorizeKeyOperation(a: KeyAuthorization): void {
   if (key.explicitDeny) throw accessDenied(caller.arn, action, resourceArn, 'resource-based', true);
   const identity = evaluateIdentityPolicies(a.identityPolicies, a.identityRequest());
   if (identity.explicitDeny) throw accessDenied(caller.arn, action, resourceArn, 'identity-based', true);
+  // Within one account a key policy naming the caller allows on its own; a caller of another
+  // account always needs its identity policies too (cross-account.ts).
   if (key.allowed && caller.account === a.keyAccount) return;
   if ((key.allowed || key.accountAllowed) && identity.allowed) return;
   if (a.viaGrant()) return;

@@ -14,6 +14,13 @@ export interface Caller {
   /** Tags of the principal (principals file `tags`), the `aws:PrincipalTag/<key>` condition keys. */
   tags?: Readonly<Record<string, string>>;
   /**
+   * When the caller's temporary credentials were issued (principals file `tokenIssueTime`, ISO
+   * 8601), the `aws:TokenIssueTime` condition key of role sessions, role entries and federated
+   * users. Absent (or not a date) for such a caller: unknown, and evaluated strictly over every
+   * time a live session can have been issued (request-context.ts tokenIssueTimeRange).
+   */
+  tokenIssueTime?: string;
+  /**
    * The principal's IAM identity policies (principals file `policies`), parsed by policy.ts
    * `parseIdentityPolicy`. Absent: IAM is not modelled for this caller (a key policy's account
    * principal then means the account root only, and operations AWS authorizes with IAM policies

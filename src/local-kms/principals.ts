@@ -17,6 +17,11 @@
  * entry without one (a long-term key): AWS answers "The security token included in the request
  * is invalid." (auth.ts). The token is compared, never logged or echoed.
  *
+ * `tokenIssueTime` (optional, ISO 8601) is when the credentials of a role session, role entry or
+ * federated user were issued: its `aws:TokenIssueTime`. Without it the time is unknown and
+ * evaluated strictly over every time a live session can have been issued (request-context.ts
+ * tokenIssueTimeRange). IAM users and the root user sign with long-term keys, which carry none.
+ *
  * `policies` (optional) are the principal's IAM identity policies, an array of policy documents
  * (JSON objects). An entry with `policies`, even `[]`, has its IAM modelled (iam.ts): the account
  * principal of a key policy delegates to these policies, and operations AWS authorizes with IAM
@@ -40,6 +45,8 @@ export interface PrincipalEntry {
   userId?: string;
   /** IAM tags of the principal (the role's, for a role session). */
   tags?: Record<string, string>;
+  /** When the temporary credentials were issued (aws:TokenIssueTime), ISO 8601 UTC to the second. */
+  tokenIssueTime?: string;
   /** IAM identity policies of the principal (the role's, for a role session); absent: IAM not modelled. */
   policies?: readonly IdentityPolicy[];
 }
@@ -132,6 +139,30 @@ function principalAttributes(where: string, arn: string, userId: unknown, tags: 
 const SESSION_TOKEN = /^[\x21-\x7e]+$/;
 const MAX_SESSION_TOKEN_CHARS = 16_384;
 
+/** ISO 8601 date and time with a zone, as AWS writes aws:TokenIssueTime (e.g. 2024-05-01T12:00:00Z). */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/** Milliseconds of an ISO 8601 date-time, NaN unless it names a real calendar day (no 30 February). */
+function parseIsoDateTime(value: unknown): number {
+  const m = typeof value === 'string' ? ISO_DATE_TIME.exec(value) : null;
+  if (!m) return NaN;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (new Date(Date.UTC(y, mo - 1, d)).getUTCDate() !== d || mo < 1 || mo > 12) return NaN;
+  return Date.parse(value as string);
+}
+
+/** Checks the optional `tokenIssueTime` of one entry; returns it as ISO 8601 UTC to the second. */
+function tokenIssueTime(where: string, arn: string, value: unknown): string {
+  if (!/:(?:assumed-role|role|federated-user)\//.test(arn)) {
+    throw new Error(`${where}: "tokenIssueTime" is only for role sessions, roles and federated users (temporary credentials); IAM users and the root user sign with long-term access keys, which carry no aws:TokenIssueTime`);
+  }
+  const ms = parseIsoDateTime(value);
+  if (!Number.isFinite(ms)) {
+    throw new Error(`${where}: "tokenIssueTime" must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`);
+  }
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** Access key ids as AWS issues them: 16..128 word characters (IAM API `AccessKeyId` constraints). */
 const ACCESS_KEY_ID = /^\w{16,128}$/;
 /**
@@ -165,7 +196,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "sessionToken"?: ..., "userId"?: ..., "tags"?: ..., "policies"?: [...] }`);
+    throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "sessionToken"?: ..., "userId"?: ..., "tags"?: ..., "tokenIssueTime"?: ..., "policies"?: [...] }`);
   }
   const out = new Map<string, PrincipalEntry>();
   for (const [accessKeyId, entry] of Object.entries(doc)) {
@@ -176,7 +207,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       throw new Error(`${where}: expected an object { "arn": ..., "secretAccessKey"?: ... }`);
     }
-    const { arn, secretAccessKey, sessionToken, userId, tags, policies, ...rest } = entry as Record<string, unknown>;
+    const { arn, secretAccessKey, sessionToken, userId, tags, policies, tokenIssueTime: issued, ...rest } = entry as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) throw new Error(`${where}: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
     if (typeof arn !== 'string' || accountOfPrincipalArn(arn) === undefined) {
@@ -187,6 +218,7 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
     }
     const value: PrincipalEntry = { arn, ...principalAttributes(where, arn, userId, tags) };
     if (policies !== undefined) value.policies = identityPolicies(where, arn, policies);
+    if (issued !== undefined) value.tokenIssueTime = tokenIssueTime(where, arn, issued);
     if (secretAccessKey !== undefined) {
       if (typeof secretAccessKey !== 'string' || secretAccessKey.length === 0) {
         throw new Error(`${where}: "secretAccessKey" must be a non-empty string when given`);
@@ -249,6 +281,7 @@ export function resolveCaller(
     const caller: Caller = { arn: entry.arn, account: accountOfPrincipalArn(entry.arn)!, accessKeyId };
     if (entry.userId !== undefined) caller.userId = entry.userId;
     if (entry.tags !== undefined) caller.tags = entry.tags;
+    if (entry.tokenIssueTime !== undefined) caller.tokenIssueTime = entry.tokenIssueTime;
     if (entry.policies !== undefined) caller.identityPolicies = entry.policies;
     return caller;
   }

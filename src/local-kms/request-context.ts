@@ -99,6 +99,8 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
   },
   'kms:ListGrants': { required: ['kms:GrantIsForAWSResource'], optional: [] },
   'kms:RevokeGrant': { required: ['kms:GrantIsForAWSResource'], optional: [] },
+  // Decided by the grant; a Deny of kms:RetireGrant still applies (ops/grants.ts retireGrant).
+  'kms:RetireGrant': none,
   'kms:GetParametersForImport': { required: ['kms:WrappingAlgorithm', 'kms:WrappingKeySpec'], optional: [] },
   'kms:ImportKeyMaterial': { required: ['kms:ExpirationModel'], optional: ['kms:ValidTo'] },
   'kms:DeleteImportedKeyMaterial': none,
@@ -144,7 +146,8 @@ export const KEY_RESOURCE_KEYS: readonly string[] = [
 /**
  * Global keys every request carries (their Availability is "always" or "all signed requests"),
  * plus the principal's own keys (aws:username for IAM users, aws:PrincipalTag/<key> when the
- * principal has tags, aws:MultiFactorAuthPresent for temporary-credential sessions).
+ * principal has tags, aws:MultiFactorAuthPresent and aws:TokenIssueTime for temporary-credential
+ * sessions).
  */
 export const GLOBAL_KEYS: readonly string[] = [
   'aws:CurrentTime',
@@ -465,6 +468,42 @@ function principalArnOf(caller: Caller): string {
 
 const PRINCIPAL_TYPES = { root: 'Account', user: 'User', role: 'AssumedRole', session: 'AssumedRole', federated: 'FederatedUser' } as const;
 
+/** Role sessions, role entries (a session of the role) and federated users sign with temporary credentials. */
+export function usesTemporaryCredentials(caller: Caller): boolean {
+  const kind = parsePrincipal(caller.arn)?.kind;
+  return kind === 'session' || kind === 'role' || kind === 'federated';
+}
+
+/**
+ * Longest life of temporary security credentials: 129,600 seconds, 36 hours (IAM User Guide,
+ * "Disabling permissions for temporary security credentials"). A session in use now was issued
+ * within that time. (Role sessions live at most 12 hours; the one bound for every kind of session
+ * only widens the range, which is the strict side.)
+ */
+const MAX_SESSION_MS = 36 * 3_600_000;
+
+/** ISO 8601 to the second, as AWS writes aws:CurrentTime and aws:TokenIssueTime. */
+const isoSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * The times a caller's unknown aws:TokenIssueTime can have, as [earliest, latest]; undefined when
+ * the caller has no temporary credentials or its issue time is known (Caller `tokenIssueTime`, a
+ * valid date). A principals-file entry cannot know when a real session was issued; a session in
+ * use at `now` was issued no later than `now` and no earlier than its longest life before it. The
+ * request must then be allowed whatever the time was (core.ts): denied when a Deny applies at
+ * either end or to the two together, allowed only when allowed at both ends.
+ */
+export function tokenIssueTimeRange(caller: Caller, now: number): [string, string] | undefined {
+  if (!usesTemporaryCredentials(caller)) return undefined;
+  if (caller.tokenIssueTime !== undefined && Number.isFinite(Date.parse(caller.tokenIssueTime))) return undefined;
+  return [isoSeconds(now - MAX_SESSION_MS), isoSeconds(now)];
+}
+
+/** `req` with aws:TokenIssueTime set to `value` (one time, or several to probe Deny statements). */
+export function withTokenIssueTime(req: AuthzRequest, value: string | string[]): AuthzRequest {
+  return { ...req, conditionKeys: { ...(req.conditionKeys ?? {}), 'aws:TokenIssueTime': value } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The condition-key map the policy engine reads
 
@@ -494,8 +533,11 @@ export function conditionContext(req: AuthzRequest): ConditionContext {
   set('aws:PrincipalIsAWSService', false);
   // Sessions use temporary credentials, which carry aws:MultiFactorAuthPresent; no session here
   // was authenticated with MFA (there is no MFA in the local KMS).
-  if (principal?.kind === 'session' || principal?.kind === 'role' || principal?.kind === 'federated') {
+  if (usesTemporaryCredentials(caller)) {
     set('aws:MultiFactorAuthPresent', false);
+    // aws:TokenIssueTime: present for temporary credentials only (IAM User Guide, "AWS global
+    // condition context keys"). Unknown (undefined) here, core.ts evaluates it over its range.
+    set('aws:TokenIssueTime', caller.tokenIssueTime);
   }
   // aws:PrincipalTag/<key>: one key per tag of the principal (none for the root user).
   if (principal && principal.kind !== 'root') {

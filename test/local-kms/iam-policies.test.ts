@@ -282,10 +282,14 @@ describe('key operations: the key policy delegates to IAM through the account pr
     );
   });
 
-  it('a principal in another account needs the key policy AND its own identity policy; without `policies` the key policy alone decides, as before (Developer Guide, "Allowing users in other accounts to use a KMS key")', async () => {
-    await expectDenied(encrypt('ext', 'xacct'), denied('ext', 'kms:Encrypt', arnOf('xacct'), 'identity'));
-    await encrypt('ext2', 'xacct');
-    await encrypt('ext3', 'xacct');
+  it('a principal in another account needs the key policy AND its own identity policy; without `policies` its IAM is unknown, so the key policy alone does not allow it (Developer Guide, "Allowing users in other accounts to use a KMS key": "Neither the key policy nor the IAM policy alone is sufficient")', async () => {
+    // Across accounts the key is named by its ARN (API Reference, Encrypt `KeyId`); a bare key id
+    // is looked up in the caller's own account.
+    const arn = arnOf('xacct');
+    await expectDenied(encrypt('ext', arn), denied('ext', 'kms:Encrypt', arn, 'identity'));
+    await encrypt('ext2', arn);
+    await expectAwsError(encrypt('ext2', 'xacct'), 'NotFoundException');
+    await expectDenied(encrypt('ext3', arn), denied('ext3', 'kms:Encrypt', arn, 'identity'));
   });
 
   it('kms:BypassPolicyLockoutSafetyCheck: the documented IAM Deny stops PutKeyPolicy with a bypass; without one the delegated PutKeyPolicy goes through (Developer Guide, "AWS KMS condition keys")', async () => {

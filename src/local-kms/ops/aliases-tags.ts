@@ -2,7 +2,7 @@ import type { Requester } from '../request-context.js';
 import { KEY_SPECS } from '../specs.js';
 import { Checks, validationError } from '../validate.js';
 import { paginate, sortByKey, type ListScope } from '../paging.js';
-import type { KeyRecord, Tag } from '../model.js';
+import type { AliasRecord, KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkKeyId, checkMarker, err, num, str, withPage, type KmsResponse, type Req } from './util.js';
 
@@ -38,7 +38,7 @@ export async function createAlias(kms: KmsCore, req: Req, who: Requester): Promi
   c.done();
   const name = String(req.AliasName);
   aliasRules(name);
-  const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
+  const { key } = kms.resolve(String(req.TargetKeyId), { alias: false }, who);
   // Two permissions (Developer Guide, "Controlling access to aliases"): kms:CreateAlias on the key
   // (key policy, or IAM through it) and on the alias (IAM policy only).
   kms.authorize(who, 'kms:CreateAlias', key);
@@ -63,10 +63,9 @@ export async function updateAlias(kms: KmsCore, req: Req, who: Requester): Promi
   c.done();
   const name = String(req.AliasName);
   aliasRules(name);
-  const alias = kms.aliases.get(name);
-  if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
+  const alias = ownAlias(kms, name, who);
   const current = kms.keys.get(alias.targetKeyId)!;
-  const { key } = kms.resolve(String(req.TargetKeyId), { alias: false });
+  const { key } = kms.resolve(String(req.TargetKeyId), { alias: false }, who);
   // Three permissions: the current key, the new key, the alias (IAM only).
   kms.authorize(who, 'kms:UpdateAlias', current);
   kms.authorize(who, 'kms:UpdateAlias', key);
@@ -90,14 +89,23 @@ export async function deleteAlias(kms: KmsCore, req: Req, who: Requester): Promi
   c.done();
   const name = String(req.AliasName);
   aliasRules(name);
-  const alias = kms.aliases.get(name);
-  if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name)} is not found.`);
+  const alias = ownAlias(kms, name, who);
   kms.authorize(who, 'kms:DeleteAlias', kms.keys.get(alias.targetKeyId)!);
   kms.authorizeIamOnly(who, 'DeleteAlias on the alias', { alias: name });
   const next = new Map(kms.aliases);
   next.delete(name);
   kms.commitAliases(next);
   return {};
+}
+
+/**
+ * The alias `name` of the caller's account. Alias names are resolved in the caller's account, so
+ * for a caller of another account (cross-account.ts) no alias of this one is found.
+ */
+function ownAlias(kms: KmsCore, name: string, who: Requester): AliasRecord {
+  const alias = kms.isForeign(who) ? undefined : kms.aliases.get(name);
+  if (!alias) throw err('NotFoundException', `Alias ${kms.aliasArn(name, who.caller.account)} is not found.`);
+  return alias;
 }
 
 export async function listAliases(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
@@ -108,12 +116,15 @@ export async function listAliases(kms: KmsCore, req: Req, who: Requester): Promi
   c.done();
   // IAM policies alone, on "*", even with KeyId (Developer Guide, "Controlling access to aliases").
   kms.authorizeIamOnly(who, 'ListAliases');
-  let list = [...kms.aliases.values()];
-  const scope: ListScope = { operation: 'ListAliases', scope: '' };
+  // "ListAliases does not return aliases in other AWS accounts" (API Reference): a caller of
+  // another account lists its own account's aliases, of which this KMS holds none.
+  const foreign = kms.isForeign(who);
+  let list = foreign ? [] : [...kms.aliases.values()];
+  const scope: ListScope = { operation: 'ListAliases', scope: foreign ? `account ${who.caller.account}` : '' };
   if (req.KeyId !== undefined) {
-    const { key } = kms.resolve(String(req.KeyId), { alias: false });
+    const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
     list = list.filter((a) => a.targetKeyId === key.keyId);
-    scope.scope = key.keyId;
+    scope.scope += key.keyId;
   }
   sortByKey(list, (a) => a.name);
   const page = paginate(list, (a) => a.name, num(req.Limit) ?? 50, str(req.Marker), kms.markers, scope);
@@ -137,7 +148,7 @@ export async function tagResource(kms: KmsCore, req: Req, who: Requester): Promi
   c.required('tags', req.Tags);
   checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   const tags = req.Tags as Tag[];
   // aws:TagKeys (multi-valued) and one aws:RequestTag/<key> per tag (IAM User Guide, global
   // condition keys; Developer Guide, "Limiting tag permissions").
@@ -163,7 +174,7 @@ export async function untagResource(kms: KmsCore, req: Req, who: Requester): Pro
   const keys = (req.TagKeys as string[] | undefined) ?? [];
   keys.forEach((k, i) => c.length(`tagKeys.${i + 1}.member`, k, 1, 128));
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // aws:TagKeys: the tag keys to remove (Developer Guide, "Limiting tag permissions").
   kms.authorize(who, 'kms:UntagResource', key, { keys: { 'aws:TagKeys': [...keys] } });
   kms.requireNotPendingDeletion(key);
@@ -184,7 +195,7 @@ export async function listResourceTags(kms: KmsCore, req: Req, who: Requester): 
   c.range('limit', num(req.Limit), 1, 50);
   checkMarker(c, req.Marker);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:ListResourceTags', key);
   // Listed in tag-key order: the tag key is the tag's identity, so a marker naming the last key
   // returned stays meaningful when tags are added or removed between pages.

@@ -40,7 +40,7 @@ function signChecks(req: Req, c: Checks): void {
 function signingKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string): { key: KeyRecord; algorithm: string; messageType: 'RAW' | 'DIGEST' } {
   const algorithm = String(req.SigningAlgorithm);
   const messageType = (str(req.MessageType) ?? 'RAW') as 'RAW' | 'DIGEST' | 'EXTERNAL_MU';
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, action, key, { keys: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'SIGN_VERIFY', operation);
@@ -84,7 +84,7 @@ export async function getPublicKey(kms: KmsCore, req: Req, who: Requester): Prom
   checkKeyId(c, req.KeyId);
   checkGrantTokens(c, req.GrantTokens);
   c.done();
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, 'kms:GetPublicKey', key, {}, alias);
   kms.requireEnabled(key);
   if (!key.publicKey) {
@@ -118,7 +118,7 @@ function macKey(kms: KmsCore, req: Req, who: Requester, action: string, operatio
   checkGrantTokens(c, req.GrantTokens);
   c.done();
   const algorithm = String(req.MacAlgorithm);
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, action, key, { keys: { 'kms:MacAlgorithm': algorithm } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'GENERATE_VERIFY_MAC', operation);

@@ -65,7 +65,7 @@ function decryptWith(
     if (keyIdIn === undefined) {
       throw validationError(`KeyId is required to decrypt with ${algorithm}: asymmetric ciphertext does not name its key.`);
     }
-    const { key, alias } = kms.resolve(keyIdIn, { alias: true });
+    const { key, alias } = kms.resolve(keyIdIn, { alias: true }, who);
     kms.authorize(who, action, key, { ...(context ? { encryptionContext: context } : {}), keys: { 'kms:EncryptionAlgorithm': algorithm, ...same(key) } }, alias);
     kms.requireEnabled(key);
     kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
@@ -78,7 +78,9 @@ function decryptWith(
   }
   const parsed = parseBlob(blob);
   let requested: { key: KeyRecord; alias?: string } | undefined;
-  if (keyIdIn !== undefined) requested = kms.resolve(keyIdIn, { alias: true });
+  // The ciphertext names its key; a short key id naming it is accepted across accounts too (API
+  // Reference, Decrypt and ReEncrypt "Cross-account use").
+  if (keyIdIn !== undefined) requested = kms.resolve(keyIdIn, { alias: true, shortKeyId: true }, who);
   if (!parsed) {
     if (requested && requested.key.keySpec !== 'SYMMETRIC_DEFAULT') {
       throw err('InvalidKeyUsageException', `Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ${requested.key.keySpec}.`);
@@ -109,7 +111,7 @@ export async function encrypt(kms: KmsCore, req: Req, who: Requester): Promise<K
   c.done();
   const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const context = req.EncryptionContext as Context | undefined;
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, 'kms:Encrypt', key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm } }, alias);
   const out = encryptWith(kms, key, req.Plaintext as Blob, context, algorithm, 'Encrypt');
   kms.dryRun(req);
@@ -154,7 +156,7 @@ export async function reEncrypt(kms: KmsCore, req: Req, who: Requester): Promise
   const srcAlg = str(req.SourceEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const dstAlg = str(req.DestinationEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const dstContext = req.DestinationEncryptionContext as Context | undefined;
-  const { key: dst, alias: dstAlias } = kms.resolve(String(req.DestinationKeyId), { alias: true });
+  const { key: dst, alias: dstAlias } = kms.resolve(String(req.DestinationKeyId), { alias: true }, who);
   const src = decryptWith(
     kms,
     who,
@@ -213,7 +215,7 @@ function dataKeyLength(req: Req): number {
 async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
   const length = dataKeyLength(req);
   const context = req.EncryptionContext as Context | undefined;
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT' } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
@@ -247,7 +249,7 @@ async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: strin
   const pairSpec = String(req.KeyPairSpec);
   if (pairSpec === 'SM2') throw err('UnsupportedOperationException', 'SM2 is only available in China Regions.');
   const context = req.EncryptionContext as Context | undefined;
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(
     who,
     action,

@@ -11,12 +11,11 @@ import {
   grantListEntry,
   grantSortKey,
   invalidGrantToken,
-  mayRetire,
   newGrantId,
   sameConstraints,
   type GrantRecord,
 } from '../grants.js';
-import { checkGrantForKey, checkGrantIdShape, checkListShape, checkPrincipalShape, normalizePrincipal, parseCreateGrant, requirePrincipal } from '../grant-requests.js';
+import { checkGrantForKey, checkGrantIdShape, checkListShape, checkPrincipalShape, parseCreateGrant, requirePrincipal } from '../grant-requests.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkKeyId, err, num, str, withPage, type KmsResponse, type Req } from './util.js';
@@ -31,9 +30,11 @@ function grantsOf(key: KeyRecord): GrantRecord[] {
 }
 
 export async function createGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const input = parseCreateGrant(req, kms.partition);
-  const { key } = kms.resolve(input.keyId, { alias: false });
-  // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys").
+  const input = parseCreateGrant(req);
+  const { key } = kms.resolve(input.keyId, { alias: false }, who);
+  // kms:CreateGrant with the grant condition keys (Developer Guide, "AWS KMS condition keys"):
+  // kms:GranteePrincipal and kms:RetiringPrincipal are the request's parameters as given (only
+  // principal ARNs are accepted, grant-requests.ts, so they are also what the grant stores).
   // No request comes from an AWS service here, so kms:GrantIsForAWSResource is false. The
   // encryption context keys (kms:EncryptionContext:<key>, kms:EncryptionContextKeys) apply to
   // CreateGrant through the pairs of its encryption context constraint.
@@ -118,7 +119,7 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
   checkGrantIdShape(c, req.GrantId, false);
   checkPrincipalShape(c, 'granteePrincipal', req.GranteePrincipal, false);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // Only the key policy (or IAM through it) gives kms:ListGrants, never a grant (Developer Guide,
   // "Controlling access to grants").
   kms.authorize(who, 'kms:ListGrants', key, { keys: { 'kms:GrantIsForAWSResource': false } });
@@ -127,10 +128,8 @@ export async function listGrants(kms: KmsCore, req: Req, who: Requester): Promis
     grants = grants.filter((g) => g.grantId === req.GrantId);
     if (grants.length === 0) throw invalidGrantId(String(req.GrantId));
   }
-  if (req.GranteePrincipal !== undefined) {
-    const grantee = normalizePrincipal(String(req.GranteePrincipal), kms.partition);
-    grants = grants.filter((g) => g.granteePrincipal === grantee);
-  }
+  // The grantee as the grant stores it: the principal ARN CreateGrant was given.
+  if (req.GranteePrincipal !== undefined) grants = grants.filter((g) => g.granteePrincipal === req.GranteePrincipal);
   const sorted = sortByKey([...grants], grantSortKey);
   const page = paginate(sorted, grantSortKey, num(req.Limit) ?? 50, str(req.Marker), kms.markers, { operation: 'ListGrants', scope: key.keyId });
   return withPage({ Grants: page.items.map((g) => grantListEntry(g, key.arn)) }, page);
@@ -150,9 +149,9 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester
   checkPrincipalShape(c, 'retiringPrincipal', req.RetiringPrincipal, true);
   checkListShape(c, req);
   c.done();
-  const named = String(req.RetiringPrincipal);
-  requirePrincipal(named, 'RetiringPrincipal');
-  const principal = normalizePrincipal(named, kms.partition);
+  // A principal ARN (API Reference, ListRetirableGrants `RetiringPrincipal`), as CreateGrant takes it.
+  const principal = String(req.RetiringPrincipal);
+  requirePrincipal(principal, 'RetiringPrincipal');
   const rootArn = `arn:${kms.partition}:iam::${caller.account}:root`;
   const refuse = () =>
     err('AccessDeniedException', `User: ${caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: ${principal}`);
@@ -175,7 +174,6 @@ export async function listRetirableGrants(kms: KmsCore, req: Req, who: Requester
 }
 
 export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { caller } = who;
   const c = new Checks();
   c.length('grantToken', str(req.GrantToken), 1, 8192);
   c.length('keyId', str(req.KeyId), 1, 2048);
@@ -189,7 +187,7 @@ export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promi
     if (!named) throw invalidGrantToken();
     const found = kms.keys.get(named.keyId);
     if (!found) throw err('NotFoundException', `Key '${kms.keyArn(named.keyId)}' does not exist`);
-    if (req.KeyId !== undefined && kms.resolve(String(req.KeyId), { alias: false }).key.keyId !== found.keyId) {
+    if (req.KeyId !== undefined && kms.resolve(String(req.KeyId), { alias: false }, who).key.keyId !== found.keyId) {
       throw validationError('The KeyId does not identify the KMS key of the grant that the grant token names.');
     }
     if (req.GrantId !== undefined && req.GrantId !== named.grantId) throw invalidGrantId(String(req.GrantId));
@@ -202,17 +200,13 @@ export async function retireGrant(kms: KmsCore, req: Req, who: Requester): Promi
     if (req.KeyId === undefined || req.GrantId === undefined) {
       throw validationError('RetireGrant needs a GrantToken, or both KeyId and GrantId.');
     }
-    key = kms.resolve(String(req.KeyId), { alias: false }).key;
+    key = kms.resolve(String(req.KeyId), { alias: false }, who).key;
     grantId = String(req.GrantId);
   }
   const grant = grantsOf(key).find((g) => g.grantId === grantId);
   if (!grant) throw invalidGrantId(grantId);
-  if (!mayRetire(grant, caller)) {
-    throw err(
-      'AccessDeniedException',
-      `User: ${caller.arn} is not authorized to perform: kms:RetireGrant on resource: ${key.arn} because the grant does not allow it to retire the grant`,
-    );
-  }
+  // The grant decides, an IAM Deny of kms:RetireGrant still denies (core.ts authorizeRetireGrant).
+  kms.authorizeRetireGrant(who, key, grant);
   kms.dryRun(req);
   removeGrant(kms, key, grantId);
   return {};
@@ -223,7 +217,7 @@ export async function revokeGrant(kms: KmsCore, req: Req, who: Requester): Promi
   checkKeyId(c, req.KeyId);
   checkGrantIdShape(c, req.GrantId, true);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // RevokeGrant is authorized by the key policy (or IAM through it) with kms:RevokeGrant, never by a grant.
   kms.authorize(who, 'kms:RevokeGrant', key, { keys: { 'kms:GrantIsForAWSResource': false } });
   const grantId = String(req.GrantId);

@@ -26,7 +26,7 @@ export async function getParametersForImport(kms: KmsCore, req: Req, who: Reques
   c.required('wrappingKeySpec', req.WrappingKeySpec);
   c.oneOf('wrappingKeySpec', str(req.WrappingKeySpec), WRAPPING_KEY_SPECS);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   const algorithm = String(req.WrappingAlgorithm);
   const spec = String(req.WrappingKeySpec);
   kms.authorize(who, 'kms:GetParametersForImport', key, {
@@ -55,7 +55,7 @@ export async function importKeyMaterial(kms: KmsCore, req: Req, who: Requester):
   c.length('encryptedKeyMaterial', req.EncryptedKeyMaterial, 1, 6144);
   c.oneOf('expirationModel', str(req.ExpirationModel), EXPIRATION_MODELS);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   const validTo = time(req.ValidTo);
   // API reference, ImportKeyMaterial: "The default is KEY_MATERIAL_EXPIRES", which needs ValidTo.
   const model = (str(req.ExpirationModel) as 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE' | undefined) ?? 'KEY_MATERIAL_EXPIRES';
@@ -112,7 +112,7 @@ export async function importKeyMaterial(kms: KmsCore, req: Req, who: Requester):
 }
 
 export async function deleteImportedKeyMaterial(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:DeleteImportedKeyMaterial', key);
   kms.requireExternal(key);
   const out: KmsResponse = { KeyId: key.arn };

@@ -37,7 +37,7 @@ export async function deriveSharedSecret(kms: KmsCore, req: Req, who: Requester)
   c.done();
   if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
   const algorithm = String(req.KeyAgreementAlgorithm);
-  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true });
+  const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, 'kms:DeriveSharedSecret', key, { keys: { 'kms:KeyAgreementAlgorithm': algorithm } }, alias);
   kms.requireEnabled(key);
   kms.requireUsage(key, 'KEY_AGREEMENT', 'DeriveSharedSecret');

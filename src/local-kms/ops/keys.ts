@@ -69,6 +69,15 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     keys: { ...createKeys, ...tagKeys, ...(typeof bypass === 'boolean' ? { 'kms:BypassPolicyLockoutSafetyCheck': bypass } : {}) },
   });
   if (tags.length > 0) kms.authorizeIamOnly(who, 'CreateKey with Tags', { keys: { ...createKeys, ...tagKeys } });
+  if (kms.isForeign(who)) {
+    // AWS creates the key in the caller's own account ("Cross-account use: No. You cannot use this
+    // operation to create a KMS key in a different AWS account"). The local KMS holds one
+    // account's keys; making one here would hand that account's key to another.
+    throw err(
+      'UnsupportedOperationException',
+      `The local KMS serves account ${kms.accountId} only; CreateKey by a principal of account ${who.caller.account} would create a key in that account.`,
+    );
+  }
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw err('UnsupportedOperationException', `Origin ${origin} is not supported by the local KMS.`);
   }
@@ -89,7 +98,10 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
     // as that request would be, with the key's own condition keys and the caller's global keys.
     const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
-    assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, subsequent);
+    // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
+    kms.overIssueTimes(who, (at, denyOnly) => {
+      if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, at(subsequent));
+    });
   } else {
     policy = defaultKeyPolicy(kms.accountId);
   }
@@ -125,7 +137,7 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
 
 export async function describeKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const keyIdIn = requireKeyId(req.KeyId);
-  const { key, alias } = kms.resolve(keyIdIn, { alias: true });
+  const { key, alias } = kms.resolve(keyIdIn, { alias: true }, who);
   kms.authorize(who, 'kms:DescribeKey', key, {}, alias);
   return { KeyMetadata: kms.metadata(key) };
 }
@@ -136,8 +148,12 @@ export async function listKeys(kms: KmsCore, req: Req, who: Requester): Promise<
   checkMarker(c, req.Marker);
   c.done();
   kms.authorizeIamOnly(who, 'ListKeys');
-  const all = [...kms.keys.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
-  const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker), kms.markers, { operation: 'ListKeys', scope: '' });
+  // ListKeys lists the caller's own account's keys ("Cross-account use: No"): for a caller of
+  // another account, the keys of that account this KMS holds, which are none.
+  const foreign = kms.isForeign(who);
+  const all = foreign ? [] : [...kms.keys.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+  const scope = { operation: 'ListKeys', scope: foreign ? `account ${who.caller.account}` : '' };
+  const page = paginate(all, (k) => k.keyId, num(req.Limit) ?? 100, str(req.Marker), kms.markers, scope);
   return withPage({ Keys: page.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })) }, page);
 }
 
@@ -147,7 +163,7 @@ export async function updateKeyDescription(kms: KmsCore, req: Req, who: Requeste
   c.required('description', req.Description);
   c.length('description', str(req.Description), 0, 8192);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:UpdateKeyDescription', key);
   kms.requireNotPendingDeletion(key);
   kms.commit(key, { description: String(req.Description) });
@@ -155,7 +171,7 @@ export async function updateKeyDescription(kms: KmsCore, req: Req, who: Requeste
 }
 
 export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:EnableKey', key);
   const state = kms.stateOf(key);
   if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
@@ -184,7 +200,7 @@ export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise
 }
 
 export async function disableKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:DisableKey', key);
   const state = kms.stateOf(key);
   if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
@@ -198,7 +214,7 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester
   // The API model allows 1-365; the service accepts 7-30 (Developer Guide, "Deleting KMS keys").
   c.range('pendingWindowInDays', num(req.PendingWindowInDays), 7, 30);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   const days = num(req.PendingWindowInDays) ?? 30;
   kms.authorize(who, 'kms:ScheduleKeyDeletion', key, {
     keys: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
@@ -215,7 +231,7 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester
 }
 
 export async function cancelKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:CancelKeyDeletion', key);
   if (key.deletionDate === undefined) throw err('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
   // AWS: a key whose deletion is cancelled is Disabled (or PendingImport without material).

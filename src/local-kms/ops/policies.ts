@@ -21,7 +21,7 @@ export async function getKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   checkKeyId(c, req.KeyId);
   checkPolicyName(c, req.PolicyName);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:GetKeyPolicy', key);
   requireDefaultPolicyName(req.PolicyName);
   return { Policy: key.policy, PolicyName: 'default' };
@@ -34,7 +34,7 @@ export async function putKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   c.required('policy', req.Policy);
   c.length('policy', str(req.Policy), 1, 32_768);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   // kms:BypassPolicyLockoutSafetyCheck is in the request context only when the request has the
   // parameter (Developer Guide, "AWS KMS condition keys": the documented Null-condition statement
   // allows only requests without it).
@@ -45,7 +45,11 @@ export async function putKeyPolicy(kms: KmsCore, req: Req, who: Requester): Prom
   validateKeyPolicy(policy);
   // Lockout safety check: the new policy must allow this caller a subsequent PutKeyPolicy request
   // (one that does not bypass the check), evaluated with the key's keys and the caller's global keys.
-  assertPolicyLockoutSafe(policy, who.caller, key.arn, bypass === true, kms.authzRequest(who, 'kms:PutKeyPolicy', key));
+  // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
+  const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', key);
+  kms.overIssueTimes(who, (at, denyOnly) => {
+    if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, key.arn, bypass === true, at(subsequent));
+  });
   kms.commit(key, { policy });
   return {};
 }
@@ -56,7 +60,7 @@ export async function listKeyPolicies(kms: KmsCore, req: Req, who: Requester): P
   c.range('limit', num(req.Limit), 1, 1000);
   checkMarker(c, req.Marker);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:ListKeyPolicies', key);
   // A key has one policy ("default"), so this list never has a second page and never issues a
   // marker: any Marker is one we did not issue. (The API Reference does not list

@@ -18,7 +18,7 @@ export async function enableKeyRotation(kms: KmsCore, req: Req, who: Requester):
   checkKeyId(c, req.KeyId);
   c.range('rotationPeriodInDays', num(req.RotationPeriodInDays), 90, 2560);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   const period = num(req.RotationPeriodInDays) ?? DEFAULT_ROTATION_DAYS;
   kms.authorize(who, 'kms:EnableKeyRotation', key, { keys: { 'kms:RotationPeriodInDays': String(period) } });
   kms.requireRotatable(key);
@@ -29,7 +29,7 @@ export async function enableKeyRotation(kms: KmsCore, req: Req, who: Requester):
 }
 
 export async function disableKeyRotation(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:DisableKeyRotation', key);
   kms.requireRotatable(key);
   kms.requireEnabled(key);
@@ -38,7 +38,7 @@ export async function disableKeyRotation(kms: KmsCore, req: Req, who: Requester)
 }
 
 export async function getKeyRotationStatus(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:GetKeyRotationStatus', key);
   kms.requireRotatable(key);
   // GetKeyRotationStatus: while a key is pending deletion its rotation status is false; the stored
@@ -54,7 +54,7 @@ export async function getKeyRotationStatus(kms: KmsCore, req: Req, who: Requeste
 }
 
 export async function rotateKeyOnDemand(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false });
+  const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:RotateKeyOnDemand', key);
   kms.requireRotatable(key);
   kms.requireEnabled(key);
@@ -77,7 +77,7 @@ export async function listKeyRotations(kms: KmsCore, req: Req, who: Requester): 
   c.range('limit', num(req.Limit), 1, 1000);
   checkMarker(c, req.Marker);
   c.done();
-  const { key } = kms.resolve(String(req.KeyId), { alias: false });
+  const { key } = kms.resolve(String(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:ListKeyRotations', key);
   kms.requireRotatable(key);
   // Oldest first. Each rotation made its own material, so date + material id identifies it.
