@@ -4,8 +4,16 @@
  * PutKeyPolicy, and the load errors of identity policies in the principals file), and the parsed
  * form the evaluator (policy.ts) reads. A pure module: no I/O, no clock, no state but a bounded
  * cache of parsed policies.
+ *
+ * Where AWS's documents leave a reading open, the document is refused rather than read one way
+ * (policy.ts states the rule): a member name given twice in one JSON object (json-members.ts),
+ * two condition operators or two condition keys of one block that differ only by case (IAM reads
+ * those names case-insensitively, so they name one thing twice), and NotPrincipal with
+ * "Effect": "Allow", which the IAM User Guide ("AWS JSON policy elements: NotPrincipal") says is
+ * not supported.
  */
 import { KmsServiceError } from './errors.js';
+import { findDuplicateMember } from './json-members.js';
 import { OPERATORS, parseOperatorName, type SetOp } from './policy-operators.js';
 import type { IdentityPolicy } from './policy-types.js';
 import { parseResourceTemplate, parseTemplate, type TemplatePart } from './policy-variables.js';
@@ -165,17 +173,32 @@ function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
   if (v === undefined) return [];
   if (!isPlainObject(v)) throw malformed('Policy contains a statement with an invalid Condition element.');
   const out: ParsedCondition[] = [];
+  // Operator names and condition key names are read without regard to case, so two spellings of
+  // one name in one block give it twice, like a duplicated JSON member: refused, not read one way.
+  const operators = new Map<string, string>();
   for (const [opName, block] of Object.entries(v)) {
     const parsed = parseOperatorName(opName);
     if (!parsed) throw malformed(`Policy contains a statement with an invalid condition operator: '${opName}'.`);
+    const canonical = `${parsed.set ?? ''}:${parsed.op}:${parsed.ifExists}`;
+    const other = operators.get(canonical);
+    if (other !== undefined) {
+      throw malformed(`Policy contains a statement with condition operators that differ only by case: '${other}' and '${opName}'.`);
+    }
+    operators.set(canonical, opName);
     if (!isPlainObject(block) || Object.keys(block).length === 0) {
       throw malformed(`Policy contains a statement with an invalid condition block for '${opName}'.`);
     }
+    const keys = new Map<string, string>();
     for (const [key, raw] of Object.entries(block)) {
       // `<service>:<name>`; the name may carry an encryption context key, which can hold any character.
       if (!/^[a-zA-Z0-9-]+:.+$/s.test(key)) {
         throw malformed(`Policy contains a statement with an invalid condition key: '${key}'.`);
       }
+      const sameKey = keys.get(key.toLowerCase());
+      if (sameKey !== undefined) {
+        throw malformed(`Policy contains a statement with condition keys that differ only by case under '${opName}': '${sameKey}' and '${key}'.`);
+      }
+      keys.set(key.toLowerCase(), key);
       const list = Array.isArray(raw) ? raw : [raw];
       if (list.length === 0) {
         throw malformed(`Policy contains a statement with an empty value list for condition key '${key}'.`);
@@ -222,6 +245,10 @@ function parseStatement(raw: unknown, variables: boolean, kind: PolicyKind): Par
     }
   } else if ((Principal === undefined) === (NotPrincipal === undefined)) {
     throw malformed('Policy contains a statement without exactly one of Principal and NotPrincipal.');
+  } else if (NotPrincipal !== undefined && Effect === 'Allow') {
+    // IAM User Guide, "AWS JSON policy elements: NotPrincipal": it "must be used with
+    // "Effect":"Deny"", with Allow it "is not supported" (it would allow everyone not named).
+    throw malformed('Policy contains a statement with NotPrincipal and "Effect": "Allow"; NotPrincipal is supported only with "Effect": "Deny".');
   }
   if ((Action === undefined) === (NotAction === undefined)) {
     throw malformed('Policy contains a statement without exactly one of Action and NotAction.');
@@ -264,6 +291,10 @@ function parsePolicy(policy: string): ParsedPolicy {
     doc = JSON.parse(policy);
   } catch {
     throw malformed('The key policy is not valid JSON.');
+  }
+  const duplicate = findDuplicateMember(policy);
+  if (duplicate) {
+    throw malformed(`The key policy has a duplicate member name '${duplicate.name}' in ${duplicate.path}: each name may appear once per JSON object.`);
   }
   return parseDocument(doc, 'key');
 }
