@@ -20,6 +20,19 @@
  * Statement order in the document does not matter; Deny statements are tried first only so that
  * evaluation can stop at the first statement that decides.
  *
+ * Where AWS is not known exactly, the stricter reading. The guarantee of the local KMS is to
+ * evaluate as AWS does and, where it cannot be exact or AWS's behaviour is undocumented, to be
+ * stricter: never allow what AWS could deny.
+ *
+ * - NotPrincipal. "AWS JSON policy elements: NotPrincipal": AWS "might validate the account
+ *   first, then the role, and then the assumed-role user", so a Deny exempts a caller only if its
+ *   NotPrincipal names each of them (the documented examples list the session ARN, the role ARN
+ *   and the account); where AWS "might" deny, the local KMS does. See notPrincipalExempts.
+ *   NotPrincipal with Allow is "not supported": such a policy is refused (policy-parse.ts).
+ * - Documents AWS may read another way: a duplicated JSON member name (`"Effect": "Deny", ...,
+ *   "Effect": "Allow"`), or condition operators / keys that differ only by case within one block,
+ *   are refused (MalformedPolicyDocumentException) instead of being read one way (policy-parse.ts).
+ *
  * Bounded work. Wildcards (`StringLike`, `ArnLike`, `Action`, `Resource`) are matched by
  * wildcard.ts without backtracking, so one request costs at most the sum over every (policy
  * pattern, request value) pair of O(|value| * ceil(longest pattern piece / 32) + |pattern|): linear
@@ -56,7 +69,6 @@ import { WildcardPattern } from './wildcard.js';
 
 export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
 
-
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
@@ -67,21 +79,62 @@ export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, 
  */
 const withoutPartition = (arn: string) => arn.replace(/^arn:[^:]*:/, 'arn::');
 
+const SESSION = /^arn::sts::(\d{12}):assumed-role\/([^/]+)\/.+$/;
+const ROLE = /^arn::iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
+
+/** True when `arn` (without partition) is a role ARN of `account` whose name, after any path, is `name`. */
+function isRole(arn: string, account: string, name: string): boolean {
+  const m = ROLE.exec(arn);
+  return !!m && m[1] === account && m[2] === name;
+}
+
 function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
   if (p.any) return true;
   const callerArn = withoutPartition(caller.arn);
-  const sessionRole = /^arn::sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
+  const sessionRole = SESSION.exec(callerArn);
   return p.arns.some((principal) => {
     const arn = withoutPartition(principal);
     if (arn === callerArn) return true;
     // A role principal matches every session of that role (IAM: role sessions are the role).
     // The role's name is what follows the last `/` of its ARN (after any path).
-    if (sessionRole) {
-      const m = /^arn::iam::(\d{12}):role\//.exec(arn);
-      return !!m && m[1] === sessionRole[1] && arn.slice(arn.lastIndexOf('/') + 1) === sessionRole[2];
-    }
-    return false;
+    return !!sessionRole && isRole(arn, sessionRole[1]!, sessionRole[2]!);
   });
+}
+
+/**
+ * The principals AWS may check, one after another, when a Deny statement's NotPrincipal is
+ * evaluated for `caller` (IAM User Guide, "AWS JSON policy elements: NotPrincipal": the account,
+ * then the user; for an assumed-role user the account, then the role, then the session, which is
+ * named by its session name: "you cannot use a wildcard (*) to mean 'all sessions'"):
+ * - the account root: the account;
+ * - an IAM user, a federated user: itself and its account;
+ * - a role session: the session ARN, its role (any path) and its account;
+ * - a role entry of the principals file, which stands for a session named after the role
+ *   (request-context.ts, aws:userid): that session's ARN, the role and its account.
+ */
+function principalChain(caller: Caller): ((arn: string) => boolean)[] {
+  const arn = withoutPartition(caller.arn);
+  const is = (expected: string) => (named: string) => named === expected;
+  const root = `arn::iam::${caller.account}:root`;
+  const session = SESSION.exec(arn);
+  if (session) return [is(arn), (named) => isRole(named, session[1]!, session[2]!), is(root)];
+  const role = ROLE.exec(arn);
+  if (role) {
+    const sessionArn = `arn::sts::${role[1]}:assumed-role/${role[2]}/${role[2]}`;
+    return [is(sessionArn), (named) => isRole(named, role[1]!, role[2]!), is(root)];
+  }
+  return arn === root ? [is(root)] : [is(arn), is(root)];
+}
+
+/**
+ * Whether a Deny statement's NotPrincipal exempts `caller`: only when it names every principal of
+ * the caller's chain (principalChain). Naming fewer, AWS "might deny access" (to the account, the
+ * role): the local KMS denies. `"*"` names everyone.
+ */
+function notPrincipalExempts(p: ParsedPrincipal, caller: Caller): boolean {
+  if (p.any) return true;
+  const named = p.arns.map(withoutPartition);
+  return principalChain(caller).every((isStep) => named.some(isStep));
 }
 
 /** True when `p` is an AWS principal a key policy or a grant may name: an account id or a principal ARN. */
@@ -148,9 +201,8 @@ type PrincipalTest = (p: ParsedPrincipal) => boolean;
 
 function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext, principalTest: PrincipalTest): boolean {
   if (st.principal && !principalTest(st.principal)) return false;
-  // NotPrincipal excludes only the principals it names, whoever evaluates it (IAM User Guide,
-  // "IAM JSON policy elements: NotPrincipal").
-  if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
+  // Only Deny statements have a NotPrincipal (policy-parse.ts refuses it with Allow).
+  if (st.notPrincipal && notPrincipalExempts(st.notPrincipal, req.caller)) return false;
   if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
   if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
   if (st.resources && !st.resources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;

@@ -87,6 +87,67 @@ async function newKey(input: Record<string, unknown> = {}): Promise<{ KeyId: str
 // -------------------------------------------------------------------------------------------------
 // NotPrincipal
 
+describe('NotPrincipal with Deny exempts a caller only when it names the caller, its role and its account', () => {
+  const ROLE = `arn:aws:iam::${ACCOUNT}:role/App`;
+  const SESSION = `arn:aws:sts::${ACCOUNT}:assumed-role/App/worker-1`;
+  const BOB = `arn:aws:iam::${ACCOUNT}:user/bob`;
+  const encrypt = (keyId: string, caller: Caller) => outcome(kms.call('Encrypt', { KeyId: keyId, Plaintext: Buffer.from('x') }, caller));
+  const withDeny = (allowed: string, notPrincipal: string[]) =>
+    newKey({
+      Policy: keyPolicy(
+        { Sid: 'allowed', Effect: 'Allow', Principal: { AWS: allowed }, Action: 'kms:Encrypt', Resource: '*' },
+        { Sid: 'everyone else denied', Effect: 'Deny', NotPrincipal: { AWS: notPrincipal }, Action: 'kms:Encrypt', Resource: '*' },
+      ),
+    });
+
+  it('naming the role and the account (not the session) still denies a session of the role', async () => {
+    const key = await withDeny(ROLE, [ROLE, ROOT_ARN]);
+    expect(await encrypt(key.KeyId, plain(SESSION))).toBe('AccessDeniedException');
+  });
+
+  it('the documented form (session, role, account) exempts the session; another session of the role is denied', async () => {
+    const key = await withDeny(ROLE, [SESSION, ROLE, ROOT_ARN]);
+    expect(await encrypt(key.KeyId, plain(SESSION))).toBe('OK');
+    expect(await encrypt(key.KeyId, plain(`arn:aws:sts::${ACCOUNT}:assumed-role/App/worker-2`))).toBe('AccessDeniedException');
+  });
+
+  it('naming the session and the account without the role denies the session (AWS might deny the role)', async () => {
+    const key = await withDeny(ROLE, [SESSION, ROOT_ARN]);
+    expect(await encrypt(key.KeyId, plain(SESSION))).toBe('AccessDeniedException');
+  });
+
+  it('a role named with a path counts for its sessions (session ARNs carry no path)', async () => {
+    const key = await withDeny(ROLE, [SESSION, `arn:aws:iam::${ACCOUNT}:role/team/App`, ACCOUNT]);
+    expect(await encrypt(key.KeyId, plain(SESSION))).toBe('OK');
+  });
+
+  it('a user named without its account is denied (AWS "might" deny: stricter); with its account it is exempt', async () => {
+    const alone = await withDeny(BOB, [BOB]);
+    expect(await encrypt(alone.KeyId, plain(BOB))).toBe('AccessDeniedException');
+    const withAccount = await withDeny(BOB, [BOB, ACCOUNT]);
+    expect(await encrypt(withAccount.KeyId, plain(BOB))).toBe('OK');
+    expect(await encrypt(withAccount.KeyId, plain(`arn:aws:iam::${ACCOUNT}:user/carol`))).toBe('AccessDeniedException');
+  });
+
+  it('a role entry of the principals file stands for a session named after the role', async () => {
+    const key = await withDeny(ROLE, [ROLE, ROOT_ARN]);
+    expect(await encrypt(key.KeyId, plain(ROLE))).toBe('AccessDeniedException');
+    const named = await withDeny(ROLE, [`arn:aws:sts::${ACCOUNT}:assumed-role/App/App`, ROLE, ROOT_ARN]);
+    expect(await encrypt(named.KeyId, plain(ROLE))).toBe('OK');
+  });
+
+  it('the account root is exempt when its account is named; a caller of another account needs its own account named', async () => {
+    const key = await withDeny(ROOT_ARN, [ROOT_ARN]);
+    expect(await encrypt(key.KeyId, root)).toBe('OK');
+    const outsider = `arn:aws:iam::${OTHER}:user/dave`;
+    const d = evaluateKeyPolicy(
+      keyPolicy({ Effect: 'Allow', Principal: { AWS: outsider }, Action: 'kms:Encrypt', Resource: '*' }, { Effect: 'Deny', NotPrincipal: { AWS: [outsider, ROOT_ARN] }, Action: 'kms:Encrypt', Resource: '*' }),
+      { caller: plain(outsider), action: 'kms:Encrypt', resourceArn: KEY },
+    );
+    expect(d).toEqual({ allowed: false, explicitDeny: true });
+  });
+});
+
 describe('NotPrincipal with Allow', () => {
   it('is not supported: CreateKey and PutKeyPolicy refuse the policy (MalformedPolicyDocumentException)', async () => {
     const policy = keyPolicy({ Sid: 'all but root', Effect: 'Allow', NotPrincipal: { AWS: ROOT_ARN }, Action: 'kms:Decrypt', Resource: '*' });
