@@ -31,10 +31,7 @@ export type Effect = 'Allow' | 'Deny';
  * A condition value or `Resource` entry as the policy gives it: prepared once when it holds no
  * variable (`fixed`), otherwise substituted and prepared per request (`template`).
  */
-export interface PolicyValue<P> {
-  fixed?: P;
-  template?: TemplatePart[];
-}
+export type PolicyValue<P> = { fixed: P; template?: undefined } | { template: TemplatePart[] };
 
 export interface ParsedCondition {
   /** Base operator as written in its canonical spelling, e.g. `StringEquals`. */

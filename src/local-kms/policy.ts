@@ -22,8 +22,24 @@
  *
  * Where AWS is not known exactly, the stricter reading. The guarantee of the local KMS is to
  * evaluate as AWS does and, where it cannot be exact or AWS's behaviour is undocumented, to be
- * stricter: never allow what AWS could deny.
+ * stricter: never allow what AWS could deny. Three places need it:
  *
+ * - Ambiguous keys. Tag keys and encryption context keys are case-sensitive (`Env` and `env` are
+ *   two tags), condition key names are not (`aws:RequestTag/env` refers to both). A request, or a
+ *   key, may carry both; the single-valued condition key then has several candidate values
+ *   (request-context.ts marks it `ambiguous`) and AWS does not document which one it reads
+ *   (GrantConstraints: "do not use multiple encryption context pairs that differ only by case").
+ *   Dropping one would let a Deny be evaded by adding a second tag. So each candidate is a
+ *   possible reading of the request, and a condition is read the stricter way for its
+ *   statement's effect: in a Deny it holds when it holds for ANY candidate, in an Allow only
+ *   when it holds for EVERY candidate - for positive and negated operators alike, with or
+ *   without `...IfExists` (a key with candidates is present in every reading, so `Null` and
+ *   `IfExists` are unaffected) and set operators (in one reading the key has one value). A policy
+ *   variable whose key has candidates stands for each of them the same way (policy-variables.ts),
+ *   and so does a Resource entry holding one. This never allows what any reading denies. It
+ *   applies to every key a request names with user-chosen text: aws:RequestTag/*,
+ *   aws:ResourceTag/*, kms:EncryptionContext:*, aws:PrincipalTag/* (the principals file already
+ *   refuses tag keys that differ only by case).
  * - NotPrincipal. "AWS JSON policy elements: NotPrincipal": AWS "might validate the account
  *   first, then the role, and then the assumed-role user", so a Deny exempts a caller only if its
  *   NotPrincipal names each of them (the documented examples list the session ARN, the role ARN
@@ -63,14 +79,14 @@ import {
   type PolicyValue,
 } from './policy-parse.js';
 import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPolicy } from './policy-types.js';
+import { resolveTemplate, type ResolvedPiece } from './policy-variables.js';
 import { conditionContext } from './request-context.js';
-import { resolveTemplate, type ConditionValues, type ResolvedPiece } from './policy-variables.js';
 import { WildcardPattern } from './wildcard.js';
 
 export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
 
 // ---------------------------------------------------------------------------------------------
-// Evaluation
+// Principals
 
 /**
  * Principal ARNs are compared without their partition: a local KMS serves one partition (derived
@@ -152,16 +168,43 @@ export function isCallerPrincipal(principal: string, caller: Caller): boolean {
   return principalMatches({ any: false, arns: [normalizePrincipal(principal)] }, caller);
 }
 
-/** A policy value prepared for this request: undefined when one of its variables has no value. */
-function preparedFor<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ctx: ConditionValues): P | undefined {
-  if (!value.template) return value.fixed;
-  const pieces = resolveTemplate(value.template, ctx);
-  return pieces ? prepare(pieces) : undefined;
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+/** One evaluation: the request's condition keys. */
+interface Evaluation {
+  ctx: ConditionContext;
 }
 
-function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
-  const present = ctx.get(c.key);
-  const absent = present === undefined || present.length === 0;
+/**
+ * How a statement reads ambiguous keys ("Where AWS is not known exactly" above): an Allow must
+ * hold in `every` reading of the request, a Deny applies when it holds in `any`.
+ */
+type Reading = 'every' | 'any';
+
+/**
+ * The prepared forms a policy value takes in this request: one, one per combination of candidate
+ * values of its variables, or none when a variable has no value (it then equals and is like
+ * nothing: IAM User Guide, "IAM policy elements: Variables and tags", "Policy variables with no
+ * value").
+ */
+function readingsOf<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ev: Evaluation): P[] {
+  if (value.template === undefined) return [value.fixed];
+  return resolveTemplate(value.template, ev.ctx).map(prepare);
+}
+
+/**
+ * Whether some policy value matches: with `surely`, a value that matches in every reading of its
+ * variables; otherwise one that matches in some reading. The two differ only for values whose
+ * variables have candidate values.
+ */
+function someValueMatches<P>(values: readonly P[][], surely: boolean, matches: (p: P) => boolean): boolean {
+  return values.some((readings) => (surely ? readings.every(matches) : readings.some(matches)));
+}
+
+function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading): boolean {
+  const entry = ev.ctx.get(c.key);
+  const absent = entry === undefined || entry.values.length === 0;
   if (c.op === 'Null') {
     // Null: "true" means the key must be absent, "false" that it must be present; several values OR.
     return c.values.some((v) => (v.toLowerCase() === 'true' ? absent : !absent));
@@ -174,41 +217,54 @@ function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
     // IAM: a missing key does not match, so a negated operator (StringNotEquals, ...) is true.
     return def.negated;
   }
-  // A value whose variable has no value in this request equals and is like nothing: it drops out,
-  // so it cannot make a positive operator match and cannot stop a negated one from matching (IAM
-  // User Guide, "IAM policy elements: Variables and tags", "Policy variables with no value").
-  const policyValues: unknown[] = [];
+  // A value whose variable has no value in this request drops out: it cannot make a positive
+  // operator match and cannot stop a negated one from matching.
+  const values: unknown[][] = [];
   for (const v of c.prepared) {
-    const p = preparedFor(v, def.prepare, ctx);
-    if (p !== undefined) policyValues.push(p);
+    const readings = readingsOf(v, def.prepare, ev);
+    if (readings.length > 0) values.push(readings);
   }
-  const matchesOne = (requestValue: string) => {
-    const hit = policyValues.some((pv) => def.test(requestValue, pv));
+  // A positive operator in an Allow (a negated one in a Deny) needs a value that matches in every
+  // reading of the policy values; the other two need one that matches in some reading.
+  const surely = def.negated === (reading === 'any');
+  const holdsFor = (requestValue: string) => {
+    const hit = someValueMatches(values, surely, (p) => def.test(requestValue, p));
     return def.negated ? !hit : hit;
   };
-  if (c.set === 'ForAllValues') return present.every(matchesOne);
-  return present.some(matchesOne);
+  const requestValues = entry.values;
+  // An ambiguous single-valued key: its candidates are readings, every one (Allow) or any (Deny).
+  if (entry.ambiguous) return reading === 'every' ? requestValues.every(holdsFor) : requestValues.some(holdsFor);
+  if (c.set === 'ForAllValues') return requestValues.every(holdsFor);
+  return requestValues.some(holdsFor);
 }
 
-/** A `Resource`/`NotResource` entry names the key; an entry whose variable has no value names nothing. */
-function resourceMatches(r: PolicyValue<WildcardPattern>, arn: string, ctx: ConditionValues): boolean {
-  const pattern = preparedFor(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ctx);
-  return pattern !== undefined && pattern.matches(arn);
+/**
+ * Whether a `Resource` (`not` false) or `NotResource` (`not` true) element names the key, read the
+ * stricter way for the statement (an entry whose variable has no value names nothing).
+ */
+function resourceElementApplies(entries: readonly PolicyValue<WildcardPattern>[], not: boolean, arn: string, ev: Evaluation, reading: Reading): boolean {
+  const values = entries.map((r) => readingsOf(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ev)).filter((v) => v.length > 0);
+  const hit = someValueMatches(values, not === (reading === 'any'), (p) => p.matches(arn));
+  return not ? !hit : hit;
 }
 
 /** How a statement's `Principal` element is matched against the caller of a request. */
 type PrincipalTest = (p: ParsedPrincipal) => boolean;
 
-function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext, principalTest: PrincipalTest): boolean {
+function statementApplies(st: ParsedStatement, req: AuthzRequest, ev: Evaluation, principalTest: PrincipalTest): boolean {
   if (st.principal && !principalTest(st.principal)) return false;
   // Only Deny statements have a NotPrincipal (policy-parse.ts refuses it with Allow).
   if (st.notPrincipal && notPrincipalExempts(st.notPrincipal, req.caller)) return false;
   if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
   if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
-  if (st.resources && !st.resources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
-  if (st.notResources && st.notResources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
-  return st.conditions.every((c) => conditionMatches(c, ctx));
+  const reading: Reading = st.effect === 'Deny' ? 'any' : 'every';
+  if (st.resources && !resourceElementApplies(st.resources, false, req.resourceArn, ev, reading)) return false;
+  if (st.notResources && !resourceElementApplies(st.notResources, true, req.resourceArn, ev, reading)) return false;
+  return st.conditions.every((c) => conditionMatches(c, ev, reading));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Policies
 
 function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
   try {
@@ -216,6 +272,11 @@ function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Runs one evaluation of `req` (its condition keys, lower-cased, from request-context.ts). */
+function evaluating<T>(req: AuthzRequest, run: (ev: Evaluation) => T): T {
+  return run({ ctx: conditionContext(req) });
 }
 
 /**
@@ -228,21 +289,21 @@ function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false };
-  // The request's condition keys, lower-cased (request-context.ts assembles them).
-  const ctx = conditionContext(req);
-  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
-  // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
-  // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
-  // side of the Deny is what keeps this from allowing what AWS denies.
-  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
-  const isCallerOrAccount: PrincipalTest = (p) => isCaller(p) || principalMatches(p, account);
-  for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx, isCallerOrAccount)) return { allowed: false, explicitDeny: true };
-  }
-  for (const st of parsed.allows) {
-    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false };
-  }
-  return { allowed: false, explicitDeny: false };
+  return evaluating(req, (ev) => {
+    const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+    // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
+    // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
+    // side of the Deny is what keeps this from allowing what AWS denies.
+    const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+    const isCallerOrAccount: PrincipalTest = (p) => isCaller(p) || principalMatches(p, account);
+    for (const st of parsed.denies) {
+      if (statementApplies(st, req, ev, isCallerOrAccount)) return { allowed: false, explicitDeny: true };
+    }
+    for (const st of parsed.allows) {
+      if (statementApplies(st, req, ev, isCaller)) return { allowed: true, explicitDeny: false };
+    }
+    return { allowed: false, explicitDeny: false };
+  });
 }
 
 /** A key policy's answer for a caller whose IAM is modelled. */
@@ -266,19 +327,20 @@ export interface KeyPolicyIamDecision extends AuthzDecision {
 export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyPolicyIamDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false, accountAllowed: false };
-  const ctx = conditionContext(req);
-  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
-  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
-  const isAccount: PrincipalTest = (p) => principalMatches(p, account);
-  for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx, (p) => isCaller(p) || isAccount(p))) return { allowed: false, explicitDeny: true, accountAllowed: false };
-  }
-  let accountAllowed = false;
-  for (const st of parsed.allows) {
-    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false, accountAllowed: false };
-    if (!accountAllowed && st.principal && statementApplies(st, req, ctx, isAccount)) accountAllowed = true;
-  }
-  return { allowed: false, explicitDeny: false, accountAllowed };
+  return evaluating(req, (ev) => {
+    const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+    const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+    const isAccount: PrincipalTest = (p) => principalMatches(p, account);
+    for (const st of parsed.denies) {
+      if (statementApplies(st, req, ev, (p) => isCaller(p) || isAccount(p))) return { allowed: false, explicitDeny: true, accountAllowed: false };
+    }
+    let accountAllowed = false;
+    for (const st of parsed.allows) {
+      if (statementApplies(st, req, ev, isCaller)) return { allowed: true, explicitDeny: false, accountAllowed: false };
+      if (!accountAllowed && st.principal && statementApplies(st, req, ev, isAccount)) accountAllowed = true;
+    }
+    return { allowed: false, explicitDeny: false, accountAllowed };
+  });
 }
 
 /**
@@ -288,15 +350,16 @@ export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyP
  */
 export function evaluateIdentityPolicies(policies: readonly IdentityPolicy[], req: AuthzRequest): AuthzDecision {
   const parsed = policies.map((p) => (p as ParsedIdentityPolicy).parsed);
-  const ctx = conditionContext(req);
-  const none: PrincipalTest = () => false; // identity policies have no Principal element
-  for (const doc of parsed) {
-    for (const st of doc.denies) if (statementApplies(st, req, ctx, none)) return { allowed: false, explicitDeny: true };
-  }
-  for (const doc of parsed) {
-    for (const st of doc.allows) if (statementApplies(st, req, ctx, none)) return { allowed: true, explicitDeny: false };
-  }
-  return { allowed: false, explicitDeny: false };
+  return evaluating(req, (ev) => {
+    const none: PrincipalTest = () => false; // identity policies have no Principal element
+    for (const doc of parsed) {
+      for (const st of doc.denies) if (statementApplies(st, req, ev, none)) return { allowed: false, explicitDeny: true };
+    }
+    for (const doc of parsed) {
+      for (const st of doc.allows) if (statementApplies(st, req, ev, none)) return { allowed: true, explicitDeny: false };
+    }
+    return { allowed: false, explicitDeny: false };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

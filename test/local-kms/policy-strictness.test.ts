@@ -85,6 +85,177 @@ async function newKey(input: Record<string, unknown> = {}): Promise<{ KeyId: str
 }
 
 // -------------------------------------------------------------------------------------------------
+// Ambiguous keys: names that differ only by case
+
+describe('aws:RequestTag with tag keys that differ only by case (TagResource, key policy)', () => {
+  const TAGGER = `arn:aws:iam::${ACCOUNT}:user/tagger`;
+  const policy = keyPolicy(
+    { Sid: 'tagger may tag', Effect: 'Allow', Principal: { AWS: TAGGER }, Action: 'kms:TagResource', Resource: '*' },
+    { Sid: 'nobody sets Env=prod', Effect: 'Deny', Principal: { AWS: '*' }, Action: 'kms:TagResource', Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/Env': 'prod' } } },
+  );
+  const tag = (keyId: string, tags: { TagKey: string; TagValue: string }[]) => outcome(kms.call('TagResource', { KeyId: keyId, Tags: tags }, plain(TAGGER)));
+
+  it('control: Env=prod alone is denied, env=dev alone allowed', async () => {
+    const key = await newKey({ Policy: policy });
+    expect(await tag(key.KeyId, [{ TagKey: 'Env', TagValue: 'prod' }])).toBe('AccessDeniedException');
+    expect(await tag(key.KeyId, [{ TagKey: 'env', TagValue: 'dev' }])).toBe('OK');
+  });
+
+  it('env=dev then Env=prod is denied', async () => {
+    const key = await newKey({ Policy: policy });
+    expect(await tag(key.KeyId, [{ TagKey: 'env', TagValue: 'dev' }, { TagKey: 'Env', TagValue: 'prod' }])).toBe('AccessDeniedException');
+  });
+
+  it('Env=prod then env=dev is denied too, and the key is not tagged Env=prod', async () => {
+    const key = await newKey({ Policy: policy });
+    const result = await tag(key.KeyId, [{ TagKey: 'Env', TagValue: 'prod' }, { TagKey: 'env', TagValue: 'dev' }]);
+    const now = (await kms.call('ListResourceTags', { KeyId: key.KeyId }, root)).Tags as { TagKey: string; TagValue: string }[];
+    expect({ result, hasEnvProd: now.some((t) => t.TagKey === 'Env' && t.TagValue === 'prod') }).toEqual({ result: 'AccessDeniedException', hasEnvProd: false });
+  });
+
+  it('an Allow on aws:RequestTag/env needs every candidate value to satisfy it', async () => {
+    const key = await newKey({
+      Policy: keyPolicy({ Sid: 'dev tags only', Effect: 'Allow', Principal: { AWS: TAGGER }, Action: 'kms:TagResource', Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/env': 'dev' } } }),
+    });
+    expect(await tag(key.KeyId, [{ TagKey: 'env', TagValue: 'dev' }])).toBe('OK');
+    expect(await tag(key.KeyId, [{ TagKey: 'env', TagValue: 'dev' }, { TagKey: 'ENV', TagValue: 'prod' }])).toBe('AccessDeniedException');
+    expect(await tag(key.KeyId, [{ TagKey: 'ENV', TagValue: 'prod' }, { TagKey: 'env', TagValue: 'dev' }])).toBe('AccessDeniedException');
+    // Equal values under both spellings are one value: nothing is ambiguous.
+    expect(await tag(key.KeyId, [{ TagKey: 'env', TagValue: 'dev' }, { TagKey: 'Env', TagValue: 'dev' }])).toBe('OK');
+  });
+});
+
+describe('aws:RequestTag in an identity policy (CreateKey with Tags)', () => {
+  const carol = iam(
+    `arn:aws:iam::${ACCOUNT}:user/carol`,
+    { Effect: 'Allow', Action: ['kms:CreateKey', 'kms:TagResource'], Resource: '*' },
+    { Effect: 'Deny', Action: ['kms:CreateKey', 'kms:TagResource'], Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/Env': 'prod' } } },
+  );
+
+  it('control: CreateKey with Env=prod is denied', async () => {
+    expect(await outcome(kms.call('CreateKey', { Tags: [{ TagKey: 'Env', TagValue: 'prod' }] }, carol))).toBe('AccessDeniedException');
+  });
+
+  it('CreateKey with Env=prod and env=x is denied too, and creates no key', async () => {
+    const tags = [{ TagKey: 'Env', TagValue: 'prod' }, { TagKey: 'env', TagValue: 'x' }];
+    expect(await outcome(kms.call('CreateKey', { Tags: tags }, carol))).toBe('AccessDeniedException');
+    expect((await kms.call('ListKeys', {}, root)).Keys).toEqual([]);
+  });
+});
+
+describe("aws:ResourceTag in an identity policy (the key's own tags)", () => {
+  const alice = iam(
+    `arn:aws:iam::${ACCOUNT}:user/alice`,
+    { Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' },
+    { Effect: 'Deny', Action: 'kms:*', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/Project': 'Secret' } } },
+  );
+  const encrypt = (keyId: string) => outcome(kms.call('Encrypt', { KeyId: keyId, Plaintext: Buffer.from('x') }, alice));
+
+  it('control: a key tagged Project=Secret is denied, one tagged Project=x allowed', async () => {
+    expect(await encrypt((await newKey({ Tags: [{ TagKey: 'Project', TagValue: 'Secret' }] })).KeyId)).toBe('AccessDeniedException');
+    expect(await encrypt((await newKey({ Tags: [{ TagKey: 'Project', TagValue: 'x' }] })).KeyId)).toBe('OK');
+  });
+
+  it('a key tagged Project=Secret and project=x is denied, in either order', async () => {
+    const one = await newKey({ Tags: [{ TagKey: 'Project', TagValue: 'Secret' }, { TagKey: 'project', TagValue: 'x' }] });
+    const two = await newKey({ Tags: [{ TagKey: 'project', TagValue: 'x' }, { TagKey: 'Project', TagValue: 'Secret' }] });
+    expect([await encrypt(one.KeyId), await encrypt(two.KeyId)]).toEqual(['AccessDeniedException', 'AccessDeniedException']);
+  });
+});
+
+describe('kms:EncryptionContext:<key> with context keys that differ only by case', () => {
+  const BOB = `arn:aws:iam::${ACCOUNT}:user/bob`;
+  const encrypt = (keyId: string, EncryptionContext: Record<string, string>) =>
+    outcome(kms.call('Encrypt', { KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext }, plain(BOB)));
+  const bobMay = (Condition: object) => keyPolicy({ Sid: 'bob', Effect: 'Allow', Principal: { AWS: BOB }, Action: 'kms:Encrypt', Resource: '*', Condition });
+
+  it('Allow StringEquals tenant=A: {tenant: A} allowed, {tenant: B} denied, {tenant: B, Tenant: A} and {tenant: A, Tenant: B} denied', async () => {
+    const key = await newKey({ Policy: bobMay({ StringEquals: { 'kms:EncryptionContext:tenant': 'A' } }) });
+    expect(await encrypt(key.KeyId, { tenant: 'A' })).toBe('OK');
+    expect(await encrypt(key.KeyId, { tenant: 'B' })).toBe('AccessDeniedException');
+    expect(await encrypt(key.KeyId, { tenant: 'B', Tenant: 'A' })).toBe('AccessDeniedException');
+    expect(await encrypt(key.KeyId, { tenant: 'A', Tenant: 'B' })).toBe('AccessDeniedException');
+    expect(await encrypt(key.KeyId, { tenant: 'A', TENANT: 'A' })).toBe('OK');
+  });
+
+  it('Allow with a negated operator (StringNotEquals tenant=B) also needs every candidate', async () => {
+    const key = await newKey({ Policy: bobMay({ StringNotEquals: { 'kms:EncryptionContext:tenant': 'B' } }) });
+    expect(await encrypt(key.KeyId, { tenant: 'A' })).toBe('OK');
+    expect(await encrypt(key.KeyId, { tenant: 'A', Tenant: 'B' })).toBe('AccessDeniedException');
+  });
+
+  it('Allow with ...IfExists and with ForAnyValue reads the candidates the same way', async () => {
+    const ifExists = await newKey({ Policy: bobMay({ StringEqualsIfExists: { 'kms:EncryptionContext:tenant': 'A' } }) });
+    expect(await encrypt(ifExists.KeyId, {})).toBe('OK');
+    expect(await encrypt(ifExists.KeyId, { tenant: 'A', Tenant: 'B' })).toBe('AccessDeniedException');
+    const anyValue = await newKey({ Policy: bobMay({ 'ForAnyValue:StringLike': { 'kms:EncryptionContext:tenant': ['A*'] } }) });
+    expect(await encrypt(anyValue.KeyId, { tenant: 'Ax' })).toBe('OK');
+    expect(await encrypt(anyValue.KeyId, { tenant: 'Ax', Tenant: 'B' })).toBe('AccessDeniedException');
+  });
+
+  it('a Deny holds when any candidate satisfies it: positive, negated and ...IfExists operators', async () => {
+    const denyIf = (Condition: object) =>
+      keyPolicy(
+        { Sid: 'bob', Effect: 'Allow', Principal: { AWS: BOB }, Action: 'kms:Encrypt', Resource: '*' },
+        { Sid: 'deny', Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: '*', Condition },
+      );
+    const positive = await newKey({ Policy: denyIf({ StringEquals: { 'kms:EncryptionContext:stage': 'prod' } }) });
+    expect(await encrypt(positive.KeyId, { stage: 'dev' })).toBe('OK');
+    expect(await encrypt(positive.KeyId, { stage: 'dev', STAGE: 'prod' })).toBe('AccessDeniedException');
+    // "Deny unless tenant is A": {tenant: A, Tenant: B} may be read as tenant B. (IfExists: a
+    // request without the key satisfies the condition, so it is denied as well.)
+    const negated = await newKey({ Policy: denyIf({ StringNotEqualsIfExists: { 'kms:EncryptionContext:tenant': 'A' } }) });
+    expect(await encrypt(negated.KeyId, { tenant: 'A' })).toBe('OK');
+    expect(await encrypt(negated.KeyId, {})).toBe('AccessDeniedException');
+    expect(await encrypt(negated.KeyId, { tenant: 'A', Tenant: 'B' })).toBe('AccessDeniedException');
+    expect(await encrypt(negated.KeyId, { tenant: 'A', Tenant: 'A' })).toBe('OK');
+  });
+
+  it('Null is about presence, which case variants do not change', async () => {
+    const key = await newKey({ Policy: bobMay({ Null: { 'kms:EncryptionContext:tenant': 'false' } }) });
+    expect(await encrypt(key.KeyId, { tenant: 'A', Tenant: 'B' })).toBe('OK');
+    expect(await encrypt(key.KeyId, { other: 'A' })).toBe('AccessDeniedException');
+  });
+});
+
+describe('a policy variable whose key has candidate values stands for each of them', () => {
+  const alice = plain(`arn:aws:iam::${ACCOUNT}:user/alice`);
+  const decide = (policy: string, encryptionContext: Record<string, string>) =>
+    evaluateKeyPolicy(policy, { caller: alice, action: 'kms:Encrypt', resourceArn: KEY, encryptionContext }).allowed;
+  const statement = (Effect: string, Condition: object) => ({ Effect, Principal: { AWS: alice.arn }, Action: 'kms:Encrypt', Resource: '*', Condition });
+
+  it('Deny "a equals ${b}" applies when b has a candidate equal to a', () => {
+    const policy = keyPolicy(statement('Allow', {}), statement('Deny', { StringEquals: { 'kms:EncryptionContext:a': '${kms:EncryptionContext:b}' } }));
+    expect(decide(policy, { a: 'x', b: 'y' })).toBe(true);
+    expect(decide(policy, { a: 'x', b: 'x' })).toBe(false);
+    expect(decide(policy, { a: 'x', b: 'y', B: 'x' })).toBe(false);
+  });
+
+  it('Allow "a differs from ${b}" needs a to differ from every candidate of b', () => {
+    const policy = keyPolicy(statement('Allow', { StringNotEquals: { 'kms:EncryptionContext:a': '${kms:EncryptionContext:b}' } }));
+    expect(decide(policy, { a: 'x', b: 'y' })).toBe(true);
+    expect(decide(policy, { a: 'x', b: 'y', B: 'x' })).toBe(false);
+  });
+
+  it('Allow "a equals ${b}" needs a to equal every candidate of b', () => {
+    const policy = keyPolicy(statement('Allow', { StringEquals: { 'kms:EncryptionContext:a': '${kms:EncryptionContext:b}' } }));
+    expect(decide(policy, { a: 'x', b: 'x' })).toBe(true);
+    expect(decide(policy, { a: 'x', b: 'x', B: 'y' })).toBe(false);
+  });
+
+  it('a Resource entry with such a variable: a Deny names the key when any candidate does, an Allow only when every one does', () => {
+    const resource = 'arn:aws:kms:us-east-1:111122223333:key/${kms:EncryptionContext:target}';
+    const id = KEY.slice(KEY.lastIndexOf('/') + 1);
+    const deny = keyPolicy(statement('Allow', {}), { Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: resource });
+    expect(decide(deny, { target: 'other' })).toBe(true);
+    expect(decide(deny, { target: 'other', TARGET: id })).toBe(false);
+    const allow = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: alice.arn }, Action: 'kms:Encrypt', Resource: resource }] });
+    expect(decide(allow, { target: id })).toBe(true);
+    expect(decide(allow, { target: id, Target: 'other' })).toBe(false);
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
 // NotPrincipal
 
 describe('NotPrincipal with Deny exempts a caller only when it names the caller, its role and its account', () => {
