@@ -24,6 +24,7 @@
  * per combination, and the policy engine reads them the stricter way (policy.ts, "Ambiguous keys").
  */
 import type { ConditionContext } from './policy-types.js';
+import type { WorkMeter } from './work-meter.js';
 
 /** One part of a policy string: its own text (wildcards active), a literal, or a variable. */
 export type TemplatePart =
@@ -140,12 +141,17 @@ function valuesOf(key: string, context: ConditionContext): readonly string[] {
   return entry.ambiguous || entry.values.length === 1 ? entry.values : [];
 }
 
+/** Steps charged per piece of a resolution: building it (arrays, not a character scan). */
+const PIECE_STEPS = 8;
+
 /**
  * Substitutes the variables of `parts` from `context`: one resolution, or one per combination of
  * candidate values when a variable's key is ambiguous. Empty when a variable has no value and no
- * default: the string then has no value in this request.
+ * default: the string then has no value in this request. The resolutions are charged to `meter`
+ * before they are built, so that their number (a product of candidate counts) is bounded by the
+ * evaluation's budget.
  */
-export function resolveTemplate(parts: readonly TemplatePart[], context: ConditionContext): ResolvedPiece[][] {
+export function resolveTemplate(parts: readonly TemplatePart[], context: ConditionContext, meter: WorkMeter): ResolvedPiece[][] {
   const choices: ResolvedPiece[][] = [];
   for (const part of parts) {
     if (part.kind === 'text') {
@@ -158,6 +164,8 @@ export function resolveTemplate(parts: readonly TemplatePart[], context: Conditi
       choices.push((values.length > 0 ? values : [part.fallback!]).map((text) => ({ text, wildcards: false })));
     }
   }
+  const count = choices.reduce((n, c) => n * c.length, 1);
+  meter.charge(count * parts.length * PIECE_STEPS);
   let out: ResolvedPiece[][] = [[]];
   for (const options of choices) out = out.flatMap((prefix) => options.map((choice) => [...prefix, choice]));
   return out;

@@ -50,9 +50,14 @@
  *   are refused (MalformedPolicyDocumentException) instead of being read one way (policy-parse.ts).
  *
  * Bounded work. Wildcards (`StringLike`, `ArnLike`, `Action`, `Resource`) are matched by
- * wildcard.ts without backtracking, so one request costs at most the sum over every (policy
- * pattern, request value) pair of O(|value| * ceil(longest pattern piece / 32) + |pattern|): linear
- * in the request for a fixed policy, whose size KMS caps at 32,768 characters.
+ * wildcard.ts without backtracking, each (pattern, value) pair in linear time. But the pairs
+ * multiply: a key policy of 32,768 characters holds thousands of patterns, and AWS documents no
+ * size limit for an encryption context, so a value may be as long as the request body. Each
+ * evaluation of a policy therefore has a budget of character steps (work-meter.ts,
+ * EVALUATION_WORK_BUDGET); the matchers charge what they scan, and an evaluation that would exceed
+ * it stops and DENIES the request (AccessDeniedException saying so): fail closed. A request's
+ * evaluation costs O(its size + the policy's size) to build its context and parse (cached), plus
+ * at most the budget.
  *
  * The account principal. In AWS the account principal in a key policy (`"AWS": "111122223333"`
  * or `arn:aws:iam::111122223333:root`) does not grant anything to the users of that account by
@@ -82,6 +87,7 @@ import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPol
 import { resolveTemplate, type ResolvedPiece } from './policy-variables.js';
 import { conditionContext } from './request-context.js';
 import { WildcardPattern } from './wildcard.js';
+import { WorkBudgetExceeded, WorkMeter } from './work-meter.js';
 
 export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
 
@@ -171,9 +177,10 @@ export function isCallerPrincipal(principal: string, caller: Caller): boolean {
 // ---------------------------------------------------------------------------------------------
 // Statements
 
-/** One evaluation: the request's condition keys. */
+/** One evaluation: the request's condition keys and the meter of its work budget. */
 interface Evaluation {
   ctx: ConditionContext;
+  meter: WorkMeter;
 }
 
 /**
@@ -190,7 +197,10 @@ type Reading = 'every' | 'any';
  */
 function readingsOf<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ev: Evaluation): P[] {
   if (value.template === undefined) return [value.fixed];
-  return resolveTemplate(value.template, ev.ctx).map(prepare);
+  return resolveTemplate(value.template, ev.ctx, ev.meter).map((pieces) => {
+    ev.meter.charge(pieces.reduce((n, p) => n + p.text.length, 0)); // preparing it (a pattern's tokens)
+    return prepare(pieces);
+  });
 }
 
 /**
@@ -228,7 +238,9 @@ function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading):
   // reading of the policy values; the other two need one that matches in some reading.
   const surely = def.negated === (reading === 'any');
   const holdsFor = (requestValue: string) => {
-    const hit = someValueMatches(values, surely, (p) => def.test(requestValue, p));
+    ev.meter.charge(1 + requestValue.length);
+    const r = def.request(requestValue);
+    const hit = someValueMatches(values, surely, (p) => def.test(r, p, ev.meter));
     return def.negated ? !hit : hit;
   };
   const requestValues = entry.values;
@@ -244,7 +256,7 @@ function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading):
  */
 function resourceElementApplies(entries: readonly PolicyValue<WildcardPattern>[], not: boolean, arn: string, ev: Evaluation, reading: Reading): boolean {
   const values = entries.map((r) => readingsOf(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ev)).filter((v) => v.length > 0);
-  const hit = someValueMatches(values, not === (reading === 'any'), (p) => p.matches(arn));
+  const hit = someValueMatches(values, not === (reading === 'any'), (p) => p.matches(arn, ev.meter));
   return not ? !hit : hit;
 }
 
@@ -255,8 +267,8 @@ function statementApplies(st: ParsedStatement, req: AuthzRequest, ev: Evaluation
   if (st.principal && !principalTest(st.principal)) return false;
   // Only Deny statements have a NotPrincipal (policy-parse.ts refuses it with Allow).
   if (st.notPrincipal && notPrincipalExempts(st.notPrincipal, req.caller)) return false;
-  if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
-  if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
+  if (st.actions && !st.actions.some((a) => a.matches(req.action, ev.meter))) return false;
+  if (st.notActions && st.notActions.some((a) => a.matches(req.action, ev.meter))) return false;
   const reading: Reading = st.effect === 'Deny' ? 'any' : 'every';
   if (st.resources && !resourceElementApplies(st.resources, false, req.resourceArn, ev, reading)) return false;
   if (st.notResources && !resourceElementApplies(st.notResources, true, req.resourceArn, ev, reading)) return false;
@@ -274,9 +286,23 @@ function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
   }
 }
 
-/** Runs one evaluation of `req` (its condition keys, lower-cased, from request-context.ts). */
-function evaluating<T>(req: AuthzRequest, run: (ev: Evaluation) => T): T {
-  return run({ ctx: conditionContext(req) });
+/**
+ * Runs one evaluation with its own work budget. Running out of it denies the request
+ * (AccessDeniedException naming the policy kind and the budget): fail closed.
+ */
+function evaluating<T>(req: AuthzRequest, by: DeniedBy, run: (ev: Evaluation) => T): T {
+  const ev: Evaluation = { ctx: conditionContext(req), meter: new WorkMeter() };
+  try {
+    return run(ev);
+  } catch (e) {
+    if (!(e instanceof WorkBudgetExceeded)) throw e;
+    throw new KmsServiceError(
+      'AccessDeniedException',
+      `User: ${req.caller.arn} is not authorized to perform: ${req.action} on resource: ${req.resourceArn} because evaluating the ` +
+        `${by} policy needed more than ${e.budget.toLocaleString('en-US')} character steps of condition matching, the local KMS's ` +
+        'limit for one request; it denies what it cannot finish evaluating',
+    );
+  }
 }
 
 /**
@@ -284,12 +310,13 @@ function evaluating<T>(req: AuthzRequest, run: (ev: Evaluation) => T): T {
  * unparseable policy denies everything (fail closed; stored policies were validated when they were
  * set). An Allow naming the account principal means the account root only, and a Deny naming it
  * applies to the whole account: this is the evaluation for callers whose IAM is not modelled (see
- * evaluateKeyPolicyForIam for the others).
+ * evaluateKeyPolicyForIam for the others). Throws AccessDeniedException when the evaluation runs
+ * out of its work budget.
  */
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false };
-  return evaluating(req, (ev) => {
+  return evaluating(req, 'resource-based', (ev) => {
     const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
     // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
     // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
@@ -322,12 +349,13 @@ export interface KeyPolicyIamDecision extends AuthzDecision {
  * the account ARN "does not limit permissions to only the root user"; KMS Developer Guide,
  * "Default key policy"): a Deny naming the caller's account applies to the caller, an Allow
  * naming it is `accountAllowed` (delegation to IAM), not `allowed`. The account root is itself
- * the account principal, so for it `allowed` is set as before.
+ * the account principal, so for it `allowed` is set as before. Throws AccessDeniedException when
+ * the evaluation runs out of its work budget.
  */
 export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyPolicyIamDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false, accountAllowed: false };
-  return evaluating(req, (ev) => {
+  return evaluating(req, 'resource-based', (ev) => {
     const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
     const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
     const isAccount: PrincipalTest = (p) => principalMatches(p, account);
@@ -346,11 +374,12 @@ export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyP
 /**
  * Evaluates a request against all the identity policies of its caller, as one set (IAM User Guide,
  * "Policy evaluation logic"): a Deny statement of any of them that applies is an explicit deny; an
- * Allow statement of any is needed otherwise. No policies: implicitly denied.
+ * Allow statement of any is needed otherwise. No policies: implicitly denied. Throws
+ * AccessDeniedException when the evaluation runs out of its work budget.
  */
 export function evaluateIdentityPolicies(policies: readonly IdentityPolicy[], req: AuthzRequest): AuthzDecision {
   const parsed = policies.map((p) => (p as ParsedIdentityPolicy).parsed);
-  return evaluating(req, (ev) => {
+  return evaluating(req, 'identity-based', (ev) => {
     const none: PrincipalTest = () => false; // identity policies have no Principal element
     for (const doc of parsed) {
       for (const st of doc.denies) if (statementApplies(st, req, ev, none)) return { allowed: false, explicitDeny: true };
