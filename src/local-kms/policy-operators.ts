@@ -3,18 +3,24 @@
  * operators"): their names (with the `ForAnyValue:`/`ForAllValues:` set prefixes and the
  * `IfExists` suffix), how a policy value is prepared for each, and how a request value is compared
  * with it. `Null`, which tests presence rather than values, is evaluated by policy.ts.
+ *
+ * Work: a request value is prepared once per condition (`request`: lower-cased, parsed), so that
+ * comparing it with each of a condition's policy values costs a constant or, for the wildcard
+ * operators, a linear scan; every comparison charges its steps to the evaluation's WorkMeter
+ * (work-meter.ts).
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { ResolvedPiece } from './policy-variables.js';
 import { ArnPattern, tokensOf, WildcardPattern } from './wildcard.js';
+import type { WorkMeter } from './work-meter.js';
 
 export type SetOp = 'ForAnyValue' | 'ForAllValues' | undefined;
 
 /**
  * One condition operator: `prepare` turns a policy value (its pieces, see policy-variables.ts) into
- * what `test` compares request values with.
+ * what `test` compares request values with, `request` a request value into what `test` reads.
  */
-export interface OperatorDef<P> {
+export interface OperatorDef<P, R = unknown> {
   /** Negated operators (StringNotEquals, ...) are true when no policy value matches. */
   negated: boolean;
   /**
@@ -23,7 +29,10 @@ export interface OperatorDef<P> {
    */
   variables: boolean;
   prepare(pieces: readonly ResolvedPiece[]): P;
-  test(requestValue: string, prepared: P): boolean;
+  /** The request value as `test` reads it; the caller charges its length to the meter. */
+  request(value: string): R;
+  /** Compares, charging its steps to `meter` (which throws when the evaluation's budget is used). */
+  test(request: R, prepared: P, meter: WorkMeter): boolean;
 }
 
 const lower = (s: string) => s.toLowerCase();
@@ -45,34 +54,54 @@ function parseDate(s: string): number {
   return Date.parse(s);
 }
 
-function ipMatch(value: string, cidr: string): boolean {
-  const ip = value.trim();
-  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
-  if (!family) return false;
-  const [addr, prefixText] = cidr.trim().split('/');
-  if (!addr) return false;
-  const addrFamily = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
-  if (addrFamily !== family) return false;
+type IpFamily = 'ipv4' | 'ipv6';
+const familyOf = (ip: string): IpFamily | undefined => (isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined);
+
+/** A CIDR block of an IpAddress/NotIpAddress condition; undefined when it is not one (it matches nothing). */
+function cidrOf(text: string): { family: IpFamily; list: BlockList } | undefined {
+  const [addr, prefixText] = text.trim().split('/');
+  if (!addr) return undefined;
+  const family = familyOf(addr);
+  if (!family) return undefined;
   const prefix = prefixText === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) return false;
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) return undefined;
   const list = new BlockList();
   list.addSubnet(addr, prefix, family);
-  return list.check(ip, family);
+  return { family, list };
 }
 
-const operator = <P>(def: OperatorDef<P>) => def as OperatorDef<unknown>;
+function ipOf(value: string): { ip: string; family: IpFamily } | undefined {
+  const ip = value.trim();
+  const family = familyOf(ip);
+  return family ? { ip, family } : undefined;
+}
 
-const stringEquals = (negated: boolean) =>
-  operator({ negated, variables: true, prepare: joined, test: (r, p: string) => r === p });
+type Cidr = ReturnType<typeof cidrOf>;
+type Ip = ReturnType<typeof ipOf>;
+const ipMatch = (ip: Ip, cidr: Cidr, meter: WorkMeter) => {
+  meter.charge(64); // one BlockList lookup
+  return ip !== undefined && cidr !== undefined && ip.family === cidr.family && cidr.list.check(ip.ip, ip.family);
+};
+
+const operator = <P, R>(def: OperatorDef<P, R>) => def as OperatorDef<unknown, unknown>;
+const asIs = (s: string) => s;
+/** String equality: V8 compares lengths first, then at most the shorter string's characters. */
+const same = (r: string, p: string, meter: WorkMeter) => {
+  meter.charge(1 + Math.min(r.length, p.length));
+  return r === p;
+};
+
+const stringEquals = (negated: boolean) => operator({ negated, variables: true, prepare: joined, request: asIs, test: same });
 const stringEqualsIgnoreCase = (negated: boolean) =>
-  operator({ negated, variables: true, prepare: (ps) => lower(joined(ps)), test: (r, p: string) => lower(r) === p });
+  operator({ negated, variables: true, prepare: (ps) => lower(joined(ps)), request: lower, test: same });
 /** StringLike: case-sensitive, `*` and `?` wildcards anywhere. */
 const stringLike = (negated: boolean) =>
   operator({
     negated,
     variables: true,
     prepare: (ps) => new WildcardPattern(tokensOfPieces(ps)),
-    test: (r, p: WildcardPattern) => p.matches(r),
+    request: asIs,
+    test: (r: string, p: WildcardPattern, meter) => p.matches(r, meter),
   });
 /** ArnEquals and ArnLike behave identically: six colon-separated parts, each with wildcards. */
 const arnLike = (negated: boolean) =>
@@ -80,20 +109,22 @@ const arnLike = (negated: boolean) =>
     negated,
     variables: true,
     prepare: (ps) => new ArnPattern(tokensOfPieces(ps)),
-    test: (r, p: ArnPattern) => p.matches(r),
+    request: asIs,
+    test: (r: string, p: ArnPattern, meter) => p.matches(r, meter),
   });
 const compareAs = (parse: (s: string) => number, f: (a: number, b: number) => boolean, negated = false) =>
   operator({
     negated,
     variables: false,
     prepare: (ps) => parse(joined(ps)),
-    test: (r, b: number) => {
-      const a = parse(r);
+    request: parse,
+    test: (a: number, b: number, meter) => {
+      meter.charge(1);
       return !Number.isNaN(a) && !Number.isNaN(b) && f(a, b);
     },
   });
 
-export const OPERATORS: Record<string, OperatorDef<unknown>> = {
+export const OPERATORS: Record<string, OperatorDef<unknown, unknown>> = {
   StringEquals: stringEquals(false),
   StringNotEquals: stringEquals(true),
   StringEqualsIgnoreCase: stringEqualsIgnoreCase(false),
@@ -114,10 +145,10 @@ export const OPERATORS: Record<string, OperatorDef<unknown>> = {
   DateGreaterThanEquals: compareAs(parseDate, (a, b) => a >= b),
   // The variables page lists Boolean among the operators without variables (the condition
   // operators page says Bool takes them; the variables page is the one followed here).
-  Bool: operator({ negated: false, variables: false, prepare: (ps) => lower(joined(ps)), test: (r, p: string) => lower(r) === p }),
-  BinaryEquals: operator({ negated: false, variables: false, prepare: joined, test: (r, p: string) => r === p }),
-  IpAddress: operator({ negated: false, variables: false, prepare: joined, test: ipMatch }),
-  NotIpAddress: operator({ negated: true, variables: false, prepare: joined, test: ipMatch }),
+  Bool: operator({ negated: false, variables: false, prepare: (ps) => lower(joined(ps)), request: lower, test: same }),
+  BinaryEquals: operator({ negated: false, variables: false, prepare: joined, request: asIs, test: same }),
+  IpAddress: operator({ negated: false, variables: false, prepare: (ps) => cidrOf(joined(ps)), request: ipOf, test: ipMatch }),
+  NotIpAddress: operator({ negated: true, variables: false, prepare: (ps) => cidrOf(joined(ps)), request: ipOf, test: ipMatch }),
   ArnEquals: arnLike(false),
   ArnLike: arnLike(false),
   ArnNotEquals: arnLike(true),

@@ -38,11 +38,27 @@ export interface IdentityPolicy {
 /** A condition key's value in a request: one string, a list (multi-valued keys), a Boolean, or absent. */
 export type ConditionValue = string | string[] | boolean | undefined;
 
+/** One condition key's values in a request (request-context.ts conditionContext). */
+export interface ConditionEntry {
+  /**
+   * A single-valued key: its one value, or its candidate values when `ambiguous`. A multivalued
+   * key (kms:EncryptionContextKeys, aws:TagKeys, ...): its set of values.
+   */
+  readonly values: readonly string[];
+  /**
+   * True for a single-valued key the request gives several different values under names that
+   * differ only by case (tag keys and encryption context keys are case-sensitive, condition key
+   * names are not: `aws:RequestTag/env` names both `Env` and `env`). Which one AWS reads is not
+   * documented; the policy engine reads such a key the stricter way (policy.ts, "Ambiguous keys").
+   */
+  readonly ambiguous: boolean;
+}
+
 /**
  * Condition-key values of one request, keyed by lower-cased condition key; a key that is absent is
  * missing from the request (request-context.ts builds it, the policy engine reads it).
  */
-export type ConditionContext = ReadonlyMap<string, readonly string[]>;
+export type ConditionContext = ReadonlyMap<string, ConditionEntry>;
 
 /** One authorization question asked of a key policy (AWS IAM policy evaluation, key policy only). */
 export interface AuthzRequest {

@@ -18,7 +18,13 @@
  *
  * Characters that come from a substituted value (or from `${*}`/`${?}`) are literal: a user named
  * `*` does not turn a `StringLike` pattern into a wildcard. Only the policy's own text has wildcards.
+ *
+ * A variable whose key is ambiguous in the request (a single-valued key with candidate values, see
+ * policy-types.ts ConditionEntry) stands for each candidate: the string then has one resolution
+ * per combination, and the policy engine reads them the stricter way (policy.ts, "Ambiguous keys").
  */
+import type { ConditionContext } from './policy-types.js';
+import type { WorkMeter } from './work-meter.js';
 
 /** One part of a policy string: its own text (wildcards active), a literal, or a variable. */
 export type TemplatePart =
@@ -124,32 +130,43 @@ const MULTIVALUED_KEYS = new Set([
   'aws:resourceorgpaths',
 ]);
 
-/** Values of a request's condition keys, by lower-cased key. */
-export type ConditionValues = ReadonlyMap<string, readonly string[]>;
-
-/** The value a variable stands for in this request, or undefined when it has none. */
-function valueOf(key: string, context: ConditionValues): string | undefined {
-  if (MULTIVALUED_KEYS.has(key)) return undefined;
-  const values = context.get(key);
-  return values && values.length === 1 ? values[0] : undefined;
+/**
+ * The values a variable stands for in this request: its value, its candidates when the key is
+ * ambiguous, or none (absent, multivalued, or a list where one value is needed).
+ */
+function valuesOf(key: string, context: ConditionContext): readonly string[] {
+  if (MULTIVALUED_KEYS.has(key)) return [];
+  const entry = context.get(key);
+  if (!entry) return [];
+  return entry.ambiguous || entry.values.length === 1 ? entry.values : [];
 }
 
+/** Steps charged per piece of a resolution: building it (arrays, not a character scan). */
+const PIECE_STEPS = 8;
+
 /**
- * Substitutes the variables of `parts` from `context`. Returns undefined when a variable has no
- * value and no default: the string then has no value in this request.
+ * Substitutes the variables of `parts` from `context`: one resolution, or one per combination of
+ * candidate values when a variable's key is ambiguous. Empty when a variable has no value and no
+ * default: the string then has no value in this request. The resolutions are charged to `meter`
+ * before they are built, so that their number (a product of candidate counts) is bounded by the
+ * evaluation's budget.
  */
-export function resolveTemplate(parts: readonly TemplatePart[], context: ConditionValues): ResolvedPiece[] | undefined {
-  const out: ResolvedPiece[] = [];
+export function resolveTemplate(parts: readonly TemplatePart[], context: ConditionContext, meter: WorkMeter): ResolvedPiece[][] {
+  const choices: ResolvedPiece[][] = [];
   for (const part of parts) {
     if (part.kind === 'text') {
-      out.push({ text: part.text, wildcards: true });
+      choices.push([{ text: part.text, wildcards: true }]);
     } else if (part.kind === 'literal') {
-      out.push({ text: part.text, wildcards: false });
+      choices.push([{ text: part.text, wildcards: false }]);
     } else {
-      const value = valueOf(part.key, context) ?? part.fallback;
-      if (value === undefined) return undefined;
-      out.push({ text: value, wildcards: false });
+      const values = valuesOf(part.key, context);
+      if (values.length === 0 && part.fallback === undefined) return [];
+      choices.push((values.length > 0 ? values : [part.fallback!]).map((text) => ({ text, wildcards: false })));
     }
   }
+  const count = choices.reduce((n, c) => n * c.length, 1);
+  meter.charge(count * parts.length * PIECE_STEPS);
+  let out: ResolvedPiece[][] = [[]];
+  for (const options of choices) out = out.flatMap((prefix) => options.map((choice) => [...prefix, choice]));
   return out;
 }

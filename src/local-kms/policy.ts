@@ -1,7 +1,7 @@
 /**
- * Key policies and IAM identity policies of the local KMS: validation, evaluation, the default
- * key policies AWS KMS creates.
- * A pure module: no I/O, no clock, no state but bounded caches of parsed policies.
+ * Key policies and IAM identity policies of the local KMS: evaluation, and the denials AWS words.
+ * The grammar and its checks are policy-parse.ts (re-exported here); the policies KMS writes
+ * itself are generated-policies.ts. A pure module: no I/O, no clock, no state.
  *
  * Evaluation order. AWS evaluates a request against every policy that applies to it (IAM User
  * Guide, "Policy evaluation logic"). This module evaluates one policy at a time, key policy or
@@ -20,10 +20,44 @@
  * Statement order in the document does not matter; Deny statements are tried first only so that
  * evaluation can stop at the first statement that decides.
  *
+ * Where AWS is not known exactly, the stricter reading. The guarantee of the local KMS is to
+ * evaluate as AWS does and, where it cannot be exact or AWS's behaviour is undocumented, to be
+ * stricter: never allow what AWS could deny. Three places need it:
+ *
+ * - Ambiguous keys. Tag keys and encryption context keys are case-sensitive (`Env` and `env` are
+ *   two tags), condition key names are not (`aws:RequestTag/env` refers to both). A request, or a
+ *   key, may carry both; the single-valued condition key then has several candidate values
+ *   (request-context.ts marks it `ambiguous`) and AWS does not document which one it reads
+ *   (GrantConstraints: "do not use multiple encryption context pairs that differ only by case").
+ *   Dropping one would let a Deny be evaded by adding a second tag. So each candidate is a
+ *   possible reading of the request, and a condition is read the stricter way for its
+ *   statement's effect: in a Deny it holds when it holds for ANY candidate, in an Allow only
+ *   when it holds for EVERY candidate - for positive and negated operators alike, with or
+ *   without `...IfExists` (a key with candidates is present in every reading, so `Null` and
+ *   `IfExists` are unaffected) and set operators (in one reading the key has one value). A policy
+ *   variable whose key has candidates stands for each of them the same way (policy-variables.ts),
+ *   and so does a Resource entry holding one. This never allows what any reading denies. It
+ *   applies to every key a request names with user-chosen text: aws:RequestTag/*,
+ *   aws:ResourceTag/*, kms:EncryptionContext:*, aws:PrincipalTag/* (the principals file already
+ *   refuses tag keys that differ only by case).
+ * - NotPrincipal. "AWS JSON policy elements: NotPrincipal": AWS "might validate the account
+ *   first, then the role, and then the assumed-role user", so a Deny exempts a caller only if its
+ *   NotPrincipal names each of them (the documented examples list the session ARN, the role ARN
+ *   and the account); where AWS "might" deny, the local KMS does. See notPrincipalExempts.
+ *   NotPrincipal with Allow is "not supported": such a policy is refused (policy-parse.ts).
+ * - Documents AWS may read another way: a duplicated JSON member name (`"Effect": "Deny", ...,
+ *   "Effect": "Allow"`), or condition operators / keys that differ only by case within one block,
+ *   are refused (MalformedPolicyDocumentException) instead of being read one way (policy-parse.ts).
+ *
  * Bounded work. Wildcards (`StringLike`, `ArnLike`, `Action`, `Resource`) are matched by
- * wildcard.ts without backtracking, so one request costs at most the sum over every (policy
- * pattern, request value) pair of O(|value| * ceil(longest pattern piece / 32) + |pattern|): linear
- * in the request for a fixed policy, whose size KMS caps at 32,768 characters.
+ * wildcard.ts without backtracking, each (pattern, value) pair in linear time. But the pairs
+ * multiply: a key policy of 32,768 characters holds thousands of patterns, and AWS documents no
+ * size limit for an encryption context, so a value may be as long as the request body. Each
+ * evaluation of a policy therefore has a budget of character steps (work-meter.ts,
+ * EVALUATION_WORK_BUDGET); the matchers charge what they scan, and an evaluation that would exceed
+ * it stops and DENIES the request (AccessDeniedException saying so): fail closed. A request's
+ * evaluation costs O(its size + the policy's size) to build its context and parse (cached), plus
+ * at most the budget.
  *
  * The account principal. In AWS the account principal in a key policy (`"AWS": "111122223333"`
  * or `arn:aws:iam::111122223333:root`) does not grant anything to the users of that account by
@@ -35,372 +69,30 @@
  * statements give them.
  */
 import { KmsServiceError } from './errors.js';
-import { OPERATORS, parseOperatorName, tokensOfPieces, type SetOp } from './policy-operators.js';
-import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPolicy } from './policy-types.js';
-import { conditionContext } from './request-context.js';
+import { OPERATORS, tokensOfPieces } from './policy-operators.js';
 import {
-  parseResourceTemplate,
-  parseTemplate,
-  resolveTemplate,
-  type ConditionValues,
-  type ResolvedPiece,
-  type TemplatePart,
-} from './policy-variables.js';
-import { tokensOf, WildcardPattern } from './wildcard.js';
+  ACCOUNT_ID,
+  malformed,
+  normalizePrincipal,
+  parseCached,
+  PRINCIPAL_ARN,
+  type ParsedCondition,
+  type ParsedIdentityPolicy,
+  type ParsedPolicy,
+  type ParsedPrincipal,
+  type ParsedStatement,
+  type PolicyValue,
+} from './policy-parse.js';
+import type { AuthzDecision, AuthzRequest, Caller, ConditionContext, IdentityPolicy } from './policy-types.js';
+import { resolveTemplate, type ResolvedPiece } from './policy-variables.js';
+import { conditionContext } from './request-context.js';
+import { WildcardPattern } from './wildcard.js';
+import { WorkBudgetExceeded, WorkMeter } from './work-meter.js';
 
-/** Maximum key policy length (AWS KMS `PutKeyPolicy` / `CreateKey`: `Policy` length 1..32768). */
-export const MAX_KEY_POLICY_LENGTH = 32_768;
-
-// ---------------------------------------------------------------------------------------------
-// Parsed form
-
-type Effect = 'Allow' | 'Deny';
-
-/**
- * A condition value or `Resource` entry as the policy gives it: prepared once when it holds no
- * variable (`fixed`), otherwise substituted and prepared per request (`template`).
- */
-interface PolicyValue<P> {
-  fixed?: P;
-  template?: TemplatePart[];
-}
-
-interface ParsedCondition {
-  /** Base operator as written in its canonical spelling, e.g. `StringEquals`. */
-  op: string;
-  set: SetOp;
-  ifExists: boolean;
-  /** Condition key, lower-cased (condition key names are case-insensitive in IAM). */
-  key: string;
-  /** Condition key as written (for the encryption-context key part and messages). */
-  keyAsWritten: string;
-  /** The values as written (what `Null` tests). */
-  values: string[];
-  /** The values prepared for the operator (every operator but `Null`). */
-  prepared: PolicyValue<unknown>[];
-}
-
-interface ParsedPrincipal {
-  /** Matches every caller (`"*"` or `{"AWS": "*"}`). */
-  any: boolean;
-  /** Normalized AWS principal ARNs (account ids become `arn:aws:iam::<id>:root`). */
-  arns: string[];
-}
-
-interface ParsedStatement {
-  sid?: string;
-  effect: Effect;
-  principal?: ParsedPrincipal;
-  notPrincipal?: ParsedPrincipal;
-  actions?: WildcardPattern[];
-  notActions?: WildcardPattern[];
-  resources?: PolicyValue<WildcardPattern>[];
-  notResources?: PolicyValue<WildcardPattern>[];
-  conditions: ParsedCondition[];
-}
-
-interface ParsedPolicy {
-  statements: ParsedStatement[];
-  /** The Deny statements and the Allow statements, which evaluation tries in that order. */
-  denies: ParsedStatement[];
-  allows: ParsedStatement[];
-}
+export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
 
 // ---------------------------------------------------------------------------------------------
-// Parsing and validation
-
-const malformed = (message: string) => new KmsServiceError('MalformedPolicyDocumentException', message);
-
-export const ACCOUNT_ID = /^\d{12}$/;
-/**
- * AWS principal ARNs a key policy accepts: account root, IAM user, IAM role, STS assumed-role
- * session, federated user. IAM groups are not principals (AWS rejects them as invalid principals);
- * wildcards inside an ARN are not allowed either (only the whole value may be `*`).
- */
-export const PRINCIPAL_ARN =
-  /^arn:aws(?:-[a-z]+)*:(?:iam::\d{12}:(?:root|user\/[\w+=,.@\/-]+|role\/[\w+=,.@\/-]+)|sts::\d{12}:(?:assumed-role\/[\w+=,.@-]+\/[\w+=,.@-]+|federated-user\/[\w+=,.@-]+))$/;
-
-const STATEMENT_FIELDS = new Set([
-  'Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition',
-]);
-const POLICY_FIELDS = new Set(['Version', 'Id', 'Statement']);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function stringList(v: unknown, what: string): string[] {
-  const list = Array.isArray(v) ? v : [v];
-  if (list.length === 0) throw malformed(`Policy contains a statement with an empty ${what} element.`);
-  for (const item of list) {
-    if (typeof item !== 'string' || item.length === 0) {
-      throw malformed(`Policy contains a statement with an invalid ${what} element.`);
-    }
-  }
-  return list as string[];
-}
-
-/** Normalizes an account id to its root ARN; other principal ARNs stay as written. */
-function normalizePrincipal(p: string): string {
-  return ACCOUNT_ID.test(p) ? `arn:aws:iam::${p}:root` : p;
-}
-
-function parsePrincipal(v: unknown): ParsedPrincipal {
-  if (v === '*') return { any: true, arns: [] };
-  if (!isPlainObject(v) || Object.keys(v).length === 0) {
-    throw malformed('Policy contains a statement with one or more invalid principals.');
-  }
-  const out: ParsedPrincipal = { any: false, arns: [] };
-  for (const [type, value] of Object.entries(v)) {
-    const list = Array.isArray(value) ? value : [value];
-    if (list.length === 0 || list.some((x) => typeof x !== 'string' || x.length === 0)) {
-      throw malformed('Policy contains a statement with one or more invalid principals.');
-    }
-    for (const p of list as string[]) {
-      if (type === 'AWS') {
-        if (p === '*') out.any = true;
-        else if (ACCOUNT_ID.test(p) || PRINCIPAL_ARN.test(p)) out.arns.push(normalizePrincipal(p));
-        else throw malformed('Policy contains a statement with one or more invalid principals.');
-      } else if (type === 'Service' || type === 'Federated' || type === 'CanonicalUser') {
-        // Valid in a key policy, but no caller of the local KMS is ever one of these principals.
-        if (p === '*' && type !== 'Service') {
-          throw malformed('Policy contains a statement with one or more invalid principals.');
-        }
-      } else {
-        throw malformed('Policy contains a statement with one or more invalid principals.');
-      }
-    }
-  }
-  return out;
-}
-
-/** `service:ActionPattern` or `*`; matched case-insensitively (IAM action names are). */
-function parseActions(v: unknown): WildcardPattern[] {
-  return stringList(v, 'Action').map((a) => {
-    if (a !== '*' && !/^[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+$/.test(a)) {
-      throw malformed(`Policy contains a statement with one or more invalid actions: '${a}'.`);
-    }
-    return new WildcardPattern(tokensOf(a, true), true);
-  });
-}
-
-/**
- * Resources: `*` or ARN patterns (wildcards allowed), matched case-sensitively over the whole ARN;
- * with `variables`, policy variables in the resource part of the ARN.
- */
-function parseResources(v: unknown, variables: boolean): PolicyValue<WildcardPattern>[] {
-  return stringList(v, 'Resource').map((r) => {
-    if (r !== '*' && !r.startsWith('arn:')) {
-      throw malformed(`Policy contains a statement with one or more invalid resources: '${r}'.`);
-    }
-    const template = variables ? parseResourceTemplate(r) : undefined;
-    return template ? { template } : { fixed: new WildcardPattern(tokensOf(r, true)) };
-  });
-}
-
-function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
-  if (v === undefined) return [];
-  if (!isPlainObject(v)) throw malformed('Policy contains a statement with an invalid Condition element.');
-  const out: ParsedCondition[] = [];
-  for (const [opName, block] of Object.entries(v)) {
-    const parsed = parseOperatorName(opName);
-    if (!parsed) throw malformed(`Policy contains a statement with an invalid condition operator: '${opName}'.`);
-    if (!isPlainObject(block) || Object.keys(block).length === 0) {
-      throw malformed(`Policy contains a statement with an invalid condition block for '${opName}'.`);
-    }
-    for (const [key, raw] of Object.entries(block)) {
-      // `<service>:<name>`; the name may carry an encryption context key, which can hold any character.
-      if (!/^[a-zA-Z0-9-]+:.+$/s.test(key)) {
-        throw malformed(`Policy contains a statement with an invalid condition key: '${key}'.`);
-      }
-      const list = Array.isArray(raw) ? raw : [raw];
-      if (list.length === 0) {
-        throw malformed(`Policy contains a statement with an empty value list for condition key '${key}'.`);
-      }
-      const values = list.map((x) => {
-        if (typeof x === 'string') return x;
-        if (typeof x === 'number' || typeof x === 'boolean') return String(x);
-        throw malformed(`Policy contains a statement with an invalid value for condition key '${key}'.`);
-      });
-      const def = OPERATORS[parsed.op];
-      const prepared = def
-        ? values.map((text): PolicyValue<unknown> => {
-            const template = variables && def.variables ? parseTemplate(text) : undefined;
-            return template ? { template } : { fixed: def.prepare([{ text, wildcards: true }]) };
-          })
-        : [];
-      out.push({ ...parsed, key: key.toLowerCase(), keyAsWritten: key, values, prepared });
-    }
-  }
-  return out;
-}
-
-/**
- * What a policy document is: a key policy (a resource-based policy: every statement names its
- * Principal or NotPrincipal) or an IAM identity policy (attached to a principal: no statement may
- * name one; IAM User Guide, "IAM JSON policy elements: Principal").
- */
-type PolicyKind = 'key' | 'identity';
-
-/** `variables`: the policy's Version is 2012-10-17, the first language version with policy variables. */
-function parseStatement(raw: unknown, variables: boolean, kind: PolicyKind): ParsedStatement {
-  if (!isPlainObject(raw)) throw malformed('Policy contains a statement that is not a JSON object.');
-  for (const field of Object.keys(raw)) {
-    if (!STATEMENT_FIELDS.has(field)) throw malformed(`Policy contains a statement with an unknown field: '${field}'.`);
-  }
-  const { Sid, Effect, Principal, NotPrincipal, Action, NotAction, Resource, NotResource, Condition } = raw;
-  if (Sid !== undefined && typeof Sid !== 'string') throw malformed('Policy contains a statement with an invalid Sid.');
-  if (Effect !== 'Allow' && Effect !== 'Deny') {
-    throw malformed(`Policy contains a statement with an invalid Effect: it must be "Allow" or "Deny".`);
-  }
-  if (kind === 'identity') {
-    if (Principal !== undefined || NotPrincipal !== undefined) {
-      throw malformed('An identity-based policy cannot name a Principal or NotPrincipal: it applies to the principal it is attached to.');
-    }
-  } else if ((Principal === undefined) === (NotPrincipal === undefined)) {
-    throw malformed('Policy contains a statement without exactly one of Principal and NotPrincipal.');
-  }
-  if ((Action === undefined) === (NotAction === undefined)) {
-    throw malformed('Policy contains a statement without exactly one of Action and NotAction.');
-  }
-  if ((Resource === undefined) === (NotResource === undefined)) {
-    throw malformed('Policy contains a statement without exactly one of Resource and NotResource.');
-  }
-  const st: ParsedStatement = { effect: Effect, conditions: parseConditions(Condition, variables) };
-  if (Sid !== undefined) st.sid = Sid;
-  if (Principal !== undefined) st.principal = parsePrincipal(Principal);
-  if (NotPrincipal !== undefined) st.notPrincipal = parsePrincipal(NotPrincipal);
-  if (Action !== undefined) st.actions = parseActions(Action);
-  if (NotAction !== undefined) st.notActions = parseActions(NotAction);
-  if (Resource !== undefined) st.resources = parseResources(Resource, variables);
-  if (NotResource !== undefined) st.notResources = parseResources(NotResource, variables);
-  return st;
-}
-
-function parsePolicy(policy: string): ParsedPolicy {
-  if (typeof policy !== 'string') {
-    throw new KmsServiceError('ValidationException', '1 validation error detected: Value null at \'policy\' failed to satisfy constraint: Member must not be null');
-  }
-  if (policy.length < 1 || policy.length > MAX_KEY_POLICY_LENGTH) {
-    // AWS answers a length violation of the Policy member as a ValidationException, not as a
-    // malformed document.
-    throw new KmsServiceError(
-      'ValidationException',
-      `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length ${policy.length < 1 ? 'greater than or equal to 1' : `less than or equal to ${MAX_KEY_POLICY_LENGTH}`}`,
-    );
-  }
-  // KMS API reference, PutKeyPolicy `Policy`: pattern [\u0009\u000A\u000D\u0020-\u00FF]+.
-  if (!/^[\u0009\u000A\u000D\u0020-\u00FF]+$/.test(policy)) {
-    throw new KmsServiceError(
-      'ValidationException',
-      "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(policy);
-  } catch {
-    throw malformed('The key policy is not valid JSON.');
-  }
-  return parseDocument(doc, 'key');
-}
-
-/** The document checks key policies and identity policies share (IAM JSON policy grammar). */
-function parseDocument(doc: unknown, kind: PolicyKind): ParsedPolicy {
-  const what = kind === 'key' ? 'The key policy' : 'The identity-based policy';
-  if (!isPlainObject(doc)) throw malformed(`${what} must be a JSON object.`);
-  for (const field of Object.keys(doc)) {
-    if (!POLICY_FIELDS.has(field)) throw malformed(`${what} contains an unknown field: '${field}'.`);
-  }
-  if (doc.Version !== undefined && doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') {
-    throw malformed(`The policy Version must be "2012-10-17" or "2008-10-17".`);
-  }
-  if (doc.Id !== undefined && typeof doc.Id !== 'string') throw malformed('The policy Id must be a string.');
-  if (doc.Statement === undefined) throw malformed(`${what} has no Statement element.`);
-  const rawStatements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-  if (rawStatements.length === 0) throw malformed(`${what} has an empty Statement element.`);
-  // IAM User Guide, "IAM policy elements: Variables and tags": without Version 2012-10-17,
-  // `${aws:username}` and the like are literal text.
-  const variables = doc.Version === '2012-10-17';
-  const statements = rawStatements.map((st: unknown) => parseStatement(st, variables, kind));
-  const sids = new Set<string>();
-  for (const st of statements) {
-    if (st.sid === undefined || st.sid === '') continue;
-    if (sids.has(st.sid)) throw malformed(`Statement IDs (SID) in a single policy must be unique: '${st.sid}'.`);
-    sids.add(st.sid);
-  }
-  return {
-    statements,
-    denies: statements.filter((st) => st.effect === 'Deny'),
-    allows: statements.filter((st) => st.effect === 'Allow'),
-  };
-}
-
-const parsedCache = new Map<string, ParsedPolicy>();
-/** Parses with a small bounded cache: the same stored policy is evaluated on every request. */
-function parseCached(policy: string): ParsedPolicy {
-  let parsed = parsedCache.get(policy);
-  if (parsed) {
-    parsedCache.delete(policy); // LRU refresh
-    parsedCache.set(policy, parsed);
-    return parsed;
-  }
-  parsed = parsePolicy(policy);
-  parsedCache.set(policy, parsed);
-  if (parsedCache.size > 256) parsedCache.delete(parsedCache.keys().next().value as string);
-  return parsed;
-}
-
-/**
- * Validates a key policy as `CreateKey`/`PutKeyPolicy` do. Throws `MalformedPolicyDocumentException`
- * (syntax, structure, Effect, principals, actions, condition operators) or `ValidationException`
- * (length 1..32768, allowed characters), with AWS-like messages.
- */
-export function validateKeyPolicy(policy: string): void {
-  const parsed = parseCached(policy);
-  for (const st of parsed.statements) {
-    for (const c of st.conditions) {
-      // AWS KMS refuses ForAllValues with the single-valued kms:EncryptionContext:<key> condition key
-      // (Developer Guide, "kms:EncryptionContext:context-key"): it would match requests without that
-      // context pair.
-      if (c.set === 'ForAllValues' && c.key.startsWith('kms:encryptioncontext:')) {
-        throw malformed(
-          'OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued ' +
-            'condition key matches requests without the specified encryption context or with an unspecified ' +
-            'encryption context. To fix, remove ForAllValues.',
-        );
-      }
-      // The same refusal for the single-valued aws:RequestTag/<key> (Developer Guide, "AWS KMS
-      // condition keys", "Using set operators with condition keys").
-      if (c.set === 'ForAllValues' && c.key.startsWith('aws:requesttag/')) {
-        throw malformed(
-          'OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition key ' +
-            'matches requests without the specified tag or with an unspecified tag. To fix, remove ForAllValues.',
-        );
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Identity policies
-
-interface ParsedIdentityPolicy extends IdentityPolicy {
-  readonly parsed: ParsedPolicy;
-}
-
-/**
- * Validates an IAM identity policy document (a JSON value, as a principals file holds it) with the
- * grammar of key policies, except that no statement may name a Principal or NotPrincipal (IAM User
- * Guide, "IAM JSON policy element reference"). Throws `MalformedPolicyDocumentException`.
- */
-export function parseIdentityPolicy(doc: unknown): IdentityPolicy {
-  const parsed: ParsedIdentityPolicy = { kind: 'identity-policy', parsed: parseDocument(doc, 'identity') };
-  return Object.freeze(parsed);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
+// Principals
 
 /**
  * Principal ARNs are compared without their partition: a local KMS serves one partition (derived
@@ -409,21 +101,62 @@ export function parseIdentityPolicy(doc: unknown): IdentityPolicy {
  */
 const withoutPartition = (arn: string) => arn.replace(/^arn:[^:]*:/, 'arn::');
 
+const SESSION = /^arn::sts::(\d{12}):assumed-role\/([^/]+)\/.+$/;
+const ROLE = /^arn::iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
+
+/** True when `arn` (without partition) is a role ARN of `account` whose name, after any path, is `name`. */
+function isRole(arn: string, account: string, name: string): boolean {
+  const m = ROLE.exec(arn);
+  return !!m && m[1] === account && m[2] === name;
+}
+
 function principalMatches(p: ParsedPrincipal, caller: Caller): boolean {
   if (p.any) return true;
   const callerArn = withoutPartition(caller.arn);
-  const sessionRole = /^arn::sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
+  const sessionRole = SESSION.exec(callerArn);
   return p.arns.some((principal) => {
     const arn = withoutPartition(principal);
     if (arn === callerArn) return true;
     // A role principal matches every session of that role (IAM: role sessions are the role).
     // The role's name is what follows the last `/` of its ARN (after any path).
-    if (sessionRole) {
-      const m = /^arn::iam::(\d{12}):role\//.exec(arn);
-      return !!m && m[1] === sessionRole[1] && arn.slice(arn.lastIndexOf('/') + 1) === sessionRole[2];
-    }
-    return false;
+    return !!sessionRole && isRole(arn, sessionRole[1]!, sessionRole[2]!);
   });
+}
+
+/**
+ * The principals AWS may check, one after another, when a Deny statement's NotPrincipal is
+ * evaluated for `caller` (IAM User Guide, "AWS JSON policy elements: NotPrincipal": the account,
+ * then the user; for an assumed-role user the account, then the role, then the session, which is
+ * named by its session name: "you cannot use a wildcard (*) to mean 'all sessions'"):
+ * - the account root: the account;
+ * - an IAM user, a federated user: itself and its account;
+ * - a role session: the session ARN, its role (any path) and its account;
+ * - a role entry of the principals file, which stands for a session named after the role
+ *   (request-context.ts, aws:userid): that session's ARN, the role and its account.
+ */
+function principalChain(caller: Caller): ((arn: string) => boolean)[] {
+  const arn = withoutPartition(caller.arn);
+  const is = (expected: string) => (named: string) => named === expected;
+  const root = `arn::iam::${caller.account}:root`;
+  const session = SESSION.exec(arn);
+  if (session) return [is(arn), (named) => isRole(named, session[1]!, session[2]!), is(root)];
+  const role = ROLE.exec(arn);
+  if (role) {
+    const sessionArn = `arn::sts::${role[1]}:assumed-role/${role[2]}/${role[2]}`;
+    return [is(sessionArn), (named) => isRole(named, role[1]!, role[2]!), is(root)];
+  }
+  return arn === root ? [is(root)] : [is(arn), is(root)];
+}
+
+/**
+ * Whether a Deny statement's NotPrincipal exempts `caller`: only when it names every principal of
+ * the caller's chain (principalChain). Naming fewer, AWS "might deny access" (to the account, the
+ * role): the local KMS denies. `"*"` names everyone.
+ */
+function notPrincipalExempts(p: ParsedPrincipal, caller: Caller): boolean {
+  if (p.any) return true;
+  const named = p.arns.map(withoutPartition);
+  return principalChain(caller).every((isStep) => named.some(isStep));
 }
 
 /** True when `p` is an AWS principal a key policy or a grant may name: an account id or a principal ARN. */
@@ -441,16 +174,47 @@ export function isCallerPrincipal(principal: string, caller: Caller): boolean {
   return principalMatches({ any: false, arns: [normalizePrincipal(principal)] }, caller);
 }
 
-/** A policy value prepared for this request: undefined when one of its variables has no value. */
-function preparedFor<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ctx: ConditionValues): P | undefined {
-  if (!value.template) return value.fixed;
-  const pieces = resolveTemplate(value.template, ctx);
-  return pieces ? prepare(pieces) : undefined;
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+/** One evaluation: the request's condition keys and the meter of its work budget. */
+interface Evaluation {
+  ctx: ConditionContext;
+  meter: WorkMeter;
 }
 
-function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
-  const present = ctx.get(c.key);
-  const absent = present === undefined || present.length === 0;
+/**
+ * How a statement reads ambiguous keys ("Where AWS is not known exactly" above): an Allow must
+ * hold in `every` reading of the request, a Deny applies when it holds in `any`.
+ */
+type Reading = 'every' | 'any';
+
+/**
+ * The prepared forms a policy value takes in this request: one, one per combination of candidate
+ * values of its variables, or none when a variable has no value (it then equals and is like
+ * nothing: IAM User Guide, "IAM policy elements: Variables and tags", "Policy variables with no
+ * value").
+ */
+function readingsOf<P>(value: PolicyValue<P>, prepare: (pieces: readonly ResolvedPiece[]) => P, ev: Evaluation): P[] {
+  if (value.template === undefined) return [value.fixed];
+  return resolveTemplate(value.template, ev.ctx, ev.meter).map((pieces) => {
+    ev.meter.charge(pieces.reduce((n, p) => n + p.text.length, 0)); // preparing it (a pattern's tokens)
+    return prepare(pieces);
+  });
+}
+
+/**
+ * Whether some policy value matches: with `surely`, a value that matches in every reading of its
+ * variables; otherwise one that matches in some reading. The two differ only for values whose
+ * variables have candidate values.
+ */
+function someValueMatches<P>(values: readonly P[][], surely: boolean, matches: (p: P) => boolean): boolean {
+  return values.some((readings) => (surely ? readings.every(matches) : readings.some(matches)));
+}
+
+function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading): boolean {
+  const entry = ev.ctx.get(c.key);
+  const absent = entry === undefined || entry.values.length === 0;
   if (c.op === 'Null') {
     // Null: "true" means the key must be absent, "false" that it must be present; several values OR.
     return c.values.some((v) => (v.toLowerCase() === 'true' ? absent : !absent));
@@ -463,42 +227,56 @@ function conditionMatches(c: ParsedCondition, ctx: ConditionContext): boolean {
     // IAM: a missing key does not match, so a negated operator (StringNotEquals, ...) is true.
     return def.negated;
   }
-  // A value whose variable has no value in this request equals and is like nothing: it drops out,
-  // so it cannot make a positive operator match and cannot stop a negated one from matching (IAM
-  // User Guide, "IAM policy elements: Variables and tags", "Policy variables with no value").
-  const policyValues: unknown[] = [];
+  // A value whose variable has no value in this request drops out: it cannot make a positive
+  // operator match and cannot stop a negated one from matching.
+  const values: unknown[][] = [];
   for (const v of c.prepared) {
-    const p = preparedFor(v, def.prepare, ctx);
-    if (p !== undefined) policyValues.push(p);
+    const readings = readingsOf(v, def.prepare, ev);
+    if (readings.length > 0) values.push(readings);
   }
-  const matchesOne = (requestValue: string) => {
-    const hit = policyValues.some((pv) => def.test(requestValue, pv));
+  // A positive operator in an Allow (a negated one in a Deny) needs a value that matches in every
+  // reading of the policy values; the other two need one that matches in some reading.
+  const surely = def.negated === (reading === 'any');
+  const holdsFor = (requestValue: string) => {
+    ev.meter.charge(1 + requestValue.length);
+    const r = def.request(requestValue);
+    const hit = someValueMatches(values, surely, (p) => def.test(r, p, ev.meter));
     return def.negated ? !hit : hit;
   };
-  if (c.set === 'ForAllValues') return present.every(matchesOne);
-  return present.some(matchesOne);
+  const requestValues = entry.values;
+  // An ambiguous single-valued key: its candidates are readings, every one (Allow) or any (Deny).
+  if (entry.ambiguous) return reading === 'every' ? requestValues.every(holdsFor) : requestValues.some(holdsFor);
+  if (c.set === 'ForAllValues') return requestValues.every(holdsFor);
+  return requestValues.some(holdsFor);
 }
 
-/** A `Resource`/`NotResource` entry names the key; an entry whose variable has no value names nothing. */
-function resourceMatches(r: PolicyValue<WildcardPattern>, arn: string, ctx: ConditionValues): boolean {
-  const pattern = preparedFor(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ctx);
-  return pattern !== undefined && pattern.matches(arn);
+/**
+ * Whether a `Resource` (`not` false) or `NotResource` (`not` true) element names the key, read the
+ * stricter way for the statement (an entry whose variable has no value names nothing).
+ */
+function resourceElementApplies(entries: readonly PolicyValue<WildcardPattern>[], not: boolean, arn: string, ev: Evaluation, reading: Reading): boolean {
+  const values = entries.map((r) => readingsOf(r, (pieces) => new WildcardPattern(tokensOfPieces(pieces)), ev)).filter((v) => v.length > 0);
+  const hit = someValueMatches(values, not === (reading === 'any'), (p) => p.matches(arn, ev.meter));
+  return not ? !hit : hit;
 }
 
 /** How a statement's `Principal` element is matched against the caller of a request. */
 type PrincipalTest = (p: ParsedPrincipal) => boolean;
 
-function statementApplies(st: ParsedStatement, req: AuthzRequest, ctx: ConditionContext, principalTest: PrincipalTest): boolean {
+function statementApplies(st: ParsedStatement, req: AuthzRequest, ev: Evaluation, principalTest: PrincipalTest): boolean {
   if (st.principal && !principalTest(st.principal)) return false;
-  // NotPrincipal excludes only the principals it names, whoever evaluates it (IAM User Guide,
-  // "IAM JSON policy elements: NotPrincipal").
-  if (st.notPrincipal && principalMatches(st.notPrincipal, req.caller)) return false;
-  if (st.actions && !st.actions.some((a) => a.matches(req.action))) return false;
-  if (st.notActions && st.notActions.some((a) => a.matches(req.action))) return false;
-  if (st.resources && !st.resources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
-  if (st.notResources && st.notResources.some((r) => resourceMatches(r, req.resourceArn, ctx))) return false;
-  return st.conditions.every((c) => conditionMatches(c, ctx));
+  // Only Deny statements have a NotPrincipal (policy-parse.ts refuses it with Allow).
+  if (st.notPrincipal && notPrincipalExempts(st.notPrincipal, req.caller)) return false;
+  if (st.actions && !st.actions.some((a) => a.matches(req.action, ev.meter))) return false;
+  if (st.notActions && st.notActions.some((a) => a.matches(req.action, ev.meter))) return false;
+  const reading: Reading = st.effect === 'Deny' ? 'any' : 'every';
+  if (st.resources && !resourceElementApplies(st.resources, false, req.resourceArn, ev, reading)) return false;
+  if (st.notResources && !resourceElementApplies(st.notResources, true, req.resourceArn, ev, reading)) return false;
+  return st.conditions.every((c) => conditionMatches(c, ev, reading));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Policies
 
 function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
   try {
@@ -509,30 +287,50 @@ function parsedOrUndefined(policy: string): ParsedPolicy | undefined {
 }
 
 /**
+ * Runs one evaluation with its own work budget. Running out of it denies the request
+ * (AccessDeniedException naming the policy kind and the budget): fail closed.
+ */
+function evaluating<T>(req: AuthzRequest, by: DeniedBy, run: (ev: Evaluation) => T): T {
+  const ev: Evaluation = { ctx: conditionContext(req), meter: new WorkMeter() };
+  try {
+    return run(ev);
+  } catch (e) {
+    if (!(e instanceof WorkBudgetExceeded)) throw e;
+    throw new KmsServiceError(
+      'AccessDeniedException',
+      `User: ${req.caller.arn} is not authorized to perform: ${req.action} on resource: ${req.resourceArn} because evaluating the ` +
+        `${by} policy needed more than ${e.budget.toLocaleString('en-US')} character steps of condition matching, the local KMS's ` +
+        'limit for one request; it denies what it cannot finish evaluating',
+    );
+  }
+}
+
+/**
  * Evaluates one request against a key policy, in the order written at the top of this module. An
  * unparseable policy denies everything (fail closed; stored policies were validated when they were
  * set). An Allow naming the account principal means the account root only, and a Deny naming it
  * applies to the whole account: this is the evaluation for callers whose IAM is not modelled (see
- * evaluateKeyPolicyForIam for the others).
+ * evaluateKeyPolicyForIam for the others). Throws AccessDeniedException when the evaluation runs
+ * out of its work budget.
  */
 export function evaluateKeyPolicy(policy: string, req: AuthzRequest): AuthzDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false };
-  // The request's condition keys, lower-cased (request-context.ts assembles them).
-  const ctx = conditionContext(req);
-  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
-  // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
-  // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
-  // side of the Deny is what keeps this from allowing what AWS denies.
-  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
-  const isCallerOrAccount: PrincipalTest = (p) => isCaller(p) || principalMatches(p, account);
-  for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx, isCallerOrAccount)) return { allowed: false, explicitDeny: true };
-  }
-  for (const st of parsed.allows) {
-    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false };
-  }
-  return { allowed: false, explicitDeny: false };
+  return evaluating(req, 'resource-based', (ev) => {
+    const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+    // A Deny naming the caller's account applies to every identity in it (IAM User Guide, "AWS
+    // account principals"), also here where there is no IAM to delegate an Allow to: erring on the
+    // side of the Deny is what keeps this from allowing what AWS denies.
+    const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+    const isCallerOrAccount: PrincipalTest = (p) => isCaller(p) || principalMatches(p, account);
+    for (const st of parsed.denies) {
+      if (statementApplies(st, req, ev, isCallerOrAccount)) return { allowed: false, explicitDeny: true };
+    }
+    for (const st of parsed.allows) {
+      if (statementApplies(st, req, ev, isCaller)) return { allowed: true, explicitDeny: false };
+    }
+    return { allowed: false, explicitDeny: false };
+  });
 }
 
 /** A key policy's answer for a caller whose IAM is modelled. */
@@ -551,42 +349,46 @@ export interface KeyPolicyIamDecision extends AuthzDecision {
  * the account ARN "does not limit permissions to only the root user"; KMS Developer Guide,
  * "Default key policy"): a Deny naming the caller's account applies to the caller, an Allow
  * naming it is `accountAllowed` (delegation to IAM), not `allowed`. The account root is itself
- * the account principal, so for it `allowed` is set as before.
+ * the account principal, so for it `allowed` is set as before. Throws AccessDeniedException when
+ * the evaluation runs out of its work budget.
  */
 export function evaluateKeyPolicyForIam(policy: string, req: AuthzRequest): KeyPolicyIamDecision {
   const parsed = parsedOrUndefined(policy);
   if (!parsed) return { allowed: false, explicitDeny: false, accountAllowed: false };
-  const ctx = conditionContext(req);
-  const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
-  const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
-  const isAccount: PrincipalTest = (p) => principalMatches(p, account);
-  for (const st of parsed.denies) {
-    if (statementApplies(st, req, ctx, (p) => isCaller(p) || isAccount(p))) return { allowed: false, explicitDeny: true, accountAllowed: false };
-  }
-  let accountAllowed = false;
-  for (const st of parsed.allows) {
-    if (statementApplies(st, req, ctx, isCaller)) return { allowed: true, explicitDeny: false, accountAllowed: false };
-    if (!accountAllowed && st.principal && statementApplies(st, req, ctx, isAccount)) accountAllowed = true;
-  }
-  return { allowed: false, explicitDeny: false, accountAllowed };
+  return evaluating(req, 'resource-based', (ev) => {
+    const isCaller: PrincipalTest = (p) => principalMatches(p, req.caller);
+    const account: Caller = { arn: `arn:aws:iam::${req.caller.account}:root`, account: req.caller.account };
+    const isAccount: PrincipalTest = (p) => principalMatches(p, account);
+    for (const st of parsed.denies) {
+      if (statementApplies(st, req, ev, (p) => isCaller(p) || isAccount(p))) return { allowed: false, explicitDeny: true, accountAllowed: false };
+    }
+    let accountAllowed = false;
+    for (const st of parsed.allows) {
+      if (statementApplies(st, req, ev, isCaller)) return { allowed: true, explicitDeny: false, accountAllowed: false };
+      if (!accountAllowed && st.principal && statementApplies(st, req, ev, isAccount)) accountAllowed = true;
+    }
+    return { allowed: false, explicitDeny: false, accountAllowed };
+  });
 }
 
 /**
  * Evaluates a request against all the identity policies of its caller, as one set (IAM User Guide,
  * "Policy evaluation logic"): a Deny statement of any of them that applies is an explicit deny; an
- * Allow statement of any is needed otherwise. No policies: implicitly denied.
+ * Allow statement of any is needed otherwise. No policies: implicitly denied. Throws
+ * AccessDeniedException when the evaluation runs out of its work budget.
  */
 export function evaluateIdentityPolicies(policies: readonly IdentityPolicy[], req: AuthzRequest): AuthzDecision {
   const parsed = policies.map((p) => (p as ParsedIdentityPolicy).parsed);
-  const ctx = conditionContext(req);
-  const none: PrincipalTest = () => false; // identity policies have no Principal element
-  for (const doc of parsed) {
-    for (const st of doc.denies) if (statementApplies(st, req, ctx, none)) return { allowed: false, explicitDeny: true };
-  }
-  for (const doc of parsed) {
-    for (const st of doc.allows) if (statementApplies(st, req, ctx, none)) return { allowed: true, explicitDeny: false };
-  }
-  return { allowed: false, explicitDeny: false };
+  return evaluating(req, 'identity-based', (ev) => {
+    const none: PrincipalTest = () => false; // identity policies have no Principal element
+    for (const doc of parsed) {
+      for (const st of doc.denies) if (statementApplies(st, req, ev, none)) return { allowed: false, explicitDeny: true };
+    }
+    for (const doc of parsed) {
+      for (const st of doc.allows) if (statementApplies(st, req, ev, none)) return { allowed: true, explicitDeny: false };
+    }
+    return { allowed: false, explicitDeny: false };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

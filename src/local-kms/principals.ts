@@ -30,6 +30,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { KmsServiceError } from './errors.js';
+import { findDuplicateMember } from './json-members.js';
 import { parseIdentityPolicy } from './policy.js';
 import type { Caller, IdentityPolicy } from './policy-types.js';
 
@@ -195,6 +196,10 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
   } catch (err) {
     throw new Error(`principals file ${file}: not valid JSON (${(err as Error).message})`);
   }
+  // JSON.parse keeps the last of two members with one name: an entry, a field or a member of an
+  // identity policy given twice would be read one way silently (json-members.ts). Refused.
+  const duplicate = findDuplicateMember(text);
+  if (duplicate) throw new Error(`principals file ${file}: member "${duplicate.name}" appears twice in ${duplicate.path}`);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "sessionToken"?: ..., "userId"?: ..., "tags"?: ..., "tokenIssueTime"?: ..., "policies"?: [...] }`);
   }

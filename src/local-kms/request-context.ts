@@ -15,7 +15,7 @@
  * README's condition-key tables are checked against both by a test.
  */
 import { createHash } from 'node:crypto';
-import type { AuthzRequest, Caller, ConditionContext, ConditionValue } from './policy-types.js';
+import type { AuthzRequest, Caller, ConditionContext, ConditionEntry, ConditionValue } from './policy-types.js';
 
 // ---------------------------------------------------------------------------------------------
 // What the transport knows about a request
@@ -508,18 +508,64 @@ export function withTokenIssueTime(req: AuthzRequest, value: string | string[]):
 // The condition-key map the policy engine reads
 
 /**
+ * The condition keys of a request as they are set, by lower-cased name. A multivalued key (given
+ * as a list) is its list; a single-valued key keeps one value per spelling of its name, so that
+ * names differing only by case (`aws:RequestTag/Env` and `aws:RequestTag/env`, one per tag of the
+ * request; `kms:EncryptionContext:tenant` and `...:Tenant`) are all kept, none overwriting another.
+ * Setting the same spelling again replaces its value.
+ */
+class ContextBuilder {
+  private readonly keys = new Map<string, string[] | Map<string, string>>();
+
+  set(key: string, value: ConditionValue): void {
+    if (value === undefined) return;
+    const name = key.toLowerCase();
+    if (Array.isArray(value)) {
+      this.keys.set(name, value);
+      return;
+    }
+    let spellings = this.keys.get(name);
+    if (!(spellings instanceof Map)) this.keys.set(name, (spellings = new Map()));
+    spellings.set(key, typeof value === 'boolean' ? String(value) : value);
+  }
+
+  delete(key: string): void {
+    this.keys.delete(key.toLowerCase());
+  }
+
+  /**
+   * A single-valued key with several different values (one per spelling) is `ambiguous`: its
+   * values are the candidates the policy engine reads the stricter way. Equal values are one.
+   */
+  build(): ConditionContext {
+    const out = new Map<string, ConditionEntry>();
+    for (const [name, v] of this.keys) {
+      if (Array.isArray(v)) {
+        out.set(name, { values: v, ambiguous: false });
+      } else {
+        const values = [...new Set(v.values())];
+        out.set(name, { values, ambiguous: values.length > 1 });
+      }
+    }
+    return out;
+  }
+}
+
+/**
  * The condition-key values of one request, keyed by lower-cased condition key (condition key
  * names are case-insensitive in IAM); a key that is absent is missing from the request. Principal
  * keys come from the caller, the rest from `req` (built by buildAuthzRequest for every operation
  * of the service; direct callers of the policy engine may give only what they test).
+ *
+ * Tag keys and encryption context keys are case-sensitive (Developer Guide, "Tags in AWS KMS";
+ * "Encryption context"), condition key names are not (IAM User Guide, aws:RequestTag/tag-key,
+ * aws:ResourceTag/tag-key; Developer Guide, kms:EncryptionContext:context-key): a request (or a
+ * key) with both `Env` and `env` gives aws:RequestTag/env (aws:ResourceTag/env) two candidate
+ * values, and neither may be dropped, or a Deny on one of them could be evaded by adding the other.
  */
 export function conditionContext(req: AuthzRequest): ConditionContext {
-  const ctx = new Map<string, string[]>();
-  const set = (key: string, value: ConditionValue) => {
-    if (value === undefined) return;
-    const list = Array.isArray(value) ? value : [typeof value === 'boolean' ? String(value) : value];
-    ctx.set(key.toLowerCase(), list);
-  };
+  const ctx = new ContextBuilder();
+  const set = (key: string, value: ConditionValue) => ctx.set(key, value);
   const { caller } = req;
   const principal = parsePrincipal(caller.arn);
   set('kms:CallerAccount', caller.account);
@@ -549,16 +595,12 @@ export function conditionContext(req: AuthzRequest): ConditionContext {
     // Multi-valued; absent when the request has no encryption context (then ForAllValues is true
     // and ForAnyValue false, as IAM defines for a missing multi-valued key).
     set('kms:EncryptionContextKeys', Object.keys(ec));
-    for (const [k, v] of Object.entries(ec)) {
-      // The context-key part of the condition key is case-insensitive, the value is compared by the
-      // operator (Developer Guide, "kms:EncryptionContext:context-key"). Two pairs whose keys differ
-      // only by case both answer for the condition key.
-      const key = `kms:encryptioncontext:${k.toLowerCase()}`;
-      const prev = ctx.get(key);
-      ctx.set(key, prev ? [...prev, v] : [v]);
-    }
+    // The context-key part of the condition key is case-insensitive, the value is compared by the
+    // operator (Developer Guide, "kms:EncryptionContext:context-key"). Pairs whose keys differ only
+    // by case are candidate values of one single-valued key (ContextBuilder).
+    for (const [k, v] of Object.entries(ec)) set(`kms:EncryptionContext:${k}`, v);
   }
   for (const [k, v] of Object.entries(req.conditionKeys ?? {})) set(k, v);
-  for (const k of req.withoutKeys ?? []) ctx.delete(k.toLowerCase());
-  return ctx;
+  for (const k of req.withoutKeys ?? []) ctx.delete(k);
+  return ctx.build();
 }
