@@ -118,7 +118,7 @@ describe('over HTTP: another client is answered while the large request is evalu
     await server.close();
   });
 
-  it("another client's ListKeys is answered within 2 s (the review measured 7.5 s), and the large Encrypt is denied", async () => {
+  it("another client's ListKeys is answered within 5 s (the review measured 7.5-12.6 s; the budget stops the Encrypt in tens of ms), and the large Encrypt is denied", async () => {
     const kms = sdkClient(server.url);
     const key = await kms.send(new CreateKeyCommand({ Policy: stallPolicy() }));
     const heavy = expectAwsError(
@@ -142,6 +142,6 @@ describe('over HTTP: another client is answered while the large request is evalu
     }
     expect((await heavy).message).toMatch(/character steps of condition matching/);
     expect(probes).toBeGreaterThan(0);
-    expect(waited).toBeLessThan(2_000);
+    expect(waited).toBeLessThan(5_000); // generous: a loaded CI machine, SDK client set-up included
   });
 });
