@@ -125,20 +125,38 @@ export function newGrantId(): string {
 // Constraints
 
 /**
- * Finds the request's value for a constraint key. In a grant constraint the key is matched
- * without regard to case and the value exactly (API Reference, GrantConstraints), unlike the
- * encryption context check of Decrypt itself, which is exact for both.
+ * A context's values by lower-cased key. In a grant constraint the key is matched without regard
+ * to case and the value exactly (API Reference, GrantConstraints), unlike the encryption context
+ * check of Decrypt itself, which is exact for both. Built once per context object: a request is
+ * checked against every grant of the caller with the same context.
  */
-function valuesFor(ctx: Context, key: string): string[] {
-  const k = key.toLowerCase();
-  const out: string[] = [];
-  for (const [rk, rv] of Object.entries(ctx)) if (rk.toLowerCase() === k) out.push(rv);
-  return out;
+const byLowerKey = new WeakMap<Context, Map<string, string[]>>();
+function valuesByKey(ctx: Context): Map<string, string[]> {
+  let index = byLowerKey.get(ctx);
+  if (index === undefined) {
+    index = new Map();
+    for (const [k, v] of Object.entries(ctx)) {
+      const lk = k.toLowerCase();
+      const list = index.get(lk);
+      if (list) list.push(v);
+      else index.set(lk, [v]);
+    }
+    byLowerKey.set(ctx, index);
+  }
+  return index;
 }
 
-/** Every pair of `required` is present in `ctx`. */
+/**
+ * Every pair of `required` is present in `ctx`. Where `ctx` has several keys that differ only by
+ * case (AWS asks not to, and does not say how it reads them), every one of them must carry the
+ * required value: a constraint allows, so the stricter reading is the one that holds for all.
+ */
 function includesPairs(ctx: Context, required: Context): boolean {
-  return Object.entries(required).every(([k, v]) => valuesFor(ctx, k).includes(v));
+  const index = valuesByKey(ctx);
+  return Object.entries(required).every(([k, v]) => {
+    const values = index.get(k.toLowerCase());
+    return values !== undefined && values.every((x) => x === v);
+  });
 }
 
 /** Same pairs, in any order (EncryptionContextEquals). */

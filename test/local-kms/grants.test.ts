@@ -57,6 +57,15 @@ describe('authorization through grants', () => {
     await call('DescribeKey', { KeyId: keyId }, alice);
   });
 
+  it('a request context whose keys differ only by case satisfies a constraint only if every spelling does (the stricter reading; GrantConstraints: keys match without case)', async () => {
+    await grant({ GranteePrincipal: alice.arn, Operations: ['GenerateDataKey'], Constraints: { EncryptionContextSubset: { tenant: 'alpha' } } });
+    await dataKey(alice, { tenant: 'alpha', Tenant: 'alpha' });
+    expect(await errorOf(dataKey(alice, { tenant: 'alpha', Tenant: 'beta' }))).toBe('AccessDeniedException');
+    expect(await errorOf(dataKey(alice, { Tenant: 'beta', tenant: 'alpha' }))).toBe('AccessDeniedException');
+    await grant({ GranteePrincipal: bob.arn, Operations: ['GenerateDataKey'], Constraints: { EncryptionContextEquals: { tenant: 'alpha' } } });
+    expect(await errorOf(dataKey(bob, { tenant: 'alpha', TENANT: 'beta' }))).toBe('AccessDeniedException');
+  });
+
   it('EncryptionContextEquals: the request context must be exactly the constrained pairs', async () => {
     await grant({ GranteePrincipal: alice.arn, Operations: ['Encrypt', 'Decrypt'], Constraints: { EncryptionContextEquals: { tenant: 'alpha' } } });
     const enc = await call('Encrypt', { KeyId: keyId, Plaintext: Buffer.from('p'), EncryptionContext: { tenant: 'alpha' } }, alice);
