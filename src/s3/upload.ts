@@ -2,8 +2,16 @@
  * Encrypt while uploading: the body flows through `envelope.encryptStream` into a lib-storage
  * `Upload`, which sends one PutObject for small objects and a multipart upload otherwise. Memory
  * stays bounded by lib-storage's buffering (about queueSize x partSize) whatever the object size,
- * and the length need not be known in advance. A failure anywhere (the body, encryption, S3)
- * aborts the multipart upload, so no partial object ever becomes visible.
+ * and the length need not be known in advance.
+ *
+ * What a settled call means (the contract the README states):
+ * - resolved: the final request (PutObject, or CompleteMultipartUpload) succeeded; the object exists.
+ * - rejected: this call wrote no object, no request of it is still running, and a multipart
+ *   upload it created was aborted (AbortMultipartUpload sent and answered) before the rejection.
+ *   The error is the first failure: the S3 error (as the SDK reports it), the body's or the
+ *   encryption's error, or an AbortError for the caller's abort.
+ * The one case S3 leaves open: if the final request fails without an answer (connection reset),
+ * S3 may still have stored the object; the call rejects with the network error.
  */
 import { once } from 'node:events';
 import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -32,12 +40,19 @@ export interface UploadEncryptedOptions {
   context?: EncryptionContext;
   /** The plaintext's media type, recorded as `x-amz-meta-kms-envelope-content-type`. */
   contentType?: string;
-  /** Extra user metadata (keys `kms-envelope*` are reserved). */
+  /**
+   * Extra user metadata. Every key starting with `kms-envelope` (any case) is reserved, not only
+   * the three this version writes: TypeError naming the key, before any request.
+   */
   metadata?: Record<string, string>;
   /**
-   * Multipart part size in bytes, 5 MiB .. 5 GiB (S3's limits). Default 8 MiB, or larger when
-   * `plaintextLength` is known and would need more than S3's 10,000 parts. For streams of unknown
-   * length the largest object is partSize x 10,000 (80 GB at the default).
+   * Multipart part size in bytes, 5 MiB .. 5 GiB (S3's limits). Default 8 MiB, or the smallest
+   * whole MiB that fits the object in S3's 10,000 parts when the length is known (byte and string
+   * bodies, or `plaintextLength`). The encrypted size is computed exactly from the header and the
+   * framing (32 bytes per frame: 25% at 128-byte frames), see part-size.ts. With a known length an
+   * explicit partSize that would need more than 10,000 parts, or an object over S3's 5 TiB, is a
+   * RangeError before any request. For streams of unknown length the largest object is
+   * partSize x 10,000 (80 GiB at the default).
    */
   partSize?: number;
   /** Parts uploaded in parallel, 1 .. 64, default 4. Memory is about queueSize x partSize. */
@@ -47,7 +62,14 @@ export interface UploadEncryptedOptions {
    * stream and is recorded as metadata. Ignored for byte and string bodies (their length is known).
    */
   plaintextLength?: number;
-  /** Aborts the upload (and the multipart upload on S3). */
+  /**
+   * Aborts the upload until its final request (PutObject or CompleteMultipartUpload) is sent: no
+   * new request starts, parts already in flight finish (S3 cannot recall them), the multipart
+   * upload is aborted, then the call rejects with an `AbortError` whose `cause` is
+   * `signal.reason`. An abort that arrives while the final request is in flight changes nothing:
+   * the call settles on that request's outcome (resolves if S3 stored the object), so a
+   * resolved call always means the object exists.
+   */
   signal?: AbortSignal;
 }
 
@@ -63,7 +85,8 @@ export interface UploadEncryptedResult {
 
 export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<UploadEncryptedResult> {
   const o = checkOptions(options);
-  const [{ Upload }, sdk] = await Promise.all([loadStorage(), loadS3()]);
+  const { Upload } = await loadStorage();
+  const sdk = await loadS3();
   const stream = o.body instanceof Readable ? o.body : undefined;
   const bytes = stream !== undefined ? undefined : typeof o.body === 'string' ? Buffer.from(o.body, 'utf8') : (o.body as Uint8Array);
   const plaintextLength = bytes === undefined ? o.plaintextLength : bytes.length;

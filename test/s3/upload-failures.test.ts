@@ -89,6 +89,8 @@ async function expectNothingLeft(key: string): Promise<void> {
 const failPart = (n: number, fault: Fault) => (r: S3Request) => (r.op === 'UploadPart' && r.partNumber === n ? fault : undefined);
 const INTERNAL: Fault = { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' };
 const DENIED: Fault = { status: 403, code: 'AccessDenied', message: 'Access Denied' };
+const SLOW_DOWN: Fault = { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' };
+const EXPIRED: Fault = { status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' };
 
 describe('uploadEncrypted: abort', () => {
   for (const kind of KINDS) {
@@ -172,6 +174,8 @@ describe('uploadEncrypted: S3 errors', () => {
     ['stream', INTERNAL],
     ['string', DENIED],
     ['file', DENIED],
+    ['stream', SLOW_DOWN],
+    ['buffer', EXPIRED],
   ] as const) {
     it(`a part failing with ${fault.code} surfaces that error and aborts the multipart upload (${kind} body)`, async () => {
       const key = `fail-${fault.code}-${kind}.bin`;
@@ -209,5 +213,20 @@ describe('uploadEncrypted: S3 errors', () => {
     expect(r.inFlightAtSettle).toBe(0);
     expect(s3.ops('UploadPart')).toHaveLength(0);
     await expectNothingLeft('fail-create.bin');
+  });
+});
+
+describe('uploadEncrypted: reserved metadata', () => {
+  it('refuses every key starting with kms-envelope (any case) before any request, and accepts others', async () => {
+    for (const k of ['kms-envelope', 'kms-envelope-content-type', 'KMS-Envelope-Plaintext-Length', 'kms-envelope-future', 'kms-envelopex']) {
+      await expect(
+        uploadEncrypted({ client: s3.client, bucket: s3.bucket, key: 'reserved.txt', body: 'x', envelope, metadata: { [k]: 'v' } }),
+        k,
+      ).rejects.toThrow(new TypeError(`options.metadata key ${JSON.stringify(k)} is reserved by kms-envelope (keys starting with "kms-envelope")`));
+    }
+    expect(s3.log).toEqual([]);
+    await uploadEncrypted({ client: s3.client, bucket: s3.bucket, key: 'reserved.txt', body: 'x', envelope, metadata: { 'my-kms-envelope': 'v' } });
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: 'reserved.txt' }));
+    expect(head.Metadata).toMatchObject({ 'my-kms-envelope': 'v', 'kms-envelope': '1' });
   });
 });
