@@ -19,9 +19,15 @@ export const CONTENT_TYPE_KEY = 'kms-envelope-content-type';
 export const PLAINTEXT_LENGTH_KEY = 'kms-envelope-plaintext-length';
 export const ENCRYPTED_CONTENT_TYPE = 'application/octet-stream';
 
-const RESERVED = [MARKER_KEY, CONTENT_TYPE_KEY, PLAINTEXT_LENGTH_KEY];
+/**
+ * Every key starting with `kms-envelope` (compared lower-cased, as S3 returns metadata keys) is
+ * reserved, not just the three above: a label added later must not meet a caller's key of the
+ * same name already stored in a bucket, and a reader must be able to trust that a `kms-envelope*`
+ * key was written by this library (as far as unauthenticated metadata goes).
+ */
+export const RESERVED_PREFIX = 'kms-envelope';
 
-/** The metadata object for an upload: the caller's pairs plus ours (which the caller may not override). */
+/** The metadata object for an upload: the caller's pairs plus ours (the caller may use no `kms-envelope*` key). */
 export function uploadMetadata(
   user: Record<string, string> | undefined,
   contentType: string | undefined,
@@ -34,8 +40,10 @@ export function uploadMetadata(
     }
     for (const [k, v] of Object.entries(user)) {
       if (typeof v !== 'string') throw new TypeError(`options.metadata[${JSON.stringify(k)}] must be a string`);
-      if (RESERVED.includes(k.toLowerCase())) {
-        throw new TypeError(`options.metadata key ${JSON.stringify(k)} is reserved by kms-envelope`);
+      if (k.toLowerCase().startsWith(RESERVED_PREFIX)) {
+        throw new TypeError(
+          `options.metadata key ${JSON.stringify(k)} is reserved by kms-envelope (keys starting with "${RESERVED_PREFIX}")`,
+        );
       }
       out[k] = v;
     }

@@ -4,7 +4,7 @@
  * first upload or download, and a missing package is reported with the command that installs it.
  */
 
-type S3Module = typeof import('@aws-sdk/client-s3');
+export type S3Module = typeof import('@aws-sdk/client-s3');
 type StorageModule = typeof import('@aws-sdk/lib-storage');
 
 let s3: Promise<S3Module> | undefined;
