@@ -9,8 +9,9 @@
  * (SIGKILL, power loss) can be recognized, and removed by the next run into the same target.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, realpathSync, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, realpathSync, type Stats, type WriteStream } from 'node:fs';
 import { link, lstat, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { once } from 'node:events';
 import { constants as osConstants, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
@@ -242,11 +243,14 @@ export async function runPipeline(
     return;
   }
   await sweepStaleTemps(output.path);
+  // A signal during the sweep: create nothing.
+  options.signal?.throwIfAborted();
   const tmp = tempPathFor(output.path);
   let published = false;
+  let sink: WriteStream | undefined;
   try {
     // 'wx': never follow or clobber anything at the (random) temp path.
-    const sink = createWriteStream(tmp, { flags: 'wx', mode: options.mode, highWaterMark: 256 * 1024 });
+    sink = createWriteStream(tmp, { flags: 'wx', mode: options.mode, highWaterMark: 256 * 1024 });
     await pipeline([source, ...transforms, sink], pipelineOptions);
     // The same steps as the library's file helpers (src/stream/files.ts): the data is on disk
     // before the rename makes it visible under the target name (fsync reaches the file's data
@@ -258,7 +262,12 @@ export async function runPipeline(
     published = true;
     await syncPath(dirname(output.path), 'r').catch(() => undefined);
   } finally {
-    if (!published) await unlink(tmp).catch(() => undefined);
+    if (!published) {
+      // An abort right after createWriteStream can come while its open(2) is still running: the
+      // stream closes the descriptor once open returns. Remove the file after that, not before.
+      if (sink !== undefined && !sink.closed) await once(sink, 'close').catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 }
 

@@ -92,6 +92,30 @@ describe('runPipeline to a file', () => {
     expect(temps()).toEqual([]);
   });
 
+  it('does not replace a target that appeared while it worked, unless told to (--force)', async () => {
+    target = join(dir, 'late.bin');
+    const output = await resolveEndpoint(target, '-o'); // nothing there yet: checkOverwrite passes
+    let created = false;
+    // Another program creates the target midway through the work.
+    const late = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (!created) writeFileSync(target, 'written by someone else');
+        created = true;
+        cb(null, chunk);
+      },
+    });
+    await expect(runPipeline(Readable.from(chunks(4)), [late], output, io(), { mode: 0o600 })).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringMatching(/late\.bin.*--force/),
+    });
+    expect(readFileSync(target, 'utf8')).toBe('written by someone else');
+    expect(temps()).toEqual([]);
+
+    await runPipeline(Readable.from(chunks(4)), [step()], output, io(), { mode: 0o600, replace: true });
+    expect(readFileSync(target).equals(Buffer.concat(chunks(4)))).toBe(true);
+    expect(temps()).toEqual([]);
+  });
+
   it('when aborted (Ctrl-C): no output and no temp file', async () => {
     target = join(dir, 'aborted.bin');
     const controller = new AbortController();
