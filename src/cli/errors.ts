@@ -16,7 +16,7 @@ export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL
 export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[]; meaning: string }> = [
   { exit: 0, codes: [], meaning: 'success' },
   { exit: 1, codes: ['ERR_INTERNAL'], meaning: 'unexpected internal error (a bug: please report it)' },
-  { exit: 2, codes: ['ERR_USAGE', 'ERR_NO_KMS'], meaning: 'bad command line, or no KMS configured' },
+  { exit: 2, codes: ['ERR_USAGE', 'ERR_NO_KMS'], meaning: 'bad command line (an existing -o FILE needs --force), or no KMS configured' },
   {
     exit: 3,
     codes: ['ERR_DECRYPTION_FAILED', 'ERR_COMMITMENT_MISMATCH'],
@@ -25,7 +25,7 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   {
     exit: 4,
     codes: ['ERR_KMS', 'ERR_KEYRING_TIMEOUT'],
-    meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7), or did not answer in time',
+    meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7), or did not answer within --kms-timeout',
   },
   { exit: 5, codes: ['ERR_CONTEXT_MISMATCH'], meaning: 'encryption context does not match --context' },
   {
