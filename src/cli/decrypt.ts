@@ -3,7 +3,7 @@ import { Envelope } from '../envelope.js';
 import { accountFlag, intFlag, parse, parseContext } from './args.js';
 import { asUsage, usage } from './errors.js';
 import { DECRYPT_HELP } from './help.js';
-import { checkDistinct, resolveEndpoint, type Io } from './io.js';
+import { checkDistinct, checkOverwrite, resolveEndpoint, type Io } from './io.js';
 import { checkDecryptKeyIds, checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { transfer } from './transfer.js';
 
@@ -14,6 +14,7 @@ export const DECRYPT_OPTIONS = {
   context: { type: 'string', short: 'c', multiple: true },
   input: { type: 'string', short: 'i' },
   output: { type: 'string', short: 'o' },
+  force: { type: 'boolean', short: 'f' },
   'allow-legacy': { type: 'boolean' },
   'unsigned-only': { type: 'boolean' },
   'max-encrypted-data-keys': { type: 'string' },
@@ -21,6 +22,7 @@ export const DECRYPT_OPTIONS = {
   endpoint: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  'kms-timeout': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -42,12 +44,13 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
   if (!/^aws(-[a-z]+)*$/.test(partition)) throw usage('--partition must be an AWS partition such as aws, aws-cn, aws-us-gov');
   const context = parseContext(v.context);
   const maxEncryptedDataKeys = intFlag(v['max-encrypted-data-keys'], '--max-encrypted-data-keys', 1, 0xffff, 'keys');
-  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
+  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile, kmsTimeout: v['kms-timeout'] };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
   checkDistinct(input, output);
+  await checkOverwrite(output, v.force === true);
   if (input.kind === 'std' && io.stdin.isTTY === true) {
     throw usage('no input: use -i FILE or pipe a message into stdin');
   }
@@ -60,6 +63,7 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
           keyring: kms.keyring,
           cache: false,
           maxEncryptedDataKeys,
+          keyringTimeoutMs: kms.timeoutMs,
           commitmentPolicy: v['allow-legacy'] ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
         }),
     );
@@ -72,14 +76,16 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
         input,
         output,
         quiet: v.quiet === true,
+        force: v.force === true,
         mode: 0o600,
-        file: (src, dst, signal) => envelope.decryptFile(src, dst, { context, signaturePolicy, signal }),
         // Signed messages: the final frame always waits for the signature, so a forged tail never
         // reaches stdout.
         stream: () => envelope.decryptStream({ context, signaturePolicy }),
       },
       io,
     );
+  } catch (err) {
+    throw kms.explain(err);
   } finally {
     await kms.close();
   }

@@ -4,7 +4,7 @@ import { checkEncryptContext } from '../format/context.js';
 import { intFlag, parse, parseContext, suiteFlag } from './args.js';
 import { asUsage, usage } from './errors.js';
 import { ENCRYPT_HELP } from './help.js';
-import { checkDistinct, resolveEndpoint, type Io } from './io.js';
+import { checkDistinct, checkOverwrite, resolveEndpoint, type Io } from './io.js';
 import { checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { transfer } from './transfer.js';
 
@@ -13,12 +13,14 @@ export const ENCRYPT_OPTIONS = {
   context: { type: 'string', short: 'c', multiple: true },
   input: { type: 'string', short: 'i' },
   output: { type: 'string', short: 'o' },
+  force: { type: 'boolean', short: 'f' },
   suite: { type: 'string' },
   'frame-length': { type: 'string' },
   local: { type: 'string' },
   endpoint: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  'kms-timeout': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -34,12 +36,13 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
   const context = parseContext(v.context);
   const suite = suiteFlag(v.suite);
   const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0x7fff_ffff, 'bytes');
-  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
+  const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile, kmsTimeout: v['kms-timeout'] };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
   checkDistinct(input, output);
+  await checkOverwrite(output, v.force === true);
   if (output.kind === 'std' && io.stdout.isTTY === true) {
     throw usage('refusing to write ciphertext to a terminal: use -o FILE or redirect stdout');
   }
@@ -53,19 +56,21 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
   const kms = await connectKms(selection, { mode: 'encrypt', keyIds }, io.env);
   try {
     // One message per run: a data-key cache would only hold a key in memory longer.
-    const envelope = asUsage(() => new Envelope({ keyring: kms.keyring, cache: false, suite, frameLength }));
+    const envelope = asUsage(() => new Envelope({ keyring: kms.keyring, cache: false, suite, frameLength, keyringTimeoutMs: kms.timeoutMs }));
     await transfer(
       {
         label: 'encrypt',
         input,
         output,
         quiet: v.quiet === true,
+        force: v.force === true,
         mode: 0o666,
-        file: (src, dst, signal) => envelope.encryptFile(src, dst, { context, signal }),
         stream: (length) => envelope.encryptStream({ context, plaintextLength: length }),
       },
       io,
     );
+  } catch (err) {
+    throw kms.explain(err);
   } finally {
     await kms.close();
   }

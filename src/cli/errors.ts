@@ -7,7 +7,7 @@
 import { EnvelopeError, NoDecryptableKeyError } from '../errors.js';
 
 /** Codes the CLI adds to the library's EnvelopeErrorCode set. */
-export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED';
+export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED' | 'ERR_KEYRING_TIMEOUT';
 
 /**
  * Exit status per error code. Documented in `kms-envelope --help` and src/cli/README.md; this
@@ -16,7 +16,7 @@ export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL
 export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[]; meaning: string }> = [
   { exit: 0, codes: [], meaning: 'success' },
   { exit: 1, codes: ['ERR_INTERNAL'], meaning: 'unexpected internal error (a bug: please report it)' },
-  { exit: 2, codes: ['ERR_USAGE', 'ERR_NO_KMS'], meaning: 'bad command line, or no KMS configured' },
+  { exit: 2, codes: ['ERR_USAGE', 'ERR_NO_KMS'], meaning: 'bad command line (an existing -o FILE needs --force), or no KMS configured' },
   {
     exit: 3,
     codes: ['ERR_DECRYPTION_FAILED', 'ERR_COMMITMENT_MISMATCH'],
@@ -25,7 +25,7 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   {
     exit: 4,
     codes: ['ERR_KMS', 'ERR_KEYRING_TIMEOUT'],
-    meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7), or did not answer in time',
+    meaning: 'KMS refused or failed a request (encrypt; on decrypt that is 7), or did not answer within --kms-timeout',
   },
   { exit: 5, codes: ['ERR_CONTEXT_MISMATCH'], meaning: 'encryption context does not match --context' },
   {
@@ -39,7 +39,11 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring returned unusable data' },
   { exit: 11, codes: ['ERR_IO'], meaning: 'file or pipe error (not found, permission, disk full)' },
   { exit: 12, codes: ['ERR_SIGNATURE_POLICY'], meaning: 'signed message refused by --unsigned-only' },
-  { exit: 130, codes: ['ERR_INTERRUPTED'], meaning: 'interrupted: 130 for SIGINT, 143 for SIGTERM; no output written' },
+  {
+    exit: 130,
+    codes: ['ERR_INTERRUPTED'],
+    meaning: 'interrupted: 128 + the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT; a file output is not written',
+  },
 ];
 
 const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(
@@ -54,7 +58,7 @@ export function exitCodeFor(code: string): number {
 /** A failure the CLI itself detects (bad arguments, missing KMS configuration, file problems). */
 export class CliError extends Error {
   readonly code: CliErrorCode;
-  /** Exit status when it is not the code's usual one (SIGTERM: 143 rather than 130). */
+  /** Exit status when it is not the code's usual one (SIGTERM: 143 rather than 130, see signalExitCode). */
   readonly exit: number | undefined;
   constructor(code: CliErrorCode, message: string, options?: { cause?: unknown; exit?: number }) {
     super(message, options);

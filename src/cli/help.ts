@@ -7,10 +7,15 @@ const KMS_FLAGS = `KMS selection (choose one; default: AWS KMS from the AWS envi
                         local-kms\`); AWS credentials are used if set, dummy ones otherwise
   --region REGION       AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config;
                         key ARNs name their own region)
-  --profile NAME        AWS profile for credentials and region`;
+  --profile NAME        AWS profile for credentials and region
+  --kms-timeout SECONDS  longest wait for KMS: all requests of the command and their retries
+                        together, 1 .. 600 (default 30); then exit 4 (ERR_KEYRING_TIMEOUT).
+                        Not with --local (no requests to bound)`;
 
 const IO_FLAGS = `  -i, --input FILE      read FILE; - or absent: stdin
-  -o, --output FILE     write FILE (via a temporary file renamed into place); - or absent: stdout
+  -o, --output FILE     write FILE (via a temporary file renamed into place); - or absent: stdout.
+                        An existing FILE is an error (exit 2) unless --force
+  -f, --force           replace an existing output file
   -q, --quiet           no progress bar (it is only drawn when stderr is a terminal anyway)
   -h, --help            this help`;
 
@@ -33,7 +38,7 @@ Examples (offline):
   aws --endpoint-url http://127.0.0.1:4599 kms create-key        # any credentials work
   aws --endpoint-url http://127.0.0.1:4599 kms create-alias --alias-name alias/app --target-key-id <KeyId>
   kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app -c app=x -i a.txt -o a.enc
-  kms-envelope decrypt --endpoint http://127.0.0.1:4599 -c app=x -i a.enc -o a.txt
+  kms-envelope decrypt --endpoint http://127.0.0.1:4599 -c app=x -i a.enc -o a.out.txt
   (--local DIR instead of --endpoint runs the same local KMS inside the command)
 
 Errors are printed as \`kms-envelope: <code>: <message>\`. Exit status:

@@ -1,15 +1,22 @@
 /**
  * Input and output endpoints of the CLI: files, stdin/stdout, and the temp+rename discipline for
- * files written from a stream (the same one `Envelope.encryptFile` uses: a hidden temporary file
- * next to the target, fsync, rename), so an interrupted or failed run never leaves a partial file,
- * and a failed decryption never leaves unauthenticated plaintext, under the target name.
+ * files (the same steps as `Envelope.encryptFile`: a hidden temporary file next to the target,
+ * fsync, rename), so an interrupted or failed run never leaves a partial file, and a failed
+ * decryption never leaves unauthenticated plaintext, under the target name.
+ *
+ * The CLI names its temporary files itself (tempPathFor below) rather than through the library:
+ * the name carries the writing process's id, so a file left by a run that was killed outright
+ * (SIGKILL, power loss) can be recognized, and removed by the next run into the same target.
  */
-import { createReadStream, createWriteStream, realpathSync, type Stats } from 'node:fs';
-import { readdir, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, realpathSync, type Stats, type WriteStream } from 'node:fs';
+import { link, lstat, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { once } from 'node:events';
+import { constants as osConstants, hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { syncFile, syncPath, tempPathFor } from '../stream/files.js';
+import { syncFile, syncPath } from '../stream/files.js';
 import { usage } from './errors.js';
 
 export interface Io {
@@ -59,97 +66,250 @@ export function inputStream(e: Endpoint, io: Io): Readable {
   return e.kind === 'std' ? io.stdin : createReadStream(e.path, { highWaterMark: 256 * 1024 });
 }
 
+
+/**
+ * Refuses an output that already exists unless `force`: `-o FILE` replaces FILE by rename, and
+ * doing that silently has cost people the original of a file they meant to decrypt next to it.
+ * Checked before any KMS request. A dangling symbolic link counts as existing (the rename would
+ * replace the link). Devices and FIFOs (`/dev/null`, `>(cmd)`) are written in place, never
+ * replaced, so they need no --force. The check is repeated atomically when the result is put in
+ * place (publish), for a file that appears while the command works.
+ */
+export async function checkOverwrite(output: Endpoint, force: boolean): Promise<void> {
+  if (force || output.kind !== 'file' || !isReplaceableFile(output)) return;
+  const existing = output.stats ?? (await lstat(output.path).catch(() => undefined));
+  if (existing !== undefined) throw outputExists(output.path);
+}
+
+function outputExists(path: string): Error {
+  return usage(`-o ${JSON.stringify(path)} exists; add --force to replace it, or choose another output name`);
+}
+
+/** Marks the CLI's temporary files; see tempPathFor. */
+const TEMP_MARK = 'kms-envelope-tmp';
+/** NAME_MAX of the file systems we write to (ext4, XFS, APFS, tmpfs, NTFS in UTF-16 units). */
+const NAME_MAX_BYTES = 255;
+/** What tempPathFor adds to the stem: `.` + `.kms-envelope-tmp-` + pid (10 digits at most) + `-` + host tag (8) + `-` + random (16) + `.tmp`. */
+const TEMP_OVERHEAD_BYTES = 1 + 1 + TEMP_MARK.length + 1 + 10 + 1 + 8 + 1 + 16 + 4;
+/** Longest target name used as is in the temporary name; longer ones are shortened (tempStem). */
+const MAX_STEM_BYTES = NAME_MAX_BYTES - TEMP_OVERHEAD_BYTES;
+
+let hostTagValue: string | undefined;
+/**
+ * 8 hex digits of SHA-256 of the host name: a temporary file is swept only by a run on the host that
+ * wrote it (a process id means nothing on another machine sharing the directory over NFS).
+ */
+function hostTag(): string {
+  hostTagValue ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+  return hostTagValue;
+}
+
+/**
+ * The part of a temporary name that comes from the target's name: the name itself when it leaves
+ * room for the rest within NAME_MAX (255 bytes), otherwise its first bytes (cut at a character
+ * boundary) + `~` + 16 hex digits of its SHA-256, so that every target, even one of 255 bytes, gets
+ * a temporary name the file system accepts, and distinct long targets get distinct stems.
+ */
+function tempStem(target: string): string {
+  const name = basename(target);
+  if (Buffer.byteLength(name) <= MAX_STEM_BYTES) return name;
+  const digest = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  const room = MAX_STEM_BYTES - 1 - digest.length;
+  let prefix = '';
+  let bytes = 0;
+  for (const ch of name) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > room) break;
+    prefix += ch;
+    bytes += n;
+  }
+  return `${prefix}~${digest}`;
+}
+
+/**
+ * Temporary name next to `target`: `.<target>.kms-envelope-tmp-<pid>-<host>-<random>.tmp`. Hidden,
+ * never mistaken for output (the mark, `.tmp`), random (concurrent runs never collide; created
+ * with O_EXCL), at most 255 bytes, and it names the process that writes it, so that a leftover of
+ * a killed run can be told from the file of a run still working (sweepStaleTemps).
+ */
+export function tempPathFor(target: string): string {
+  const name = `.${tempStem(target)}.${TEMP_MARK}-${process.pid}-${hostTag()}-${randomBytes(8).toString('hex')}.tmp`;
+  return join(dirname(target), name);
+}
+
+/** A process with this id exists (EPERM: it does, under another user). */
+function processExists(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary files a killed run left for `target`: those named by tempPathFor for this very
+ * target, written on this host by a process that no longer exists, regular files owned by the
+ * current user. Anything else is left alone: another target's files, a live run's, files of other
+ * users or hosts. A reused process id keeps a leftover until that process ends (the safe side).
+ * Best effort: errors (a concurrent sweep, permissions) are ignored.
+ */
+export async function sweepStaleTemps(target: string): Promise<void> {
+  const dir = dirname(target);
+  const stem = tempStem(target);
+  const prefix = `.${stem}.${TEMP_MARK}-`;
+  const shape = /^(\d{1,10})-([0-9a-f]{8})-[0-9a-f]{16}\.tmp$/;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = shape.exec(name.slice(prefix.length));
+    if (m === null || m[2] !== hostTag()) continue;
+    const pid = Number(m[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || processExists(pid)) continue;
+    const path = join(dir, name);
+    try {
+      const st = await lstat(path);
+      if (!st.isFile() || (uid !== undefined && st.uid !== uid)) continue;
+      await unlink(path);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+}
+
+/**
+ * Puts the finished temporary file in place. With `replace`, rename(2): atomic, replaces whatever
+ * is there. Without it, link(2) + unlink(2): link never replaces an existing name (EEXIST), which
+ * closes the gap between checkOverwrite and now. File systems without hard links fall back to a
+ * check and a rename (a file created in between would still be replaced there).
+ */
+async function publish(tmp: string, dst: string, replace: boolean): Promise<void> {
+  if (replace) {
+    await rename(tmp, dst);
+    return;
+  }
+  try {
+    await link(tmp, dst);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw outputExists(dst);
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'].includes(code ?? '')) throw err;
+    if ((await lstat(dst).catch(() => undefined)) !== undefined) throw outputExists(dst);
+    await rename(tmp, dst);
+    return;
+  }
+  // The output is complete under its name; a temporary name that cannot be removed now is a
+  // second link to it, swept by the next run (its process will be gone).
+  await unlink(tmp).catch(() => undefined);
+}
+
+export interface WriteOptions {
+  /** Mode of a new output file (less the umask): plaintext 0o600, ciphertext 0o666. */
+  mode: number;
+  /** Aborts the work (a signal); the temporary file is removed. */
+  signal?: AbortSignal | undefined;
+  /** Replace an existing output file (--force). Default false: an existing file is an error. */
+  replace?: boolean | undefined;
+}
+
 /**
  * Runs `source -> ...transforms -> output`. A replaceable file output is written through a
- * temporary file (mode `mode`) renamed into place only after the whole pipeline succeeded.
- * Devices and FIFOs (e.g. /dev/null) are written directly: they cannot be renamed over.
+ * temporary file (tempPathFor) put in place (publish) only after the whole pipeline succeeded;
+ * stale temporary files of killed runs for the same target are swept first. Devices and FIFOs
+ * (e.g. /dev/null) are written directly: they cannot be renamed over.
  */
 export async function runPipeline(
   source: Readable,
   transforms: Transform[],
   output: Endpoint,
   io: Io,
-  mode: number,
-  signal?: AbortSignal,
+  options: WriteOptions,
 ): Promise<void> {
-  const options = signal === undefined ? {} : { signal };
+  const pipelineOptions = options.signal === undefined ? {} : { signal: options.signal };
   if (output.kind === 'std') {
     // stdout stays open after the pipeline (end() on process.stdout does not close fd 1).
-    await pipeline([source, ...transforms, io.stdout], options);
+    await pipeline([source, ...transforms, io.stdout], pipelineOptions);
     return;
   }
-  if (output.stats !== undefined && !output.stats.isFile()) {
-    await pipeline([source, ...transforms, createWriteStream(output.path, { flags: 'w' })], options);
+  if (!isReplaceableFile(output)) {
+    await pipeline([source, ...transforms, createWriteStream(output.path, { flags: 'w' })], pipelineOptions);
     return;
   }
+  await sweepStaleTemps(output.path);
+  // A signal during the sweep: create nothing.
+  options.signal?.throwIfAborted();
   const tmp = tempPathFor(output.path);
-  let renamed = false;
+  let published = false;
+  let sink: WriteStream | undefined;
   try {
     // 'wx': never follow or clobber anything at the (random) temp path.
-    const sink = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: 256 * 1024 });
-    await pipeline([source, ...transforms, sink], options);
+    sink = createWriteStream(tmp, { flags: 'wx', mode: options.mode, highWaterMark: 256 * 1024 });
+    await pipeline([source, ...transforms, sink], pipelineOptions);
     // The same steps as the library's file helpers (src/stream/files.ts): the data is on disk
     // before the rename makes it visible under the target name (fsync reaches the file's data
     // through any descriptor; the stream's own `flush` option needs Node >= 20.10, and we support
     // every Node 20), then the rename itself is made durable by syncing the directory that holds
     // the entry. Some platforms cannot fsync a directory; the file's data is synced already.
     await syncFile(tmp);
-    await rename(tmp, output.path);
-    renamed = true;
+    await publish(tmp, output.path, options.replace === true);
+    published = true;
     await syncPath(dirname(output.path), 'r').catch(() => undefined);
   } finally {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
+    if (!published) {
+      // An abort right after createWriteStream can come while its open(2) is still running: the
+      // stream closes the descriptor once open returns. Remove the file after that, not before.
+      if (sink !== undefined && !sink.closed) await once(sink, 'close').catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 }
 
 /**
- * For file-to-file work done by `Envelope.encryptFile`/`decryptFile`, which do not report
- * progress: polls the size of their temporary file (named by `tempPathFor`) next to `dst`.
- * Purely cosmetic; if the temporary file cannot be found the bar just does not move.
+ * Signals that stop the work like Ctrl-C: SIGINT (Ctrl-C), SIGTERM (kill, service managers),
+ * SIGHUP (the terminal went away), SIGQUIT (Ctrl-\). Left to their default action they would end
+ * the process at once, leaving the temporary file with partial plaintext behind. SIGKILL cannot be
+ * caught: what it leaves is recognizable and swept (tempPathFor, sweepStaleTemps).
  */
-export function pollTempFile(dst: string, onSize: (bytes: number) => void, intervalMs = 250): () => void {
-  const dir = dirname(dst);
-  const prefix = `.${basename(dst)}.`;
-  let stopped = false;
-  const tick = async (): Promise<void> => {
-    try {
-      const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
-      let size = 0;
-      for (const n of names) size = Math.max(size, (await stat(resolve(dir, n)).catch(() => undefined))?.size ?? 0);
-      if (!stopped && size > 0) onSize(size);
-    } catch {
-      // directory vanished or unreadable: nothing to show
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-  };
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+
+/** The exit status shells use for death by `signal`: 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 2);
 }
 
 /**
- * Ctrl-C (SIGINT) or SIGTERM while working: abort the work through `signal` and remember which
- * signal came, so the command can exit with 128 + its number as shells expect. Aborting destroys
- * the pipeline, and whoever owns the temporary file (runPipeline, Envelope.encryptFile/decryptFile)
- * removes exactly that file: never `dst` (it appears only by rename), never another run's file.
+ * A stop signal while working: abort the work through `signal` and remember which signal came, so
+ * the command can exit with 128 + its number as shells expect. Aborting destroys the pipeline, and
+ * runPipeline removes exactly its own temporary file: never `dst` (it appears only by rename),
+ * never another run's file. Each handler is installed once: a second signal of the same kind gets
+ * the default action (ends the process at once), for a run that does not stop.
  */
 export function abortOnSignal(): { signal: AbortSignal; received(): NodeJS.Signals | undefined; uninstall(): void } {
   const controller = new AbortController();
   let received: NodeJS.Signals | undefined;
   const handler = (signal: NodeJS.Signals) => {
-    received = signal;
+    received ??= signal;
     controller.abort();
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  const installed: NodeJS.Signals[] = [];
+  for (const s of STOP_SIGNALS) {
+    // Windows has no SIGQUIT; a signal the platform lacks is skipped rather than an error.
+    if (osConstants.signals[s] === undefined) continue;
+    process.once(s, handler);
+    installed.push(s);
+  }
   return {
     signal: controller.signal,
     received: () => received,
     uninstall: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
+      for (const s of installed) process.off(s, handler);
     },
   };
 }

@@ -12,21 +12,40 @@
  *
  * With neither flag and no trace of an AWS environment the CLI stops with ERR_NO_KMS (exit 2)
  * instead of letting the SDK probe the instance metadata service and fail after a timeout.
+ *
+ * Time limit (`--kms-timeout SECONDS`, 2. and 3.): the AWS SDK's HTTP handler sets no request
+ * timeout of its own and retries a failed attempt on a new connection, so a KMS endpoint that
+ * accepts connections and never answers (a stuck proxy, a dropped firewall rule) held the command
+ * forever. The limit is the Envelope's `keyringTimeoutMs`: one bound on the whole keyring call of
+ * the command, i.e. on all its KMS requests together (GenerateDataKey, one Encrypt per further
+ * --key, the Decrypt attempts of each encrypted data key), retries and credential lookups included,
+ * so retries cannot multiply it. When the command ends (that limit, a signal, any error) every
+ * request still in flight is aborted through the AbortSignal each request carries: the SDK's retry
+ * loop stops on an aborted signal instead of opening a new connection, and nothing is left to keep
+ * the process alive.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
+import { intFlag } from './args.js';
 import { CliError, usage } from './errors.js';
+import { KeyringTimeoutError } from '../errors.js';
 import { KmsKeyring, type KmsKeyringOptions } from '../keyrings/kms.js';
-import { createDefaultKmsClient } from '../keyrings/kms-client.js';
 import { kmsIdentifierKind, parseKeyArn, parseKmsArn } from '../keyrings/kms-arn.js';
 import type { KmsClient } from '../types.js';
+
+/** `--kms-timeout` default and largest value, in seconds (the largest is the Envelope's keyringTimeoutMs limit). */
+export const DEFAULT_KMS_TIMEOUT_SECONDS = 30;
+export const MAX_KMS_TIMEOUT_SECONDS = 600;
 
 export interface KmsSelection {
   local?: string | undefined;
   endpoint?: string | undefined;
   region?: string | undefined;
   profile?: string | undefined;
+  /** `--kms-timeout` as given: whole seconds, 1 .. 600; not with `--local`. */
+  kmsTimeout?: string | undefined;
 }
 
 /** What the keyring is for: encryption needs keys; decryption may be strict, filtered or open. */
@@ -38,7 +57,14 @@ export interface KmsConnection {
   keyring: KmsKeyring;
   /** Where requests go, for messages (never contains credentials). */
   describe: string;
-  /** Releases what the connection holds (the embedded KMS store). */
+  /** The limit on the command's KMS requests, for the Envelope's `keyringTimeoutMs`. */
+  timeoutMs: number;
+  /**
+   * The error to report for `err`: the Envelope's KeyringTimeoutError becomes one that names the
+   * KMS and the option; anything else is returned as it is.
+   */
+  explain(err: unknown): unknown;
+  /** Aborts every KMS request still in flight and releases what the connection holds. */
   close(): Promise<void>;
 }
 
@@ -95,10 +121,55 @@ export function checkSelection(sel: KmsSelection): void {
   if (sel.region !== undefined && !/^[a-z0-9-]{1,64}$/.test(sel.region)) {
     throw usage('--region must be an AWS region name such as us-east-1');
   }
+  kmsTimeoutMs(sel);
+}
+
+/** `--kms-timeout` in milliseconds (default 30 s). */
+function kmsTimeoutMs(sel: KmsSelection): number {
+  if (sel.kmsTimeout !== undefined && sel.local !== undefined) {
+    throw usage('--kms-timeout bounds requests to a KMS endpoint; the embedded --local KMS makes none');
+  }
+  const seconds = intFlag(sel.kmsTimeout, '--kms-timeout', 1, MAX_KMS_TIMEOUT_SECONDS, 'seconds');
+  return (seconds ?? DEFAULT_KMS_TIMEOUT_SECONDS) * 1000;
+}
+
+/**
+ * Makes SDK clients whose every request carries `signal` (aborted by close()), and remembers them
+ * for close(). The keyring accepts anything with an SDK-style `send` (keyrings/kms-client.ts).
+ */
+function abortableClients(sdk: typeof import('@aws-sdk/client-kms'), signal: AbortSignal) {
+  const made: KMSClient[] = [];
+  return {
+    make(config: KMSClientConfig): KMSClient {
+      const client = new sdk.KMSClient(config);
+      made.push(client);
+      const send = (command: Parameters<KMSClient['send']>[0]) => client.send(command, { abortSignal: signal });
+      return { send } as unknown as KMSClient;
+    },
+    destroy(): void {
+      for (const c of made) c.destroy();
+    },
+  };
 }
 
 export async function connectKms(sel: KmsSelection, use: KeyringMode, env = process.env): Promise<KmsConnection> {
   checkSelection(sel);
+  const timeoutMs = kmsTimeoutMs(sel);
+  const connection = (keyring: KmsKeyring, describe: string, release: () => void | Promise<void>): KmsConnection => ({
+    keyring,
+    describe,
+    timeoutMs,
+    explain: (err) =>
+      err instanceof KeyringTimeoutError
+        ? new CliError(
+            'ERR_KEYRING_TIMEOUT',
+            `no answer from ${describe} within ${timeoutMs / 1000} s` +
+              (sel.local === undefined ? ' (--kms-timeout SECONDS, default 30)' : ''),
+            { cause: err },
+          )
+        : err,
+    close: async () => release(),
+  });
   const keyringOptions = (client?: KmsClient | unknown): KmsKeyringOptions => {
     const base: KmsKeyringOptions =
       use.mode === 'encrypt' || use.keyIds.length > 0
@@ -122,19 +193,25 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
       throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}${hint}`, { cause: err });
     }
     const keyring = new KmsKeyring(keyringOptions(kms.client()));
-    return { keyring, describe: `embedded local KMS in ${sel.local}`, close: async () => kms.close() };
+    return connection(keyring, `embedded local KMS in ${sel.local}`, () => kms.close());
   }
+
+  // Every request of the SDK clients below carries this signal; close() aborts what is in flight.
+  const inFlight = new AbortController();
+  const release = (clients: { destroy(): void }) => () => {
+    inFlight.abort();
+    clients.destroy();
+  };
 
   if (sel.endpoint !== undefined) {
     const region = sel.region ?? envRegion(env) ?? 'us-east-1';
-    const sdk = await import('@aws-sdk/client-kms');
-    const client = new sdk.KMSClient({
+    const clients = abortableClients(await import('@aws-sdk/client-kms'), inFlight.signal);
+    const client = clients.make({
       region,
       endpoint: sel.endpoint,
       ...(hasCredentialHints(env, sel) ? {} : { credentials: dummyCredentials() }),
     });
-    const keyring = new KmsKeyring(keyringOptions(client));
-    return { keyring, describe: `KMS at ${sel.endpoint}`, close: async () => client.destroy() };
+    return connection(new KmsKeyring(keyringOptions(client)), `KMS at ${sel.endpoint}`, release(clients));
   }
 
   // AWS KMS proper.
@@ -154,14 +231,13 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
       `no AWS region for ${JSON.stringify(needsRegion[0])}: set AWS_REGION, pass --region, or use a key ARN (it names its region)`,
     );
   }
-  const options = keyringOptions(region !== undefined ? createDefaultKmsClient({ region }) : undefined);
+  const clients = abortableClients(await import('@aws-sdk/client-kms'), inFlight.signal);
+  const options = keyringOptions(region !== undefined ? clients.make({ region }) : undefined);
   // Key ARNs (and, in discovery, the ARNs named by the message) go to a client in their own region.
-  options.clientForRegion = (r: string) => createDefaultKmsClient({ region: r });
-  if (options.client === undefined) {
-    // Only ARNs are configured (checked above), so no default client is needed.
-    return { keyring: new KmsKeyring(options), describe: 'AWS KMS (regions from key ARNs)', close: async () => {} };
-  }
-  return { keyring: new KmsKeyring(options), describe: `AWS KMS in ${region}`, close: async () => {} };
+  options.clientForRegion = (r: string) => clients.make({ region: r });
+  // Without a default region only ARNs are configured (checked above): no default client is needed.
+  const describe = options.client === undefined ? 'AWS KMS (regions from key ARNs)' : `AWS KMS in ${region}`;
+  return connection(new KmsKeyring(options), describe, release(clients));
 }
 
 function envRegion(env: NodeJS.ProcessEnv): string | undefined {

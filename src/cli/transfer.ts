@@ -1,12 +1,12 @@
 /**
  * Moves bytes from the input through an encrypt or decrypt step to the output, the same way for
- * both commands: file to file through `Envelope.encryptFile`/`decryptFile` (temp + rename), every
- * other combination through the stream Transforms with `pipeline`, a file output again through a
- * temporary file. Draws the progress bar when stderr is a terminal.
+ * both commands and every combination of ends: the stream Transform with `pipeline`, a file output
+ * through a temporary file put in place at the end (io.ts runPipeline). Draws the progress bar
+ * when stderr is a terminal.
  */
-import type { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { CliError } from './errors.js';
-import { abortOnSignal, inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
+import { abortOnSignal, inputStream, isReplaceableFile, runPipeline, signalExitCode, type Endpoint, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 export interface TransferPlan {
@@ -16,37 +16,42 @@ export interface TransferPlan {
   quiet: boolean;
   /** Output file mode for the temporary file: plaintext is private (0600), ciphertext is not. */
   mode: number;
-  /** File to file, atomically; `signal` aborts it (the temporary file is removed). */
-  file(src: string, dst: string, signal: AbortSignal): Promise<void>;
-  /** The Transform for the streamed path; `length` is the input size when known. */
+  /** Replace an existing output file (--force); checked before any KMS call by checkOverwrite. */
+  force: boolean;
+  /** The Transform; `length` is the input size when known (a file: encrypt checks it did not change). */
   stream(length: number | undefined): Transform;
+}
+
+/** Counts the bytes handed to an output written in place (stdout, a device, a FIFO). */
+class Tally extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
 }
 
 export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
   const { input, output } = plan;
   const total = input.kind === 'file' && input.stats?.isFile() ? input.stats.size : undefined;
   const progress = plan.quiet ? undefined : new Progress({ label: plan.label, total, out: io.stderr });
-  const showing = progress?.enabled === true;
+  const transforms = [plan.stream(total)];
+  if (progress?.enabled === true) transforms.unshift(progress.meter());
+  // Outputs written in place may hold part of the result when the run stops; temp+rename ones never do.
+  const tally = isReplaceableFile(output) ? undefined : new Tally();
+  if (tally !== undefined) transforms.push(tally);
   const interrupt = abortOnSignal();
   try {
-    if (input.kind === 'file' && input.stats?.isFile() && output.kind === 'file' && isReplaceableFile(output)) {
-      const stop = showing ? pollTempFile(output.path, (n) => progress!.set(n)) : () => {};
-      try {
-        await plan.file(input.path, output.path, interrupt.signal);
-      } finally {
-        stop();
-      }
-      return;
-    }
-    const source = inputStream(input, io);
-    const transforms = [plan.stream(total)];
-    if (showing) transforms.unshift(progress!.meter());
-    await runPipeline(source, transforms, output, io, plan.mode, interrupt.signal);
+    await runPipeline(inputStream(input, io), transforms, output, io, {
+      mode: plan.mode,
+      signal: interrupt.signal,
+      replace: plan.force,
+    });
   } catch (err) {
     const signal = interrupt.received();
     if (signal !== undefined) {
-      throw new CliError('ERR_INTERRUPTED', `interrupted by ${signal}; no output was written`, {
-        exit: signal === 'SIGINT' ? 130 : 143,
+      throw new CliError('ERR_INTERRUPTED', `interrupted by ${signal}; ${whatWasWritten(output, tally?.bytes ?? 0)}`, {
+        exit: signalExitCode(signal),
       });
     }
     throw err;
@@ -54,4 +59,11 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
     interrupt.uninstall();
     progress?.done();
   }
+}
+
+/** What an interrupted run leaves at its output, said truthfully. */
+function whatWasWritten(output: Endpoint, bytes: number): string {
+  if (output.kind === 'file' && isReplaceableFile(output)) return 'no output was written';
+  const where = output.kind === 'std' ? 'stdout' : JSON.stringify(output.path);
+  return bytes === 0 ? `nothing was written to ${where}` : `output on ${where} is incomplete (${bytes} bytes written)`;
 }

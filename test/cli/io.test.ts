@@ -62,7 +62,7 @@ describe('runPipeline to a file', () => {
     target = join(dir, 'out.bin');
     const data = chunks(8);
     const output = await resolveEndpoint(target, '-o');
-    await runPipeline(Readable.from(data), [step()], output, io(), 0o600);
+    await runPipeline(Readable.from(data), [step()], output, io(), { mode: 0o600 });
     expect(readFileSync(target).equals(Buffer.concat(data))).toBe(true);
     expect(statSync(target).mode & 0o077).toBe(0); // plaintext mode 0600 survives the rename
     expect(temps()).toEqual([]);
@@ -70,7 +70,7 @@ describe('runPipeline to a file', () => {
     // 1. the temporary file's data, before the target name exists;
     expect(syncCalls[0]).toMatchObject({ flags: 'file', targetExists: false });
     expect(dirname(syncCalls[0]!.path)).toBe(dir);
-    expect(syncCalls[0]!.path).toMatch(/\/\.out\.bin\.[0-9a-f]{16}\.tmp$/);
+    expect(syncCalls[0]!.path).toMatch(/\/\.out\.bin\.kms-envelope-tmp-\d+-[0-9a-f]{8}-[0-9a-f]{16}\.tmp$/);
     // 2. the directory, once the rename has happened.
     expect(syncCalls[1]).toEqual({ path: dir, flags: 'r', targetExists: true });
   });
@@ -79,7 +79,7 @@ describe('runPipeline to a file', () => {
     target = join(dir, 'keep.bin');
     writeFileSync(target, 'previous contents');
     const output = await resolveEndpoint(target, '-o');
-    await expect(runPipeline(Readable.from(chunks(8)), [step(3 * 64 * 1024)], output, io(), 0o600)).rejects.toThrow(
+    await expect(runPipeline(Readable.from(chunks(8)), [step(3 * 64 * 1024)], output, io(), { mode: 0o600, replace: true })).rejects.toThrow(
       /decryption failed midway/,
     );
     expect(readFileSync(target, 'utf8')).toBe('previous contents');
@@ -87,8 +87,32 @@ describe('runPipeline to a file', () => {
     expect(syncCalls).toEqual([]);
 
     target = join(dir, 'new.bin');
-    await expect(runPipeline(Readable.from(chunks(4)), [step(0)], await resolveEndpoint(target, '-o'), io(), 0o600)).rejects.toThrow();
+    await expect(runPipeline(Readable.from(chunks(4)), [step(0)], await resolveEndpoint(target, '-o'), io(), { mode: 0o600 })).rejects.toThrow();
     expect(existsSync(target)).toBe(false);
+    expect(temps()).toEqual([]);
+  });
+
+  it('does not replace a target that appeared while it worked, unless told to (--force)', async () => {
+    target = join(dir, 'late.bin');
+    const output = await resolveEndpoint(target, '-o'); // nothing there yet: checkOverwrite passes
+    let created = false;
+    // Another program creates the target midway through the work.
+    const late = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (!created) writeFileSync(target, 'written by someone else');
+        created = true;
+        cb(null, chunk);
+      },
+    });
+    await expect(runPipeline(Readable.from(chunks(4)), [late], output, io(), { mode: 0o600 })).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringMatching(/late\.bin.*--force/),
+    });
+    expect(readFileSync(target, 'utf8')).toBe('written by someone else');
+    expect(temps()).toEqual([]);
+
+    await runPipeline(Readable.from(chunks(4)), [step()], output, io(), { mode: 0o600, replace: true });
+    expect(readFileSync(target).equals(Buffer.concat(chunks(4)))).toBe(true);
     expect(temps()).toEqual([]);
   });
 
@@ -98,7 +122,7 @@ describe('runPipeline to a file', () => {
     // A source that never ends: the run is mid-way when the abort comes.
     const source = new Readable({ read() {} });
     source.push(Buffer.alloc(64 * 1024, 1));
-    const done = runPipeline(source, [step()], await resolveEndpoint(target, '-o'), io(), 0o600, controller.signal);
+    const done = runPipeline(source, [step()], await resolveEndpoint(target, '-o'), io(), { mode: 0o600, signal: controller.signal });
     for (let i = 0; i < 200 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(temps()).toHaveLength(1);
     controller.abort();
