@@ -23,7 +23,12 @@ export interface RawAesKeyringOptions {
   keyNamespace: string;
   /** Names the wrapping key inside its namespace; written to the message. */
   keyName: string;
-  /** Wrapping key: 16, 24 or 32 random bytes (AES-128/192/256), or a secret KeyObject of that size. Copied. */
+  /**
+   * Wrapping key: 16, 24 or 32 random bytes (AES-128/192/256), or a secret KeyObject of that size.
+   * Copied at construction into the keyring's own KeyObject: zeroing or reusing your buffer
+   * afterwards does not change the keyring's key, so you may (and should) wipe your copy once the
+   * keyring is built.
+   */
   key: Uint8Array | KeyObject;
 }
 
