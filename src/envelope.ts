@@ -23,7 +23,7 @@ import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
-import { takeDataKey, wipe, withTimeout } from './keyring-call.js';
+import { callKeyring, takeDataKey, wipe } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
@@ -552,14 +552,13 @@ export class Envelope {
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await withTimeout(
-      Promise.resolve(
+    const dataKey = await callKeyring(
+      () =>
         this.#keyring.onDecrypt({
           suiteId: header.suite.id,
           context: header.context,
           encryptedDataKeys: header.encryptedDataKeys,
         }),
-      ),
       this.#keyringTimeoutMs,
       wipe,
     );
@@ -579,8 +578,8 @@ export class Envelope {
       fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
     }
     this.#keyringCalls++;
-    const out = await withTimeout(
-      Promise.resolve(this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext })),
+    const out = await callKeyring(
+      () => this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext }),
       this.#keyringTimeoutMs,
       (late) => wipe(late?.dataKey),
     );
