@@ -105,15 +105,22 @@ export class RawAesKeyring implements Keyring {
       const iv = info.subarray(nameLen + 8);
       const ct = edk.ciphertext.subarray(0, suite.keyLength);
       const tag = edk.ciphertext.subarray(suite.keyLength);
+      // The decipher's output is the data key itself, returned as is (a fresh buffer of exactly the
+      // key length: GCM's final() adds no bytes), so no copy of it is left behind. When the tag
+      // fails, that output is still the data key whenever only the AAD (the context) differs:
+      // it is wiped before trying the next EDK.
+      let key: Buffer | undefined;
       try {
         const decipher = createDecipheriv(this.#cipher, this.#key, iv, { authTagLength: TAG_BYTES });
         decipher.setAAD(aad);
         decipher.setAuthTag(tag);
-        const key = Buffer.concat([decipher.update(ct), decipher.final()]);
+        key = decipher.update(ct);
+        decipher.final();
         return key;
       } catch {
         // Authentication failed: another key under the same name, another context, or tampering.
         // Not this one; the spec says keep trying the remaining EDKs.
+        key?.fill(0);
         continue;
       }
     }
