@@ -10,6 +10,7 @@ import type { Envelope } from '../envelope.js';
 import type { EncryptionContext } from '../types.js';
 import { ENCRYPTED_CONTENT_TYPE, uploadMetadata } from './metadata.js';
 import { loadStorage } from './sdk.js';
+import { stringPlaintextBytes } from '../format/plaintext.js';
 
 /** Anything with an AWS SDK v3 `send(command)`: an `S3Client` from `@aws-sdk/client-s3`. */
 export interface S3ClientLike {
@@ -21,7 +22,7 @@ export interface UploadEncryptedOptions {
   client: S3ClientLike;
   bucket: string;
   key: string;
-  /** The plaintext: bytes, a UTF-8 string, or a Node Readable of any (even unknown) length. */
+  /** The plaintext: bytes, a string (encrypted as UTF-8; it must be well-formed UTF-16, else TypeError), or a Node Readable of any (even unknown) length. */
   body: Uint8Array | string | Readable;
   envelope: Envelope;
   /** Encryption context, stored authenticated in the message header (not in S3 metadata). */
@@ -68,10 +69,11 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
   const { Upload } = await loadStorage();
 
   let source: Buffer | Readable;
-  const plainCount = new ByteCounter();
+  const plainCount = new ByteCounter(true);
   const cipherCount = new ByteCounter();
   let failure: unknown;
-  const bytes = o.body instanceof Readable ? undefined : typeof o.body === 'string' ? Buffer.from(o.body, 'utf8') : o.body;
+  const bytes =
+    o.body instanceof Readable ? undefined : typeof o.body === 'string' ? stringPlaintextBytes(o.body, 'options.body') : o.body;
   const plaintextLength = bytes === undefined ? o.plaintextLength : bytes.length;
   // Validated before anything starts: a bad option must not cost a KMS call or consume the body.
   const metadata = uploadMetadata(o.metadata, o.contentType, plaintextLength);
@@ -133,9 +135,26 @@ function partSizeFor(plaintextLength: number | undefined): number {
   return Math.min(MAX_PART, Math.max(DEFAULT_PART, Math.ceil(estimate / MAX_PARTS)));
 }
 
+/**
+ * Counts the bytes passing through. As the plaintext counter (`plaintext` true) it is the first
+ * stage after a Readable body, so it decodes string chunks itself (decodeStrings: false): the
+ * Writable's own Buffer.from would turn an unpaired surrogate into U+FFFD, which is refused
+ * instead (see stringPlaintextBytes).
+ */
 class ByteCounter extends Transform {
   count = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  constructor(plaintext = false) {
+    super(plaintext ? { decodeStrings: false } : undefined);
+  }
+  override _transform(chunk: Buffer | string, enc: BufferEncoding, cb: TransformCallback): void {
+    if (typeof chunk === 'string') {
+      try {
+        chunk = stringPlaintextBytes(chunk, 'plaintext (a string chunk of options.body)', enc);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+    }
     this.count += chunk.length;
     cb(null, chunk);
   }
