@@ -17,13 +17,14 @@ import {
   PUBLIC_KEY_CONTEXT_KEY,
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
+import { stringPlaintextBytes } from './format/plaintext.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
 import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
-import { takeDataKey, wipe, withTimeout } from './keyring-call.js';
+import { callKeyring, takeDataKey, wipe } from './keyring-call.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
@@ -313,7 +314,9 @@ export class Envelope {
   }
 
   /**
-   * Encrypts `plaintext` (bytes, or a string taken as UTF-8) into one ESDK message.
+   * Encrypts `plaintext` (bytes, or a string taken as UTF-8) into one ESDK message. A string must
+   * be well-formed UTF-16 (no unpaired surrogate, which has no UTF-8 form): otherwise TypeError
+   * naming `plaintext`, before any keyring call.
    * With a warm cache this makes no KMS call and does its work synchronously after the lookup.
    * `encryptDetailed` returns the context written and the parsed header as well.
    */
@@ -552,14 +555,13 @@ export class Envelope {
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await withTimeout(
-      Promise.resolve(
+    const dataKey = await callKeyring(
+      () =>
         this.#keyring.onDecrypt({
           suiteId: header.suite.id,
           context: header.context,
           encryptedDataKeys: header.encryptedDataKeys,
         }),
-      ),
       this.#keyringTimeoutMs,
       wipe,
     );
@@ -579,8 +581,8 @@ export class Envelope {
       fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
     }
     this.#keyringCalls++;
-    const out = await withTimeout(
-      Promise.resolve(this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext })),
+    const out = await callKeyring(
+      () => this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext }),
       this.#keyringTimeoutMs,
       (late) => wipe(late?.dataKey),
     );
@@ -734,8 +736,9 @@ function checkRequired(context: unknown): Readonly<EncryptionContext> {
 }
 
 function toBytes(input: Uint8Array | string, name: string): Uint8Array {
-  if (typeof input === 'string') return Buffer.from(input, 'utf8');
   if (input instanceof Uint8Array) return input;
+  // A string must be well-formed UTF-16, else it would be encrypted as something else (U+FFFD).
+  if (typeof input === 'string') return stringPlaintextBytes(input, name);
   throw new TypeError(`${name} must be a Uint8Array or a string`);
 }
 

@@ -11,16 +11,27 @@
  * that keeps its buffer and hands it out again gives the Envelope zeros the second time, which is
  * refused, so the mistake fails loudly instead of encrypting under a known key.
  */
-import { KeyringError, KeyringTimeoutError } from './errors.js';
+import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
 
 /**
- * Settles like `call`, or rejects with KeyringTimeoutError after `timeoutMs`. A call that settles
- * after its timeout is detached: its value goes to `discard` (which zeroes the data key) and a late
- * rejection is swallowed, since its callers were already given the timeout. The timer is
- * `unref()`ed, so a hanging keyring never keeps the process alive, and cleared as soon as the call
- * settles. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+ * Calls a keyring method (`start`) and settles like it, or rejects with KeyringTimeoutError after
+ * `timeoutMs`. A call that settles after its timeout is detached: its value goes to `discard`
+ * (which zeroes the data key) and a late rejection is swallowed, since its callers were already
+ * given the timeout. The timer is `unref()`ed, so a hanging keyring never keeps the process alive,
+ * and cleared as soon as the call settles. Keyrings take no cancellation signal, so the call
+ * itself cannot be aborted.
+ *
+ * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
+ * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.
  */
-export function withTimeout<T>(call: Promise<T>, timeoutMs: number, discard: (late: T) => void): Promise<T> {
+export function callKeyring<T>(start: () => T | Promise<T>, timeoutMs: number, discard: (late: T) => void): Promise<T> {
+  let call: Promise<T>;
+  try {
+    // A keyring method that is not `async` may throw before returning a promise.
+    call = Promise.resolve(start());
+  } catch (err) {
+    return Promise.reject(foreignKeyringError(err));
+  }
   return new Promise<T>((resolve, reject) => {
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -44,10 +55,31 @@ export function withTimeout<T>(call: Promise<T>, timeoutMs: number, discard: (la
       (err: unknown) => {
         if (timedOut) return;
         clearTimeout(timer);
-        reject(err);
+        reject(foreignKeyringError(err));
       },
     );
   });
+}
+
+/** Built-in error classes whose names say what went wrong without saying anything secret. */
+const BUILTIN_ERRORS: ReadonlyMap<unknown, string> = new Map<unknown, string>(
+  [Error, TypeError, RangeError, ReferenceError, SyntaxError, EvalError, URIError, AggregateError].map((c) => [c, c.name]),
+);
+
+/**
+ * What a keyring call failed with, as the Envelope reports it: an EnvelopeError (KmsError,
+ * NoDecryptableKeyError, KeyringError, ...) as it is; anything else (a custom keyring's plain
+ * Error, a string, a non-Error rejection) wrapped in KeyringError (ERR_KEYRING) with the original
+ * as `cause`, so callers switching on `code` see a typed error. The original's message is not
+ * copied into ours: a custom keyring's text may carry secrets (a connection string, a token);
+ * the cause keeps it for whoever chooses to log it. Our message names only the kind of value.
+ */
+export function foreignKeyringError(err: unknown): EnvelopeError {
+  if (err instanceof EnvelopeError) return err;
+  let kind: string;
+  if (err instanceof Error) kind = BUILTIN_ERRORS.get(err.constructor) ?? 'an Error subclass';
+  else kind = err === null || err === undefined ? String(err) : `a value of type ${typeof err} (not an Error)`;
+  return new KeyringError(`keyring call failed with ${kind}; the original is the cause`, { cause: err });
 }
 
 /**

@@ -42,6 +42,11 @@ export interface KeyringDecryptInput {
  *
  * Every call is bounded by the Envelope's `keyringTimeoutMs`; a call that answers after it has its
  * data key zeroed and unused.
+ *
+ * Failures: an EnvelopeError a keyring throws (KmsError, NoDecryptableKeyError, KeyringError, ...)
+ * reaches the Envelope's caller as it is. Anything else (a plain Error, a string, a non-Error
+ * rejection, a synchronous throw) reaches it as KeyringError (ERR_KEYRING) with the original as
+ * `cause`; the original's message is not copied into the KeyringError's, which may be logged.
  */
 export interface Keyring {
   /**

@@ -36,7 +36,7 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   { exit: 7, codes: ['ERR_NO_DECRYPTABLE_KEY'], meaning: 'no encrypted data key could be decrypted with the allowed keys' },
   { exit: 8, codes: ['ERR_COMMITMENT_POLICY'], meaning: 'legacy (v1, non-committing) message; see --allow-legacy' },
   { exit: 9, codes: ['ERR_LIMIT_EXCEEDED'], meaning: 'a limit was exceeded (e.g. --max-encrypted-data-keys)' },
-  { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring returned unusable data' },
+  { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring failed or returned unusable data' },
   { exit: 11, codes: ['ERR_IO'], meaning: 'file or pipe error (not found, permission, disk full)' },
   { exit: 12, codes: ['ERR_SIGNATURE_POLICY'], meaning: 'signed message refused by --unsigned-only' },
   {

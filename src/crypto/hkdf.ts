@@ -32,6 +32,9 @@ export function hkdfExpandOneBlock(
 ): Buffer {
   if (length > HASH_LENGTH[hash]) throw new RangeError('length must be at most one hash block');
   const t1 = createHmac(hash, prk).update(infoWithCounter).digest();
+  // The unused tail of the block is output key material too, and stays reachable through the
+  // returned view's ArrayBuffer: wipe it.
+  t1.fill(0, length);
   return length === t1.length ? t1 : t1.subarray(0, length);
 }
 
@@ -85,12 +88,21 @@ export function deriveCommittedKey(
   messageId: Uint8Array,
 ): { key: Buffer; commitment: Buffer } {
   const prk = createHmac('sha512', messageId).update(dataKey).digest();
-  const okm = createHmac('sha512', prk).update(commitSuiteKeyInfo(suite)).digest();
-  okm.fill(0, suite.keyLength); // the unused tail of the expand block is key material too
-  const key = okm.subarray(0, suite.keyLength);
-  const commitment = createHmac('sha512', prk).update(COMMIT_INFO).digest().subarray(0, COMMITMENT_LENGTH);
-  prk.fill(0);
-  return { key, commitment };
+  let okm: Buffer | undefined;
+  try {
+    okm = createHmac('sha512', prk).update(commitSuiteKeyInfo(suite)).digest();
+    okm.fill(0, suite.keyLength); // the unused tail of the expand block is key material too
+    const block = createHmac('sha512', prk).update(COMMIT_INFO).digest();
+    // The commitment is public (it is in the header); the rest of its block is PRK output that
+    // nothing uses, wiped like the key block's tail.
+    block.fill(0, COMMITMENT_LENGTH);
+    return { key: okm.subarray(0, suite.keyLength), commitment: block.subarray(0, COMMITMENT_LENGTH) };
+  } catch (err) {
+    okm?.fill(0);
+    throw err;
+  } finally {
+    prk.fill(0);
+  }
 }
 
 /**
@@ -115,7 +127,9 @@ export function deriveAndCheckCommitment(suite: Suite, dataKey: Uint8Array, mess
 export function deriveLegacyKey(suite: Suite, dataKey: Uint8Array, messageId: Uint8Array): Buffer {
   if (suite.kdfHash === undefined) return Buffer.from(dataKey);
   const prk = hkdfExtract(suite.kdfHash, undefined, dataKey);
-  const key = hkdfExpandOneBlock(suite.kdfHash, prk, expandInfo(suiteIdBytes(suite.id), messageId), suite.keyLength);
-  prk.fill(0);
-  return key;
+  try {
+    return hkdfExpandOneBlock(suite.kdfHash, prk, expandInfo(suiteIdBytes(suite.id), messageId), suite.keyLength);
+  } finally {
+    prk.fill(0);
+  }
 }

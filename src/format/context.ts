@@ -77,7 +77,9 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
   return out;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: without it the decoder drops a leading U+FEFF (WHATWG Encoding, "decode"), and a key or
+// value starting with U+FEFF would read back as another string than the one written.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function readString(buf: Buffer, o: number): { value: string; next: number } {
   if (o + 2 > buf.length) throw new MalformedMessageError('malformed encryption context');

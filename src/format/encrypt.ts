@@ -118,13 +118,18 @@ function writeHeader(p: PreparedEncryption, dataKey: Uint8Array, out: Buffer): {
   randomFillPooled(out, t.messageIdOffset, MESSAGE_ID_LENGTH);
   const messageId = out.subarray(t.messageIdOffset, t.messageIdOffset + MESSAGE_ID_LENGTH);
   const { key, commitment } = deriveCommittedKey(p.suite, dataKey, messageId);
-  out.set(commitment, t.commitmentOffset);
-  // message-header.md "Header Authentication" (v2): AES-GCM, IV of zeros, AAD = header body,
-  // empty plaintext; only the tag is serialized.
-  const c = createCipheriv(p.algorithm, key, ZERO_IV);
-  c.setAAD(out.subarray(0, t.authenticatedLength));
-  c.final();
-  out.set(c.getAuthTag(), t.authenticatedLength);
+  try {
+    out.set(commitment, t.commitmentOffset);
+    // message-header.md "Header Authentication" (v2): AES-GCM, IV of zeros, AAD = header body,
+    // empty plaintext; only the tag is serialized.
+    const c = createCipheriv(p.algorithm, key, ZERO_IV);
+    c.setAAD(out.subarray(0, t.authenticatedLength));
+    c.final();
+    out.set(c.getAuthTag(), t.authenticatedLength);
+  } catch (err) {
+    key.fill(0); // the caller never sees this key, so it could not wipe it
+    throw err;
+  }
   return { key, messageId };
 }
 
@@ -253,8 +258,13 @@ export class MessageEncryptor {
     this.#key = key;
     this.#messageId = messageId;
     if (p.signingKey !== undefined) {
-      this.#signer = createSigner(p.suite);
-      this.#signer.update(this.#header);
+      try {
+        this.#signer = createSigner(p.suite);
+        this.#signer.update(this.#header);
+      } catch (err) {
+        key.fill(0); // a constructor that throws leaves no object whose destroy() would wipe it
+        throw err;
+      }
     }
   }
 

@@ -277,7 +277,8 @@ function field(h: Buffer, at: number): Buffer {
   return h.subarray(at + 2, at + 2 + h.readUInt16BE(at));
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a provider id starting with U+FEFF is read back as written (the default strips it).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 function decodeUtf8(b: Uint8Array): string {
   try {
     return utf8.decode(b);

@@ -85,7 +85,8 @@ export function kmsCallsOf(x: unknown): number {
   return 0;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: provider info is read back exactly as written; the default would strip a leading U+FEFF.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Strict UTF-8 decoding; `undefined` for invalid bytes (e.g. a hostile provider info). */
 export function decodeUtf8(bytes: Uint8Array): string | undefined {

@@ -55,6 +55,7 @@ export class MultiKeyring implements Keyring, KmsCallCounter {
     const edks: EncryptedDataKey[] = [];
     let dataKey: Uint8Array;
     let generated = false;
+    let generatorEdks: unknown;
 
     if (this.generator !== undefined) {
       // Spec "OnEncrypt": with a generator, an incoming data key is an error.
@@ -63,11 +64,13 @@ export class MultiKeyring implements Keyring, KmsCallCounter {
       }
       const out = await this.generator.onEncrypt({ suiteId: input.suiteId, context: input.context });
       if (!(out?.dataKey instanceof Uint8Array) || out.dataKey.length !== suite.keyLength) {
+        // Ours to dispose of (keyring-call.ts ownership): wipe whatever bytes came back.
+        if (out?.dataKey instanceof Uint8Array) out.dataKey.fill(0);
         throw new KeyringError('MultiKeyring generator did not return a data key of the suite length');
       }
       dataKey = out.dataKey;
       generated = true;
-      edks.push(...checkEdks(out.encryptedDataKeys, 'generator'));
+      generatorEdks = out.encryptedDataKeys;
     } else {
       if (input.dataKey === undefined) {
         throw new KeyringError('MultiKeyring without a generator needs a data key from an earlier keyring');
@@ -76,11 +79,15 @@ export class MultiKeyring implements Keyring, KmsCallCounter {
     }
 
     try {
+      if (generated) edks.push(...checkEdks(generatorEdks, 'generator'));
       for (const [i, child] of this.children.entries()) {
         const out = await child.onEncrypt({ suiteId: input.suiteId, context: input.context, dataKey });
-        if (!sameKey(out?.dataKey, dataKey)) {
-          throw new KeyringError(`MultiKeyring child ${i} replaced the data key`);
-        }
+        const returned: unknown = out?.dataKey;
+        const same = sameKey(returned, dataKey);
+        // A child may hand back a copy of the key it was given (or, wrongly, another key): that
+        // copy is key material nobody else will wipe. Never wipe memory shared with our key.
+        if (returned instanceof Uint8Array && !sharesMemory(returned, dataKey)) returned.fill(0);
+        if (!same) throw new KeyringError(`MultiKeyring child ${i} replaced the data key`);
         edks.push(...checkEdks(out.encryptedDataKeys, `child ${i}`));
       }
     } catch (err) {
@@ -138,6 +145,11 @@ function checkKeyring(k: unknown, option: string): void {
 function checkEdks(edks: unknown, who: string): EncryptedDataKey[] {
   if (!Array.isArray(edks)) throw new KeyringError(`MultiKeyring ${who} returned no encrypted data keys list`);
   return edks as EncryptedDataKey[];
+}
+
+/** Whether two views overlap in memory (wiping one would wipe part of the other). */
+function sharesMemory(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 function sameKey(a: unknown, b: Uint8Array): boolean {

@@ -23,7 +23,12 @@ export interface RawAesKeyringOptions {
   keyNamespace: string;
   /** Names the wrapping key inside its namespace; written to the message. */
   keyName: string;
-  /** Wrapping key: 16, 24 or 32 random bytes (AES-128/192/256), or a secret KeyObject of that size. Copied. */
+  /**
+   * Wrapping key: 16, 24 or 32 random bytes (AES-128/192/256), or a secret KeyObject of that size.
+   * Copied at construction into the keyring's own KeyObject: zeroing or reusing your buffer
+   * afterwards does not change the keyring's key, so you may (and should) wipe your copy once the
+   * keyring is built.
+   */
   key: Uint8Array | KeyObject;
 }
 
@@ -100,15 +105,22 @@ export class RawAesKeyring implements Keyring {
       const iv = info.subarray(nameLen + 8);
       const ct = edk.ciphertext.subarray(0, suite.keyLength);
       const tag = edk.ciphertext.subarray(suite.keyLength);
+      // The decipher's output is the data key itself, returned as is (a fresh buffer of exactly the
+      // key length: GCM's final() adds no bytes), so no copy of it is left behind. When the tag
+      // fails, that output is still the data key whenever only the AAD (the context) differs:
+      // it is wiped before trying the next EDK.
+      let key: Buffer | undefined;
       try {
         const decipher = createDecipheriv(this.#cipher, this.#key, iv, { authTagLength: TAG_BYTES });
         decipher.setAAD(aad);
         decipher.setAuthTag(tag);
-        const key = Buffer.concat([decipher.update(ct), decipher.final()]);
+        key = decipher.update(ct);
+        decipher.final();
         return key;
       } catch {
         // Authentication failed: another key under the same name, another context, or tampering.
         // Not this one; the spec says keep trying the remaining EDKs.
+        key?.fill(0);
         continue;
       }
     }

@@ -35,9 +35,13 @@ export interface RawRsaKeyringOptions {
   keyNamespace: string;
   /** Provider info written to the message: names the key pair. */
   keyName: string;
-  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a public KeyObject; a private key is refused). Needed to encrypt. */
+  /** RSA public key (PEM SubjectPublicKeyInfo or PKCS#1, or a public KeyObject; a private key is refused). Needed to encrypt. Parsed at construction: the keyring keeps no reference to a Buffer given here. */
   publicKey?: string | Buffer | KeyObject;
-  /** RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt: without it onDecrypt fails (ERR_KEYRING). */
+  /**
+   * RSA private key (PEM PKCS#8 or PKCS#1, or a KeyObject). Needed to decrypt: without it onDecrypt
+   * fails (ERR_KEYRING). PEM is parsed at construction into the keyring's own KeyObject: zeroing or
+   * reusing your Buffer afterwards does not affect the keyring, so you may wipe it once built.
+   */
   privateKey?: string | Buffer | KeyObject;
   /** Padding scheme; OAEP uses the same hash for MGF1, as the spec requires. */
   padding: RsaPadding;

@@ -22,6 +22,7 @@ import type { EncryptionContext } from '../types.js';
 import { ENCRYPTED_CONTENT_TYPE, uploadMetadata } from './metadata.js';
 import { checkPartSize, DEFAULT_PART, encryptedLength, MAX_PART, MIN_PART, partSizeFor } from './part-size.js';
 import { loadS3, loadStorage, type S3Module } from './sdk.js';
+import { stringPlaintextBytes } from '../format/plaintext.js';
 
 /** Anything with an AWS SDK v3 `send(command)`: an `S3Client` from `@aws-sdk/client-s3`. */
 export interface S3ClientLike {
@@ -33,7 +34,7 @@ export interface UploadEncryptedOptions {
   client: S3ClientLike;
   bucket: string;
   key: string;
-  /** The plaintext: bytes, a UTF-8 string, or a Node Readable of any (even unknown) length. */
+  /** The plaintext: bytes, a string (encrypted as UTF-8; it must be well-formed UTF-16, else TypeError), or a Node Readable of any (even unknown) length. */
   body: Uint8Array | string | Readable;
   envelope: Envelope;
   /** Encryption context, stored authenticated in the message header (not in S3 metadata). */
@@ -88,7 +89,7 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
   const { Upload } = await loadStorage();
   const sdk = await loadS3();
   const stream = o.body instanceof Readable ? o.body : undefined;
-  const bytes = stream !== undefined ? undefined : typeof o.body === 'string' ? Buffer.from(o.body, 'utf8') : (o.body as Uint8Array);
+  const bytes = stream !== undefined ? undefined : typeof o.body === 'string' ? stringPlaintextBytes(o.body, 'options.body') : (o.body as Uint8Array);
   const plaintextLength = bytes === undefined ? o.plaintextLength : bytes.length;
   // Validated before anything starts: a bad option must not cost a KMS call or consume the body.
   const metadata = uploadMetadata(o.metadata, o.contentType, plaintextLength);
@@ -102,7 +103,7 @@ export async function uploadEncrypted(options: UploadEncryptedOptions): Promise<
   // An abort stops the upload only until its final request is sent (see UploadEncryptedOptions.signal).
   const onAbort = () => gate.abort(abortError(o.signal?.reason));
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const plainCount = new ByteCounter();
+  const plainCount = new ByteCounter(true);
   const cipherCount = new ByteCounter();
   try {
     let source: Buffer | Readable;
@@ -274,9 +275,26 @@ function lowerBound(envelope: Envelope, plaintextLength: number): number | undef
   return encryptedLength({ plaintextLength, headerLength: 0, frameLength, suite });
 }
 
+/**
+ * Counts the bytes passing through. As the plaintext counter (`plaintext` true) it is the first
+ * stage after a Readable body, so it decodes string chunks itself (decodeStrings: false): the
+ * Writable's own Buffer.from would turn an unpaired surrogate into U+FFFD, which is refused
+ * instead (see stringPlaintextBytes).
+ */
 class ByteCounter extends Transform {
   count = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  constructor(plaintext = false) {
+    super(plaintext ? { decodeStrings: false } : undefined);
+  }
+  override _transform(chunk: Buffer | string, enc: BufferEncoding, cb: TransformCallback): void {
+    if (typeof chunk === 'string') {
+      try {
+        chunk = stringPlaintextBytes(chunk, 'plaintext (a string chunk of options.body)', enc);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+    }
     this.count += chunk.length;
     cb(null, chunk);
   }

@@ -1,7 +1,8 @@
-import type { TransformOptions } from 'node:stream';
+import type { TransformCallback, TransformOptions } from 'node:stream';
 import { StreamError } from '../errors.js';
 import { MessageEncryptor, type PreparedEncryption } from '../format/encrypt.js';
 import { parseHeader } from '../format/header.js';
+import { stringPlaintextBytes } from '../format/plaintext.js';
 import { PacedTransform, type StepResult } from './paced-transform.js';
 
 export interface EncryptStreamDeps {
@@ -20,7 +21,11 @@ export interface EncryptStreamDeps {
   plaintextLength?: number;
 }
 
-/** A Transform from plaintext bytes to one ESDK message (header, frames, footer). */
+/**
+ * A Transform from plaintext bytes to one ESDK message (header, frames, footer). String writes are
+ * decoded with their encoding (UTF-8 by default); a UTF-8 string that is not well-formed UTF-16
+ * fails the stream with a TypeError naming the plaintext.
+ */
 export type EncryptStream = EncryptTransform;
 
 /** Input bytes handed to the encryptor at a time, at least one frame (see PacedTransform). */
@@ -42,7 +47,9 @@ export class EncryptTransform extends PacedTransform {
   #seen = 0;
 
   constructor(deps: EncryptStreamDeps, options?: TransformOptions) {
-    super(options);
+    // Strings reach _transform as written, so an ill-formed one is refused instead of being turned
+    // into U+FFFD by the Writable's own Buffer.from (see stringPlaintextBytes).
+    super({ ...options, decodeStrings: false });
     if (deps === null || typeof deps !== 'object' || typeof deps.materials !== 'function') {
       throw new TypeError('deps.materials must be a function');
     }
@@ -52,6 +59,18 @@ export class EncryptTransform extends PacedTransform {
     }
     this.#deps = deps;
     this.#declared = declared;
+  }
+
+  override _transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback): void {
+    if (typeof chunk === 'string') {
+      try {
+        chunk = stringPlaintextBytes(chunk, 'plaintext (a string written to encryptStream)', encoding);
+      } catch (err) {
+        callback(err as Error);
+        return;
+      }
+    }
+    super._transform(chunk, encoding, callback);
   }
 
   /** Bytes of plaintext accepted so far. */
