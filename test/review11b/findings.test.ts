@@ -120,6 +120,19 @@ describe('review11b findings (in-process HTTP server with a principals file)', (
     expect(await outcome(encryptAs(dev, keyId!, { secret: '1' }))).toBe('AccessDeniedException'); // control: holds
     expect(await outcome(encryptAs(dev, keyId!, { secret: '1', other: '2' }))).toBe('AccessDeniedException');
   });
+
+  // F6 (low). A JSON number as a string-operator value is read through a double: 12345678901234567890
+  // becomes "12345678901234567000", so the Allow matches a value the policy does not name (and not
+  // the one it does). IAM compares policy values as written (IAM User Guide, "Condition operators",
+  // string condition operators compare strings); the stricter answer is to keep the number's text or
+  // refuse the document.
+  it('F6: StringEquals with the JSON number 12345678901234567890 must not match "12345678901234567000"', async () => {
+    const policy = policyOf(allowDevEncrypt({ StringEquals: { 'kms:EncryptionContext:acct': 0 } })).replace('acct":0', 'acct":12345678901234567890');
+    expect(policy).toContain('12345678901234567890');
+    const { keyId, refused } = await keyWith(policy);
+    if (refused) return expect(refused).toBe('MalformedPolicyDocumentException');
+    expect(await outcome(encryptAs(dev, keyId!, { acct: '12345678901234567000' }))).toBe('AccessDeniedException');
+  });
 });
 
 // F1. A key policy (or principals-file identity policy) with IpAddress "127.0.0.1/-0" aborts the
