@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { evaluateKeyPolicy, validateKeyPolicy } from '../../src/local-kms/policy.js';
 import type { AuthzRequest, Caller } from '../../src/local-kms/policy-types.js';
+import { tokenIssueTimeRange } from '../../src/local-kms/request-context.js';
 import { ACCOUNT, ROOT_ARN, sdkClient, tempDir } from './helpers.js';
 
 const DEV = `arn:aws:iam::${ACCOUNT}:user/dev`;
@@ -338,5 +339,14 @@ describe('Bool and Null values are true or false (IAM User Guide, "IAM JSON poli
     expect(decide(policyOf(bool('Allow')), withContext({ flag: 'yes' }))).toBe('implicit');
     expect(decide(policyOf(allowDev, bool('Deny')), withContext({ flag: 'yes' }))).toBe('denied');
     expect(decide(policyOf(allowDev, bool('Deny')), withContext({ flag: 'false' }))).toBe('allowed');
+  });
+});
+
+describe('aws:TokenIssueTime that is not an ISO 8601 date is unknown (IAM User Guide, "AWS global condition context keys", aws:TokenIssueTime)', () => {
+  it('a Caller tokenIssueTime Date.parse reads but the engine does not is evaluated over the range a live session can have', () => {
+    const session: Caller = { arn: `arn:aws:sts::${ACCOUNT}:assumed-role/app/s1`, account: ACCOUNT };
+    const now = Date.UTC(2030, 0, 1);
+    expect(tokenIssueTimeRange({ ...session, tokenIssueTime: '2029-12-31T23:00:00Z' }, now)).toBeUndefined();
+    expect(tokenIssueTimeRange({ ...session, tokenIssueTime: 'Dec 31 2029 23:00' }, now)).toEqual(['2029-12-30T12:00:00Z', '2030-01-01T00:00:00Z']);
   });
 });
