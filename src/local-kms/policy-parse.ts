@@ -13,8 +13,8 @@
  * not supported.
  */
 import { KmsServiceError } from './errors.js';
-import { findDuplicateMember } from './json-members.js';
-import { OPERATORS, parseOperatorName, type SetOp } from './policy-operators.js';
+import { findDuplicateMember, findInexactNumber, type InexactNumber } from './json-members.js';
+import { OPERATORS, parseOperatorName, UNREADABLE, type SetOp } from './policy-operators.js';
 import type { IdentityPolicy } from './policy-types.js';
 import { parseResourceTemplate, parseTemplate, type TemplatePart } from './policy-variables.js';
 import { tokensOf, WildcardPattern } from './wildcard.js';
@@ -206,10 +206,23 @@ function parseConditions(v: unknown, variables: boolean): ParsedCondition[] {
         throw malformed(`Policy contains a statement with an invalid value for condition key '${key}'.`);
       });
       const def = OPERATORS[parsed.op];
+      if (!def && values.some((text) => !/^(?:true|false)$/i.test(text))) {
+        throw malformed(`Policy contains a statement with an invalid value for condition key '${key}' under '${opName}': it must be true or false.`);
+      }
       const prepared = def
         ? values.map((text): PolicyValue<unknown> => {
             const template = variables && def.variables ? parseTemplate(text) : undefined;
-            return template ? { template } : { fixed: def.prepare([{ text, wildcards: true }]) };
+            if (template) return { template };
+            const fixed = def.prepare([{ text, wildcards: true }]);
+            // IAM User Guide, "IAM policy validation check reference", "Error - Invalid condition
+            // data type": a value that is not of the operator's type is an error in the policy.
+            // Whether KMS refuses such a key policy is not documented; refusing it is never more
+            // permissive than any reading of it (and a policy variable in a numeric, date,
+            // Boolean or IP value is literal text, "Error - Invalid variable for operator").
+            if (fixed === UNREADABLE) {
+              throw malformed(`Policy contains a statement with an invalid value for condition key '${key}' under '${opName}': it must be ${def.valueType ?? 'a string'}.`);
+            }
+            return { fixed };
           })
         : [];
       out.push({ ...parsed, key: key.toLowerCase(), keyAsWritten: key, values, prepared });
@@ -293,7 +306,20 @@ function parsePolicy(policy: string): ParsedPolicy {
   if (duplicate) {
     throw malformed(`The key policy has a duplicate member name '${duplicate.name}' in ${duplicate.path}: each name may appear once per JSON object.`);
   }
+  const inexact = findInexactNumber(policy);
+  if (inexact) throw malformed(inexactNumberMessage('The key policy', inexact));
   return parseDocument(doc, 'key');
+}
+
+/**
+ * JSON numbers are read through a double (`JSON.parse`; Node 20 gives no access to a literal's
+ * text), and a condition value is compared as text: `12345678901234567890` would read as
+ * "12345678901234567000", `1e2` as "100", `1.0` as "1". IAM compares the value as written ("IAM
+ * JSON policy elements: Condition operators"), so a number whose text does not survive the
+ * double is refused rather than compared as another value.
+ */
+export function inexactNumberMessage(what: string, n: InexactNumber): string {
+  return `${what} has the number ${n.text} in ${n.path}, which the local KMS would read as ${String(Number(n.text))}: write it as a string ("${n.text}") or as ${String(Number(n.text))}.`;
 }
 
 /** The document checks key policies and identity policies share (IAM JSON policy grammar). */

@@ -22,7 +22,7 @@
  *
  * Where AWS is not known exactly, the stricter reading. The guarantee of the local KMS is to
  * evaluate as AWS does and, where it cannot be exact or AWS's behaviour is undocumented, to be
- * stricter: never allow what AWS could deny. Three places need it:
+ * stricter: never allow what AWS could deny. These places need it:
  *
  * - Ambiguous keys. Tag keys and encryption context keys are case-sensitive (`Env` and `env` are
  *   two tags), condition key names are not (`aws:RequestTag/env` refers to both). A request, or a
@@ -40,6 +40,17 @@
  *   applies to every key a request names with user-chosen text: aws:RequestTag/*,
  *   aws:ResourceTag/*, kms:EncryptionContext:*, aws:PrincipalTag/* (the principals file already
  *   refuses tag keys that differ only by case).
+ * - Multivalued keys without a set operator (kms:EncryptionContextKeys, aws:TagKeys, ...).
+ *   "Single-valued vs. multivalued context keys" requires ForAllValues or ForAnyValue with them
+ *   and does not say what a condition without one means. Both are readings: an Allow's condition
+ *   must hold for every value of the key, a Deny's for any (conditionMatches).
+ * - Values an operator cannot read. A request value that is not of the operator's type (`0x5`
+ *   for NumericLessThan, `Jan 1 2099` for DateGreaterThan, the caller chooses encryption context
+ *   values) or a comparison whose answer depends on an undocumented precision (numbers beyond a
+ *   double's, dates beyond the millisecond) is indeterminate: it matches in one reading and not
+ *   in another, so an Allow does not apply and a Deny does, negated operators included
+ *   (policy-operators.ts). A policy value that is not of the operator's type is refused when
+ *   the document is parsed (policy-parse.ts).
  * - NotPrincipal. "AWS JSON policy elements: NotPrincipal": AWS "might validate the account
  *   first, then the role, and then the assumed-role user", so a Deny exempts a caller only if its
  *   NotPrincipal names each of them (the documented examples list the session ARN, the role ARN
@@ -89,7 +100,7 @@ import { conditionContext } from './request-context.js';
 import { WildcardPattern } from './wildcard.js';
 import { WorkBudgetExceeded, WorkMeter } from './work-meter.js';
 
-export { ACCOUNT_ID, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
+export { ACCOUNT_ID, inexactNumberMessage, MAX_KEY_POLICY_LENGTH, PRINCIPAL_ARN, parseIdentityPolicy, validateKeyPolicy } from './policy-parse.js';
 
 // ---------------------------------------------------------------------------------------------
 // Principals
@@ -206,10 +217,12 @@ function readingsOf<P>(value: PolicyValue<P>, prepare: (pieces: readonly Resolve
 /**
  * Whether some policy value matches: with `surely`, a value that matches in every reading of its
  * variables; otherwise one that matches in some reading. The two differ only for values whose
- * variables have candidate values.
+ * variables have candidate values, and for indeterminate comparisons (`matches` answers
+ * undefined: a request value the operator cannot read, policy-operators.ts UNREADABLE), which
+ * match in some reading and not in another.
  */
-function someValueMatches<P>(values: readonly P[][], surely: boolean, matches: (p: P) => boolean): boolean {
-  return values.some((readings) => (surely ? readings.every(matches) : readings.some(matches)));
+function someValueMatches<P>(values: readonly P[][], surely: boolean, matches: (p: P) => boolean | undefined): boolean {
+  return values.some((readings) => (surely ? readings.every((p) => matches(p) === true) : readings.some((p) => matches(p) !== false)));
 }
 
 function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading): boolean {
@@ -245,7 +258,10 @@ function conditionMatches(c: ParsedCondition, ev: Evaluation, reading: Reading):
   };
   const requestValues = entry.values;
   // An ambiguous single-valued key: its candidates are readings, every one (Allow) or any (Deny).
-  if (entry.ambiguous) return reading === 'every' ? requestValues.every(holdsFor) : requestValues.some(holdsFor);
+  // A multivalued key without a set operator: "Single-valued vs. multivalued context keys" says
+  // such keys need ForAllValues or ForAnyValue and documents nothing without one, so both are
+  // readings, and the condition is read the same stricter way (a single value: every = some).
+  if (entry.ambiguous || c.set === undefined) return reading === 'every' ? requestValues.every(holdsFor) : requestValues.some(holdsFor);
   if (c.set === 'ForAllValues') return requestValues.every(holdsFor);
   return requestValues.some(holdsFor);
 }

@@ -30,8 +30,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { KmsServiceError } from './errors.js';
-import { findDuplicateMember } from './json-members.js';
-import { parseIdentityPolicy } from './policy.js';
+import { findDuplicateMember, findInexactNumber } from './json-members.js';
+import { inexactNumberMessage, parseIdentityPolicy } from './policy.js';
 import type { Caller, IdentityPolicy } from './policy-types.js';
 
 export interface PrincipalEntry {
@@ -200,6 +200,10 @@ export function loadPrincipals(file: string): Map<string, PrincipalEntry> {
   // identity policy given twice would be read one way silently (json-members.ts). Refused.
   const duplicate = findDuplicateMember(text);
   if (duplicate) throw new Error(`principals file ${file}: member "${duplicate.name}" appears twice in ${duplicate.path}`);
+  // A number in an identity policy's condition is compared as text (policy-parse.ts
+  // inexactNumberMessage); the file holds no other numbers.
+  const inexact = findInexactNumber(text);
+  if (inexact) throw new Error(inexactNumberMessage(`principals file ${file}`, inexact));
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new Error(`principals file ${file}: expected a JSON object mapping access key ids to { "arn": ..., "secretAccessKey"?: ..., "sessionToken"?: ..., "userId"?: ..., "tags"?: ..., "tokenIssueTime"?: ..., "policies"?: [...] }`);
   }

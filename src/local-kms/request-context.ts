@@ -15,6 +15,7 @@
  * README's condition-key tables are checked against both by a test.
  */
 import { createHash } from 'node:crypto';
+import { parseIamDate, UNREADABLE } from './policy-operators.js';
 import type { AuthzRequest, Caller, ConditionContext, ConditionEntry, ConditionValue } from './policy-types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +496,9 @@ const isoSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOS
  */
 export function tokenIssueTimeRange(caller: Caller, now: number): [string, string] | undefined {
   if (!usesTemporaryCredentials(caller)) return undefined;
-  if (caller.tokenIssueTime !== undefined && Number.isFinite(Date.parse(caller.tokenIssueTime))) return undefined;
+  // "Known" means a date the policy engine reads (policy-operators.ts parseIamDate): a value
+  // Date.parse would take but the engine would not ("May 1 2024") stays unknown, evaluated over the range.
+  if (caller.tokenIssueTime !== undefined && parseIamDate(caller.tokenIssueTime) !== UNREADABLE) return undefined;
   return [isoSeconds(now - MAX_SESSION_MS), isoSeconds(now)];
 }
 

@@ -111,15 +111,15 @@ describe('where variables are substituted: string and ARN operators, Resource', 
     expect(allowed(notArn, alice, ctx({}))).toBe(true);
     expect(allowed(notArn, alice, ctx({}, BOB_KEYS))).toBe(false);
   });
-  it('Numeric, Date, Bool and IpAddress operators do not substitute (the text stays literal and matches nothing)', () => {
-    const keys = { ...ALICE_KEYS, 'kms:RotationPeriodInDays': '90', 'aws:CurrentTime': '2030-01-01T00:00:00Z', 'aws:SourceIp': '10.0.0.1', 'aws:SecureTransport': true };
-    const with_ = (op: string, key: string) => v2012(allowAll(cond(op, key, `\${${key}}`)));
-    expect(allowed(with_('NumericEquals', 'kms:RotationPeriodInDays'), alice, ctx({}, keys))).toBe(false);
-    expect(allowed(with_('DateEquals', 'aws:CurrentTime'), alice, ctx({}, keys))).toBe(false);
-    expect(allowed(with_('IpAddress', 'aws:SourceIp'), alice, ctx({}, keys))).toBe(false);
-    // The variables page lists Boolean among the operators without variables (the condition
-    // operators page says otherwise; the variables page is the one the issue follows).
-    expect(allowed(with_('Bool', 'aws:SecureTransport'), alice, ctx({}, keys))).toBe(false);
+  it('Numeric, Date, Bool and IpAddress operators do not substitute: the literal text is not a value of their type, and the document is refused', () => {
+    // IAM User Guide, "IAM policy validation check reference": "Error - Invalid variable for
+    // operator" and "Error - Invalid condition data type". (The variables page lists Boolean among
+    // the operators without variables; the condition operators page says otherwise; the
+    // variables page is the one followed.)
+    const with_ = (op: string, key: string) => JSON.stringify(v2012(allowAll(cond(op, key, `\${${key}}`))));
+    for (const [op, key] of [['NumericEquals', 'kms:RotationPeriodInDays'], ['DateEquals', 'aws:CurrentTime'], ['IpAddress', 'aws:SourceIp'], ['Bool', 'aws:SecureTransport']]) {
+      expect(() => validateKeyPolicy(with_(op!, key!)), op).toThrow(expect.objectContaining({ name: 'MalformedPolicyDocumentException' }));
+    }
   });
   it('Resource: a variable in the resource part of the ARN is substituted', () => {
     const doc = v2012(allowAll({ Resource: `arn:aws:kms:us-east-1:${ACCOUNT}:key/\${aws:PrincipalTag/key-id}` }));
