@@ -18,7 +18,7 @@ import {
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
-import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
+import { decryptBody, DEFAULT_MAX_FRAME_LENGTH, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
@@ -108,10 +108,15 @@ export interface EnvelopeOptions {
   /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
   maxHeaderBytes?: number;
   /**
-   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1, default 16 MiB. A
-   * stream holds one frame of plaintext until its tag verifies, so this bounds its memory; a message
-   * announcing bigger frames fails with ERR_LIMIT_EXCEEDED before any keyring call. (Buffer decrypt
-   * needs no such bound: it only ever holds the message you pass in.)
+   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1. Default: 16 MiB, or
+   * this Envelope's `frameLength` when that is larger, so an Envelope always reads the messages it
+   * writes. A value below `frameLength` is a RangeError naming both options: such an Envelope
+   * could not decrypt its own messages. A stream holds one frame of plaintext until its tag
+   * verifies, so this bounds its memory (security effect: a hostile message cannot make a stream
+   * buffer more); a message announcing bigger frames fails with ERR_LIMIT_EXCEEDED, naming this
+   * option, before any keyring call. Messages written with frames over 16 MiB need readers that
+   * raised their limit too (`kms-envelope decrypt --max-frame-length`). (Buffer decrypt needs no
+   * such bound: it only ever holds the message you pass in.)
    */
   maxFrameLength?: number;
   /**
@@ -288,7 +293,23 @@ export class Envelope {
     this.#policy = policy;
     this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
-    this.#maxFrameLength = intOption(options.maxFrameLength, 'maxFrameLength', 16 << 20, 1, UINT32_MAX, 'bytes');
+    // Default max(16 MiB, frameLength): whoever picks a large frameLength expects this Envelope to
+    // read its own messages; the stream encryptor already holds one such frame, so the memory bound
+    // is the one the caller chose. An explicit limit below frameLength is a contradiction.
+    this.#maxFrameLength = intOption(
+      options.maxFrameLength,
+      'maxFrameLength',
+      Math.max(DEFAULT_MAX_FRAME_LENGTH, this.#frameLength),
+      1,
+      UINT32_MAX,
+      'bytes',
+    );
+    if (this.#maxFrameLength < this.#frameLength) {
+      throw new RangeError(
+        `maxFrameLength (${this.#maxFrameLength} bytes) is below frameLength (${this.#frameLength} bytes): ` +
+          'this Envelope could not decrypt its own messages; raise maxFrameLength or lower frameLength',
+      );
+    }
     this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
     this.#keyringTimeoutMs = intOption(
       options.keyringTimeoutMs,
