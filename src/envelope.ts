@@ -90,7 +90,9 @@ export interface EnvelopeOptions {
    * measurement (`npm run bench`, 8 MiB buffers on 2 cores): 64 KiB frames reach about 70% of one-shot
    * AES-256-GCM, 256 KiB about 86-88%, 1 MiB no more; a stream decrypt holds one frame, so 256 KiB
    * keeps its memory small and releases verified plaintext early. Messages smaller than a frame
-   * are one frame whatever the setting.
+   * are one frame whatever the setting. When only `maxFrameLength` is given and it is below
+   * 262,144, the default is `maxFrameLength` instead, so the Envelope reads what it writes.
+   * Frames over 16 MiB (the default `maxFrameLength` of every reader) need readers that raised it.
    */
   frameLength?: number;
   /**
@@ -285,7 +287,6 @@ export class Envelope {
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
     this.#contextReserve = publicKeyPairBytes(this.#suite);
-    this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, MAX_PORTABLE_FRAME_LENGTH, 'bytes');
     const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
     if (!COMMITMENT_POLICIES.includes(policy)) {
       throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);
@@ -293,17 +294,22 @@ export class Envelope {
     this.#policy = policy;
     this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
-    // Default max(16 MiB, frameLength): whoever picks a large frameLength expects this Envelope to
-    // read its own messages; the stream encryptor already holds one such frame, so the memory bound
-    // is the one the caller chose. An explicit limit below frameLength is a contradiction.
-    this.#maxFrameLength = intOption(
-      options.maxFrameLength,
-      'maxFrameLength',
-      Math.max(DEFAULT_MAX_FRAME_LENGTH, this.#frameLength),
+    // An Envelope reads what it writes. Each default yields to the other option when only that one
+    // is given: maxFrameLength defaults to max(16 MiB, frameLength) (whoever picks large frames
+    // expects to read them back; the stream encryptor already holds one such frame, so the memory
+    // bound is the one the caller chose), frameLength to min(256 KiB, maxFrameLength) (a reader
+    // that bounds its memory below 256 KiB writes frames it accepts). Both given and contradictory
+    // is a RangeError.
+    const maxGiven = intOption(options.maxFrameLength, 'maxFrameLength', DEFAULT_MAX_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
+    this.#frameLength = intOption(
+      options.frameLength,
+      'frameLength',
+      Math.min(DEFAULT_FRAME_LENGTH, maxGiven),
       1,
-      UINT32_MAX,
+      MAX_PORTABLE_FRAME_LENGTH,
       'bytes',
     );
+    this.#maxFrameLength = options.maxFrameLength === undefined ? Math.max(maxGiven, this.#frameLength) : maxGiven;
     if (this.#maxFrameLength < this.#frameLength) {
       throw new RangeError(
         `maxFrameLength (${this.#maxFrameLength} bytes) is below frameLength (${this.#frameLength} bytes): ` +

@@ -5,7 +5,8 @@ import { asUsage, usage } from './errors.js';
 import { DECRYPT_HELP } from './help.js';
 import { checkDistinct, resolveEndpoint, type Io } from './io.js';
 import { checkDecryptKeyIds, checkKeyIds, checkSelection, connectKms } from './kms.js';
-import { transfer } from './transfer.js';
+import { explainDecryptError, explainingKeyring } from './explain.js';
+import { checkOutputDirectory, transfer } from './transfer.js';
 
 export const DECRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
@@ -17,6 +18,7 @@ export const DECRYPT_OPTIONS = {
   'allow-legacy': { type: 'boolean' },
   'unsigned-only': { type: 'boolean' },
   'max-encrypted-data-keys': { type: 'string' },
+  'max-frame-length': { type: 'string' },
   local: { type: 'string' },
   endpoint: { type: 'string' },
   region: { type: 'string' },
@@ -42,11 +44,14 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
   if (!/^aws(-[a-z]+)*$/.test(partition)) throw usage('--partition must be an AWS partition such as aws, aws-cn, aws-us-gov');
   const context = parseContext(v.context);
   const maxEncryptedDataKeys = intFlag(v['max-encrypted-data-keys'], '--max-encrypted-data-keys', 1, 0xffff, 'keys');
+  // The library's maxFrameLength: a stream holds one frame of plaintext, so this bounds memory.
+  const maxFrameLength = intFlag(v['max-frame-length'], '--max-frame-length', 1, 0xffff_ffff, 'bytes');
   const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
+  await checkOutputDirectory(v.output, output);
   checkDistinct(input, output);
   if (input.kind === 'std' && io.stdin.isTTY === true) {
     throw usage('no input: use -i FILE or pipe a message into stdin');
@@ -57,9 +62,10 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     const envelope = asUsage(
       () =>
         new Envelope({
-          keyring: kms.keyring,
+          keyring: explainingKeyring(kms.keyring, { keyIds, allowAccounts, partition }),
           cache: false,
           maxEncryptedDataKeys,
+          maxFrameLength,
           commitmentPolicy: v['allow-legacy'] ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
         }),
     );
@@ -79,7 +85,10 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
         stream: () => envelope.decryptStream({ context, signaturePolicy }),
       },
       io,
-    );
+    ).catch((err: unknown) => {
+      // Library errors in terms of this command's flags (src/cli/explain.ts).
+      throw explainDecryptError(err);
+    });
   } finally {
     await kms.close();
   }

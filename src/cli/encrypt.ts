@@ -1,12 +1,12 @@
 /** `kms-envelope encrypt`: input -> one AWS Encryption SDK message. */
 import { Envelope } from '../envelope.js';
 import { checkEncryptContext } from '../format/context.js';
-import { intFlag, parse, parseContext, suiteFlag } from './args.js';
+import { frameLengthFlag, parse, parseContext, suiteFlag } from './args.js';
 import { asUsage, usage } from './errors.js';
 import { ENCRYPT_HELP } from './help.js';
 import { checkDistinct, resolveEndpoint, type Io } from './io.js';
 import { checkKeyIds, checkSelection, connectKms } from './kms.js';
-import { transfer } from './transfer.js';
+import { checkOutputDirectory, transfer } from './transfer.js';
 
 export const ENCRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
@@ -33,12 +33,13 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
   if (keyIds.length === 0) throw usage('encrypt needs --key (a KMS key id, key ARN, alias/NAME or alias ARN)');
   const context = parseContext(v.context);
   const suite = suiteFlag(v.suite);
-  const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0x7fff_ffff, 'bytes');
+  const frameLength = frameLengthFlag(v['frame-length']);
   const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
+  await checkOutputDirectory(v.output, output);
   checkDistinct(input, output);
   if (output.kind === 'std' && io.stdout.isTTY === true) {
     throw usage('refusing to write ciphertext to a terminal: use -o FILE or redirect stdout');

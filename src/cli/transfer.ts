@@ -4,6 +4,9 @@
  * other combination through the stream Transforms with `pipeline`, a file output again through a
  * temporary file. Draws the progress bar when stderr is a terminal.
  */
+import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Transform } from 'node:stream';
 import { CliError } from './errors.js';
 import { abortOnSignal, inputStream, isReplaceableFile, pollTempFile, runPipeline, type Endpoint, type Io } from './io.js';
@@ -49,9 +52,49 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
         exit: signal === 'SIGINT' ? 130 : 143,
       });
     }
-    throw err;
+    throw explainTempFileError(err, output);
   } finally {
     interrupt.uninstall();
     progress?.done();
   }
+}
+
+/**
+ * `-o DIR/NAME` whose DIR does not exist (or is not a directory): said about the path the user
+ * gave, before any KMS call, rather than as an error on the hidden temporary file that would be
+ * created next to it.
+ */
+export async function checkOutputDirectory(spec: string | undefined, output: Endpoint): Promise<void> {
+  if (output.kind !== 'file' || output.stats !== undefined) return;
+  const parent = dirname(output.path);
+  let info: Stats;
+  try {
+    info = await stat(parent);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : `cannot be read (${code})`;
+    throw new CliError('ERR_IO', `-o ${JSON.stringify(spec)}: the directory ${JSON.stringify(parent)} ${why}`, { cause: err });
+  }
+  if (!info.isDirectory()) {
+    throw new CliError('ERR_IO', `-o ${JSON.stringify(spec)}: ${JSON.stringify(parent)} is not a directory`);
+  }
+}
+
+/**
+ * A file-system error on the temporary file next to `-o FILE` (`.FILE.<random>.tmp`, see
+ * tempPathFor), said about FILE: the user never named the temporary file.
+ */
+function explainTempFileError(err: unknown, output: Endpoint): unknown {
+  if (output.kind !== 'file') return err;
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.path !== 'string') return err;
+  const name = basename(e.path);
+  if (dirname(e.path) !== dirname(output.path) || !name.startsWith(`.${basename(output.path)}.`) || !name.endsWith('.tmp')) {
+    return err;
+  }
+  return new CliError(
+    'ERR_IO',
+    `-o ${JSON.stringify(output.path)}: cannot write the temporary file in its directory (${e.syscall ?? 'write'}: ${e.code})`,
+    { cause: err },
+  );
 }

@@ -37,6 +37,14 @@ describe('frameLength over the default maxFrameLength (16 MiB)', () => {
     expect(() => new Envelope({ keyring, frameLength: 1 << 20, maxFrameLength: 1 << 20 })).not.toThrow();
   });
 
+  it('a maxFrameLength below the default frame length (256 KiB) given alone lowers the frame length to it', async () => {
+    const e = new Envelope({ keyring, maxFrameLength: 1000 });
+    expect(e.frameLength).toBe(1000);
+    const plain = randomBytes(2500);
+    expect((await streamDecrypt(e, await e.encrypt(plain))).equals(plain)).toBe(true);
+    expect(new Envelope({ keyring, maxFrameLength: 1 << 20 }).frameLength).toBe(262_144);
+  });
+
   it('a reader with the default limit refuses the message with an error naming maxFrameLength and the frame length', async () => {
     const message = await new Envelope({ keyring, frameLength: 32 << 20 }).encrypt(Buffer.from('x'));
     const err = await streamDecrypt(new Envelope({ keyring }), message).then(
