@@ -19,7 +19,7 @@ import {
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { stringPlaintextBytes } from './format/plaintext.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
-import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
+import { decryptBody, DEFAULT_MAX_FRAME_LENGTH, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
@@ -91,7 +91,9 @@ export interface EnvelopeOptions {
    * measurement (`npm run bench`, 8 MiB buffers on 2 cores): 64 KiB frames reach about 70% of one-shot
    * AES-256-GCM, 256 KiB about 86-88%, 1 MiB no more; a stream decrypt holds one frame, so 256 KiB
    * keeps its memory small and releases verified plaintext early. Messages smaller than a frame
-   * are one frame whatever the setting.
+   * are one frame whatever the setting. When only `maxFrameLength` is given and it is below
+   * 262,144, the default is `maxFrameLength` instead, so the Envelope reads what it writes.
+   * Frames over 16 MiB (the default `maxFrameLength` of every reader) need readers that raised it.
    */
   frameLength?: number;
   /**
@@ -109,10 +111,15 @@ export interface EnvelopeOptions {
   /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
   maxHeaderBytes?: number;
   /**
-   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1, default 16 MiB. A
-   * stream holds one frame of plaintext until its tag verifies, so this bounds its memory; a message
-   * announcing bigger frames fails with ERR_LIMIT_EXCEEDED before any keyring call. (Buffer decrypt
-   * needs no such bound: it only ever holds the message you pass in.)
+   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1. Default: 16 MiB, or
+   * this Envelope's `frameLength` when that is larger, so an Envelope always reads the messages it
+   * writes. A value below `frameLength` is a RangeError naming both options: such an Envelope
+   * could not decrypt its own messages. A stream holds one frame of plaintext until its tag
+   * verifies, so this bounds its memory (security effect: a hostile message cannot make a stream
+   * buffer more); a message announcing bigger frames fails with ERR_LIMIT_EXCEEDED, naming this
+   * option, before any keyring call. Messages written with frames over 16 MiB need readers that
+   * raised their limit too (`kms-envelope decrypt --max-frame-length`). (Buffer decrypt needs no
+   * such bound: it only ever holds the message you pass in.)
    */
   maxFrameLength?: number;
   /**
@@ -281,7 +288,6 @@ export class Envelope {
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
     this.#contextReserve = publicKeyPairBytes(this.#suite);
-    this.#frameLength = intOption(options.frameLength, 'frameLength', DEFAULT_FRAME_LENGTH, 1, MAX_PORTABLE_FRAME_LENGTH, 'bytes');
     const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
     if (!COMMITMENT_POLICIES.includes(policy)) {
       throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);
@@ -289,7 +295,28 @@ export class Envelope {
     this.#policy = policy;
     this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
     this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
-    this.#maxFrameLength = intOption(options.maxFrameLength, 'maxFrameLength', 16 << 20, 1, UINT32_MAX, 'bytes');
+    // An Envelope reads what it writes. Each default yields to the other option when only that one
+    // is given: maxFrameLength defaults to max(16 MiB, frameLength) (whoever picks large frames
+    // expects to read them back; the stream encryptor already holds one such frame, so the memory
+    // bound is the one the caller chose), frameLength to min(256 KiB, maxFrameLength) (a reader
+    // that bounds its memory below 256 KiB writes frames it accepts). Both given and contradictory
+    // is a RangeError.
+    const maxGiven = intOption(options.maxFrameLength, 'maxFrameLength', DEFAULT_MAX_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
+    this.#frameLength = intOption(
+      options.frameLength,
+      'frameLength',
+      Math.min(DEFAULT_FRAME_LENGTH, maxGiven),
+      1,
+      MAX_PORTABLE_FRAME_LENGTH,
+      'bytes',
+    );
+    this.#maxFrameLength = options.maxFrameLength === undefined ? Math.max(maxGiven, this.#frameLength) : maxGiven;
+    if (this.#maxFrameLength < this.#frameLength) {
+      throw new RangeError(
+        `maxFrameLength (${this.#maxFrameLength} bytes) is below frameLength (${this.#frameLength} bytes): ` +
+          'this Envelope could not decrypt its own messages; raise maxFrameLength or lower frameLength',
+      );
+    }
     this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
     this.#keyringTimeoutMs = intOption(
       options.keyringTimeoutMs,

@@ -119,10 +119,16 @@ export class KeyringTimeoutError extends EnvelopeError {
   }
 }
 
-/** A configured limit was exceeded (encrypted data keys, header size, frame length, body size, ...). */
+/**
+ * A configured limit was exceeded (encrypted data keys, header size, frame length, body size, ...).
+ * `option` names the Envelope option that sets the limit, when one does (e.g. `maxFrameLength`),
+ * so a caller (the CLI) can say which of its own settings raises it.
+ */
 export class LimitExceededError extends EnvelopeError {
-  constructor(message: string) {
+  readonly option: string | undefined;
+  constructor(message: string, option?: string) {
     super('ERR_LIMIT_EXCEEDED', message);
+    this.option = option;
   }
 }
 

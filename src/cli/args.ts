@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
 import { missingOptionValue } from './option-values.js';
 import { checkContextPairText, contextKeyLabel } from '../format/context.js';
+import { DEFAULT_MAX_FRAME_LENGTH } from '../format/decrypt.js';
 import type { EncryptionContext } from '../types.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -63,6 +64,23 @@ export function intFlag(value: string | undefined, flag: string, min: number, ma
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw usage(`${flag} must be an integer number of ${unit} from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/**
+ * `encrypt --frame-length`: 1 .. 16 MiB, the default `--max-frame-length` of `decrypt` (the
+ * library's default maxFrameLength). The CLI never writes a message its own decrypt refuses by
+ * default; frames over 1 MiB gain no speed (EnvelopeOptions.frameLength), so nothing is lost.
+ */
+export function frameLengthFlag(value: string | undefined): number | undefined {
+  const n = intFlag(value, '--frame-length', 1, 0x7fff_ffff, 'bytes');
+  if (n !== undefined && n > DEFAULT_MAX_FRAME_LENGTH) {
+    throw usage(
+      `--frame-length ${n} is over ${DEFAULT_MAX_FRAME_LENGTH} bytes (16 MiB), the largest frame \`kms-envelope decrypt\` ` +
+        'and this library read by default (every reader would need --max-frame-length or maxFrameLength raised); ' +
+        'frames over 1 MiB are no faster',
+    );
   }
   return n;
 }

@@ -5,7 +5,8 @@ import { asUsage, usage } from './errors.js';
 import { DECRYPT_HELP } from './help.js';
 import { checkDistinct, checkOverwrite, resolveEndpoint, type Io } from './io.js';
 import { checkDecryptKeyIds, checkKeyIds, checkSelection, connectKms } from './kms.js';
-import { transfer } from './transfer.js';
+import { explainDecryptError, explainingKeyring } from './explain.js';
+import { checkOutputDirectory, transfer } from './transfer.js';
 
 export const DECRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
@@ -18,6 +19,7 @@ export const DECRYPT_OPTIONS = {
   'allow-legacy': { type: 'boolean' },
   'unsigned-only': { type: 'boolean' },
   'max-encrypted-data-keys': { type: 'string' },
+  'max-frame-length': { type: 'string' },
   local: { type: 'string' },
   endpoint: { type: 'string' },
   region: { type: 'string' },
@@ -44,11 +46,14 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
   if (!/^aws(-[a-z]+)*$/.test(partition)) throw usage('--partition must be an AWS partition such as aws, aws-cn, aws-us-gov');
   const context = parseContext(v.context);
   const maxEncryptedDataKeys = intFlag(v['max-encrypted-data-keys'], '--max-encrypted-data-keys', 1, 0xffff, 'keys');
+  // The library's maxFrameLength: a stream holds one frame of plaintext, so this bounds memory.
+  const maxFrameLength = intFlag(v['max-frame-length'], '--max-frame-length', 1, 0xffff_ffff, 'bytes');
   const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile, kmsTimeout: v['kms-timeout'] };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
+  await checkOutputDirectory(v.output, output);
   checkDistinct(input, output);
   await checkOverwrite(output, v.force === true);
   if (input.kind === 'std' && io.stdin.isTTY === true) {
@@ -60,10 +65,11 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     const envelope = asUsage(
       () =>
         new Envelope({
-          keyring: kms.keyring,
+          keyring: explainingKeyring(kms.keyring, { keyIds, allowAccounts, partition }),
           cache: false,
           maxEncryptedDataKeys,
           keyringTimeoutMs: kms.timeoutMs,
+          maxFrameLength,
           commitmentPolicy: v['allow-legacy'] ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
         }),
     );
@@ -85,7 +91,8 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
       io,
     );
   } catch (err) {
-    throw kms.explain(err);
+    // Library errors in terms of this command's flags (src/cli/explain.ts), a timeout naming the endpoint.
+    throw kms.explain(explainDecryptError(err));
   } finally {
     await kms.close();
   }

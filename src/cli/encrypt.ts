@@ -1,12 +1,12 @@
 /** `kms-envelope encrypt`: input -> one AWS Encryption SDK message. */
 import { Envelope } from '../envelope.js';
 import { checkEncryptContext } from '../format/context.js';
-import { intFlag, parse, parseContext, suiteFlag } from './args.js';
+import { frameLengthFlag, parse, parseContext, suiteFlag } from './args.js';
 import { asUsage, usage } from './errors.js';
 import { ENCRYPT_HELP } from './help.js';
 import { checkDistinct, checkOverwrite, resolveEndpoint, type Io } from './io.js';
 import { checkKeyIds, checkSelection, connectKms } from './kms.js';
-import { transfer } from './transfer.js';
+import { checkOutputDirectory, transfer } from './transfer.js';
 
 export const ENCRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
@@ -35,12 +35,13 @@ export async function encryptCommand(argv: readonly string[], io: Io): Promise<n
   if (keyIds.length === 0) throw usage('encrypt needs --key (a KMS key id, key ARN, alias/NAME or alias ARN)');
   const context = parseContext(v.context);
   const suite = suiteFlag(v.suite);
-  const frameLength = intFlag(v['frame-length'], '--frame-length', 1, 0x7fff_ffff, 'bytes');
+  const frameLength = frameLengthFlag(v['frame-length']);
   const selection = { local: v.local, endpoint: v.endpoint, region: v.region, profile: v.profile, kmsTimeout: v['kms-timeout'] };
   checkSelection(selection);
 
   const input = await resolveEndpoint(v.input, '-i');
   const output = await resolveEndpoint(v.output, '-o');
+  await checkOutputDirectory(v.output, output);
   checkDistinct(input, output);
   await checkOverwrite(output, v.force === true);
   if (output.kind === 'std' && io.stdout.isTTY === true) {

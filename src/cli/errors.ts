@@ -4,7 +4,7 @@
  * without parsing text. Messages come from EnvelopeError / KMS / the OS and never carry key bytes
  * or plaintext (src/errors.ts guarantees it for our errors; KMS and OS messages name keys and paths).
  */
-import { EnvelopeError, NoDecryptableKeyError } from '../errors.js';
+import { EnvelopeError, NoDecryptableKeyError, type EnvelopeErrorCode } from '../errors.js';
 
 /** Codes the CLI adds to the library's EnvelopeErrorCode set. */
 export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED' | 'ERR_KEYRING_TIMEOUT';
@@ -35,9 +35,17 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
   },
   { exit: 7, codes: ['ERR_NO_DECRYPTABLE_KEY'], meaning: 'no encrypted data key could be decrypted with the allowed keys' },
   { exit: 8, codes: ['ERR_COMMITMENT_POLICY'], meaning: 'legacy (v1, non-committing) message; see --allow-legacy' },
-  { exit: 9, codes: ['ERR_LIMIT_EXCEEDED'], meaning: 'a limit was exceeded (e.g. --max-encrypted-data-keys)' },
+  {
+    exit: 9,
+    codes: ['ERR_LIMIT_EXCEEDED'],
+    meaning: 'a limit was exceeded (--max-frame-length, --max-encrypted-data-keys; the message names the flag)',
+  },
   { exit: 10, codes: ['ERR_KEYRING'], meaning: 'a keyring failed or returned unusable data' },
-  { exit: 11, codes: ['ERR_IO'], meaning: 'file or pipe error (not found, permission, disk full)' },
+  {
+    exit: 11,
+    codes: ['ERR_IO'],
+    meaning: 'file, pipe or socket error (not found, permission, disk full, data directory in use, port in use)',
+  },
   { exit: 12, codes: ['ERR_SIGNATURE_POLICY'], meaning: 'signed message refused by --unsigned-only' },
   {
     exit: 130,
@@ -57,10 +65,11 @@ export function exitCodeFor(code: string): number {
 
 /** A failure the CLI itself detects (bad arguments, missing KMS configuration, file problems). */
 export class CliError extends Error {
-  readonly code: CliErrorCode;
+  /** A CLI code, or a library code when the CLI rewords a library error (src/cli/explain.ts). */
+  readonly code: CliErrorCode | EnvelopeErrorCode;
   /** Exit status when it is not the code's usual one (SIGTERM: 143 rather than 130, see signalExitCode). */
   readonly exit: number | undefined;
-  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown; exit?: number }) {
+  constructor(code: CliErrorCode | EnvelopeErrorCode, message: string, options?: { cause?: unknown; exit?: number }) {
     super(message, options);
     this.code = code;
     this.exit = options?.exit;
@@ -123,9 +132,52 @@ export function classify(err: unknown): Classified {
   return { code: 'ERR_INTERNAL', exit: exitCodeFor('ERR_INTERNAL'), message };
 }
 
-/** Renders the exit-code table for `--help`. */
-export function exitCodeTable(): string {
-  return EXIT_CODES.map(
-    (r) => `  ${String(r.exit).padStart(2)}  ${r.meaning}${r.codes.length ? ` (${r.codes.join(', ')})` : ''}`,
-  ).join('\n');
+/**
+ * Why a local-kms command could not open its data directory or start its server, as the CLI
+ * reports it: bad option values (TypeError/RangeError) are usage errors (exit
+ * 2); everything else here is about files and sockets the user named (data directory in use or
+ * unreadable, wrong root key, invalid principals file, port in use): ERR_IO, exit 11.
+ */
+export function cannotStart(command: string, e: unknown): CliError {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof TypeError || e instanceof RangeError) return usage(`${command}: ${message}`);
+  return new CliError('ERR_IO', `${command}: cannot start: ${message}`, { cause: e });
+}
+
+/**
+ * Writes `kms-envelope: <code>: <message>` for `err` and returns its exit status: for commands
+ * that report their own errors (the `local-kms` commands) in the format of every other command.
+ */
+export function reportError(err: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
+  const c = classify(err);
+  stderr.write(`kms-envelope: ${c.code}: ${c.message}\n`);
+  return c.exit;
+}
+
+/**
+ * Renders the exit-code table for `--help`: statuses right-aligned in one column, meanings in the
+ * next, long meanings wrapped at `width` with continuation lines indented to the meaning column.
+ */
+export function exitCodeTable(width = 100): string {
+  const label = (exit: number) => (exit === 130 ? '130/143' : String(exit));
+  const statusWidth = Math.max(...EXIT_CODES.map((r) => label(r.exit).length));
+  const indent = 2 + statusWidth + 2;
+  const out: string[] = [];
+  for (const r of EXIT_CODES) {
+    const text = `${r.meaning}${r.codes.length ? ` (${r.codes.join(', ')})` : ''}`;
+    const lines: string[] = [];
+    let line = '';
+    for (const word of text.split(' ')) {
+      if (line.length > 0 && indent + line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line.length > 0 ? `${line} ${word}` : word;
+      }
+    }
+    lines.push(line);
+    out.push(`  ${label(r.exit).padStart(statusWidth)}  ${lines[0]}`);
+    for (const more of lines.slice(1)) out.push(`${' '.repeat(indent)}${more}`);
+  }
+  return out.join('\n');
 }

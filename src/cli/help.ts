@@ -35,7 +35,9 @@ Commands:
 
 Examples (offline):
   kms-envelope local-kms --port 4599 --data-dir .kms &
-  aws --endpoint-url http://127.0.0.1:4599 kms create-key        # any credentials work
+  # The AWS CLI needs a region and some credentials; the local KMS accepts any access key.
+  export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+  aws --endpoint-url http://127.0.0.1:4599 kms create-key --query KeyMetadata.KeyId --output text
   aws --endpoint-url http://127.0.0.1:4599 kms create-alias --alias-name alias/app --target-key-id <KeyId>
   kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app -c app=x -i a.txt -o a.enc
   kms-envelope decrypt --endpoint http://127.0.0.1:4599 -c app=x -i a.enc -o a.out.txt
@@ -57,7 +59,8 @@ Options:
                         required again on decrypt with --context
       --suite ID        0x0478 (default: AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578
                         (the same + ECDSA P-384 signature)
-      --frame-length N  plaintext bytes per frame, 1 .. 2147483647 (default 262144)
+      --frame-length N  plaintext bytes per frame, 1 .. 16777216 (default 262144); 16 MiB is
+                        the largest frame \`kms-envelope decrypt\` reads by default
 ${IO_FLAGS}
 
 ${KMS_FLAGS}
@@ -86,6 +89,8 @@ Options:
                         signature). The ESDK CLI's --decrypt-unsigned.
       --max-encrypted-data-keys N  reject messages with more than N encrypted data keys
                         (1 .. 65535, default 10)
+      --max-frame-length N  reject messages with frames over N bytes (1 .. 4294967295, default
+                        16777216 = 16 MiB); decrypt holds one frame of plaintext in memory
 ${IO_FLAGS}
 
 ${KMS_FLAGS}

@@ -86,7 +86,7 @@ function outputExists(path: string): Error {
 }
 
 /** Marks the CLI's temporary files; see tempPathFor. */
-const TEMP_MARK = 'kms-envelope-tmp';
+export const TEMP_MARK = 'kms-envelope-tmp';
 /** NAME_MAX of the file systems we write to (ext4, XFS, APFS, tmpfs, NTFS in UTF-16 units). */
 const NAME_MAX_BYTES = 255;
 /** What tempPathFor adds to the stem: `.` + `.kms-envelope-tmp-` + pid (10 digits at most) + `-` + host tag (8) + `-` + random (16) + `.tmp`. */

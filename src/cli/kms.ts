@@ -189,8 +189,19 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
     } catch (err) {
       // Opening the data directory: locked by a running server, unreadable, wrong root key.
       const msg = err instanceof Error ? err.message : String(err);
-      const hint = /locked/.test(msg) ? ' (a local KMS server owns it: use --endpoint with its URL)' : '';
-      throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}${hint}`, { cause: err });
+      // dir-lock.ts: "data directory DIR is locked by running process PID". The holder may be a
+      // `local-kms` server or another encrypt/decrypt with --local: both are kms-envelope processes.
+      const locked = /is locked by running process (\d+)/.exec(msg);
+      if (locked !== null) {
+        throw new CliError(
+          'ERR_IO',
+          `--local ${JSON.stringify(sel.local)}: another kms-envelope process (pid ${locked[1]}) holds it (a data directory has ` +
+            'one user at a time): if it is a `kms-envelope local-kms` server, use --endpoint with its URL; if it is ' +
+            'another encrypt or decrypt with --local, wait for it to finish',
+          { cause: err },
+        );
+      }
+      throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}`, { cause: err });
     }
     const keyring = new KmsKeyring(keyringOptions(kms.client()));
     return connection(keyring, `embedded local KMS in ${sel.local}`, () => kms.close());
@@ -216,6 +227,7 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
 
   // AWS KMS proper.
   if (sel.profile !== undefined) env.AWS_PROFILE = sel.profile; // read by the SDK's default providers
+  checkProfileExists(env, sel.profile !== undefined ? '--profile' : 'AWS_PROFILE');
   if (!hasCredentialHints(env, sel) && envRegion(env) === undefined && sel.region === undefined) {
     throw new CliError(
       'ERR_NO_KMS',
@@ -294,6 +306,39 @@ function configFileRegion(env: NodeJS.ProcessEnv): string | undefined {
     if (m) return m[1];
   }
   return undefined;
+}
+
+/**
+ * A named profile (--profile or AWS_PROFILE) must be a section of the AWS config file
+ * (`[profile NAME]`, or `[NAME]`, which the SDK also reads there) or of the shared credentials file
+ * (`[NAME]`). Otherwise the SDK's own failure would be a missing region or missing credentials,
+ * which sends the user looking in the wrong place. `default` is exempt: the SDK works without it.
+ */
+function checkProfileExists(env: NodeJS.ProcessEnv, source: '--profile' | 'AWS_PROFILE'): void {
+  const profile = nonEmpty(env.AWS_PROFILE);
+  if (profile === undefined || profile === 'default') return;
+  const config = configFile(env);
+  const credentials = credentialsFile(env);
+  const has = (file: string, sections: RegExp): boolean => {
+    try {
+      return readFileSync(file, 'utf8')
+        .split(/\r?\n/)
+        .some((line) => sections.test(line));
+    } catch {
+      return false;
+    }
+  };
+  const name = escapeRe(profile);
+  if (has(config, new RegExp(`^\\s*\\[\\s*(?:profile\\s+)?${name}\\s*\\]\\s*$`))) return;
+  if (has(credentials, new RegExp(`^\\s*\\[\\s*${name}\\s*\\]\\s*$`))) return;
+  const where = (file: string, variable: string) =>
+    `${file}${nonEmpty(env[variable]) !== undefined ? ` (${variable})` : ''}${existsSync(file) ? '' : ' (no such file)'}`;
+  throw new CliError(
+    'ERR_NO_KMS',
+    `${source} ${JSON.stringify(profile)}: profile not found in the AWS config file ${where(config, 'AWS_CONFIG_FILE')} ` +
+      `or the shared credentials file ${where(credentials, 'AWS_SHARED_CREDENTIALS_FILE')}; ` +
+      '`aws configure list-profiles` lists the profiles there',
+  );
 }
 
 function escapeRe(s: string): string {

@@ -1,15 +1,25 @@
 /**
  * A one-line progress bar on stderr for long runs. It appears only when stderr is a terminal (a
  * pipe or a log file gets nothing), only after the work has taken a while (short runs stay
- * silent), redraws at most a few times a second, and erases itself when done. It shows byte
- * counts and rates only: never names, keys or content.
+ * silent), and redraws at most a few times a second. It counts input bytes against the input's
+ * size (a message grows or shrinks on the way, the input is what the user knows), and on success
+ * it stays as a last line at 100% (`finish`); on failure it is erased so the error stands alone.
+ * Every line fits the terminal: a line as wide as the terminal or wider wraps, and then each
+ * `\r` redraw leaves the wrapped part behind as a stale line. The width is read at every draw and
+ * a resize redraws at once. (A terminal that reflows the line already drawn when it narrows may
+ * still keep one stale row: where the cursor ended up after a reflow cannot be known.)
+ * It shows byte counts and rates only: never names, keys or content.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
 export interface ProgressSink {
   isTTY?: boolean;
+  /** Terminal width; read at every draw (a tty.WriteStream updates it on SIGWINCH). */
   columns?: number;
   write(chunk: string): unknown;
+  /** tty.WriteStream emits 'resize' when the terminal changes size. */
+  on?(event: 'resize', listener: () => void): unknown;
+  off?(event: 'resize', listener: () => void): unknown;
 }
 
 export interface ProgressOptions {
@@ -38,6 +48,9 @@ export class Progress {
   #lastDraw = 0;
   #drawn = false;
   #timer: NodeJS.Timeout | undefined;
+  readonly #onResize = (): void => {
+    if (this.#drawn) this.#draw(true);
+  };
 
   constructor(opts: ProgressOptions) {
     this.#label = opts.label;
@@ -53,6 +66,7 @@ export class Progress {
       // that it is alive. unref: the bar never keeps the process running.
       this.#timer = setInterval(() => this.#draw(false), this.#intervalMs);
       this.#timer.unref();
+      this.#out.on?.('resize', this.#onResize);
     }
   }
 
@@ -75,9 +89,25 @@ export class Progress {
     this.#draw(false);
   }
 
-  /** Erases the bar (if it was ever drawn) and stops the timer. */
+  /**
+   * The work succeeded: if the bar is showing, draws it one last time (all input counted: 100% of
+   * a known size) and leaves it, ending the line. Short runs that never showed it stay silent.
+   */
+  finish(): void {
+    if (this.#enabled && this.#timer !== undefined && this.#drawn) {
+      this.#draw(true);
+      this.#out.write('\n');
+      this.#drawn = false;
+    }
+    this.done();
+  }
+
+  /** Erases the bar (if it is on screen) and stops the timer. */
   done(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#out.off?.('resize', this.#onResize);
+    }
     this.#timer = undefined;
     if (this.#drawn) this.#out.write('\r\x1b[2K');
     this.#drawn = false;
@@ -103,18 +133,39 @@ export class Progress {
     this.#out.write('\r\x1b[2K' + this.line(t));
   }
 
-  /** The text of the bar at time `t` (exported for tests). */
+  /**
+   * The text of the bar at time `t` (exported for tests), at most `columns - 1` characters: the
+   * last column stays free, so the cursor never reaches the edge where a terminal wraps. What
+   * does not fit is dropped in this order: the bar, the rate, the label, the sizes.
+   */
   line(t = this.#now()): string {
+    const columns = this.#out.columns;
+    const max = Math.max(1, (columns !== undefined && columns > 0 ? columns : 80) - 1);
     const secs = Math.max((t - this.#start) / 1000, 0.001);
     const rate = `${formatBytes(this.#bytes / secs)}/s`;
-    const width = Math.max(10, Math.min(40, (this.#out.columns ?? 80) - 60));
+    const label = this.#label;
+    let candidates: string[];
     if (this.#total !== undefined && this.#total > 0) {
       const frac = Math.min(1, this.#bytes / this.#total);
-      const fill = Math.round(frac * width);
-      const pct = `${Math.floor(frac * 100)}`.padStart(3);
-      return `${this.#label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}% ${formatBytes(this.#bytes)} / ${formatBytes(this.#total)} ${rate}`;
+      const pct = `${`${Math.floor(frac * 100)}`.padStart(3)}%`;
+      const sizes = `${formatBytes(this.#bytes)} / ${formatBytes(this.#total)}`;
+      // The bar gets what is left, 10 to 40 cells (below 10 it says nothing a percentage does not),
+      // sized for the widest text it will sit next to, so it does not jitter as the numbers change.
+      const totalText = formatBytes(this.#total);
+      const barWidth = Math.min(40, max - `${label} [] 100% ${totalText} / ${totalText} 1023.9 MiB/s`.length);
+      const fill = Math.round(frac * barWidth);
+      candidates = [
+        ...(barWidth >= 10 ? [`${label} [${'#'.repeat(fill)}${'.'.repeat(barWidth - fill)}] ${pct} ${sizes} ${rate}`] : []),
+        `${label} ${pct} ${sizes} ${rate}`,
+        `${label} ${pct} ${sizes}`,
+        `${pct.trimStart()} ${sizes}`,
+        pct.trimStart(),
+      ];
+    } else {
+      const bytes = formatBytes(this.#bytes);
+      candidates = [`${label} ${bytes} ${rate}`, `${label} ${bytes}`, bytes];
     }
-    return `${this.#label} ${formatBytes(this.#bytes)} ${rate}`;
+    return candidates.find((c) => c.length <= max) ?? candidates.at(-1)!.slice(0, max);
   }
 }
 

@@ -4,9 +4,12 @@
  * through a temporary file put in place at the end (io.ts runPipeline). Draws the progress bar
  * when stderr is a terminal.
  */
+import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CliError } from './errors.js';
-import { abortOnSignal, inputStream, isReplaceableFile, runPipeline, signalExitCode, type Endpoint, type Io } from './io.js';
+import { abortOnSignal, inputStream, isReplaceableFile, runPipeline, signalExitCode, TEMP_MARK, type Endpoint, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 export interface TransferPlan {
@@ -34,7 +37,7 @@ class Tally extends Transform {
 export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
   const { input, output } = plan;
   const total = input.kind === 'file' && input.stats?.isFile() ? input.stats.size : undefined;
-  const progress = plan.quiet ? undefined : new Progress({ label: plan.label, total, out: io.stderr });
+  const progress = plan.quiet ? undefined : new Progress({ label: plan.label, total, out: io.stderr, delayMs: progressDelay(io.env) });
   const transforms = [plan.stream(total)];
   if (progress?.enabled === true) transforms.unshift(progress.meter());
   // Outputs written in place may hold part of the result when the run stops; temp+rename ones never do.
@@ -47,6 +50,7 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
       signal: interrupt.signal,
       replace: plan.force,
     });
+    progress?.finish();
   } catch (err) {
     const signal = interrupt.received();
     if (signal !== undefined) {
@@ -54,7 +58,7 @@ export async function transfer(plan: TransferPlan, io: Io): Promise<void> {
         exit: signalExitCode(signal),
       });
     }
-    throw err;
+    throw explainTempFileError(err, output);
   } finally {
     interrupt.uninstall();
     progress?.done();
@@ -66,4 +70,53 @@ function whatWasWritten(output: Endpoint, bytes: number): string {
   if (output.kind === 'file' && isReplaceableFile(output)) return 'no output was written';
   const where = output.kind === 'std' ? 'stdout' : JSON.stringify(output.path);
   return bytes === 0 ? `nothing was written to ${where}` : `output on ${where} is incomplete (${bytes} bytes written)`;
+}
+
+/**
+ * `-o DIR/NAME` whose DIR does not exist (or is not a directory): said about the path the user
+ * gave, before any KMS call, rather than as an error on the hidden temporary file that would be
+ * created next to it.
+ */
+export async function checkOutputDirectory(spec: string | undefined, output: Endpoint): Promise<void> {
+  if (output.kind !== 'file' || output.stats !== undefined) return;
+  const parent = dirname(output.path);
+  let info: Stats;
+  try {
+    info = await stat(parent);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : `cannot be read (${code})`;
+    throw new CliError('ERR_IO', `-o ${JSON.stringify(spec)}: the directory ${JSON.stringify(parent)} ${why}`, { cause: err });
+  }
+  if (!info.isDirectory()) {
+    throw new CliError('ERR_IO', `-o ${JSON.stringify(spec)}: ${JSON.stringify(parent)} is not a directory`);
+  }
+}
+
+/**
+ * A file-system error on the temporary file next to `-o FILE` (named by io.ts tempPathFor), said
+ * about FILE: the user never named the temporary file.
+ */
+function explainTempFileError(err: unknown, output: Endpoint): unknown {
+  if (output.kind !== 'file') return err;
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.path !== 'string') return err;
+  const name = basename(e.path);
+  if (dirname(e.path) !== dirname(output.path) || !name.startsWith('.') || !name.includes(`.${TEMP_MARK}-`) || !name.endsWith('.tmp')) {
+    return err;
+  }
+  return new CliError(
+    'ERR_IO',
+    `-o ${JSON.stringify(output.path)}: cannot write the temporary file in its directory (${e.syscall ?? 'write'}: ${e.code})`,
+    { cause: err },
+  );
+}
+
+/**
+ * KMS_ENVELOPE_PROGRESS_DELAY_MS: test-only (src/cli/README.md). Milliseconds of work before the
+ * bar appears, default 1000, so tests on a pseudo-terminal see it without a large input.
+ */
+function progressDelay(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.KMS_ENVELOPE_PROGRESS_DELAY_MS;
+  return v !== undefined && /^[0-9]{1,7}$/.test(v) ? Number(v) : undefined;
 }

@@ -452,7 +452,11 @@ export class MessageDecryptor {
       return;
     }
     if (r.contentType !== CONTENT_TYPE_NON_FRAMED && r.frameLength > this.#maxFrameLength) {
-      throw new LimitExceededError(`frame length exceeds maxFrameLength (${this.#maxFrameLength} bytes)`);
+      throw new LimitExceededError(
+        `message frame length (${r.frameLength} bytes) exceeds maxFrameLength (${this.#maxFrameLength} bytes); ` +
+          'raise the maxFrameLength option to decrypt it (a stream holds one frame of plaintext)',
+        'maxFrameLength',
+      );
     }
     this.#header = r;
     this.#headerBuf = EMPTY;
@@ -494,7 +498,7 @@ export class MessageDecryptor {
 
   #checkBodyLength(length: number): void {
     if (length > MAX_NON_FRAMED_CONTENT) throw new MalformedMessageError('non-framed content length exceeds the AES-GCM limit');
-    if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`);
+    if (length > this.#maxBodyBytes) throw new LimitExceededError(`non-framed body exceeds maxBodyBytes (${this.#maxBodyBytes} bytes)`, 'maxBodyBytes');
   }
 
   #appendHeader(chunk: Buffer): void {

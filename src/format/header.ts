@@ -124,7 +124,7 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
   const maxHeaderBytes = checkLimits(limits);
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const need = (n: number): boolean => {
-    if (n > maxHeaderBytes) throw new LimitExceededError(`message header exceeds maxHeaderBytes (${maxHeaderBytes} bytes)`);
+    if (n > maxHeaderBytes) throw new LimitExceededError(`message header exceeds maxHeaderBytes (${maxHeaderBytes} bytes)`, 'maxHeaderBytes');
     return buf.length < n;
   };
 
@@ -164,7 +164,10 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
   // message-header.md: the encrypted data key count MUST be greater than 0.
   if (edkCount === 0) throw new MalformedMessageError('message has no encrypted data keys');
   if (edkCount > limits.maxEncryptedDataKeys) {
-    throw new LimitExceededError(`message has more encrypted data keys than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys})`);
+    throw new LimitExceededError(
+      `message has ${edkCount} encrypted data keys, more than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys})`,
+      'maxEncryptedDataKeys',
+    );
   }
   // Each EDK is three length-prefixed fields: provider id, provider info, ciphertext.
   const resume = scan !== undefined && scan.edkStart === o && scan.fields !== undefined;

@@ -1,3 +1,4 @@
+import { cannotStart, reportError, usage } from '../cli/errors.js';
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
 import { runCreateKeyCommand } from './create-key-cli.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
@@ -7,7 +8,9 @@ import { startLocalKmsServer, type LocalKmsServerOptions } from './server.js';
 /**
  * `kms-envelope local-kms`: runs the local KMS server until SIGINT/SIGTERM.
  * Prints `listening on http://HOST:PORT` on stdout once it accepts requests (port 0 = any free port).
- * Resolves with the exit status: 0 after a clean stop, 2 for bad arguments, 1 if it cannot start.
+ * Resolves with the exit status: 0 after a clean stop, 2 for bad arguments, 11 if it cannot start
+ * (port in use, data directory in use or unreadable); errors are printed as
+ * `kms-envelope: <code>: <message>`, like those of every kms-envelope command.
  */
 export const LOCAL_KMS_HELP = `Usage: kms-envelope local-kms [options]
 
@@ -85,6 +88,7 @@ const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes']);
 
 export class LocalKmsUsageError extends Error {}
 
+
 /** The options above in the shape option-values.ts reads. */
 const OPTION_SPECS: Record<string, ValueOptionSpec> = Object.fromEntries([
   ...Object.keys(VALUE_OPTIONS).map((o) => [o.slice(2), { type: 'string' }] as const),
@@ -148,8 +152,7 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
   try {
     opts = parseLocalKmsArgs(argv);
   } catch (e) {
-    process.stderr.write(`kms-envelope local-kms: ${(e as Error).message}\n\n${LOCAL_KMS_HELP}`);
-    return 2;
+    return reportError(usage(`local-kms: ${(e as Error).message} (see kms-envelope local-kms --help)`));
   }
   if (opts === 'help') {
     process.stdout.write(LOCAL_KMS_HELP);
@@ -159,8 +162,7 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
   try {
     server = await startLocalKmsServer(opts);
   } catch (e) {
-    process.stderr.write(`kms-envelope local-kms: cannot start: ${(e as Error).message}\n`);
-    return 1;
+    return reportError(cannotStart('local-kms', e));
   }
   if (!opts.dataDir) process.stderr.write('kms-envelope local-kms: no --data-dir, keys live in memory only\n');
   for (const warning of authWarnings(opts)) process.stderr.write(`kms-envelope local-kms: ${warning}\n`);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { cannotStart, CliError, reportError, usage } from '../cli/errors.js';
 import { missingOptionValue } from '../cli/option-values.js';
 import { LocalKms } from './client.js';
 import { KmsServiceError } from './errors.js';
@@ -42,9 +43,12 @@ const OPTIONS = {
   help: { type: 'boolean' as const, short: 'h' },
 };
 
-const PREFIX = 'kms-envelope local-kms create-key';
+const PREFIX = 'local-kms create-key';
 
-/** Exit status: 0 created, 1 the local KMS refused (message on stderr), 2 bad arguments. */
+/**
+ * Exit status: 0 created, 2 bad arguments, 4 the local KMS refused (ERR_KMS), 11 the data directory
+ * cannot be used (ERR_IO); errors are printed as `kms-envelope: <code>: <message>`.
+ */
 export async function runCreateKeyCommand(argv: string[]): Promise<number> {
   let values;
   try {
@@ -56,8 +60,7 @@ export async function runCreateKeyCommand(argv: string[]): Promise<number> {
       throw new Error(`--alias must start with alias/, got ${JSON.stringify(values.alias)}`);
     }
   } catch (e) {
-    process.stderr.write(`${PREFIX}: ${(e as Error).message}\n\n${CREATE_KEY_HELP}`);
-    return 2;
+    return reportError(usage(`${PREFIX}: ${(e as Error).message} (see kms-envelope ${PREFIX} --help)`));
   }
   if (values.help) {
     process.stdout.write(CREATE_KEY_HELP);
@@ -89,9 +92,10 @@ export async function runCreateKeyCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${key.arn}\n`);
     return 0;
   } catch (e) {
-    const name = e instanceof KmsServiceError ? `${e.type}: ` : '';
-    process.stderr.write(`${PREFIX}: ${name}${(e as Error).message}\n`);
-    return 1;
+    // The local KMS refused the request (AlreadyExistsException, ValidationException): a KMS
+    // error, exit 4, as encrypt reports one. Anything else is opening the data directory.
+    if (e instanceof KmsServiceError) return reportError(new CliError('ERR_KMS', `${PREFIX}: ${e.type}: ${e.message}`, { cause: e }));
+    return reportError(cannotStart(PREFIX, e));
   } finally {
     kms?.close();
   }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { reportError, usage } from '../cli/errors.js';
 import { missingOptionValue } from '../cli/option-values.js';
 import { consoleKeyKind, keyPolicyFor } from './generated-policies.js';
 
@@ -43,8 +44,7 @@ export function runKeyPolicyCommand(argv: string[]): number {
     if (missing !== undefined) throw new Error(missing);
     ({ values } = parseArgs({ args: argv, options: KEY_POLICY_OPTIONS, strict: true, allowPositionals: false }));
   } catch (e) {
-    process.stderr.write(`kms-envelope local-kms key-policy: ${(e as Error).message}\n\n${KEY_POLICY_HELP}`);
-    return 2;
+    return reportError(usage(`local-kms key-policy: ${(e as Error).message} (see kms-envelope local-kms key-policy --help)`));
   }
   if (values.help) {
     process.stdout.write(KEY_POLICY_HELP);
@@ -62,7 +62,6 @@ export function runKeyPolicyCommand(argv: string[]): number {
     process.stdout.write(JSON.stringify(JSON.parse(policy), null, 2) + '\n');
     return 0;
   } catch (e) {
-    process.stderr.write(`kms-envelope local-kms key-policy: ${(e as Error).message}\n`);
-    return 2;
+    return reportError(usage(`local-kms key-policy: ${(e as Error).message}`));
   }
 }

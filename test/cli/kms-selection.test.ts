@@ -29,6 +29,8 @@ describe('connectKms (AWS environment)', () => {
   });
 
   it('uses AWS_REGION (or AWS_DEFAULT_REGION, or --region)', async () => {
+    // The profile must exist (checked before the SDK would fail on missing credentials).
+    writeFileSync(join(home, 'credentials'), '[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = x\n');
     for (const [sel, extra] of [
       [{}, { AWS_REGION: 'eu-central-1' }],
       [{}, { AWS_DEFAULT_REGION: 'eu-central-1', AWS_ACCESS_KEY_ID: 'AKIDX' }],
@@ -39,6 +41,30 @@ describe('connectKms (AWS environment)', () => {
       expect(c.keyring).toBeInstanceOf(KmsKeyring);
       expect(c.keyring.keyIds).toEqual(['alias/app']);
       await c.close();
+    }
+    rmSync(join(home, 'credentials'));
+  });
+
+  it('refuses a profile that is in neither AWS file, naming the profile and both files', async () => {
+    for (const [sel, extra, source] of [
+      [{ profile: 'nosuch' }, {}, '--profile'],
+      [{}, { AWS_PROFILE: 'nosuch', AWS_REGION: 'eu-west-1' }, 'AWS_PROFILE'],
+    ] as const) {
+      await expect(connectKms(sel, encrypt(['alias/app']), env(extra))).rejects.toMatchObject({
+        code: 'ERR_NO_KMS',
+        message: expect.stringMatching(new RegExp(`^${source} "nosuch": profile not found .*config.*credentials`)),
+      });
+    }
+    // `[profile NAME]` or `[NAME]` in the config file, `[NAME]` in the credentials file.
+    for (const [file, text] of [
+      ['config', '[profile dev]\nregion = eu-west-1\n'],
+      ['config', '[dev]\nregion = eu-west-1\n'],
+      ['credentials', '[dev]\naws_access_key_id = AKIDDEV\n'],
+    ] as const) {
+      writeFileSync(join(home, file), text);
+      const c = await connectKms({ profile: 'dev', region: 'eu-west-1' }, encrypt(['alias/app']), env());
+      expect(c.describe, text).toBe('AWS KMS in eu-west-1');
+      rmSync(join(home, file));
     }
   });
 

@@ -102,7 +102,7 @@ describe('local-kms and local-kms key-policy', () => {
     });
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     expect(runKeyPolicyCommand(['--admin', '--external'])).toBe(2);
-    expect(err).toMatch(/^kms-envelope local-kms key-policy: --admin needs a value, got the option --external/);
+    expect(err).toMatch(/^kms-envelope: ERR_USAGE: local-kms key-policy: --admin needs a value, got the option --external/);
     expect(out).not.toHaveBeenCalled();
     err = '';
     expect(runKeyPolicyCommand(['--admin', 'arn:aws:iam::111122223333:role/Admin', '--external'])).toBe(0);

@@ -61,6 +61,61 @@ describe('Progress', () => {
     expect(out.writes.some((w) => /decrypt 2\.9 KiB 2\.9 KiB\/s$/.test(w))).toBe(true);
   });
 
+  it('never draws a line as wide as the terminal, at any width, with or without a total', () => {
+    for (const total of [4 * 1024 ** 3, undefined]) {
+      for (let columns = 1; columns <= 120; columns++) {
+        const out = { ...sink(true), columns };
+        const p = new Progress({ label: 'decrypt', total, out, now: () => 5000, delayMs: 0 });
+        p.set(3 * 1024 ** 3 + 12345);
+        const line = p.line(5000);
+        expect(line.length, `${columns}: ${line}`).toBeLessThanOrEqual(Math.max(1, columns - 1));
+        if (total !== undefined && columns >= 6) expect(line, `${columns}`).toMatch(/75%/);
+        p.done();
+      }
+    }
+  });
+
+  it('finish() leaves a last line at 100% of the input size; a run that never showed the bar stays silent', () => {
+    let t = 0;
+    const out = sink(true);
+    const p = new Progress({ label: 'encrypt', total: 2048, out, now: () => t, delayMs: 1000, intervalMs: 200 });
+    t = 1500;
+    p.add(1000);
+    t = 1550;
+    p.add(1048); // within the interval: not drawn
+    expect(out.writes.at(-1)).toMatch(/ 48% /);
+    p.finish();
+    expect(out.writes.at(-2)).toMatch(/^\r\x1b\[2Kencrypt \[#+\] 100% 2\.0 KiB \/ 2\.0 KiB /);
+    expect(out.writes.at(-1)).toBe('\n');
+    const n = out.writes.length;
+    p.done(); // after finish: nothing more (no erase of the last line)
+    expect(out.writes).toHaveLength(n);
+
+    const quiet = sink(true);
+    const q = new Progress({ label: 'encrypt', total: 10, out: quiet, now: () => 0, delayMs: 1000 });
+    q.add(10);
+    q.finish();
+    expect(quiet.writes).toEqual([]);
+  });
+
+  it('redraws at once for the new width when the terminal is resized, and stops listening when done', () => {
+    const listeners = new Set<() => void>();
+    const out = {
+      ...sink(true),
+      on: (_e: 'resize', l: () => void) => listeners.add(l),
+      off: (_e: 'resize', l: () => void) => listeners.delete(l),
+    };
+    const p = new Progress({ label: 'encrypt', total: 1 << 20, out, now: () => 2000, delayMs: 0, intervalMs: 10_000 });
+    p.add(1 << 19);
+    expect(out.writes.at(-1)!.length).toBeGreaterThan(40);
+    out.columns = 30;
+    for (const l of listeners) l();
+    expect(out.writes.at(-1)).toMatch(/^\r\x1b\[2K/);
+    expect(out.writes.at(-1)!.length - 5).toBeLessThanOrEqual(29);
+    p.done();
+    expect(listeners.size).toBe(0);
+  });
+
   it('formats byte counts', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1536)).toBe('1.5 KiB');

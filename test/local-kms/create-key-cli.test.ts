@@ -38,13 +38,13 @@ it('refuses a taken alias without leaving a second key, and reports usage errors
   const dir = join(t.dir, 'kms2');
   expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--alias', 'alias/app']).status).toBe(0);
   const again = cli(['local-kms', 'create-key', '--data-dir', dir, '--alias', 'alias/app']);
-  expect(again.status).toBe(1);
+  expect(again.status).toBe(4); // ERR_KMS, as encrypt reports a KMS refusal
   expect(again.stderr).toMatch(/AlreadyExistsException/);
   expect(readdirSync(join(dir, 'keys')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
 
   expect(cli(['local-kms', 'create-key', '--alias', 'alias/x']).status).toBe(2);
   expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--alias', 'app']).stderr).toMatch(/--alias must start with alias\//);
   expect(cli(['local-kms', 'create-key', '--data-dir', '--alias', 'alias/x']).status).toBe(2);
-  expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--key-spec', 'NOPE']).status).toBe(1);
+  expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--key-spec', 'NOPE']).status).toBe(4);
   expect(cli(['local-kms', 'create-key', '--help']).stdout.toString()).toMatch(/^Usage: kms-envelope local-kms create-key/);
 });
