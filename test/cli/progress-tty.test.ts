@@ -58,7 +58,7 @@ function segments(screen: string): string[] {
 describe.skipIf(!hasScript)('progress bar on a narrow terminal', () => {
   for (const cols of [40, 24]) {
     it(`encrypt and decrypt (file to file) end at 100% of the input size, every line within ${cols} columns`, () => {
-      const enc = onTerminal(['encrypt', '--local', join(dir, 'kms'), '--key', arn, '-i', 'plain', '-o', 'm.enc'], cols);
+      const enc = onTerminal(['encrypt', '--local', join(dir, 'kms'), '--key', arn, '-i', 'plain', '-o', 'm.enc', '--force'], cols);
       expect(enc.status, enc.screen).toBe(0);
       const encLines = segments(enc.screen);
       for (const l of encLines) expect(l.length, JSON.stringify(l)).toBeLessThanOrEqual(cols);
@@ -68,7 +68,7 @@ describe.skipIf(!hasScript)('progress bar on a narrow terminal', () => {
 
       const encSize = readFileSync(join(dir, 'm.enc')).length;
       expect(encSize).toBeGreaterThan(SIZE);
-      const dec = onTerminal(['decrypt', '--local', join(dir, 'kms'), '-i', 'm.enc', '-o', 'back'], cols);
+      const dec = onTerminal(['decrypt', '--local', join(dir, 'kms'), '-i', 'm.enc', '-o', 'back', '--force'], cols);
       expect(dec.status, dec.screen).toBe(0);
       const decLines = segments(dec.screen);
       for (const l of decLines) expect(l.length, JSON.stringify(l)).toBeLessThanOrEqual(cols);
