@@ -9,7 +9,8 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CliError } from './errors.js';
-import { abortOnSignal, inputStream, isReplaceableFile, runPipeline, signalExitCode, TEMP_MARK, type Endpoint, type Io } from './io.js';
+import { TEMP_MARK } from '../stream/temp-name.js';
+import { abortOnSignal, inputStream, isReplaceableFile, runPipeline, signalExitCode, type Endpoint, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 export interface TransferPlan {
@@ -94,7 +95,7 @@ export async function checkOutputDirectory(spec: string | undefined, output: End
 }
 
 /**
- * A file-system error on the temporary file next to `-o FILE` (named by io.ts tempPathFor), said
+ * A file-system error on the temporary file next to `-o FILE` (named by src/stream/temp-name.ts tempPathFor), said
  * about FILE: the user never named the temporary file.
  */
 function explainTempFileError(err: unknown, output: Endpoint): unknown {

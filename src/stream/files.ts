@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StreamError } from '../errors.js';
+import { tempPathFor } from './temp-name.js';
 
 /**
  * File helpers: encrypt or decrypt a whole file through a stream, writing to a temporary file in
@@ -54,11 +54,6 @@ export async function decryptFile(
   checkPath(dst, 'dst');
   if (typeof makeStream !== 'function') throw new TypeError('makeStream must be a function');
   await throughTempFile(src, dst, 0o600, makeStream, signal, undefined);
-}
-
-/** Temporary name next to `dst`: hidden, random, so concurrent writers never collide. */
-export function tempPathFor(dst: string): string {
-  return join(dirname(dst), `.${basename(dst)}.${randomBytes(8).toString('hex')}.tmp`);
 }
 
 async function throughTempFile(

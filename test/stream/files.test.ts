@@ -32,6 +32,22 @@ async function entries(): Promise<string[]> {
 }
 
 describe('encryptFile / decryptFile', () => {
+  it('writes targets whose names take all 255 bytes NAME_MAX allows (the temporary name is shortened, not the target)', async () => {
+    for (const name of ['n'.repeat(255), 'é'.repeat(127)]) {
+      const src = join(dir, 'long-src');
+      const data = prng(10_000, 3);
+      await writeFile(src, data);
+      const sealed = join(dir, name);
+      await encryptFile(src, sealed, enc);
+      const back = join(dir, `${name.slice(0, 100)}-back`);
+      await decryptFile(sealed, back, dec);
+      expect((await readFile(back)).equals(data)).toBe(true);
+      // Nothing but the outputs: no temporary file left behind.
+      expect((await entries()).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      await Promise.all([src, sealed, back].map((p) => rm(p)));
+    }
+  });
+
   it('round trips files of several sizes and passes the file size as plaintextLength', async () => {
     for (const size of [0, 1, 4096, 1_000_003]) {
       const src = join(dir, `plain-${size}`);
