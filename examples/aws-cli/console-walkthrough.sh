@@ -2,17 +2,27 @@
 # Creating a KMS key the way the AWS console does it, with the AWS CLI pointed at the local KMS,
 # then importing key material with OpenSSL. The README's "Local KMS" section shows these commands.
 #
-# Run against a local KMS started with the principals file below, e.g.
-#   npx kms-envelope local-kms --port 4599 --data-dir .local-kms --principals examples/aws-cli/principals.json
-# Environment: KMS_ENDPOINT (default http://127.0.0.1:4599), WORK_DIR (default a temp dir),
-# KMS_ENVELOPE_BIN (default: this checkout's built CLI, dist/cli/main.js).
+# Run against a local KMS started with the principals file below, from the clone, e.g.
+#   node dist/cli/main.js local-kms --port 4599 --data-dir .local-kms --principals examples/aws-cli/principals.json &
+# Environment: KMS_ENDPOINT (default http://127.0.0.1:4599), WORK_DIR (default: a temporary
+# directory, removed on exit), KMS_ENVELOPE_BIN (default: this checkout's built CLI, dist/cli/main.js).
+# Files (policy.json, the import token, wrapped key material) go to the work directory, never to
+# the current one; the plaintext key material is removed on every exit.
 set -euo pipefail
 ENDPOINT=${KMS_ENDPOINT:-http://127.0.0.1:4599}
 # Resolved before the cd below: from a temp dir `npx kms-envelope` would not see this checkout
 # and would look the name up in the npm registry instead.
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${KMS_ENVELOPE_BIN:-node $REPO_DIR/dist/cli/main.js}
-WORK_DIR=${WORK_DIR:-$(mktemp -d)}
+if [ -z "${WORK_DIR:-}" ]; then
+  WORK_DIR=$(mktemp -d)
+  OWN_WORK_DIR=1
+fi
+cleanup() {
+  rm -f "$WORK_DIR/PlaintextKeyMaterial.bin"
+  if [ -n "${OWN_WORK_DIR:-}" ]; then rm -rf "$WORK_DIR"; fi
+}
+trap cleanup EXIT
 cd "$WORK_DIR"
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 kms() { aws --endpoint-url "$ENDPOINT" kms "$@"; }
@@ -77,6 +87,7 @@ as_root kms import-key-material --key-id "$IMPORTED" \
   --encrypted-key-material fileb://EncryptedKeyMaterial.bin \
   --import-token fileb://ImportToken.bin \
   --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE
+rm -f PlaintextKeyMaterial.bin   # the key in the clear: not needed once it is imported
 as_root kms describe-key --key-id "$IMPORTED" --query KeyMetadata.KeyState --output text
 as_root kms generate-data-key --key-id "$IMPORTED" --key-spec AES_256 --query KeyId --output text
 echo "walkthrough complete"

@@ -43,7 +43,13 @@ export interface RawRsaKeyringOptions {
    * reusing your Buffer afterwards does not affect the keyring, so you may wipe it once built.
    */
   privateKey?: string | Buffer | KeyObject;
-  /** Padding scheme; OAEP uses the same hash for MGF1, as the spec requires. */
+  /**
+   * Padding scheme, required (no default). OAEP uses the same hash for MGF1, as the spec requires.
+   * Not written to the message: reader and writer must agree (the ESDK's RawRsaKeyringNode
+   * `{ padding: RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }` is `OAEP_SHA256`). Prefer OAEP:
+   * `PKCS1` with a `privateKey` throws a RangeError where Node.js refuses PKCS#1 v1.5 decryption
+   * (CVE-2023-46809). A modulus too small for the padding and a 32-byte data key is a RangeError.
+   */
   padding: RsaPadding;
 }
 

@@ -106,7 +106,11 @@ export class LocalKms {
     return { keyId: md.KeyId as string, arn: md.Arn as string, metadata: md };
   }
 
-  /** CreateAlias `aliasName` (`alias/...`) for `keyId` (key id or key ARN). */
+  /**
+   * CreateAlias `aliasName` (`alias/...`) for `keyId` (key id or key ARN), as the KMS operation:
+   * rejects with `InvalidAliasNameException` for a name without the `alias/` prefix (or `alias/aws/`,
+   * reserved) and `AlreadyExistsException` when the alias exists.
+   */
   async createAlias(aliasName: string, keyId: string, caller?: Caller | string): Promise<void> {
     await this.service.call('CreateAlias', { AliasName: aliasName, TargetKeyId: keyId }, toCaller(caller, this.service));
   }
