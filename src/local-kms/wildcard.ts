@@ -56,7 +56,7 @@ let searchSteps = 0;
 
 /** Steps of `indexOf(c, from)` returning `next`: the call and the characters it passed over. */
 function jumpSteps(value: string, from: number, next: number): number {
-  return JUMP_STEPS + (((next < 0 ? value.length : next) - from) >>> 5);
+  return JUMP_STEPS + Math.floor(((next < 0 ? value.length : next) - from) / CHARS_PER_JUMP_STEP);
 }
 
 /**
