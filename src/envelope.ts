@@ -35,6 +35,7 @@ import {
   type EncryptStream,
 } from './stream/index.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
+import { checkOptionNames } from './options.js';
 
 /** Commitment policies, named as in the AWS Encryption SDK (framework/commitment-policy.md). */
 export type CommitmentPolicy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT';
@@ -275,9 +276,7 @@ export class Envelope {
       'maxBodyBytes',
       'keyringTimeoutMs',
     ]);
-    for (const k of Object.keys(options)) {
-      if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
-    }
+    checkOptionNames(options, known, 'Envelope');
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
     this.#contextReserve = publicKeyPairBytes(this.#suite);
@@ -321,6 +320,7 @@ export class Envelope {
    * `encryptDetailed` returns the context written and the parsed header as well.
    */
   async encrypt(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<Buffer> {
+    checkOptionNames(options, ENCRYPT_OPTIONS, 'encrypt');
     const data = toBytes(plaintext, 'plaintext');
     const cache = this.#cache;
     if (cache === undefined) {
@@ -371,7 +371,7 @@ export class Envelope {
    */
   async decrypt(message: Uint8Array, options?: DecryptOptions): Promise<DecryptResult> {
     if (!(message instanceof Uint8Array)) throw new TypeError('message must be a Uint8Array');
-    const required = checkDecryptOptions(options);
+    const required = checkDecryptOptions(options, DECRYPT_OPTIONS, 'decrypt');
     const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
@@ -403,6 +403,7 @@ export class Envelope {
    * constant memory and backpressure. `Readable.toWeb`/`Writable.toWeb` adapt it to web streams.
    */
   encryptStream(options?: EncryptStreamOptions): EncryptStream {
+    checkOptionNames(options, ENCRYPT_STREAM_OPTIONS, 'encryptStream');
     const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     const length = options?.plaintextLength;
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
@@ -418,7 +419,7 @@ export class Envelope {
    * event, never in a silently short output. Emits `header` with the parsed message header.
    */
   decryptStream(options?: DecryptStreamOptions): DecryptStream {
-    const required = checkDecryptOptions(options);
+    const required = checkDecryptOptions(options, DECRYPT_OPTIONS, 'decryptStream');
     const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     return createDecryptStream({
       limits: {
@@ -443,6 +444,7 @@ export class Envelope {
    * place only after the whole message is written and flushed, so `dst` is never partial.
    */
   async encryptFile(src: string, dst: string, options?: EncryptOptions & FileOptions): Promise<void> {
+    checkOptionNames(options, ENCRYPT_FILE_OPTIONS, 'encryptFile');
     const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     await encryptFile(
       src,
@@ -461,7 +463,7 @@ export class Envelope {
   async decryptFile(src: string, dst: string, options?: DecryptOptions & FileOptions): Promise<void> {
     const streamOptions: DecryptOptions = {};
     if (options !== undefined) {
-      checkDecryptOptions(options); // here too, so a bad option fails before any file is touched
+      checkDecryptOptions(options, DECRYPT_FILE_OPTIONS, 'decryptFile'); // here too, so a bad option fails before any file is touched
       if (options.context !== undefined) streamOptions.context = options.context;
       if (options.signaturePolicy !== undefined) streamOptions.signaturePolicy = options.signaturePolicy;
     }
@@ -710,19 +712,34 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
 }
 
 /**
- * Validates decrypt options and returns the required context pairs. `holdFinalFrame` was removed
+ * The names each call's options object may hold (src/options.ts): an unknown one is a TypeError,
+ * so a misnamed option (the ESDK's `encryptionContext`) cannot silently drop a check.
+ */
+const ENCRYPT_OPTIONS: ReadonlySet<string> = new Set(['context']);
+const ENCRYPT_STREAM_OPTIONS: ReadonlySet<string> = new Set(['context', 'plaintextLength']);
+const ENCRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signal']);
+const DECRYPT_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy']);
+const DECRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy', 'signal']);
+
+/**
+ * Validates decrypt options (their names against `known`, for the call `where`) and returns the
+ * required context pairs. `holdFinalFrame` was removed
  * (a signed message's final frame is always held until its signature verified) and is refused by
  * name, so no caller goes on believing it has an effect.
  */
-function checkDecryptOptions(options: DecryptOptions | undefined): Readonly<EncryptionContext> | undefined {
+function checkDecryptOptions(
+  options: DecryptOptions | undefined,
+  known: ReadonlySet<string>,
+  where: string,
+): Readonly<EncryptionContext> | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  if ('holdFinalFrame' in options) {
+  if (options !== null && typeof options === 'object' && 'holdFinalFrame' in options) {
     throw new TypeError(
       'options.holdFinalFrame was removed: the final frame of a signed message is always held until its signature verified; ' +
         "to release every frame as soon as it verifies, accept only unsigned messages with signaturePolicy: 'ALLOW_ENCRYPT_FORBID_DECRYPT'",
     );
   }
+  checkOptionNames(options, known, where);
   const required = options.context === undefined ? undefined : checkRequired(options.context);
   const policy = options.signaturePolicy;
   if (policy !== undefined && !SIGNATURE_POLICIES.includes(policy)) {
