@@ -104,7 +104,9 @@ export interface EnvelopeOptions {
   /**
    * Most encrypted data keys a message may carry, 1 .. 65,535, default 10. Decrypt rejects messages
    * with more (ERR_LIMIT_EXCEEDED) before calling any keyring, so a hostile header cannot make us call
-   * KMS thousands of times; encrypt refuses to write more.
+   * KMS thousands of times; encrypt refuses to write more. A KMS keyring (`kms` or a KmsKeyring)
+   * with more configured keys is a RangeError at construction, before any KMS call; another keyring
+   * that returns more fails that encrypt with ERR_LIMIT_EXCEEDED, its data key zeroed.
    */
   maxEncryptedDataKeys?: number;
   /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
@@ -300,6 +302,7 @@ export class Envelope {
     );
     const cacheOptions = resolveCacheOptions(options.cache, 'cache');
     this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
+    checkKmsKeyCount(this.#keyring, options.kms !== undefined ? 'kms.keyIds' : 'keyring.keyIds', this.#maxEdks);
   }
 
   /** The suite id messages are encrypted with. */
@@ -672,6 +675,20 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
     ...rest,
     client: client ?? createDefaultKmsClient({ region, endpoint }),
   } as KmsKeyringOptions);
+}
+
+/**
+ * A KMS keyring writes one EDK per configured key (aws-kms-keyring.md, OnEncrypt: the generator's
+ * GenerateDataKey, then one Encrypt per other key), so more keys than maxEncryptedDataKeys could
+ * never encrypt: each attempt would cost a data key and every KMS call before failing. Known
+ * here, refused here. Other keyrings' counts are only known once they ran (#loadMaterials checks).
+ */
+function checkKmsKeyCount(keyring: Keyring, option: string, maxEdks: number): void {
+  if (!(keyring instanceof KmsKeyring) || keyring.keyIds.length <= maxEdks) return;
+  throw new RangeError(
+    `${option} has ${keyring.keyIds.length} keys but maxEncryptedDataKeys is ${maxEdks}: every message would carry ` +
+      `${keyring.keyIds.length} encrypted data keys; raise maxEncryptedDataKeys or configure fewer keys`,
+  );
 }
 
 /**
