@@ -35,6 +35,7 @@ import {
   type EncryptStream,
 } from './stream/index.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
+import { checkOptionNames } from './options.js';
 
 /** Commitment policies, named as in the AWS Encryption SDK (framework/commitment-policy.md). */
 export type CommitmentPolicy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT';
@@ -105,7 +106,9 @@ export interface EnvelopeOptions {
   /**
    * Most encrypted data keys a message may carry, 1 .. 65,535, default 10. Decrypt rejects messages
    * with more (ERR_LIMIT_EXCEEDED) before calling any keyring, so a hostile header cannot make us call
-   * KMS thousands of times; encrypt refuses to write more.
+   * KMS thousands of times; encrypt refuses to write more. A KMS keyring (`kms` or a KmsKeyring)
+   * with more configured keys is a RangeError at construction, before any KMS call; another keyring
+   * that returns more fails that encrypt with ERR_LIMIT_EXCEEDED, its data key zeroed.
    */
   maxEncryptedDataKeys?: number;
   /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
@@ -282,9 +285,7 @@ export class Envelope {
       'maxBodyBytes',
       'keyringTimeoutMs',
     ]);
-    for (const k of Object.keys(options)) {
-      if (!known.has(k)) throw new TypeError(`unknown option ${JSON.stringify(k)}`);
-    }
+    checkOptionNames(options, known, 'Envelope');
     this.#keyring = resolveKeyring(options);
     this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
     this.#contextReserve = publicKeyPairBytes(this.#suite);
@@ -328,6 +329,7 @@ export class Envelope {
     );
     const cacheOptions = resolveCacheOptions(options.cache, 'cache');
     this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
+    checkKmsKeyCount(this.#keyring, options.kms !== undefined ? 'kms.keyIds' : 'keyring.keyIds', this.#maxEdks);
   }
 
   /** The suite id messages are encrypted with. */
@@ -348,6 +350,7 @@ export class Envelope {
    * `encryptDetailed` returns the context written and the parsed header as well.
    */
   async encrypt(plaintext: Uint8Array | string, options?: EncryptOptions): Promise<Buffer> {
+    checkOptionNames(options, ENCRYPT_OPTIONS, 'encrypt');
     const data = toBytes(plaintext, 'plaintext');
     const cache = this.#cache;
     if (cache === undefined) {
@@ -398,7 +401,7 @@ export class Envelope {
    */
   async decrypt(message: Uint8Array, options?: DecryptOptions): Promise<DecryptResult> {
     if (!(message instanceof Uint8Array)) throw new TypeError('message must be a Uint8Array');
-    const required = checkDecryptOptions(options);
+    const required = checkDecryptOptions(options, DECRYPT_OPTIONS, 'decrypt');
     const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const header = parseHeader(buf, { maxEncryptedDataKeys: this.#maxEdks, maxHeaderBytes: this.#maxHeaderBytes });
@@ -430,6 +433,7 @@ export class Envelope {
    * constant memory and backpressure. `Readable.toWeb`/`Writable.toWeb` adapt it to web streams.
    */
   encryptStream(options?: EncryptStreamOptions): EncryptStream {
+    checkOptionNames(options, ENCRYPT_STREAM_OPTIONS, 'encryptStream');
     const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     const length = options?.plaintextLength;
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
@@ -445,7 +449,7 @@ export class Envelope {
    * event, never in a silently short output. Emits `header` with the parsed message header.
    */
   decryptStream(options?: DecryptStreamOptions): DecryptStream {
-    const required = checkDecryptOptions(options);
+    const required = checkDecryptOptions(options, DECRYPT_OPTIONS, 'decryptStream');
     const forbidSigned = options?.signaturePolicy === 'ALLOW_ENCRYPT_FORBID_DECRYPT';
     return createDecryptStream({
       limits: {
@@ -470,6 +474,7 @@ export class Envelope {
    * place only after the whole message is written and flushed, so `dst` is never partial.
    */
   async encryptFile(src: string, dst: string, options?: EncryptOptions & FileOptions): Promise<void> {
+    checkOptionNames(options, ENCRYPT_FILE_OPTIONS, 'encryptFile');
     const context = checkEncryptContext(options?.context, 'options.context', this.#contextReserve);
     await encryptFile(
       src,
@@ -488,7 +493,7 @@ export class Envelope {
   async decryptFile(src: string, dst: string, options?: DecryptOptions & FileOptions): Promise<void> {
     const streamOptions: DecryptOptions = {};
     if (options !== undefined) {
-      checkDecryptOptions(options); // here too, so a bad option fails before any file is touched
+      checkDecryptOptions(options, DECRYPT_FILE_OPTIONS, 'decryptFile'); // here too, so a bad option fails before any file is touched
       if (options.context !== undefined) streamOptions.context = options.context;
       if (options.signaturePolicy !== undefined) streamOptions.signaturePolicy = options.signaturePolicy;
     }
@@ -700,6 +705,20 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
 }
 
 /**
+ * A KMS keyring writes one EDK per configured key (aws-kms-keyring.md, OnEncrypt: the generator's
+ * GenerateDataKey, then one Encrypt per other key), so more keys than maxEncryptedDataKeys could
+ * never encrypt: each attempt would cost a data key and every KMS call before failing. Known
+ * here, refused here. Other keyrings' counts are only known once they ran (#loadMaterials checks).
+ */
+function checkKmsKeyCount(keyring: Keyring, option: string, maxEdks: number): void {
+  if (!(keyring instanceof KmsKeyring) || keyring.keyIds.length <= maxEdks) return;
+  throw new RangeError(
+    `${option} has ${keyring.keyIds.length} keys but maxEncryptedDataKeys is ${maxEdks}: every message would carry ` +
+      `${keyring.keyIds.length} encrypted data keys; raise maxEncryptedDataKeys or configure fewer keys`,
+  );
+}
+
+/**
  * Serialized size of the `aws-crypto-public-key` pair a signed suite adds to the context: two
  * 2-byte lengths, the key, and the base64 of the compressed point (1 + coordinate bytes).
  */
@@ -737,19 +756,34 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
 }
 
 /**
- * Validates decrypt options and returns the required context pairs. `holdFinalFrame` was removed
+ * The names each call's options object may hold (src/options.ts): an unknown one is a TypeError,
+ * so a misnamed option (the ESDK's `encryptionContext`) cannot silently drop a check.
+ */
+const ENCRYPT_OPTIONS: ReadonlySet<string> = new Set(['context']);
+const ENCRYPT_STREAM_OPTIONS: ReadonlySet<string> = new Set(['context', 'plaintextLength']);
+const ENCRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signal']);
+const DECRYPT_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy']);
+const DECRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy', 'signal']);
+
+/**
+ * Validates decrypt options (their names against `known`, for the call `where`) and returns the
+ * required context pairs. `holdFinalFrame` was removed
  * (a signed message's final frame is always held until its signature verified) and is refused by
  * name, so no caller goes on believing it has an effect.
  */
-function checkDecryptOptions(options: DecryptOptions | undefined): Readonly<EncryptionContext> | undefined {
+function checkDecryptOptions(
+  options: DecryptOptions | undefined,
+  known: ReadonlySet<string>,
+  where: string,
+): Readonly<EncryptionContext> | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  if ('holdFinalFrame' in options) {
+  if (options !== null && typeof options === 'object' && 'holdFinalFrame' in options) {
     throw new TypeError(
       'options.holdFinalFrame was removed: the final frame of a signed message is always held until its signature verified; ' +
         "to release every frame as soon as it verifies, accept only unsigned messages with signaturePolicy: 'ALLOW_ENCRYPT_FORBID_DECRYPT'",
     );
   }
+  checkOptionNames(options, known, where);
   const required = options.context === undefined ? undefined : checkRequired(options.context);
   const policy = options.signaturePolicy;
   if (policy !== undefined && !SIGNATURE_POLICIES.includes(policy)) {

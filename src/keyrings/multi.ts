@@ -4,7 +4,7 @@
  * tries the generator, then the children in order; the first data key wins.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { KeyringError, NoDecryptableKeyError } from '../errors.js';
+import { EnvelopeError, KeyringError, NoDecryptableKeyError } from '../errors.js';
 import type {
   EncryptedDataKey,
   Keyring,
@@ -111,24 +111,44 @@ export class MultiKeyring implements Keyring, KmsCallCounter {
       }
     }
     if (errors.length === 0) return undefined;
-    // Spec "OnDecrypt": the failure carries the collected failure messages (and the errors, as cause).
+    // Spec "OnDecrypt": the failure carries the collected failures. The errors themselves, messages
+    // and all, are the cause (in order); our message says what kind each was, and quotes only our
+    // own errors' texts: a foreign keyring's message may carry secrets (as in keyring-call.ts).
     throw new NoDecryptableKeyError(
-      `MultiKeyring: no keyring could decrypt a data key (${errors.length} failed): ${errors.map(describeFailure).join('; ')}`,
+      `MultiKeyring: no keyring could decrypt a data key (${errors.length} failed): ${errors.map(describeFailure).join('; ')}` +
+        ' (the errors are the cause, an AggregateError)',
       { cause: new AggregateError(errors, 'keyring failures') },
     );
   }
 }
 
-/** Longest part of one child's failure message quoted in the multi-keyring's own message. */
+/** Longest part of one of our own errors' messages quoted in the multi-keyring's message. */
 const MAX_QUOTED = 300;
 
-/** `Name: message` of one collected failure, cut to MAX_QUOTED characters. */
+/** A class name or `code` shaped like code (an identifier), not like data. */
+const CLASS_NAME = /^[A-Za-z_$][\w$]{0,63}$/;
+/** Error codes as Node and most libraries spell them (ECONNREFUSED, ERR_KMS): upper-case constants. */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/**
+ * One collected failure for the multi-keyring's message: `[n] Class (code)`, and for our own
+ * errors (EnvelopeError, whose texts this library writes) `: message` cut to MAX_QUOTED characters.
+ * A foreign error's message, `name` (settable to anything) and a non-Error value are never
+ * quoted: they may carry secrets (a connection string, a token). The originals are the cause.
+ */
 function describeFailure(err: unknown, i: number): string {
-  const e = err as { name?: unknown; message?: unknown } | null;
-  const name = typeof e?.name === 'string' && e.name.length > 0 ? e.name : 'Error';
-  let msg = typeof e?.message === 'string' ? e.message : String(err);
-  if (msg.length > MAX_QUOTED) msg = msg.slice(0, MAX_QUOTED) + '...';
-  return `[${i + 1}] ${name}: ${msg}`;
+  const n = `[${i + 1}]`;
+  if (!(err instanceof Error)) {
+    return `${n} ${err === null || err === undefined ? String(err) : `a value of type ${typeof err} (not an Error)`}`;
+  }
+  // Our errors' `name` is spelt out in errors.ts (it survives a minifier); others': their class.
+  const ctor = err instanceof EnvelopeError ? err.name : (err as { constructor?: { name?: unknown } }).constructor?.name;
+  const cls = typeof ctor === 'string' && CLASS_NAME.test(ctor) ? ctor : 'an Error subclass';
+  const code = (err as { code?: unknown }).code;
+  const kind = typeof code === 'string' && ERROR_CODE.test(code) ? `${cls} (${code})` : cls;
+  if (!(err instanceof EnvelopeError)) return `${n} ${kind}`;
+  const msg = err.message.length > MAX_QUOTED ? err.message.slice(0, MAX_QUOTED) + '...' : err.message;
+  return `${n} ${kind}: ${msg}`;
 }
 
 function checkKeyring(k: unknown, option: string): void {

@@ -9,6 +9,7 @@ import { pipeline, Readable } from 'node:stream';
 import { LimitExceededError, MalformedMessageError } from '../errors.js';
 import type { DecryptResult, Envelope, SignaturePolicy } from '../envelope.js';
 import { checkDecryptContext } from '../format/context.js';
+import { checkOptionNames } from '../options.js';
 import type { EncryptionContext } from '../types.js';
 import { readMetadata, type EncryptedObjectInfo } from './metadata.js';
 import { loadS3 } from './sdk.js';
@@ -40,8 +41,8 @@ export type DecryptedObjectStream = Readable & {
   object: EncryptedObjectInfo & { etag: string | undefined; versionId: string | undefined; encryptedLength: number | undefined };
 };
 
-async function getObject(o: DownloadDecryptedOptions) {
-  checkOptions(o);
+async function getObject(o: DownloadDecryptedOptions, known: ReadonlySet<string>, where: string) {
+  checkOptions(o, known, where);
   const { GetObjectCommand } = await loadS3();
   const out = (await o.client.send(
     new GetObjectCommand({ Bucket: o.bucket, Key: o.key, VersionId: o.versionId }),
@@ -71,12 +72,12 @@ async function getObject(o: DownloadDecryptedOptions) {
 
 /** Fetches an object and returns its plaintext as a stream (see the module comment for guarantees). */
 export async function downloadDecrypted(options: DownloadDecryptedOptions): Promise<DecryptedObjectStream> {
-  checkOptions(options);
+  checkOptions(options, DOWNLOAD_OPTIONS, 'downloadDecrypted');
   // Before GetObject: decryptStream validates the required context, and a TypeError after the
   // request would leave the response body (and its socket) open.
   // Signed messages: the final frame always waits for the signature (client-apis/decrypt.md).
   const decrypt = options.envelope.decryptStream({ context: options.context, signaturePolicy: options.signaturePolicy });
-  const { body, object } = await getObject(options);
+  const { body, object } = await getObject(options, DOWNLOAD_OPTIONS, 'downloadDecrypted');
   // pipeline forwards a body error (socket reset, abort) to `decrypt` as its error; an early clean
   // end is caught by decryptStream itself as a truncated message.
   pipeline(body, decrypt, () => {});
@@ -92,9 +93,10 @@ export interface DownloadDecryptedBufferOptions extends DownloadDecryptedOptions
 export async function downloadDecryptedBuffer(
   options: DownloadDecryptedBufferOptions,
 ): Promise<DecryptResult & { object: DecryptedObjectStream['object'] }> {
+  checkOptions(options, DOWNLOAD_BUFFER_OPTIONS, 'downloadDecryptedBuffer');
   const max = options.maxBytes ?? 256 * 1024 * 1024;
   if (!Number.isSafeInteger(max) || max < 1) throw new RangeError('options.maxBytes must be a positive integer number of bytes');
-  const { body, object } = await getObject(options);
+  const { body, object } = await getObject(options, DOWNLOAD_BUFFER_OPTIONS, 'downloadDecryptedBuffer');
   if (object.encryptedLength !== undefined && object.encryptedLength > max) {
     body.destroy();
     throw new LimitExceededError(`object is ${object.encryptedLength} bytes, over maxBytes (${max}); use downloadDecrypted`);
@@ -118,8 +120,23 @@ export async function downloadDecryptedBuffer(
 
 const SIGNATURE_POLICIES: readonly unknown[] = ['ALLOW_ENCRYPT_ALLOW_DECRYPT', 'ALLOW_ENCRYPT_FORBID_DECRYPT'];
 
-function checkOptions(o: DownloadDecryptedOptions): void {
+/** Option names of each helper (src/options.ts): a misnamed `context` must not drop the context check. */
+const DOWNLOAD_OPTIONS: ReadonlySet<string> = new Set([
+  'client',
+  'bucket',
+  'key',
+  'envelope',
+  'context',
+  'versionId',
+  'signaturePolicy',
+  'requireMarker',
+  'signal',
+]);
+const DOWNLOAD_BUFFER_OPTIONS: ReadonlySet<string> = new Set([...DOWNLOAD_OPTIONS, 'maxBytes']);
+
+function checkOptions(o: DownloadDecryptedOptions, known: ReadonlySet<string>, where: string): void {
   if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
+  checkOptionNames(o, known, where);
   if (o.client === null || typeof o.client !== 'object' || typeof o.client.send !== 'function') {
     throw new TypeError('options.client must be an S3Client from @aws-sdk/client-s3');
   }

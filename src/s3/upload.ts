@@ -23,6 +23,7 @@ import { ENCRYPTED_CONTENT_TYPE, uploadMetadata } from './metadata.js';
 import { checkPartSize, DEFAULT_PART, encryptedLength, MAX_PART, MIN_PART, partSizeFor } from './part-size.js';
 import { loadS3, loadStorage, type S3Module } from './sdk.js';
 import { stringPlaintextBytes } from '../format/plaintext.js';
+import { checkOptionNames } from '../options.js';
 
 /** Anything with an AWS SDK v3 `send(command)`: an `S3Client` from `@aws-sdk/client-s3`. */
 export interface S3ClientLike {
@@ -306,8 +307,25 @@ function abortError(reason: unknown): Error {
   return e;
 }
 
+/** Option names of uploadEncrypted (src/options.ts): a misnamed `context` must not write an empty context. */
+const UPLOAD_OPTIONS: ReadonlySet<string> = new Set([
+  'client',
+  'bucket',
+  'key',
+  'body',
+  'envelope',
+  'context',
+  'contentType',
+  'metadata',
+  'partSize',
+  'queueSize',
+  'plaintextLength',
+  'signal',
+]);
+
 function checkOptions(options: UploadEncryptedOptions): UploadEncryptedOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('uploadEncrypted options must be an object');
+  checkOptionNames(options, UPLOAD_OPTIONS, 'uploadEncrypted');
   const o = options;
   if (o.client === null || typeof o.client !== 'object' || typeof o.client.send !== 'function') {
     throw new TypeError('options.client must be an S3Client from @aws-sdk/client-s3');

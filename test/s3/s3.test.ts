@@ -319,7 +319,9 @@ describe('uploadEncrypted / downloadDecrypted', () => {
     await expect(uploadEncrypted({ ...base, bucket: '' })).rejects.toThrow(/options\.bucket/);
     await expect(uploadEncrypted({ ...base, body: 42 as never })).rejects.toThrow(/options\.body/);
     await expect(uploadEncrypted({ ...base, metadata: { 'kms-envelope': '2' } })).rejects.toThrow(/reserved/);
-    await expect(downloadDecrypted({ ...base, client: {} as never })).rejects.toThrow(/options\.client/);
+    const { body: _body, ...downloadBase } = base; // `body` is an upload option: downloadDecrypted refuses it by name
+    await expect(downloadDecrypted({ ...downloadBase, client: {} as never })).rejects.toThrow(/options\.client/);
+    await expect(downloadDecrypted({ ...base, client: {} as never } as never)).rejects.toThrow(/unknown option "body"/);
   });
 });
 

@@ -70,15 +70,18 @@ describe('encrypt (client-apis/encrypt.md)', () => {
     }
   });
 
-  it('encrypt() has no plaintextLength option; one passed anyway is ignored and the real length is what the cache counts', async () => {
+  it('encrypt() has no plaintextLength option: one passed anyway is refused (TypeError) before any keyring call, and the real length is what the cache counts', async () => {
     // @ts-expect-error -- by construction: only encryptStream() takes a declared length.
-    const options: EncryptOptions = { plaintextLength: 10 };
+    const bound: EncryptOptions = { plaintextLength: 10 };
     const keyring = new RecordingKeyring();
     const envelope = envelopeWith(keyring, { cache: { maxBytesPerKey: 150 } });
     const big = randomBytes(200);
+    // Both cannot be given: an unknown option is refused by name (src/options.ts).
+    await expect(envelope.encrypt(big, bound)).rejects.toThrow(/unknown option "plaintextLength" for encrypt/);
+    expect(keyring.encryptInputs).toHaveLength(0);
+    const options: EncryptOptions = {};
     for (let i = 0; i < 2; i++) expect((await envelope.decrypt(await envelope.encrypt(big, options))).plaintext.equals(big)).toBe(true);
-    // 200 bytes exceed maxBytesPerKey: each message gets its own data key, as if no length had
-    // been passed (had the 10 been used, the second message would have reused the first's key).
+    // 200 bytes exceed maxBytesPerKey: each message gets its own data key (the real length counts).
     expect(keyring.encryptInputs).toHaveLength(2);
     const small = randomBytes(60);
     await envelope.encrypt(small, options);

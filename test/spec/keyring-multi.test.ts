@@ -26,21 +26,25 @@ class Throwing implements Keyring {
 }
 
 describe('multi-keyring: OnDecrypt', () => {
-  it('when no keyring succeeds, the failure message contains every collected failure message, in order', async () => {
+  it('when no keyring succeeds, the failure carries every collected failure, in order: the errors as its cause, their kinds and our own errors\' messages in its message', async () => {
     const g = aes('g');
     const out = await g.onEncrypt({ suiteId: SUITE, context: {} });
     const a = new Throwing(new KmsError('KMS Decrypt failed: AccessDeniedException: not allowed here', 'AccessDeniedException'));
     const b = new Throwing(new KeyringError('second child is broken'));
-    const multi = new MultiKeyring({ generator: aes('other'), children: [a, aes('third'), b] });
+    const c = new Throwing(new RangeError('a foreign text, which may hold a secret'));
+    const multi = new MultiKeyring({ generator: aes('other'), children: [a, aes('third'), b, c] });
     const err = await multi.onDecrypt({ suiteId: SUITE, context: {}, encryptedDataKeys: out.encryptedDataKeys }).catch((e) => e);
     expect(err).toBeInstanceOf(NoDecryptableKeyError);
     expect(err.code).toBe('ERR_NO_DECRYPTABLE_KEY');
     const msg: string = err.message;
-    expect(msg).toContain('KMS Decrypt failed: AccessDeniedException: not allowed here');
-    expect(msg).toContain('second child is broken');
+    expect(msg).toContain('[1] KmsError (ERR_KMS): KMS Decrypt failed: AccessDeniedException: not allowed here');
+    expect(msg).toContain('[2] KeyringError (ERR_KEYRING): second child is broken');
+    // A foreign error's kind only (its text may carry secrets: test/review/multi-keyring-error-text.test.ts).
+    expect(msg).toContain('[3] RangeError');
+    expect(msg).not.toContain('foreign text');
     expect(msg.indexOf('AccessDeniedException')).toBeLessThan(msg.indexOf('second child is broken'));
-    // The errors themselves travel as the cause.
-    expect((err.cause as AggregateError).errors).toEqual([a.err, b.err]);
+    // The errors themselves, messages and all, travel as the cause.
+    expect((err.cause as AggregateError).errors).toEqual([a.err, b.err, c.err]);
   });
 });
 
