@@ -8,9 +8,8 @@ import {
   SignaturePolicyError,
 } from './errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
-import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
+import type { Suite } from './format/suites.js';
 import {
-  checkDecryptContext,
   checkEncryptContext,
   checkRequiredContext,
   isWellFormedUtf16,
@@ -19,13 +18,12 @@ import {
 import { parseHeader, type MessageHeader } from './format/header.js';
 import { stringPlaintextBytes } from './format/plaintext.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
-import { decryptBody, DEFAULT_MAX_FRAME_LENGTH, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
+import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
-import { resolveCacheOptions, type CacheOptions, type CacheStats } from './cache/index.js';
+import type { CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
 import { callKeyring, takeDataKey, wipe } from './keyring-call.js';
-import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import {
   createDecryptStream,
   createEncryptStream,
@@ -34,173 +32,37 @@ import {
   type DecryptStream,
   type EncryptStream,
 } from './stream/index.js';
-import { createDefaultKmsClient } from './keyrings/kms-client.js';
 import { checkOptionNames } from './options.js';
+import {
+  checkDecryptOptions,
+  DECRYPT_FILE_OPTIONS,
+  DECRYPT_OPTIONS,
+  ENCRYPT_FILE_OPTIONS,
+  ENCRYPT_OPTIONS,
+  ENCRYPT_STREAM_OPTIONS,
+  resolveEnvelopeOptions,
+  type CommitmentPolicy,
+  type DecryptOptions,
+  type DecryptStreamOptions,
+  type EncryptOptions,
+  type EncryptStreamOptions,
+  type EnvelopeOptions,
+  type FileOptions,
+} from './envelope-options.js';
 
-/** Commitment policies, named as in the AWS Encryption SDK (framework/commitment-policy.md). */
-export type CommitmentPolicy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT';
-
-const COMMITMENT_POLICIES: readonly CommitmentPolicy[] = [
-  'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
-  'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
-];
-
-/**
- * Signature policies, named as in the AWS Encryption SDK (its `SignaturePolicy` of the ESDKs for
- * JavaScript, Java and Python). Only the decrypt half applies to a decrypt call.
- */
-export type SignaturePolicy = 'ALLOW_ENCRYPT_ALLOW_DECRYPT' | 'ALLOW_ENCRYPT_FORBID_DECRYPT';
-
-const SIGNATURE_POLICIES: readonly SignaturePolicy[] = ['ALLOW_ENCRYPT_ALLOW_DECRYPT', 'ALLOW_ENCRYPT_FORBID_DECRYPT'];
-
-/**
- * Shorthand for a KMS keyring: `kms: { keyId: 'arn:aws:kms:...:key/...' }`. Decrypting takes key
- * ARNs; an alias or key id encrypts but decrypts only with `resolveOnDecrypt: true` (see
- * KmsKeyringOptions).
- */
-export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
-  /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
-  client?: unknown;
-  /** Region for the default client. Default: the AWS environment. */
-  region?: string;
-  /** Endpoint for the default client, e.g. `http://127.0.0.1:4599` for the local KMS. */
-  endpoint?: string;
-}
-
-export interface EnvelopeOptions {
-  /** Where data keys come from. Exactly one of `keyring` and `kms`. */
-  keyring?: Keyring;
-  /** Builds a `KmsKeyring` from these options. Exactly one of `keyring` and `kms`. */
-  kms?: EnvelopeKmsOptions;
-  /**
-   * Data-key cache, always bounded (see README "Cache limits and why"). `false` disables it: every
-   * encrypt then calls the keyring (one KMS `GenerateDataKey`) and every decrypt unwraps its key.
-   * Default: `{ maxEntries: 100, maxAgeMs: 300_000, maxMessagesPerKey: 10_000, maxBytesPerKey: 2 ** 40 }`
-   * (see src/cache/options.ts for ranges).
-   */
-  cache?: CacheOptions | false;
-  /**
-   * Algorithm suite for encryption: `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment; default) or
-   * `0x0578` (the same plus an ECDSA P-384 signature, so readers who can decrypt cannot forge).
-   */
-  suite?: number;
-  /**
-   * Plaintext bytes per frame, 1 .. 2^31-1. The format allows up to 2^32-1, but the ESDK for
-   * Python refuses frames over 2^31-1 bytes (its MAX_FRAME_SIZE) and the ESDK for Java keeps frame
-   * lengths in a signed 32-bit int, so larger frames would not be readable by every ESDK.
-   * Default 262,144 (256 KiB), chosen by
-   * measurement (`npm run bench`, 8 MiB buffers on 2 cores): 64 KiB frames reach about 70% of one-shot
-   * AES-256-GCM, 256 KiB about 86-88%, 1 MiB no more; a stream decrypt holds one frame, so 256 KiB
-   * keeps its memory small and releases verified plaintext early. Messages smaller than a frame
-   * are one frame whatever the setting. When only `maxFrameLength` is given and it is below
-   * 262,144, the default is `maxFrameLength` instead, so the Envelope reads what it writes.
-   * Frames over 16 MiB (the default `maxFrameLength` of every reader) need readers that raised it.
-   */
-  frameLength?: number;
-  /**
-   * Default `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`: only key-committing (v2) messages decrypt.
-   * `REQUIRE_ENCRYPT_ALLOW_DECRYPT` also reads legacy v1 messages (suites 0x0014..0x0378), which do
-   * not commit to their data key. Encryption always uses a committing suite.
-   */
-  commitmentPolicy?: CommitmentPolicy;
-  /**
-   * Most encrypted data keys a message may carry, 1 .. 65,535, default 10. Decrypt rejects messages
-   * with more (ERR_LIMIT_EXCEEDED) before calling any keyring, so a hostile header cannot make us call
-   * KMS thousands of times; encrypt refuses to write more. A KMS keyring (`kms` or a KmsKeyring)
-   * with more configured keys is a RangeError at construction, before any KMS call; another keyring
-   * that returns more fails that encrypt with ERR_LIMIT_EXCEEDED, its data key zeroed.
-   */
-  maxEncryptedDataKeys?: number;
-  /** Largest header accepted on decrypt, in bytes, 64 .. 16 MiB, default 1 MiB (headers are usually < 1 KiB). */
-  maxHeaderBytes?: number;
-  /**
-   * Stream decrypt only: largest frame length accepted, in bytes, 1 .. 2^32-1. Default: 16 MiB, or
-   * this Envelope's `frameLength` when that is larger, so an Envelope always reads the messages it
-   * writes. A value below `frameLength` is a RangeError naming both options: such an Envelope
-   * could not decrypt its own messages. A stream holds one frame of plaintext until its tag
-   * verifies, so this bounds its memory (security effect: a hostile message cannot make a stream
-   * buffer more); a message announcing bigger frames fails with ERR_LIMIT_EXCEEDED, naming this
-   * option, before any keyring call. Messages written with frames over 16 MiB need readers that
-   * raised their limit too (`kms-envelope decrypt --max-frame-length`). (Buffer decrypt needs no
-   * such bound: it only ever holds the message you pass in.)
-   */
-  maxFrameLength?: number;
-  /**
-   * Stream decrypt only: largest non-framed (legacy single-block) body accepted, in bytes,
-   * 1 .. 2^36, default 64 MiB. Such a body has one tag at its end, so a stream must hold all of it.
-   */
-  maxBodyBytes?: number;
-  /**
-   * Longest one keyring call may take, in milliseconds, 1 .. 600,000 (10 minutes), default 30,000.
-   * A call is one `onEncrypt` or `onDecrypt`: with a KMS keyring, every KMS request it makes
-   * (GenerateDataKey and Encrypts on encrypt, Decrypts of the EDKs it tries on decrypt), retries
-   * included. Applies to every keyring call: encrypt and decrypt, buffers and streams, cached or not.
-   * When it passes, every caller waiting on that call fails with KeyringTimeoutError
-   * (ERR_KEYRING_TIMEOUT) and the next caller starts a fresh call, so a call that never settles
-   * cannot wedge a cache partition. Keyrings take no cancellation signal, so the call itself runs on,
-   * detached: if it answers later, its data key is zeroed and never cached or used.
-   * The default leaves a healthy KMS call plenty of room: the AWS SDK retries a failed request
-   * (three attempts by default, with jittered exponential backoff, longer when throttled) and its
-   * HTTP handler sets no request timeout of its own, so a slow but working call can take seconds.
-   * Lower it when a caller must fail fast (a Lambda with a short timeout); raise it for keyrings that
-   * wait on slow devices. A value below the keyring's real latency fails every call. Security
-   * effect: none on confidentiality (a late key is wiped, nothing is retried with it); it trades
-   * waiting forever for a typed failure.
-   */
-  keyringTimeoutMs?: number;
-}
-
-export interface EncryptOptions {
-  /** Encryption context: authenticated, not secret, stored in the message in the clear. */
-  context?: EncryptionContext;
-}
-
-export interface DecryptOptions {
-  /** Pairs that must be present in the message's context with these exact values. */
-  context?: EncryptionContext;
-  /**
-   * Which messages this call accepts, by whether their suite is signed. Default
-   * `'ALLOW_ENCRYPT_ALLOW_DECRYPT'`: signed (0x0578 and legacy 0x0214, 0x0346, 0x0378) and unsigned.
-   *
-   * `'ALLOW_ENCRYPT_FORBID_DECRYPT'` (the ESDK's `decryptUnsignedMessageStream`, the ESDK CLI's
-   * `--decrypt-unsigned`): a signed message fails with `ERR_SIGNATURE_POLICY` as soon as its header
-   * is parsed, before the cache or the keyring (KMS) is asked for its key (client-apis/decrypt.md,
-   * "Behavior"). Use it for streams whose consumer must act on every byte as soon as it arrives: a
-   * stream releases each frame of an unsigned message, the final one included, as soon as its tag
-   * verified, whereas the final frame of a signed message always waits for the signature and the
-   * end of the input. Security effect: none on what is authenticated (every byte released has
-   * verified under the data key); it states that the caller does not rely on a signature, so
-   * anyone who can decrypt these messages could also have written them.
-   */
-  signaturePolicy?: SignaturePolicy;
-}
-
-export interface EncryptStreamOptions extends EncryptOptions {
-  /**
-   * Total plaintext length in bytes, when known. Only then can the stream use a cached data key
-   * (the cache's byte limit must be checked before the first byte is written, as in the ESDK's
-   * caching CMM); without it every stream gets a fresh data key (one KMS call per stream).
-   */
-  plaintextLength?: number;
-}
-
-/**
- * Stream decrypt options: those of `decrypt`. The final frame of a signed message is always held
- * until the signature verified and the input ended (client-apis/decrypt.md: a final frame's
- * plaintext MUST NOT be released before); earlier frames are released as their tags verify (they
- * are authentic under the data key, but a holder of the data key could have written them: the
- * signature proves the writer only once the stream ended without error). The former
- * `holdFinalFrame` option is refused with a TypeError.
- */
-export type DecryptStreamOptions = DecryptOptions;
-
-export interface FileOptions {
-  /**
-   * Aborts the work: the streams are destroyed, the temporary file is removed, `dst` is left as it
-   * was, and the promise rejects with the signal's reason (an `AbortError` by default).
-   */
-  signal?: AbortSignal;
-}
+// The option types are part of the Envelope's API; they live with their validation.
+export type {
+  CommitmentPolicy,
+  DecryptOptions,
+  DecryptStreamOptions,
+  EncryptOptions,
+  EncryptStreamOptions,
+  EnvelopeKmsOptions,
+  EnvelopeOptions,
+  FileOptions,
+  SignaturePolicy,
+} from './envelope-options.js';
+export { DEFAULT_FRAME_LENGTH, DEFAULT_KEYRING_TIMEOUT_MS } from './envelope-options.js';
 
 /** What `encryptDetailed` returns (client-apis/encrypt.md "Output"). */
 export interface EncryptResult {
@@ -233,17 +95,6 @@ interface CachedMaterials {
   prepared: PreparedEncryption;
 }
 
-const UINT32_MAX = 0xffff_ffff;
-/** Largest frame length every ESDK reads (see EnvelopeOptions.frameLength). */
-const MAX_PORTABLE_FRAME_LENGTH = 0x7fff_ffff;
-
-/** Default frame length in bytes; see EnvelopeOptions.frameLength for the measurement behind it. */
-export const DEFAULT_FRAME_LENGTH = 262_144;
-
-/** Default and largest keyringTimeoutMs, in milliseconds; see EnvelopeOptions.keyringTimeoutMs. */
-export const DEFAULT_KEYRING_TIMEOUT_MS = 30_000;
-const MAX_KEYRING_TIMEOUT_MS = 600_000;
-
 /**
  * Envelope encryption with AWS KMS data keys in the AWS Encryption SDK message format.
  *
@@ -269,67 +120,18 @@ export class Envelope {
   #keyringCalls = 0;
 
   constructor(options: EnvelopeOptions) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('options must be an object with `keyring` or `kms`');
-    }
-    const known = new Set([
-      'keyring',
-      'kms',
-      'cache',
-      'suite',
-      'frameLength',
-      'commitmentPolicy',
-      'maxEncryptedDataKeys',
-      'maxHeaderBytes',
-      'maxFrameLength',
-      'maxBodyBytes',
-      'keyringTimeoutMs',
-    ]);
-    checkOptionNames(options, known, 'Envelope');
-    this.#keyring = resolveKeyring(options);
-    this.#suite = suiteFromOption(options.suite ?? DEFAULT_SUITE, 'suite');
+    const o = resolveEnvelopeOptions(options);
+    this.#keyring = o.keyring;
+    this.#suite = o.suite;
     this.#contextReserve = publicKeyPairBytes(this.#suite);
-    const policy = options.commitmentPolicy ?? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
-    if (!COMMITMENT_POLICIES.includes(policy)) {
-      throw new RangeError(`commitmentPolicy must be one of ${COMMITMENT_POLICIES.join(', ')}`);
-    }
-    this.#policy = policy;
-    this.#maxEdks = intOption(options.maxEncryptedDataKeys, 'maxEncryptedDataKeys', 10, 1, 0xffff, 'keys');
-    this.#maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1 << 20, 64, 16 << 20, 'bytes');
-    // An Envelope reads what it writes. Each default yields to the other option when only that one
-    // is given: maxFrameLength defaults to max(16 MiB, frameLength) (whoever picks large frames
-    // expects to read them back; the stream encryptor already holds one such frame, so the memory
-    // bound is the one the caller chose), frameLength to min(256 KiB, maxFrameLength) (a reader
-    // that bounds its memory below 256 KiB writes frames it accepts). Both given and contradictory
-    // is a RangeError.
-    const maxGiven = intOption(options.maxFrameLength, 'maxFrameLength', DEFAULT_MAX_FRAME_LENGTH, 1, UINT32_MAX, 'bytes');
-    this.#frameLength = intOption(
-      options.frameLength,
-      'frameLength',
-      Math.min(DEFAULT_FRAME_LENGTH, maxGiven),
-      1,
-      MAX_PORTABLE_FRAME_LENGTH,
-      'bytes',
-    );
-    this.#maxFrameLength = options.maxFrameLength === undefined ? Math.max(maxGiven, this.#frameLength) : maxGiven;
-    if (this.#maxFrameLength < this.#frameLength) {
-      throw new RangeError(
-        `maxFrameLength (${this.#maxFrameLength} bytes) is below frameLength (${this.#frameLength} bytes): ` +
-          'this Envelope could not decrypt its own messages; raise maxFrameLength or lower frameLength',
-      );
-    }
-    this.#maxBodyBytes = intOption(options.maxBodyBytes, 'maxBodyBytes', 64 << 20, 1, 2 ** 36, 'bytes');
-    this.#keyringTimeoutMs = intOption(
-      options.keyringTimeoutMs,
-      'keyringTimeoutMs',
-      DEFAULT_KEYRING_TIMEOUT_MS,
-      1,
-      MAX_KEYRING_TIMEOUT_MS,
-      'milliseconds',
-    );
-    const cacheOptions = resolveCacheOptions(options.cache, 'cache');
-    this.#cache = cacheOptions === false ? undefined : new DataKeyCache<CachedMaterials>(cacheOptions);
-    checkKmsKeyCount(this.#keyring, options.kms !== undefined ? 'kms.keyIds' : 'keyring.keyIds', this.#maxEdks);
+    this.#policy = o.commitmentPolicy;
+    this.#maxEdks = o.maxEncryptedDataKeys;
+    this.#maxHeaderBytes = o.maxHeaderBytes;
+    this.#frameLength = o.frameLength;
+    this.#maxFrameLength = o.maxFrameLength;
+    this.#maxBodyBytes = o.maxBodyBytes;
+    this.#keyringTimeoutMs = o.keyringTimeoutMs;
+    this.#cache = o.cache === false ? undefined : new DataKeyCache<CachedMaterials>(o.cache);
   }
 
   /** The suite id messages are encrypted with. */
@@ -680,44 +482,6 @@ function decryptCacheKey(h: MessageHeader): string {
 /** Longest decrypt cache key kept as raw header bytes; longer ones are hashed. */
 const MAX_RAW_CACHE_KEY = 4096;
 
-function resolveKeyring(options: EnvelopeOptions): Keyring {
-  const { keyring, kms } = options;
-  if ((keyring === undefined) === (kms === undefined)) {
-    throw new TypeError('exactly one of options.keyring and options.kms is required');
-  }
-  if (keyring !== undefined) {
-    if (
-      keyring === null ||
-      typeof keyring !== 'object' ||
-      typeof keyring.onEncrypt !== 'function' ||
-      typeof keyring.onDecrypt !== 'function'
-    ) {
-      throw new TypeError('options.keyring must implement onEncrypt and onDecrypt');
-    }
-    return keyring;
-  }
-  if (kms === null || typeof kms !== 'object') throw new TypeError('options.kms must be an object');
-  const { client, region, endpoint, ...rest } = kms;
-  return new KmsKeyring({
-    ...rest,
-    client: client ?? createDefaultKmsClient({ region, endpoint }),
-  } as KmsKeyringOptions);
-}
-
-/**
- * A KMS keyring writes one EDK per configured key (aws-kms-keyring.md, OnEncrypt: the generator's
- * GenerateDataKey, then one Encrypt per other key), so more keys than maxEncryptedDataKeys could
- * never encrypt: each attempt would cost a data key and every KMS call before failing. Known
- * here, refused here. Other keyrings' counts are only known once they ran (#loadMaterials checks).
- */
-function checkKmsKeyCount(keyring: Keyring, option: string, maxEdks: number): void {
-  if (!(keyring instanceof KmsKeyring) || keyring.keyIds.length <= maxEdks) return;
-  throw new RangeError(
-    `${option} has ${keyring.keyIds.length} keys but maxEncryptedDataKeys is ${maxEdks}: every message would carry ` +
-      `${keyring.keyIds.length} encrypted data keys; raise maxEncryptedDataKeys or configure fewer keys`,
-  );
-}
-
 /**
  * Serialized size of the `aws-crypto-public-key` pair a signed suite adds to the context: two
  * 2-byte lengths, the key, and the base64 of the compressed point (1 + coordinate bytes).
@@ -755,67 +519,11 @@ function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
   return { providerId: edk.providerId, providerInfo: edk.providerInfo, ciphertext: edk.ciphertext };
 }
 
-/**
- * The names each call's options object may hold (src/options.ts): an unknown one is a TypeError,
- * so a misnamed option (the ESDK's `encryptionContext`) cannot silently drop a check.
- */
-const ENCRYPT_OPTIONS: ReadonlySet<string> = new Set(['context']);
-const ENCRYPT_STREAM_OPTIONS: ReadonlySet<string> = new Set(['context', 'plaintextLength']);
-const ENCRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signal']);
-const DECRYPT_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy']);
-const DECRYPT_FILE_OPTIONS: ReadonlySet<string> = new Set(['context', 'signaturePolicy', 'signal']);
-
-/**
- * Validates decrypt options (their names against `known`, for the call `where`) and returns the
- * required context pairs. `holdFinalFrame` was removed
- * (a signed message's final frame is always held until its signature verified) and is refused by
- * name, so no caller goes on believing it has an effect.
- */
-function checkDecryptOptions(
-  options: DecryptOptions | undefined,
-  known: ReadonlySet<string>,
-  where: string,
-): Readonly<EncryptionContext> | undefined {
-  if (options === undefined) return undefined;
-  if (options !== null && typeof options === 'object' && 'holdFinalFrame' in options) {
-    throw new TypeError(
-      'options.holdFinalFrame was removed: the final frame of a signed message is always held until its signature verified; ' +
-        "to release every frame as soon as it verifies, accept only unsigned messages with signaturePolicy: 'ALLOW_ENCRYPT_FORBID_DECRYPT'",
-    );
-  }
-  checkOptionNames(options, known, where);
-  const required = options.context === undefined ? undefined : checkRequired(options.context);
-  const policy = options.signaturePolicy;
-  if (policy !== undefined && !SIGNATURE_POLICIES.includes(policy)) {
-    throw new RangeError(`options.signaturePolicy must be one of ${SIGNATURE_POLICIES.join(', ')}`);
-  }
-  return required;
-}
-
-function checkRequired(context: unknown): Readonly<EncryptionContext> {
-  return checkDecryptContext(context, 'options.context');
-}
-
 function toBytes(input: Uint8Array | string, name: string): Uint8Array {
   if (input instanceof Uint8Array) return input;
   // A string must be well-formed UTF-16, else it would be encrypted as something else (U+FFFD).
   if (typeof input === 'string') return stringPlaintextBytes(input, name);
   throw new TypeError(`${name} must be a Uint8Array or a string`);
-}
-
-function intOption(
-  value: unknown,
-  name: string,
-  dflt: number,
-  min: number,
-  max: number,
-  unit: string,
-): number {
-  if (value === undefined) return dflt;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer number of ${unit} from ${min} to ${max}`);
-  }
-  return value;
 }
 
 function emptyStats(): CacheStats {
