@@ -11,28 +11,68 @@
 // - Not minified (readable stack traces); source maps point back to src/ for
 //   `node --enable-source-maps`. Error names do not depend on class names (src/errors.ts), so no
 //   name-keeping helpers are needed, here or in a user's minified bundle.
+// - Atomic: the new dist/ is written beside the old one and swapped in by rename, so a process
+//   running the CLI or importing dist/ meanwhile (a second terminal, a test, the `prepare` that the
+//   first `npx kms-envelope` in a clone runs) never finds it half written or missing.
+// - Skipped when dist/ was built from exactly these sources (a hash of src/ and the build's
+//   configuration, kept in dist/.build-hash): `npm test` and `npx` in a clone then cost nothing.
+//   `node scripts/build.mjs --force` rebuilds anyway.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
+const dist = join(root, 'dist');
+const stampFile = join(dist, '.build-hash');
 
-rmSync(`${root}dist`, { recursive: true, force: true });
+/** SHA-256 over the sources and everything that shapes the output (paths and contents, in order). */
+function sourceHash() {
+  const h = createHash('sha256');
+  const add = (rel) => {
+    h.update(`${rel}\0`);
+    h.update(readFileSync(join(root, rel)));
+    h.update('\0');
+  };
+  const walk = (rel) => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const child = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(child);
+      else add(child);
+    }
+  };
+  walk('src');
+  for (const f of ['scripts/build.mjs', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json']) {
+    if (existsSync(join(root, f))) add(f);
+  }
+  return h.digest('hex');
+}
+
+const hash = sourceHash();
+if (!process.argv.includes('--force') && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) {
+  console.log('dist/ is up to date');
+  process.exit(0);
+}
+
+const next = join(root, `dist.${process.pid}.tmp`);
+rmSync(next, { recursive: true, force: true });
 
 // A type error fails the build here, before any JavaScript is written.
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--emitDeclarationOnly'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--emitDeclarationOnly', '--outDir', next],
+  { cwd: root, stdio: 'inherit' },
+);
 
 await build({
   absWorkingDir: root,
   entryPoints: ['src/index.ts', 'src/errors.ts', 'src/local-kms/index.ts', 'src/s3/index.ts', 'src/cli/main.ts'],
   outbase: 'src',
-  outdir: 'dist',
+  outdir: next,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   splitting: true,
@@ -44,3 +84,11 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+writeFileSync(join(next, '.build-hash'), hash);
+// The swap: two renames, so dist/ is missing for the time between them only (no file is ever half
+// written under dist/). The old tree is removed afterwards.
+const old = join(root, `dist.${process.pid}.old`);
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(next, dist);
+rmSync(old, { recursive: true, force: true });
