@@ -8,6 +8,7 @@ import { checkDecryptContext } from './format/context.js';
 import { DEFAULT_MAX_FRAME_LENGTH } from './format/decrypt.js';
 import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
+import { parseKmsArn } from './keyrings/kms-arn.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
 import { checkOptionNames } from './options.js';
 import type { EncryptionContext, Keyring } from './types.js';
@@ -36,7 +37,7 @@ const SIGNATURE_POLICIES: readonly SignaturePolicy[] = ['ALLOW_ENCRYPT_ALLOW_DEC
 export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
   /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
   client?: unknown;
-  /** Region for the default client. Default: the AWS environment. */
+  /** Region for the default client. Default: the Region the key ARNs name when they all name one (a KMS key is called in its own Region), else the AWS environment (AWS_REGION, profile). */
   region?: string;
   /** Endpoint for the default client, e.g. `http://127.0.0.1:4599` for the local KMS. */
   endpoint?: string;
@@ -300,8 +301,25 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
   const { client, region, endpoint, ...rest } = kms;
   return new KmsKeyring({
     ...rest,
-    client: client ?? createDefaultKmsClient({ region, endpoint }),
+    client: client ?? createDefaultKmsClient({ region: region ?? regionOfArns(rest), endpoint }),
   } as KmsKeyringOptions);
+}
+
+/**
+ * The Region the configured key ARNs name, when they all name one: the default client's Region
+ * when `kms.region` is not given. A KMS key lives in one Region and is called there (the ESDK's KMS
+ * keyring makes its client from the ARN's Region too), so `kms: { keyId: ARN }` needs no AWS_REGION;
+ * with aliases, key ids or ARNs of several Regions the AWS environment decides, as before.
+ */
+function regionOfArns(kms: { keyId?: unknown; keyIds?: unknown }): string | undefined {
+  const ids = [kms.keyId, ...(Array.isArray(kms.keyIds) ? kms.keyIds : [])].filter((k) => k !== undefined);
+  let region: string | undefined;
+  for (const id of ids) {
+    const arn = typeof id === 'string' ? parseKmsArn(id) : undefined;
+    if (arn === undefined || (region !== undefined && arn.region !== region)) return undefined;
+    region = arn.region;
+  }
+  return region;
 }
 
 /**
