@@ -160,6 +160,19 @@ export function verdictAtMost(value, max, label) {
 }
 
 /** A markdown table from a header row and rows of cells. */
+/**
+ * The report's "### Targets" section for the checks of the groups run, or undefined when they
+ * have none (e.g. `node bench/run.mjs policy`: "0 of 0 pass" says nothing).
+ */
+export function targetsSection(checks) {
+  if (checks.length === 0) return undefined;
+  const failed = checks.filter((c) => !c.pass);
+  return (
+    `### Targets\n\n${checks.length - failed.length} of ${checks.length} pass` +
+    (failed.length > 0 ? `; failing: ${failed.map((c) => c.name).join('; ')}.` : '.')
+  );
+}
+
 export function markdownTable(header, rows) {
   const line = (cells) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creating a KMS key the way the AWS console does it, with the AWS CLI pointed at the local KMS,
 # then importing key material with OpenSSL. The README's "Local KMS" section shows these commands.
+# It can run again on the same data directory: every run creates new keys and points alias/orders
+# at the newest.
 #
 # Run against a local KMS started with the principals file below, from the clone, e.g.
 #   node dist/cli/main.js local-kms --port 4599 --data-dir .local-kms --principals examples/aws-cli/principals.json &
@@ -43,7 +45,15 @@ KEY_ID=$(as_root kms create-key \
   --tags TagKey=team,TagValue=payments TagKey=env,TagValue=dev \
   --policy file://policy.json \
   --query KeyMetadata.KeyId --output text)
-as_root kms create-alias --alias-name alias/orders --target-key-id "$KEY_ID"
+# Re-runnable: each run creates a new key; alias/orders is created on the first run and re-pointed
+# at the new key when it already exists (an earlier run, or the README's commands, on the same
+# --data-dir). The earlier keys stay, as in AWS: schedule their deletion when done with them.
+if as_root kms describe-key --key-id alias/orders > /dev/null 2>&1; then
+  as_root kms update-alias --alias-name alias/orders --target-key-id "$KEY_ID"
+  echo "alias/orders exists: re-pointed at the new key $KEY_ID"
+else
+  as_root kms create-alias --alias-name alias/orders --target-key-id "$KEY_ID"
+fi
 as_root kms list-resource-tags --key-id "$KEY_ID" --output text
 as_root kms get-key-policy --key-id "$KEY_ID" --policy-name default --output text > /dev/null
 

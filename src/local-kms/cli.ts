@@ -40,10 +40,10 @@ Options:
                          ListKeys, ListAliases, GenerateRandom, ListRetirableGrants and the alias
                          side of CreateAlias/UpdateAlias/DeleteAlias need an identity-policy
                          Allow. Without "policies" IAM is not modelled for the principal (the
-                         account principal means the root only; those operations are open)
-                         Without it every caller is the account root. With it every request
-                         must be signed (credential scope in --region, signing time within 5
-                         minutes) by a key in the file: unsigned is
+                         account principal means the root only; those operations are open).
+                         Without --principals every caller is the account root. With it every
+                         request must be signed (credential scope in --region, signing time
+                         within 5 minutes) by a key in the file: unsigned is
                          MissingAuthenticationTokenException, an unknown key
                          UnrecognizedClientException; signatures are verified when the entry
                          has a secret (without one, the access key id alone identifies it)

@@ -284,4 +284,9 @@ describe('--help', () => {
     expect(help).toMatch(/130\/143 +interrupted/);
     for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(100);
   });
+  it('local-kms --help: what happens without --principals names the option (not "it" after the policies text)', async () => {
+    const help = (await cli(['local-kms', '--help'])).stdout.toString().replace(/\s+/g, ' ');
+    expect(help).toContain('Without --principals every caller is the account root.');
+    expect(help).not.toMatch(/Without it every caller/);
+  });
 });

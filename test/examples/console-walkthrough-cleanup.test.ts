@@ -23,7 +23,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fresh local KMS (the script creates alias/orders, once per KMS). */
+/** A fresh local KMS. */
 async function kmsUrl(name: string): Promise<string> {
   const s = await startLocalKmsServer({ port: 0, dataDir: join(dir, name, 'kms'), principalsFile: join(root, 'examples/aws-cli/principals.json') });
   servers.push(s);
@@ -49,8 +49,9 @@ async function run(name: string, env: Record<string, string>) {
   return { ...r, cwd: readdirSync(cwd), tmp: readdirSync(tmp) };
 }
 
-it.runIf(hasTools)('removes its temporary directory and the key material, on success and on failure', async () => {
-  const ok = await run('ok', { KMS_ENDPOINT: await kmsUrl('ok') });
+it.runIf(hasTools)('removes its temporary directory and the key material, on success and on failure; runs again on the same KMS', async () => {
+  const url = await kmsUrl('ok');
+  const ok = await run('ok', { KMS_ENDPOINT: url });
   expect(ok.out.trim().endsWith('walkthrough complete'), ok.out).toBe(true);
   expect(ok.cwd).toEqual([]);
   expect(ok.tmp).toEqual([]);
@@ -62,10 +63,13 @@ it.runIf(hasTools)('removes its temporary directory and the key material, on suc
   expect(failed.tmp).toEqual([]);
 
   // A WORK_DIR given by the caller is the caller's: kept, but without the plaintext key material.
+  // Against the same KMS as the first run: alias/orders exists (AlreadyExistsException, exit 255,
+  // before the script re-pointed an existing alias at the key it creates).
   const work = join(dir, 'given');
   mkdirSync(work);
-  const given = await run('given-run', { KMS_ENDPOINT: await kmsUrl('given-run'), WORK_DIR: work });
+  const given = await run('given-run', { KMS_ENDPOINT: url, WORK_DIR: work });
   expect(given.code, given.out).toBe(0);
+  expect(given.out).toContain('alias/orders exists: re-pointed at the new key');
   expect(readdirSync(work)).toContain('policy.json');
   expect(readdirSync(work)).not.toContain('PlaintextKeyMaterial.bin');
   expect(given.tmp).toEqual([]);

@@ -110,12 +110,12 @@ describe("README local KMS walkthrough", () => {
     const tmp = join(dir, 'tmp');
     mkdirSync(tmp);
     const before = readdirSync(cwd).sort();
-    // The README is meant for an interactive shell, where `alias kms=...` expands.
+    // Run as a script (`bash -c`), as a user who saved the blocks to a file would.
     // A person types the next command after the server printed its line; a script must wait.
     const lines = walkthroughBlocks().join('\n').split('\n');
     const at = lines.findIndex((l) => /^SERVER=\$!/.test(l));
     lines.splice(at + 1, 0, waitForPort(port));
-    const script = ['shopt -s expand_aliases', ...lines].join('\n').replaceAll('4599', String(port));
+    const script = lines.join('\n').replaceAll('4599', String(port));
     const r = await bash(script, cwd, {
       ...process.env,
       TMPDIR: tmp,

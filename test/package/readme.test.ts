@@ -64,6 +64,33 @@ describe('README', () => {
     expect(nodeSection).toMatch(/--module commonjs/);
   });
 
+  it('names the paths the console walkthrough needs in an application, and they are in the package', () => {
+    const start = readme.indexOf('### Creating a key the way the AWS console does');
+    const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(start))![1]!;
+    // `examples/aws-cli/principals.json` is relative to a clone; an application has it under node_modules.
+    expect(block).toMatch(/--principals "\$PRINCIPALS"/);
+    const app = /PRINCIPALS=\$PWD\/node_modules\/kms-envelope\/(\S+)/.exec(block);
+    expect(app, 'the application path of principals.json').not.toBeNull();
+    expect(block).toContain(`PRINCIPALS=$PWD/${app![1]}`);
+    const files = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }).files;
+    expect(readFileSync(join(root, app![1]!), 'utf8')).toContain('AKIAEXAMPLEROOT0001');
+    expect(files.some((f) => app![1]!.startsWith(`${f}/`))).toBe(true);
+  });
+
+  it('the ten-line example says how to run it in an application: an .mjs file, the Region from the AWS environment', () => {
+    const example = section('Example');
+    expect(example).toContain('example.mjs');
+    expect(example).toMatch(/"type": "module"/);
+    expect(example).toContain('AWS_REGION');
+    expect(example).toMatch(/kms: \{[^}]*region/);
+  });
+
+  it('names the option that picks the signed suite (`suite`, not the result field `suiteId`)', () => {
+    expect(readme).toMatch(/suite: 0x0578/);
+    const security = section('Security notes');
+    expect(security).toMatch(/suite: 0x0578/);
+  });
+
   it('documents LocalKms.createAlias and RawRsaKeyring padding', () => {
     expect(readme).toMatch(/createAlias\('alias\/[a-z-]+', /);
     expect(readme).toMatch(/new RawRsaKeyring\(\{[^}]*padding: 'OAEP_SHA256'/);
@@ -83,6 +110,20 @@ describe('examples/*/README.md', () => {
         return false;
       }
     });
+
+  // Shell blocks are also saved and run as `bash file.sh`, where aliases do not expand.
+  it.each(['README.md', ...docs].map((d) => [d]))('%s defines no shell aliases (a function works in scripts too)', (doc) => {
+    const lines = shellLines(readFileSync(join(root, doc), 'utf8'));
+    expect(lines.filter((l) => /(^|[;&|]\s*)alias\s+\w+=/.test(l))).toEqual([]);
+  });
+
+  it.each(docs.map((d) => [d]))('%s removes the files its commands write', (doc) => {
+    const lines = shellLines(readFileSync(join(root, doc), 'utf8'));
+    const written = lines.flatMap((l) => [...l.matchAll(/>\s*([\w.\/-]+)(?=\s|$)/g)].map((m) => m[1]!)).filter((f) => f !== '/dev/null');
+    for (const file of written) {
+      expect(lines.some((l) => new RegExp(`\\brm\\b.*(^|\\s)${file.replaceAll('.', '\\.')}(\\s|;|$)`).test(l)), `${file} is not removed`).toBe(true);
+    }
+  });
 
   it.each(docs.map((d) => [d]))('%s runs the CLI through npx (kms-envelope is not on PATH in a clone or an app)', (doc) => {
     const lines = shellLines(readFileSync(join(root, doc), 'utf8'));
