@@ -5,7 +5,7 @@
 import type { CacheOptions } from './cache/index.js';
 import { resolveCacheOptions, type ResolvedCacheOptions } from './cache/options.js';
 import { checkDecryptContext } from './format/context.js';
-import { DEFAULT_MAX_FRAME_LENGTH } from './format/decrypt.js';
+import { DEFAULT_MAX_FRAME_LENGTH } from './format/decryptor.js';
 import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
 import { parseKmsArn } from './keyrings/kms-arn.js';

@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
 import { missingOptionValue } from './option-values.js';
 import { checkContextPairText, contextKeyLabel } from '../format/context.js';
-import { DEFAULT_MAX_FRAME_LENGTH } from '../format/decrypt.js';
+import { DEFAULT_MAX_FRAME_LENGTH } from '../format/decryptor.js';
 import type { EncryptionContext } from '../types.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -24,14 +24,7 @@ export {
 } from './header.js';
 export { framedBodyLength, frameCount, MAX_FRAME_LENGTH, MAX_FRAMES, MAX_NON_FRAMED_CONTENT } from './body.js';
 export { prepareEncryption, encryptBuffer, MessageEncryptor, type PreparedEncryption } from './encrypt.js';
-export {
-  deriveAndVerifyHeader,
-  decryptBody,
-  DecryptionKey,
-  MessageDecryptor,
-  DEFAULT_MAX_FRAME_LENGTH,
-  DEFAULT_MAX_BODY_BYTES,
-  type DecryptorLimits,
-} from './decrypt.js';
+export { deriveAndVerifyHeader, decryptBody, DecryptionKey } from './decrypt.js';
+export { MessageDecryptor, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_MAX_BODY_BYTES, type DecryptorLimits } from './decryptor.js';
 export { generateSigningKey, parsePublicKey, publicKeyStringFor } from '../crypto/ecdsa.js';
 export { deriveCommittedKey, deriveLegacyKey } from '../crypto/hkdf.js';

@@ -1,5 +1,5 @@
 import type { TransformOptions } from 'node:stream';
-import { MessageDecryptor, type DecryptorLimits } from '../format/decrypt.js';
+import { MessageDecryptor, type DecryptorLimits } from '../format/decryptor.js';
 import type { MessageHeader } from '../format/header.js';
 import { PacedTransform, type StepResult } from './paced-transform.js';
 

@@ -7,7 +7,7 @@ import { expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Envelope, MultiKeyring, RawAesKeyring } from '../../src/index.js';
 import { tryParseHeader, type HeaderScan } from '../../src/format/header.js';
-import { MessageDecryptor } from '../../src/format/decrypt.js';
+import { MessageDecryptor } from '../../src/format/decryptor.js';
 
 async function manyEdkMessage(count: number): Promise<Buffer> {
   const keyrings = Array.from({ length: count }, (_, i) => new RawAesKeyring({ keyNamespace: 'n', keyName: `k${i}`, key: randomBytes(32) }));

@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Envelope, RawAesKeyring, type Keyring } from '../../src/index.js';
 import { parseHeader } from '../../src/format/header.js';
-import { MessageDecryptor } from '../../src/format/decrypt.js';
+import { MessageDecryptor } from '../../src/format/decryptor.js';
 import { SUITES } from '../../src/format/suites.js';
 import { writeMessage } from '../format/reference-writer.js';
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Envelope, RawAesKeyring, type Keyring } from '../../src/index.js';
-import { MessageDecryptor } from '../../src/format/decrypt.js';
+import { MessageDecryptor } from '../../src/format/decryptor.js';
 import { parseHeader } from '../../src/format/header.js';
 import { SUITES } from '../../src/format/suites.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from '../../src/format/context.js';
