@@ -28,8 +28,8 @@ Options:
                          "policies"?: [...], "tokenIssueTime"?: "2024-05-01T12:00:00Z"}}
                          mapping SigV4 access keys to IAM principals for key policies (userId,
                          tags: aws:userid, aws:PrincipalTag; tokenIssueTime: aws:TokenIssueTime
-                         of a role session or federated user, unknown and evaluated strictly
-                         when absent).
+                         of a role session, role or federated user, unknown and evaluated
+                         strictly when absent).
                          "sessionToken": the entry is temporary credentials (a role session):
                          requests must send exactly that X-Amz-Security-Token; an entry without
                          one is a long-term key and a request sending a token is refused
