@@ -200,7 +200,17 @@ export class FileStore implements KmsStore {
     let aliases: AliasRecord[] = [];
     const aliasFile = join(this.dir, 'aliases.json');
     if (existsSync(aliasFile)) aliases = (JSON.parse(readFileSync(aliasFile, 'utf8')) as { aliases: AliasRecord[] }).aliases;
-    for (const name of readdirSync(this.dir)) if (name.endsWith('.tmp')) unlinkSync(join(this.dir, name));
+    // Writes that crashed before their rename. The lock's temporary files (lock.*.tmp, dir-lock.ts)
+    // are not the store's: another starter may be between writing one and linking it to `lock`,
+    // and removing it would fail that starter with a bare ENOENT instead of "locked by ...".
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith('.tmp') || name.startsWith('lock.')) continue;
+      try {
+        unlinkSync(join(this.dir, name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
     return { keys, aliases };
   }
 

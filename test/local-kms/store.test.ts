@@ -101,4 +101,21 @@ describe('local KMS persistence', () => {
     expect(readdirSync(join(tmp.dir, 'keys')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     s2.close();
   });
+
+  it("removes its own torn temporary files on start, never the lock's: another starter may be writing one", async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    new LocalKmsService({ dataDir: tmp.dir }).close();
+    // A starter between writing its lock candidate and linking it to `lock` (dir-lock.ts), and a
+    // torn write of the alias file.
+    writeFileSync(join(tmp.dir, `lock.${process.pid}.0123456789ab.tmp`), 'candidate');
+    writeFileSync(join(tmp.dir, `lock.breaking.${process.pid}.0123456789ab.tmp`), 'candidate');
+    writeFileSync(join(tmp.dir, 'aliases.json.999.abcdef.tmp'), '{"torn": ');
+    const s = new LocalKmsService({ dataDir: tmp.dir });
+    expect(readdirSync(tmp.dir).filter((n) => n.endsWith('.tmp')).sort()).toEqual([
+      `lock.${process.pid}.0123456789ab.tmp`,
+      `lock.breaking.${process.pid}.0123456789ab.tmp`,
+    ]);
+    s.close();
+  });
 });
