@@ -18,8 +18,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Envelope, RawAesKeyring, type Keyring } from '../../src/index.js';
 import { parseHeader, type MessageHeader } from '../../src/format/header.js';
@@ -28,6 +26,7 @@ import { PUBLIC_KEY_CONTEXT_KEY } from '../../src/format/context.js';
 import { generateSigningKey } from '../../src/crypto/ecdsa.js';
 import type { EncryptionContext } from '../../src/types.js';
 import { writeMessage } from '../format/reference-writer.js';
+import { streamThrough } from './helpers.js';
 
 const PLAINTEXT = Buffer.from('pay 1,000,000 to mallory');
 const FORGED_PLAINTEXT = Buffer.from('pay 9,000,000 to mallory');
@@ -88,27 +87,6 @@ async function forge(ring: ReturnType<typeof spyKeyring>, original: Buffer, suit
     frameLength: 4096,
     signingKey: suite.signatureCurve === undefined ? undefined : generateSigningKey(suite).privateKey,
   });
-}
-
-async function streamThrough(envelope: Envelope, message: Buffer, chunk: number): Promise<{ out: Buffer; error: unknown }> {
-  const out: Buffer[] = [];
-  const chunks: Buffer[] = [];
-  for (let o = 0; o < message.length; o += chunk) chunks.push(message.subarray(o, o + chunk));
-  try {
-    await pipeline(
-      Readable.from(chunks),
-      envelope.decryptStream(),
-      new Writable({
-        write(c: Buffer, _e, cb) {
-          out.push(c);
-          cb();
-        },
-      }),
-    );
-    return { out: Buffer.concat(out), error: undefined };
-  } catch (error) {
-    return { out: Buffer.concat(out), error };
-  }
 }
 
 let dir: string;

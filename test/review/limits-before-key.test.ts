@@ -9,14 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Envelope, RawAesKeyring, type Keyring } from '../../src/index.js';
 import { parseHeader } from '../../src/format/header.js';
 import { MessageDecryptor } from '../../src/format/decryptor.js';
 import { SUITES } from '../../src/format/suites.js';
 import { writeMessage } from '../format/reference-writer.js';
+import { streamThrough } from './helpers.js';
 
 const LEGACY = 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const;
 
@@ -43,27 +42,6 @@ async function nonFramed(ring: ReturnType<typeof spyKeyring>, suiteId: number, l
     plaintext: randomBytes(length),
     frameLength: 0,
   });
-}
-
-async function streamThrough(envelope: Envelope, message: Buffer, chunk: number): Promise<{ out: Buffer; error: unknown }> {
-  const out: Buffer[] = [];
-  const chunks: Buffer[] = [];
-  for (let o = 0; o < message.length; o += chunk) chunks.push(message.subarray(o, o + chunk));
-  try {
-    await pipeline(
-      Readable.from(chunks),
-      envelope.decryptStream(),
-      new Writable({
-        write(c: Buffer, _e, cb) {
-          out.push(c);
-          cb();
-        },
-      }),
-    );
-    return { out: Buffer.concat(out), error: undefined };
-  } catch (error) {
-    return { out: Buffer.concat(out), error };
-  }
 }
 
 let dir: string;
