@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { CreateKeyCommand, KMS, KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
 import { LocalKms, startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
+import { runCli, type CliResult } from '../support/cli.js';
 
 const ROOT = resolve(__dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -28,29 +29,13 @@ let serverArn: string;
 let otherServerArn: string;
 let sdk: KMSClient;
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
 /** A clean environment: no AWS variables, HOME without ~/.aws. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '', HOME: dir, ...extra };
 }
 
-function cli(args: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: opts.env ?? cleanEnv(), cwd: dir });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.on('error', () => undefined); // the child may exit before reading everything
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
-  });
+function cli(args: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return runCli(MAIN, args, { cwd: dir, env: opts.env ?? cleanEnv(), input: opts.input });
 }
 
 const p = (name: string) => join(dir, name);
