@@ -25,46 +25,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
-import { evaluateKeyPolicy, parseIdentityPolicy, validateKeyPolicy } from '../../src/local-kms/policy.js';
+import { evaluateKeyPolicy, validateKeyPolicy } from '../../src/local-kms/policy.js';
 import type { Caller } from '../../src/local-kms/policy-types.js';
 import { loadPrincipals } from '../../src/local-kms/principals.js';
 import { LocalKmsService } from '../../src/local-kms/service.js';
+import { ACCOUNT, iam, keyPolicy, OTHER, outcome, plain, root, ROOT_ARN } from './authz-callers.js';
 
-const ACCOUNT = '111122223333';
-const OTHER = '444455556666';
-const ROOT_ARN = `arn:aws:iam::${ACCOUNT}:root`;
 const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 
-const accountOf = (arn: string) => /::(\d{12}):/.exec(arn)![1]!;
-/** A caller whose IAM is not modelled (principals-file entry without `policies`). */
-const plain = (arn: string): Caller => ({ arn, account: accountOf(arn) });
-/** A caller whose IAM is modelled, with one identity policy made of `statements`. */
-const iam = (arn: string, ...statements: object[]): Caller => ({
-  arn,
-  account: accountOf(arn),
-  identityPolicies: [parseIdentityPolicy({ Version: '2012-10-17', Statement: statements })],
-});
-const root = plain(ROOT_ARN);
-
-/** Key policy: the account statement ("Enable IAM User Permissions") plus `statements`. */
-const keyPolicy = (...statements: object[]) =>
-  JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: ROOT_ARN }, Action: 'kms:*', Resource: '*' }, ...statements],
-  });
-
-/** 'OK' or the AWS error type the call failed with. */
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    if (e instanceof KmsServiceError) return e.type;
-    throw e;
-  }
-}
-
-/** The error a synchronous call throws (its AWS type and message). */
 function thrown(f: () => unknown): KmsServiceError {
   try {
     f();
