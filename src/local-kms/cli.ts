@@ -42,7 +42,7 @@ Options:
                          Allow. Without "policies" IAM is not modelled for the principal (the
                          account principal means the root only; those operations are open).
                          Without --principals every caller is the account root. With it every
-                         request must be signed (credential scope in --region, signing time
+                         request must be signed (credential scope in a served Region, signing time
                          within 5 minutes) by a key in the file: unsigned is
                          MissingAuthenticationTokenException, an unknown key
                          UnrecognizedClientException; signatures are verified when the entry
@@ -53,12 +53,16 @@ Options:
   --strict-principals    deprecated, the default with --principals (accepted, no effect)
   --test-clock           enable GET/POST /_local/clock ({"advanceSeconds": N}) for tests.
                          With --principals these requests must be signed like KMS requests by
-                         a principal in the file (service kms, --region), e.g.
+                         a principal in the file (service kms, a served Region), e.g.
                          curl --aws-sigv4 aws:amz:us-east-1:kms --user KEY:SECRET
                            -d '{"advanceSeconds": 86400}' http://127.0.0.1:4599/_local/clock
   --account-id ID        12-digit account id of the keys (default 111122223333)
-  --region R             region in key ARNs (default us-east-1); with --principals also the
-                         only region a request's credential scope may name
+  --region R             default Region (us-east-1): the one unsigned requests address. Every
+                         Region of its partition is served: a request goes to the Region of
+                         its SigV4 credential scope (aws --region eu-west-1 talks to
+                         eu-west-1), each Region with its own keys, aliases and ARNs;
+                         multi-Region keys (create-key --multi-region, ReplicateKey) span them.
+                         A data directory's own keys stay in the Region it was created with
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 

@@ -111,6 +111,8 @@ export class KmsCore {
   /** Every Region this KMS serves, this one included (regions.ts); set by LocalKmsService. */
   regions!: RegionSet;
   readonly replicaCreationMs: number;
+  /** Requests addressed to this Region, by operation (LocalKmsService.callCounts). */
+  readonly calls = new Map<string, number>();
 
   /**
    * `sibling`: the core of another Region of the same KMS, sharing the home core's account, clock,

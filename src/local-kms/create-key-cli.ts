@@ -24,7 +24,10 @@ Options:
   --key-usage USAGE      ENCRYPT_DECRYPT (default for symmetric keys), SIGN_VERIFY, ...
   --root-key-file F      as for local-kms (default DIR/root.key)
   --account-id ID        as for local-kms (default 111122223333)
-  --region R             as for local-kms (default us-east-1)
+  --region R             the Region to create the key in (default us-east-1)
+  --multi-region         a multi-Region primary key (key id mrk-...)
+  --replica-region R     with --multi-region: also replicate it to Region R (repeatable); each
+                         replica's ARN is printed on its own line after the primary's
   -h, --help             show this help
 
 Example:
@@ -40,6 +43,8 @@ const OPTIONS = {
   'root-key-file': { type: 'string' as const },
   'account-id': { type: 'string' as const },
   region: { type: 'string' as const },
+  'multi-region': { type: 'boolean' as const },
+  'replica-region': { type: 'string' as const, multiple: true as const },
   help: { type: 'boolean' as const, short: 'h' },
 };
 
@@ -56,6 +61,7 @@ export async function runCreateKeyCommand(argv: string[]): Promise<number> {
     if (missing !== undefined) throw new Error(missing);
     ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
     if (!values.help && (values['data-dir'] === undefined || values['data-dir'] === '')) throw new Error('--data-dir is required');
+    if (values['replica-region'] !== undefined && values['multi-region'] !== true) throw new Error('--replica-region needs --multi-region');
     if (values.alias !== undefined && !values.alias.startsWith('alias/')) {
       throw new Error(`--alias must start with alias/, got ${JSON.stringify(values.alias)}`);
     }
@@ -87,9 +93,15 @@ export async function runCreateKeyCommand(argv: string[]): Promise<number> {
     if (values.description !== undefined) input.Description = values.description;
     if (values['key-spec'] !== undefined) input.KeySpec = values['key-spec'];
     if (values['key-usage'] !== undefined) input.KeyUsage = values['key-usage'];
+    if (values['multi-region'] === true) input.MultiRegion = true;
     const key = await kms.createKey(input);
     if (values.alias !== undefined) await kms.createAlias(values.alias, key.keyId);
-    process.stdout.write(`${key.arn}\n`);
+    const arns = [key.arn];
+    for (const ReplicaRegion of values['replica-region'] ?? []) {
+      const out = await client.call('ReplicateKey', { KeyId: key.arn, ReplicaRegion });
+      arns.push((out.ReplicaKeyMetadata as { Arn: string }).Arn);
+    }
+    process.stdout.write(`${arns.join('\n')}\n`);
     return 0;
   } catch (e) {
     // The local KMS refused the request (AlreadyExistsException, ValidationException): a KMS

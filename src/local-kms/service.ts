@@ -123,6 +123,16 @@ export class LocalKmsService extends KmsCore {
     }
   }
 
+  /**
+   * Requests this service has answered (successfully or not), by Region and operation, e.g.
+   * `{ 'eu-west-1': { Decrypt: 3 } }`: what tests count KMS calls with, server-side.
+   */
+  callCounts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const core of this.regions.all()) if (core.calls.size > 0) out[core.region] = Object.fromEntries(core.calls);
+    return out;
+  }
+
   /** The core of `region` (opened on first use), for in-process inspection. */
   inRegion(region: string): KmsCore {
     return this.regions.core(checkRegionName(region));
@@ -152,6 +162,7 @@ export class LocalKmsService extends KmsCore {
     const req = input ?? {};
     checkInputTypes(operation, req);
     const core = this.regions.core(origin.requestedRegion ?? this.defaultRegion);
+    core.calls.set(operation, (core.calls.get(operation) ?? 0) + 1);
     core.checkGrantTokens(req.GrantTokens);
     // Every Region: a primary's rotation or a replica's deletion changes other Regions' keys.
     for (const c of this.regions.all()) c.tick();

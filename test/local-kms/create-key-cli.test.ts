@@ -48,3 +48,24 @@ it('refuses a taken alias without leaving a second key, and reports usage errors
   expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--key-spec', 'NOPE']).status).toBe(4);
   expect(cli(['local-kms', 'create-key', '--help']).stdout.toString()).toMatch(/^Usage: kms-envelope local-kms create-key/);
 });
+
+it('--multi-region with --replica-region makes a primary and its replicas, one ARN per line; the data directory then serves each Region', async () => {
+  const dir = join(t.dir, 'kms-mrk');
+  const made = cli(['local-kms', 'create-key', '--data-dir', dir, '--multi-region', '--replica-region', 'eu-west-1', '--replica-region', 'ap-south-1']);
+  expect(made.stderr).toBe('');
+  expect(made.status).toBe(0);
+  const arns = made.stdout.toString().trim().split('\n');
+  expect(arns).toHaveLength(3);
+  const id = /key\/(mrk-[0-9a-f]{32})$/.exec(arns[0]!)?.[1];
+  expect(id).toBeDefined();
+  expect(arns).toEqual(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => `arn:aws:kms:${r}:111122223333:key/${id}`));
+  const { LocalKms } = await import('../../src/local-kms/index.js');
+  const kms = new LocalKms({ dataDir: dir });
+  try {
+    const md = (await kms.client({ region: 'ap-south-1' }).call('DescribeKey', { KeyId: id })).KeyMetadata as { MultiRegionConfiguration: { MultiRegionKeyType: string } };
+    expect(md.MultiRegionConfiguration.MultiRegionKeyType).toBe('REPLICA');
+  } finally {
+    kms.close();
+  }
+  expect(cli(['local-kms', 'create-key', '--data-dir', dir, '--replica-region', 'eu-west-1']).stderr).toMatch(/--replica-region needs --multi-region/);
+});

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { constants, createPublicKey, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { LocalKms, type LocalKmsClient } from '../../src/local-kms/index.js';
 import { KmsServiceError } from '../../src/local-kms/errors.js';
+import { parseIdentityPolicy } from '../../src/local-kms/policy.js';
 import { ACCOUNT, tempDir } from './helpers.js';
 
 /**
@@ -321,6 +322,21 @@ describe('multi-Region keys: authorization', () => {
     const westApp = s.kms.client({ caller: app, region: 'eu-west-1' });
     expect(await typeOf(eastApp.call('Encrypt', { KeyId: key.KeyId, Plaintext: Buffer.from('x') }))).toBe('AccessDeniedException');
     expect(await typeOf(westApp.call('Encrypt', { KeyId: key.KeyId, Plaintext: Buffer.from('x') }))).toBe('OK');
+  });
+
+  it('ReplicateKey needs kms:CreateKey (and kms:TagResource for Tags) in the caller\'s IAM policies in the replica Region', async () => {
+    const s = setup();
+    open.push(s.kms);
+    const arn = `arn:aws:iam::${ACCOUNT}:role/replicator`;
+    const as = (...Action: string[]) =>
+      s.kms.client({
+        caller: { arn, account: ACCOUNT, identityPolicies: [parseIdentityPolicy({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action, Resource: '*', Condition: { Bool: { 'kms:MultiRegion': 'true' } } }] })] },
+      });
+    const key = (await s.east.call('CreateKey', { MultiRegion: true })).KeyMetadata as Md;
+    expect(await typeOf(as('kms:ReplicateKey').call('ReplicateKey', { KeyId: key.KeyId, ReplicaRegion: 'eu-west-1' }))).toBe('AccessDeniedException');
+    const Tags = [{ TagKey: 'team', TagValue: 'dr' }];
+    expect(await typeOf(as('kms:ReplicateKey', 'kms:CreateKey').call('ReplicateKey', { KeyId: key.KeyId, ReplicaRegion: 'eu-west-1', Tags }))).toBe('AccessDeniedException');
+    expect(await typeOf(as('kms:ReplicateKey', 'kms:CreateKey', 'kms:TagResource').call('ReplicateKey', { KeyId: key.KeyId, ReplicaRegion: 'eu-west-1', Tags }))).toBe('OK');
   });
 
   it('UpdatePrimaryRegion needs kms:UpdatePrimaryRegion in both copies\' key policies', async () => {

@@ -53,23 +53,7 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   }
   const origin = str(req.Origin) ?? 'AWS_KMS';
   const tags = (req.Tags as Tag[] | undefined) ?? [];
-  // CreateKey is authorized by IAM policies alone (Developer Guide, "AWS KMS permissions"), with
-  // the new key's properties as condition keys, defaults included ("AWS KMS condition keys");
-  // Tags also need kms:TagResource in an IAM policy (API Reference, CreateKey).
-  const createKeys = {
-    'kms:KeySpec': spec,
-    'kms:KeyUsage': usage,
-    'kms:KeyOrigin': origin,
-    'kms:MultiRegion': req.MultiRegion === true,
-    'kms:CustomerMasterKeySpec': spec,
-    'kms:CustomerMasterKeyUsage': usage,
-  };
-  const tagKeys = tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])) } : {};
-  const bypass = req.BypassPolicyLockoutSafetyCheck;
-  kms.authorizeIamOnly(who, 'CreateKey', {
-    keys: { ...createKeys, ...tagKeys, ...(typeof bypass === 'boolean' ? { 'kms:BypassPolicyLockoutSafetyCheck': bypass } : {}) },
-  });
-  if (tags.length > 0) kms.authorizeIamOnly(who, 'CreateKey with Tags', { keys: { ...createKeys, ...tagKeys } });
+  authorizeNewKey(kms, who, { keySpec: spec, keyUsage: usage, origin, multiRegion: req.MultiRegion === true }, tags, req.BypassPolicyLockoutSafetyCheck);
   if (kms.isForeign(who)) {
     // AWS creates the key in the caller's own account ("Cross-account use: No. You cannot use this
     // operation to create a KMS key in a different AWS account"). The local KMS holds one
@@ -121,6 +105,34 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   }
   const saved = kms.commit(key, {});
   return { KeyMetadata: kms.metadata(saved) };
+}
+
+/**
+ * A new key (CreateKey, and ReplicateKey in the replica's Region) is authorized by IAM policies
+ * alone (Developer Guide, "AWS KMS permissions"), with its properties as condition keys, defaults
+ * included ("AWS KMS condition keys"); Tags also need kms:TagResource in an IAM policy (API
+ * Reference, CreateKey and ReplicateKey "Required permissions").
+ */
+export function authorizeNewKey(
+  kms: KmsCore,
+  who: Requester,
+  key: { keySpec: string; keyUsage: string; origin: string; multiRegion: boolean },
+  tags: readonly Tag[],
+  bypass: unknown,
+): void {
+  const createKeys = {
+    'kms:KeySpec': key.keySpec,
+    'kms:KeyUsage': key.keyUsage,
+    'kms:KeyOrigin': key.origin,
+    'kms:MultiRegion': key.multiRegion,
+    'kms:CustomerMasterKeySpec': key.keySpec,
+    'kms:CustomerMasterKeyUsage': key.keyUsage,
+  };
+  const tagKeys = tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])) } : {};
+  kms.authorizeIamOnly(who, 'CreateKey', {
+    keys: { ...createKeys, ...tagKeys, ...(typeof bypass === 'boolean' ? { 'kms:BypassPolicyLockoutSafetyCheck': bypass } : {}) },
+  });
+  if (tags.length > 0) kms.authorizeIamOnly(who, 'CreateKey with Tags', { keys: { ...createKeys, ...tagKeys } });
 }
 
 /**

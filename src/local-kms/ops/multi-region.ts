@@ -4,7 +4,7 @@ import type { KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { copyMaterials, isReplica } from '../multi-region.js';
 import { checkTagRules, checkTagShapes } from './aliases-tags.js';
-import { newKeyPolicy } from './keys.js';
+import { authorizeNewKey, newKeyPolicy } from './keys.js';
 import { checkKeyId, err, str, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -64,20 +64,7 @@ export async function replicateKey(kms: KmsCore, req: Req, who: Requester): Prom
   checkTagRules(tags, []);
   // In the replica Region the replica is a new key: kms:CreateKey (and kms:TagResource for Tags)
   // in the caller's IAM policies there (API Reference, ReplicateKey "Required permissions").
-  const createKeys = {
-    'kms:KeySpec': key.keySpec,
-    'kms:KeyUsage': key.keyUsage,
-    'kms:KeyOrigin': key.origin,
-    'kms:MultiRegion': true,
-    'kms:CustomerMasterKeySpec': key.keySpec,
-    'kms:CustomerMasterKeyUsage': key.keyUsage,
-  };
-  const tagKeys = tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])) } : {};
-  const bypass = req.BypassPolicyLockoutSafetyCheck;
-  target.authorizeIamOnly(who, 'CreateKey', {
-    keys: { ...createKeys, ...tagKeys, ...(typeof bypass === 'boolean' ? { 'kms:BypassPolicyLockoutSafetyCheck': bypass } : {}) },
-  });
-  if (tags.length > 0) target.authorizeIamOnly(who, 'CreateKey with Tags', { keys: { ...createKeys, ...tagKeys } });
+  authorizeNewKey(target, who, { keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, multiRegion: true }, tags, req.BypassPolicyLockoutSafetyCheck);
   const arn = target.keyArn(key.keyId);
   const multiRegion = { primaryRegion: kms.region };
   // The key policy is each copy's own: the request's, else the default key policy (not the primary's).
