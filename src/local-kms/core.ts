@@ -4,7 +4,7 @@ import { buildAuthzRequest, buildIamOnlyRequest, tokenIssueTimeRange, withTokenI
 import { authorizeIdentityOnly, authorizeKeyOperation, keyOperationExplicitDeny } from './iam.js';
 import { accessDenied, authorizeKeyPolicy, evaluateIdentityPolicies, evaluateKeyPolicy } from './policy.js';
 import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
-import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
+import { encapsulationAlgorithmsFor, encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
 import { MarkerCodec } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
@@ -561,6 +561,7 @@ export class KmsCore {
     if (key.keyUsage === 'SIGN_VERIFY') md.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'GENERATE_VERIFY_MAC') md.MacAlgorithms = macAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'KEY_AGREEMENT') md.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
+    if (key.keyUsage === 'ENCAPSULATE_DECAPSULATE') md.EncapsulationAlgorithms = encapsulationAlgorithmsFor(key.keyUsage);
     md.MultiRegion = false;
     if (key.keySpec === 'SYMMETRIC_DEFAULT' && key.materials.length > 0) md.CurrentKeyMaterialId = this.currentMaterial(key).id;
     return md;

@@ -78,6 +78,16 @@ export interface KeyRecord {
   grants?: GrantRecord[];
   /** Sequence number of the last grant created on this key (0 or absent: none yet). */
   grantSeq?: number;
+  /** Last successful cryptographic operation as last written (ops/usage.ts keeps newer ones in memory). */
+  lastUsage?: KeyUsageRecord;
+  /** GetKeyLastUsage TrackingStartDate (absent in files written before usage tracking). */
+  usageTrackedSince?: number;
+}
+
+/** GetKeyLastUsage `KeyLastUsage` (ops/usage.ts). */
+export interface KeyUsageRecord {
+  operation: string;
+  timestamp: number;
 }
 
 export interface AliasRecord {

@@ -13,6 +13,9 @@ import * as rotation from './ops/rotation.js';
 import * as crypto from './ops/crypto.js';
 import * as asymmetric from './ops/asymmetric.js';
 import * as keyAgreement from './ops/key-agreement.js';
+import * as kem from './ops/kem.js';
+import { flushUsage, getKeyLastUsage, recordUsage, usageFields } from './ops/usage.js';
+import type { KeyRecord } from './model.js';
 
 export type { LocalKmsServiceOptions, BackgroundTask } from './core.js';
 export type { KmsResponse } from './ops/util.js';
@@ -35,8 +38,8 @@ export const UNSUPPORTED_OPERATIONS = [
   'DescribeCustomKeyStores',
   'DisconnectCustomKeyStore',
   'UpdateCustomKeyStore',
-  'ReplicateKey',
-  'UpdatePrimaryRegion',
+  'ReplicateKey', // multi-Region keys: in progress
+  'UpdatePrimaryRegion', // multi-Region keys: in progress
 ];
 
 type Handler = (kms: KmsCore, input: Req, who: Requester) => Promise<KmsResponse>;
@@ -83,6 +86,9 @@ const OPERATIONS: Record<string, Handler> = {
   GenerateMac: asymmetric.generateMac,
   VerifyMac: asymmetric.verifyMac,
   DeriveSharedSecret: keyAgreement.deriveSharedSecret,
+  Encapsulate: kem.encapsulate,
+  Decapsulate: kem.decapsulate,
+  GetKeyLastUsage: getKeyLastUsage,
   CreateGrant: grants.createGrant,
   ListGrants: grants.listGrants,
   ListRetirableGrants: grants.listRetirableGrants,
@@ -113,6 +119,24 @@ export class LocalKmsService extends KmsCore {
     checkInputTypes(operation, req);
     this.checkGrantTokens(req.GrantTokens);
     this.tick();
-    return op(this, req, { caller, origin });
+    const out = await op(this, req, { caller, origin });
+    recordUsage(this, operation, out); // GetKeyLastUsage (ops/usage.ts): successful operations only
+    return out;
+  }
+
+  /** Every key write also carries the key's last usage, which ops/usage.ts keeps in memory. */
+  override commit(key: KeyRecord, changes: Partial<KeyRecord>): KeyRecord {
+    return super.commit(key, { ...usageFields(this, key), ...changes });
+  }
+
+  override close(): void {
+    if (!this.closed) {
+      try {
+        flushUsage(this);
+      } catch {
+        // A store that cannot write loses the newest last-usage records only; close goes on.
+      }
+    }
+    super.close();
   }
 }
