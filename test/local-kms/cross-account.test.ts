@@ -164,6 +164,7 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     DisableKeyRotation: [{ KeyId: arn }, 'AccessDeniedException'],
     RotateKeyOnDemand: [{ KeyId: arn }, 'AccessDeniedException'],
     ListKeyRotations: [{ KeyId: arn }, 'AccessDeniedException'],
+    GetKeyLastUsage: [{ KeyId: arn }, 'AccessDeniedException'],
     // Alias names are resolved in the caller's account: no alias of this account is found.
     UpdateAlias: [{ AliasName: 'alias/shared', TargetKeyId: arn }, 'NotFoundException'],
     DeleteAlias: [{ AliasName: 'alias/shared' }, 'NotFoundException'],
@@ -196,6 +197,8 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     GenerateMac: [{ KeyId: arn, Message: Buffer.from('m'), MacAlgorithm: 'HMAC_SHA_256' }, 'InvalidKeyUsageException'],
     VerifyMac: [{ KeyId: arn, Message: Buffer.from('m'), Mac: Buffer.alloc(32), MacAlgorithm: 'HMAC_SHA_256' }, 'InvalidKeyUsageException'],
     DeriveSharedSecret: [{ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: Buffer.from('k') }, 'InvalidKeyUsageException'],
+    Encapsulate: [{ KeyId: arn, EncapsulationAlgorithm: 'ML_KEM' }, 'InvalidKeyUsageException'],
+    Decapsulate: [{ KeyId: arn, EncapsulationAlgorithm: 'ML_KEM', SharedSecretCiphertextBlob: Buffer.alloc(768) }, 'InvalidKeyUsageException'],
   };
 }
 
