@@ -16,6 +16,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { KEY_SPECS, hashOf, type KeySpec } from './specs.js';
+import { generatePqKeyPair } from './pq.js';
 
 /**
  * Asymmetric cryptography of the local KMS: key pairs, RSAES-OAEP, and Sign/Verify for both
@@ -25,7 +26,7 @@ import { KEY_SPECS, hashOf, type KeySpec } from './specs.js';
  * FIPS 186 equations with the scalar multiplication done by node's ECDH, which computes k·G).
  */
 
-function generateDer(type: 'rsa' | 'ec', options: { modulusLength?: number; namedCurve?: string }): Promise<KeyPairDer> {
+function generateDer(type: 'rsa' | 'ec' | 'ed25519', options: { modulusLength?: number; namedCurve?: string }): Promise<KeyPairDer> {
   return new Promise((resolve, reject) => {
     const opts = {
       ...options,
@@ -48,6 +49,9 @@ export async function generateKeyPairFor(spec: KeySpec | string): Promise<KeyPai
   const info = KEY_SPECS[spec as KeySpec];
   if (info?.family === 'rsa') return generateDer('rsa', { modulusLength: info.rsaBits! });
   if (info?.family === 'ecc') return generateDer('ec', { namedCurve: info.curve! });
+  if (info?.family === 'ed25519') return generateDer('ed25519', {});
+  // ML-DSA / ML-KEM: pq.ts, which loads its implementation on this first use.
+  if (info?.family === 'mldsa' || info?.family === 'mlkem') return generatePqKeyPair(info.parameterSet!);
   throw new Error(`not an asymmetric key spec: ${spec}`);
 }
 

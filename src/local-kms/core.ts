@@ -4,7 +4,7 @@ import { buildAuthzRequest, buildIamOnlyRequest, tokenIssueTimeRange, withTokenI
 import { authorizeIdentityOnly, authorizeKeyOperation, keyOperationExplicitDeny } from './iam.js';
 import { accessDenied, authorizeKeyPolicy, evaluateIdentityPolicies, evaluateKeyPolicy } from './policy.js';
 import { CROSS_ACCOUNT_ACTIONS, isAccountRoot } from './cross-account.js';
-import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
+import { encapsulationAlgorithmsFor, encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor, type KeyUsage } from './specs.js';
 import { Checks } from './validate.js';
 import { MarkerCodec } from './paging.js';
 import { FileStore, MemoryStore, type KmsStore } from './store.js';
@@ -12,6 +12,7 @@ import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalid
 import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
 import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
 import { checkRegionName, partitionOfRegion, type RegionSet } from './regions.js';
+import { flushUsage, usageFields } from './ops/usage.js';
 import { isReplica, multiRegionConfiguration, replicaGone, syncReplicas } from './multi-region.js';
 
 /** Key states (API Reference, KeyMetadata `KeyState`); Updating is never shown (see multi-region.ts). */
@@ -184,6 +185,13 @@ export class KmsCore {
   }
 
   close(): void {
+    if (!this.closed) {
+      try {
+        flushUsage(this);
+      } catch {
+        // A store that cannot write loses the newest last-usage records only; close goes on.
+      }
+    }
     this.closed = true;
     this.store.close();
   }
@@ -281,9 +289,12 @@ export class KmsCore {
   // ---------------------------------------------------------------------------------------
   // Records and persistence
 
-  /** Persists `key` with `changes` applied, then makes it current. Durable before it is visible. */
+  /**
+   * Persists `key` with `changes` applied, then makes it current. Durable before it is visible.
+   * Every write also carries the key's last usage, which ops/usage.ts keeps in memory.
+   */
   commit(key: KeyRecord, changes: Partial<KeyRecord>): KeyRecord {
-    const next: KeyRecord = { ...key, ...changes };
+    const next: KeyRecord = { ...key, ...usageFields(this, key), ...changes };
     this.store.putKey(next);
     this.keys.set(next.keyId, next);
     this.nextEventAt = -Infinity;
@@ -614,6 +625,7 @@ export class KmsCore {
     if (key.keyUsage === 'SIGN_VERIFY') md.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'GENERATE_VERIFY_MAC') md.MacAlgorithms = macAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'KEY_AGREEMENT') md.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
+    if (key.keyUsage === 'ENCAPSULATE_DECAPSULATE') md.EncapsulationAlgorithms = encapsulationAlgorithmsFor(key.keyUsage);
     md.MultiRegion = key.multiRegion !== undefined;
     if (key.multiRegion) md.MultiRegionConfiguration = multiRegionConfiguration(this, key);
     if (key.keySpec === 'SYMMETRIC_DEFAULT' && key.materials.length > 0) md.CurrentKeyMaterialId = this.currentMaterial(key).id;

@@ -20,8 +20,12 @@ Options:
   --alias NAME           also point this alias (alias/...) at the new key; an existing alias is
                          an error (AlreadyExistsException) and then no key is created
   --description TEXT     key description
-  --key-spec SPEC        SYMMETRIC_DEFAULT (default), RSA_2048, ECC_NIST_P256, HMAC_256, ...
-  --key-usage USAGE      ENCRYPT_DECRYPT (default for symmetric keys), SIGN_VERIFY, ...
+  --key-spec SPEC        SYMMETRIC_DEFAULT (default), RSA_2048|3072|4096,
+                         ECC_NIST_P256|P384|P521, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519,
+                         HMAC_224|256|384|512, ML_DSA_44|65|87, ML_KEM_512|768|1024
+  --key-usage USAGE      ENCRYPT_DECRYPT (default), SIGN_VERIFY (RSA, ECC, Ed25519, ML-DSA),
+                         GENERATE_VERIFY_MAC (HMAC), KEY_AGREEMENT (ECC_NIST_*),
+                         ENCAPSULATE_DECAPSULATE (ML-KEM)
   --root-key-file F      as for local-kms (default DIR/root.key)
   --account-id ID        as for local-kms (default 111122223333)
   --region R             the Region to create the key in (default us-east-1)

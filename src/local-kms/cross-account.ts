@@ -38,6 +38,8 @@ export const CROSS_ACCOUNT_ACTIONS: ReadonlySet<string> = new Set([
   'kms:GenerateMac',
   'kms:VerifyMac',
   'kms:DeriveSharedSecret',
+  'kms:Encapsulate',
+  'kms:Decapsulate',
   // Key information.
   'kms:DescribeKey',
   'kms:GetPublicKey',

@@ -68,6 +68,8 @@ export const GRANT_OPERATIONS: readonly string[] = [
   'GenerateMac',
   'VerifyMac',
   'DeriveSharedSecret',
+  'Encapsulate',
+  'Decapsulate',
 ];
 
 /**
@@ -94,6 +96,7 @@ export function grantOperationsFor(spec: KeySpec, usage: KeyUsage): string[] {
   }
   if (family === 'hmac') return [...common, 'GenerateMac', 'VerifyMac'];
   if (usage === 'KEY_AGREEMENT') return [...common, 'DeriveSharedSecret', 'GetPublicKey'];
+  if (usage === 'ENCAPSULATE_DECAPSULATE') return [...common, 'Encapsulate', 'Decapsulate', 'GetPublicKey'];
   if (usage === 'ENCRYPT_DECRYPT') return [...common, 'Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey'];
   return [...common, 'Sign', 'Verify', 'GetPublicKey'];
 }

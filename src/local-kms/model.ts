@@ -91,6 +91,16 @@ export interface KeyRecord {
    * waiting period (pendingWindowInDays) starts when its last replica is deleted.
    */
   pendingReplicaDeletion?: boolean;
+  /** Last successful cryptographic operation as last written (ops/usage.ts keeps newer ones in memory). */
+  lastUsage?: KeyUsageRecord;
+  /** GetKeyLastUsage TrackingStartDate (absent in files written before usage tracking). */
+  usageTrackedSince?: number;
+}
+
+/** GetKeyLastUsage `KeyLastUsage` (ops/usage.ts). */
+export interface KeyUsageRecord {
+  operation: string;
+  timestamp: number;
 }
 
 export interface AliasRecord {

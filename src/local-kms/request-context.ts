@@ -127,6 +127,12 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
   'kms:GenerateMac': { required: ['kms:MacAlgorithm'], optional: ALIAS },
   'kms:VerifyMac': { required: ['kms:MacAlgorithm'], optional: ALIAS },
   'kms:DeriveSharedSecret': { required: ['kms:KeyAgreementAlgorithm'], optional: ALIAS },
+  // No request-parameter condition key is documented for the encapsulation algorithm (ML_KEM is
+  // the only one): the key's own keys (kms:KeySpec, kms:KeyUsage, ...) and kms:RequestAlias.
+  'kms:Encapsulate': { required: [], optional: ALIAS },
+  'kms:Decapsulate': { required: [], optional: ALIAS },
+  // Key ID or key ARN only ("Alias names are not supported"): no kms:RequestAlias.
+  'kms:GetKeyLastUsage': none,
 };
 
 /**

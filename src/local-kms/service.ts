@@ -16,6 +16,8 @@ import * as keyAgreement from './ops/key-agreement.js';
 import * as multiRegion from './ops/multi-region.js';
 import { RegionSet, checkRegionName } from './regions.js';
 import type { LocalKmsServiceOptions } from './core.js';
+import * as kem from './ops/kem.js';
+import { getKeyLastUsage, recordUsage } from './ops/usage.js';
 
 export type { LocalKmsServiceOptions, BackgroundTask } from './core.js';
 export type { KmsResponse } from './ops/util.js';
@@ -84,6 +86,9 @@ const OPERATIONS: Record<string, Handler> = {
   GenerateMac: asymmetric.generateMac,
   VerifyMac: asymmetric.verifyMac,
   DeriveSharedSecret: keyAgreement.deriveSharedSecret,
+  Encapsulate: kem.encapsulate,
+  Decapsulate: kem.decapsulate,
+  GetKeyLastUsage: getKeyLastUsage,
   CreateGrant: grants.createGrant,
   ListGrants: grants.listGrants,
   ListRetirableGrants: grants.listRetirableGrants,
@@ -166,6 +171,8 @@ export class LocalKmsService extends KmsCore {
     core.checkGrantTokens(req.GrantTokens);
     // Every Region: a primary's rotation or a replica's deletion changes other Regions' keys.
     for (const c of this.regions.all()) c.tick();
-    return op(core, req, { caller, origin });
+    const out = await op(core, req, { caller, origin });
+    recordUsage(core, operation, out); // GetKeyLastUsage (ops/usage.ts): successful operations only
+    return out;
   }
 }

@@ -91,6 +91,9 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   GenerateMac: { ...crypto, Message: BL, MacAlgorithm: S },
   VerifyMac: { ...crypto, Message: BL, MacAlgorithm: S, Mac: BL },
   DeriveSharedSecret: { ...crypto, KeyAgreementAlgorithm: S, PublicKey: BL },
+  Encapsulate: { ...crypto, EncapsulationAlgorithm: S },
+  Decapsulate: { ...crypto, SharedSecretCiphertextBlob: BL, EncapsulationAlgorithm: S },
+  GetKeyLastUsage: { KeyId: S },
   CreateGrant: {
     KeyId: S,
     GranteePrincipal: S,

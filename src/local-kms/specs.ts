@@ -4,8 +4,8 @@
  * cryptographic operations all read this one table so they cannot disagree.
  */
 
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT';
-export const KEY_USAGES: readonly KeyUsage[] = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'];
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT' | 'ENCAPSULATE_DECAPSULATE';
+export const KEY_USAGES: readonly KeyUsage[] = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT', 'ENCAPSULATE_DECAPSULATE'];
 
 export type KeySpec =
   | 'SYMMETRIC_DEFAULT'
@@ -16,12 +16,23 @@ export type KeySpec =
   | 'ECC_NIST_P384'
   | 'ECC_NIST_P521'
   | 'ECC_SECG_P256K1'
+  | 'ECC_NIST_EDWARDS25519'
+  | 'ML_DSA_44'
+  | 'ML_DSA_65'
+  | 'ML_DSA_87'
+  | 'ML_KEM_512'
+  | 'ML_KEM_768'
+  | 'ML_KEM_1024'
   | 'HMAC_224'
   | 'HMAC_256'
   | 'HMAC_384'
   | 'HMAC_512';
 
-export type KeyFamily = 'symmetric' | 'rsa' | 'ecc' | 'hmac';
+/**
+ * `ed25519`: Edwards-curve keys (node:crypto, eddsa.ts); `mldsa`/`mlkem`: the post-quantum FIPS 204
+ * and FIPS 203 keys (pq.ts, loaded on first use).
+ */
+export type KeyFamily = 'symmetric' | 'rsa' | 'ecc' | 'hmac' | 'ed25519' | 'mldsa' | 'mlkem';
 
 export interface KeySpecInfo {
   family: KeyFamily;
@@ -35,6 +46,8 @@ export interface KeySpecInfo {
   /** HMAC key length in bytes and hash. */
   hmacBytes?: number;
   hmacHash?: string;
+  /** ML-DSA / ML-KEM parameter set as FIPS 204 / FIPS 203 name it (`ML-DSA-65`, `ML-KEM-768`). */
+  parameterSet?: string;
 }
 
 export const KEY_SPECS: Readonly<Record<KeySpec, KeySpecInfo>> = {
@@ -49,6 +62,17 @@ export const KEY_SPECS: Readonly<Record<KeySpec, KeySpecInfo>> = {
   ECC_NIST_P384: { family: 'ecc', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], curve: 'secp384r1', orderBytes: 48 },
   ECC_NIST_P521: { family: 'ecc', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], curve: 'secp521r1', orderBytes: 66 },
   ECC_SECG_P256K1: { family: 'ecc', usages: ['SIGN_VERIFY'], curve: 'secp256k1', orderBytes: 32 },
+  // Ed25519 signs only (API Reference, CreateKey `KeySpec`: "ECC_NIST_EDWARDS25519 (ed25519) -
+  // signing and verification only").
+  ECC_NIST_EDWARDS25519: { family: 'ed25519', usages: ['SIGN_VERIFY'] },
+  // ML-DSA (FIPS 204) signs; ML-KEM (FIPS 203) only encapsulates (Developer Guide, "ML-DSA keys",
+  // API Reference, Encapsulate: the key usage must be ENCAPSULATE_DECAPSULATE).
+  ML_DSA_44: { family: 'mldsa', usages: ['SIGN_VERIFY'], parameterSet: 'ML-DSA-44' },
+  ML_DSA_65: { family: 'mldsa', usages: ['SIGN_VERIFY'], parameterSet: 'ML-DSA-65' },
+  ML_DSA_87: { family: 'mldsa', usages: ['SIGN_VERIFY'], parameterSet: 'ML-DSA-87' },
+  ML_KEM_512: { family: 'mlkem', usages: ['ENCAPSULATE_DECAPSULATE'], parameterSet: 'ML-KEM-512' },
+  ML_KEM_768: { family: 'mlkem', usages: ['ENCAPSULATE_DECAPSULATE'], parameterSet: 'ML-KEM-768' },
+  ML_KEM_1024: { family: 'mlkem', usages: ['ENCAPSULATE_DECAPSULATE'], parameterSet: 'ML-KEM-1024' },
   HMAC_224: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 28, hmacHash: 'sha224' },
   HMAC_256: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 32, hmacHash: 'sha256' },
   HMAC_384: { family: 'hmac', usages: ['GENERATE_VERIFY_MAC'], hmacBytes: 48, hmacHash: 'sha384' },
@@ -88,6 +112,14 @@ export function signingAlgorithmsFor(spec: KeySpec): string[] {
       return ['ECDSA_SHA_384'];
     case 'ECC_NIST_P521':
       return ['ECDSA_SHA_512'];
+    // Pure Ed25519 with MessageType RAW, Ed25519ph (RFC 8032 §5.1) with MessageType DIGEST
+    // (API Reference, Sign `MessageType`).
+    case 'ECC_NIST_EDWARDS25519':
+      return ['ED25519_SHA_512', 'ED25519_PH_SHA_512'];
+    case 'ML_DSA_44':
+    case 'ML_DSA_65':
+    case 'ML_DSA_87':
+      return ['ML_DSA_SHAKE_256'];
     default:
       return [];
   }
@@ -100,6 +132,15 @@ export function signingAlgorithmsFor(spec: KeySpec): string[] {
  */
 export function keyAgreementAlgorithmsFor(usage: KeyUsage): string[] {
   return usage === 'KEY_AGREEMENT' ? ['ECDH'] : [];
+}
+
+/**
+ * Key encapsulation algorithms of an ENCAPSULATE_DECAPSULATE key: ML_KEM is the only one (API
+ * Reference, Encapsulate `EncapsulationAlgorithm`); DescribeKey and GetPublicKey list it only for
+ * keys with that usage.
+ */
+export function encapsulationAlgorithmsFor(usage: KeyUsage): string[] {
+  return usage === 'ENCAPSULATE_DECAPSULATE' ? ['ML_KEM'] : [];
 }
 
 /**
@@ -140,4 +181,9 @@ export const KEY_PAIR_SPECS = [
   'ECC_NIST_P384',
   'ECC_NIST_P521',
   'ECC_SECG_P256K1',
+  // DataKeyPairSpec enum of the API: Ed25519 and ML-KEM pairs too (no ML-DSA pairs).
+  'ECC_NIST_EDWARDS25519',
+  'ML_KEM_512',
+  'ML_KEM_768',
+  'ML_KEM_1024',
 ] as const;

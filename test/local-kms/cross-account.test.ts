@@ -167,6 +167,7 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     // Multi-Region operations: "Cross-account use: No" (API Reference).
     ReplicateKey: [{ KeyId: arn, ReplicaRegion: 'eu-west-1' }, 'AccessDeniedException'],
     UpdatePrimaryRegion: [{ KeyId: arn, PrimaryRegion: 'eu-west-1' }, 'AccessDeniedException'],
+    GetKeyLastUsage: [{ KeyId: arn }, 'AccessDeniedException'],
     // Alias names are resolved in the caller's account: no alias of this account is found.
     UpdateAlias: [{ AliasName: 'alias/shared', TargetKeyId: arn }, 'NotFoundException'],
     DeleteAlias: [{ AliasName: 'alias/shared' }, 'NotFoundException'],
@@ -199,6 +200,8 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     GenerateMac: [{ KeyId: arn, Message: Buffer.from('m'), MacAlgorithm: 'HMAC_SHA_256' }, 'InvalidKeyUsageException'],
     VerifyMac: [{ KeyId: arn, Message: Buffer.from('m'), Mac: Buffer.alloc(32), MacAlgorithm: 'HMAC_SHA_256' }, 'InvalidKeyUsageException'],
     DeriveSharedSecret: [{ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: Buffer.from('k') }, 'InvalidKeyUsageException'],
+    Encapsulate: [{ KeyId: arn, EncapsulationAlgorithm: 'ML_KEM' }, 'InvalidKeyUsageException'],
+    Decapsulate: [{ KeyId: arn, EncapsulationAlgorithm: 'ML_KEM', SharedSecretCiphertextBlob: Buffer.alloc(768) }, 'InvalidKeyUsageException'],
   };
 }
 

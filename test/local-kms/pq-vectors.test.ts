@@ -1,0 +1,214 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
+import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
+import { decodePkcs8Seed, decodeSpki, encodePkcs8Seed, encodeSpki, generatePqKeyPair, mlDsaSign, mlDsaVerify, mlKemDecapsulate, mlKemEncapsulate } from '../../src/local-kms/pq.js';
+import { ed25519Sign, ed25519Verify } from '../../src/local-kms/eddsa.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
+/**
+ * Known answers for the ML-KEM / ML-DSA implementation the local KMS uses (@noble/post-quantum,
+ * through src/local-kms/pq.ts) and for its key encodings; Ed25519ph from RFC 8032.
+ *
+ * NIST ACVP vectors (test/vectors/README.md): the JSON files of NIST's ACVP server
+ * (usnistgov/ACVP-Server, gen-val/json-files/ML-KEM-keyGen-FIPS203, ML-KEM-encapDecap-FIPS203,
+ * ML-DSA-keyGen-FIPS204, ML-DSA-sigGen-FIPS204, ML-DSA-sigVer-FIPS204), plain or gzipped, are read
+ * from $KMS_ENVELOPE_ACVP_DIR or from ../shared/vectors/acvp beside the repository. Every case of
+ * the groups the local KMS relies on runs; without the files those tests are skipped, loudly.
+ */
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const ACVP_DIR = [process.env.KMS_ENVELOPE_ACVP_DIR, join(repo, '..', 'shared', 'vectors', 'acvp')].find((d) => d && existsSync(d));
+
+function acvp(dir: string, file: string): { testGroups: Array<Record<string, unknown> & { tests: Array<Record<string, string>> }> } {
+  const base = join(ACVP_DIR!, dir, file);
+  const raw = existsSync(base) ? readFileSync(base) : gunzipSync(readFileSync(`${base}.gz`));
+  return JSON.parse(raw.toString('utf8'));
+}
+
+const hex = (s: string) => Buffer.from(s, 'hex');
+const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
+const KEM = { 'ML-KEM-512': ml_kem512, 'ML-KEM-768': ml_kem768, 'ML-KEM-1024': ml_kem1024 } as const;
+const DSA = { 'ML-DSA-44': ml_dsa44, 'ML-DSA-65': ml_dsa65, 'ML-DSA-87': ml_dsa87 } as const;
+
+describe.skipIf(!ACVP_DIR)('NIST ACVP vectors (FIPS 203 / FIPS 204)', () => {
+  it('ML-KEM keyGen: the seed d||z the local KMS stores gives NIST\'s ek and dk (all parameter sets, every case)', async () => {
+    let n = 0;
+    for (const g of acvp('ML-KEM-keyGen-FIPS203', 'internalProjection.json').testGroups) {
+      const ps = g.parameterSet as keyof typeof KEM;
+      for (const t of g.tests) {
+        const seed = hex(t.d! + t.z!);
+        const k = KEM[ps].keygen(seed);
+        expect(toHex(k.publicKey), `${ps} tc ${t.tcId}`).toBe(t.ek);
+        expect(toHex(k.secretKey), `${ps} tc ${t.tcId}`).toBe(t.dk);
+        // Through the local KMS's own encodings: PKCS #8 seed form in, SPKI out.
+        const pkcs8 = encodePkcs8Seed(ps, seed);
+        expect(decodePkcs8Seed(pkcs8)).toMatchObject({ parameterSet: ps });
+        expect(toHex(decodeSpki(encodeSpki(ps, k.publicKey))!.publicKey)).toBe(t.ek);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThanOrEqual(75);
+  });
+
+  it('ML-KEM encapsulation (ek, m → c, K) and decapsulation (dk, c → K, implicit rejection included)', async () => {
+    let enc = 0;
+    let dec = 0;
+    for (const g of acvp('ML-KEM-encapDecap-FIPS203', 'internalProjection.json').testGroups) {
+      const ps = g.parameterSet as keyof typeof KEM;
+      for (const t of g.tests) {
+        if (g.function === 'encapsulation') {
+          const r = KEM[ps].encapsulate(hex(t.ek!), hex(t.m!));
+          expect(toHex(r.cipherText)).toBe(t.c);
+          expect(toHex(r.sharedSecret)).toBe(t.k);
+          enc++;
+        } else if (g.function === 'decapsulation') {
+          expect(toHex(KEM[ps].decapsulate(hex(t.c!), hex(t.dk!))), `${ps} tc ${t.tcId} ${t.reason}`).toBe(t.k);
+          dec++;
+        }
+      }
+    }
+    expect(enc).toBeGreaterThanOrEqual(75);
+    expect(dec).toBeGreaterThanOrEqual(30);
+  });
+
+  it('ML-DSA keyGen: the 32-byte seed the local KMS stores gives NIST\'s pk and sk', () => {
+    let n = 0;
+    for (const g of acvp('ML-DSA-keyGen-FIPS204', 'internalProjection.json').testGroups) {
+      const ps = g.parameterSet as keyof typeof DSA;
+      for (const t of g.tests) {
+        const k = DSA[ps].keygen(hex(t.seed!));
+        expect(toHex(k.publicKey)).toBe(t.pk);
+        expect(toHex(k.secretKey)).toBe(t.sk);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThanOrEqual(75);
+  });
+
+  it('ML-DSA sigGen, deterministic: pure ML-DSA (what Sign RAW does, any context) and the external-mu interface (Sign EXTERNAL_MU)', () => {
+    const prompt = acvp('ML-DSA-sigGen-FIPS204', 'prompt.json');
+    const expected = new Map<string, string>();
+    for (const g of acvp('ML-DSA-sigGen-FIPS204', 'expectedResults.json').testGroups) for (const t of g.tests) expected.set(`${g.tgId}/${t.tcId}`, t.signature!);
+    let pure = 0;
+    let mu = 0;
+    for (const g of prompt.testGroups) {
+      if (g.deterministic !== true) continue;
+      const ps = g.parameterSet as keyof typeof DSA;
+      for (const t of g.tests) {
+        const want = expected.get(`${g.tgId}/${t.tcId}`);
+        if (g.signatureInterface === 'external' && g.preHash === 'pure') {
+          expect(toHex(DSA[ps].sign(hex(t.message!), hex(t.sk!), { context: hex(t.context ?? ''), extraEntropy: false }))).toBe(want);
+          pure++;
+        } else if (g.signatureInterface === 'internal' && g.externalMu === true) {
+          expect(toHex(DSA[ps].internal.sign(hex(t.mu!), hex(t.sk!), { externalMu: true, extraEntropy: false }))).toBe(want);
+          mu++;
+        }
+      }
+    }
+    expect(pure).toBeGreaterThanOrEqual(45);
+    expect(mu).toBeGreaterThanOrEqual(45);
+  });
+
+  it('ML-DSA sigVer: accepts NIST\'s valid signatures and refuses the invalid ones (pure and external mu)', () => {
+    let n = 0;
+    for (const g of acvp('ML-DSA-sigVer-FIPS204', 'internalProjection.json').testGroups) {
+      const ps = g.parameterSet as keyof typeof DSA;
+      const isPure = g.signatureInterface === 'external' && g.preHash === 'pure';
+      const isMu = g.signatureInterface === 'internal' && g.externalMu === true;
+      if (!isPure && !isMu) continue;
+      for (const t of g.tests) {
+        const ok = isPure
+          ? DSA[ps].verify(hex(t.signature!), hex(t.message!), hex(t.pk!), { context: hex(t.context ?? '') })
+          : DSA[ps].internal.verify(hex(t.signature!), hex(t.mu!), hex(t.pk!), { externalMu: true });
+        expect(ok, `${ps} tc ${t.tcId} ${t.reason}`).toBe(t.testPassed as unknown as boolean);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThanOrEqual(90);
+  });
+});
+
+it.runIf(!ACVP_DIR)('NIST ACVP vectors: not found, their tests were skipped (see test/vectors/README.md)', () => {
+  // Says so in the test list instead of passing silently.
+  expect(ACVP_DIR).toBeUndefined();
+});
+
+describe('key encodings of the local KMS', () => {
+  const openssl = (der: Buffer): string => execFileSync('openssl', ['asn1parse', '-inform', 'DER'], { input: der, encoding: 'utf8' });
+
+  it.each([
+    ['ML-KEM-512', '2.16.840.1.101.3.4.4.1', 800],
+    ['ML-KEM-768', '2.16.840.1.101.3.4.4.2', 1184],
+    ['ML-KEM-1024', '2.16.840.1.101.3.4.4.3', 1568],
+    ['ML-DSA-44', '2.16.840.1.101.3.4.3.17', 1312],
+    ['ML-DSA-65', '2.16.840.1.101.3.4.3.18', 1952],
+    ['ML-DSA-87', '2.16.840.1.101.3.4.3.19', 2592],
+  ])('%s: SPKI names OID %s with absent parameters and holds the %i-byte FIPS public key; PKCS #8 holds the seed', async (ps, oid, pkBytes) => {
+    const pair = await generatePqKeyPair(ps);
+    // OpenSSL 3.0 does not know these algorithms; its DER parser reads the structure and the OID.
+    const spki = openssl(pair.publicKey);
+    expect(spki).toContain(`OBJECT            :${oid}`);
+    expect(spki).not.toContain('NULL');
+    expect(spki).toContain(`BIT STRING`);
+    expect(decodeSpki(pair.publicKey)!.publicKey.length).toBe(pkBytes);
+    const p8 = openssl(pair.privateKey);
+    expect(p8).toContain(`OBJECT            :${oid}`);
+    expect(p8).toMatch(/INTEGER +:00/);
+    const seed = decodePkcs8Seed(pair.privateKey)!.seed;
+    expect(seed.length).toBe(ps.startsWith('ML-KEM') ? 64 : 32);
+    // The public key is the one the seed generates (FIPS 203 Algorithm 16 / FIPS 204 Algorithm 1).
+    const impl = ps.startsWith('ML-KEM') ? KEM[ps as keyof typeof KEM] : DSA[ps as keyof typeof DSA];
+    expect(toHex(impl.keygen(seed).publicKey)).toBe(toHex(decodeSpki(pair.publicKey)!.publicKey));
+  });
+
+  it('ML-KEM through the wrappers: Encapsulate to the SPKI, Decapsulate with the PKCS #8 seed key, same 32 bytes; a wrong-length ciphertext is refused', async () => {
+    const pair = await generatePqKeyPair('ML-KEM-768');
+    const { sharedSecret, ciphertext } = await mlKemEncapsulate(pair.publicKey);
+    expect(sharedSecret.length).toBe(32);
+    expect(ciphertext.length).toBe(1088);
+    expect((await mlKemDecapsulate(pair.privateKey, ciphertext))!.equals(sharedSecret)).toBe(true);
+    expect(await mlKemDecapsulate(pair.privateKey, ciphertext.subarray(1))).toBeUndefined();
+    // Altered ciphertext: implicit rejection, 32 other bytes, no error (FIPS 203 §6.3).
+    const altered = Buffer.from(ciphertext);
+    altered[0]! ^= 1;
+    const rejected = (await mlKemDecapsulate(pair.privateKey, altered))!;
+    expect(rejected.length).toBe(32);
+    expect(rejected.equals(sharedSecret)).toBe(false);
+  });
+
+  it('ML-DSA through the wrappers: an EXTERNAL_MU signature over mu = SHAKE256(SHAKE256(pk, 64) || 0 || 0 || M, 64) verifies as a RAW signature of M', async () => {
+    const pair = await generatePqKeyPair('ML-DSA-65');
+    const pk = decodeSpki(pair.publicKey)!.publicKey;
+    const message = Buffer.from('a message longer than nothing');
+    // FIPS 204 §6.2 with an empty context, computed with node:crypto, not the implementation.
+    const tr = createHash('shake256', { outputLength: 64 }).update(pk).digest();
+    const mu = createHash('shake256', { outputLength: 64 }).update(tr).update(Buffer.from([0, 0])).update(message).digest();
+    const sig = await mlDsaSign(pair.privateKey, 'EXTERNAL_MU', mu);
+    expect(await mlDsaVerify(pair.publicKey, 'RAW', message, sig)).toBe(true);
+    expect(await mlDsaVerify(pair.publicKey, 'EXTERNAL_MU', mu, sig)).toBe(true);
+    expect(await mlDsaVerify(pair.publicKey, 'RAW', Buffer.from('another message'), sig)).toBe(false);
+  });
+});
+
+describe('Ed25519ph (RFC 8032 §7.3, test "abc")', () => {
+  // RFC 8032 §7.3: SECRET KEY, PUBLIC KEY, MESSAGE "abc", SIGNATURE of Ed25519ph.
+  const secret = '833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42';
+  const publicKey = 'ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf';
+  const signature =
+    '98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406';
+  const pkcs8 = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(secret, 'hex').toString('base64url'), x: Buffer.from(publicKey, 'hex').toString('base64url') }, format: 'jwk' }).export({ type: 'pkcs8', format: 'der' });
+  const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ type: 'spki', format: 'der' });
+
+  it('signs "abc" to the RFC signature and verifies it (Ed25519ph is deterministic)', async () => {
+    const sig = await ed25519Sign(pkcs8, 'ED25519_PH_SHA_512', Buffer.from('abc'));
+    expect(sig.toString('hex')).toBe(signature);
+    expect(await ed25519Verify(spki, 'ED25519_PH_SHA_512', Buffer.from('abc'), sig)).toBe(true);
+    expect(await ed25519Verify(spki, 'ED25519_SHA_512', Buffer.from('abc'), sig)).toBe(false);
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * @noble/post-quantum and @noble/curves are dependencies of the local KMS's PQ and Ed25519ph keys
+ * only: `import 'kms-envelope'` (and its errors and s3 entry points) never reach them, and the local
+ * KMS reaches them only through dynamic imports, run the first time such a key is created or used.
+ */
+import { fileURLToPath } from 'node:url';
+import { build, type Metafile } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { LocalKms } from '../../src/local-kms/index.js';
+import { pqLoaded } from '../../src/local-kms/pq.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+async function graph(entry: string): Promise<Metafile> {
+  const { metafile } = await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    metafile: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'silent',
+  });
+  return metafile;
+}
+
+/** Imports of `pkg` reached from `entry`, with their kind (import-statement, dynamic-import, ...). */
+async function importsOf(entry: string, pkg: RegExp): Promise<Array<{ from: string; path: string; kind: string }>> {
+  const meta = await graph(entry);
+  const out: Array<{ from: string; path: string; kind: string }> = [];
+  for (const [from, input] of Object.entries(meta.inputs)) {
+    for (const imp of input.imports) if (pkg.test(imp.path)) out.push({ from, path: imp.path, kind: imp.kind });
+  }
+  return out;
+}
+
+const NOBLE = /^@noble\//;
+
+describe('module graph', () => {
+  it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts'])('%s never reaches @noble/*', async (entry) => {
+    expect(await importsOf(entry, NOBLE)).toEqual([]);
+  });
+
+  it('the local KMS reaches @noble/* through dynamic imports only, from pq.ts and eddsa.ts', async () => {
+    const found = await importsOf('src/local-kms/index.ts', NOBLE);
+    expect(found.length).toBeGreaterThanOrEqual(3);
+    for (const f of found) {
+      expect(f.kind, `${f.from} → ${f.path}`).toBe('dynamic-import');
+      expect(['src/local-kms/pq.ts', 'src/local-kms/eddsa.ts']).toContain(f.from);
+    }
+  });
+
+  it('a local KMS that never sees an ML-KEM/ML-DSA key does not load the PQ implementation', async () => {
+    const kms = new LocalKms();
+    const { arn } = await kms.createKey({ Description: 'symmetric' });
+    const client = kms.client();
+    const { CiphertextBlob } = await client.call('Encrypt', { KeyId: arn, Plaintext: Buffer.from('x') });
+    await client.call('Decrypt', { CiphertextBlob });
+    await client.call('CreateKey', { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    expect(pqLoaded()).toBe(false);
+    await client.call('CreateKey', { KeySpec: 'ML_KEM_512', KeyUsage: 'ENCAPSULATE_DECAPSULATE' });
+    expect(pqLoaded()).toBe(true);
+    kms.close();
+  });
+});
