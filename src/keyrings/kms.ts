@@ -389,7 +389,7 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
         out.plaintext.fill(0);
         errors.push(
           new KeyringError(
-            a.keyId === a.expectKeyId && this.mrkAware
+            this.mrkAware
               ? 'KMS Decrypt answered with a key other than the multi-Region key ARN requested'
               : 'KMS Decrypt answered with a key other than the one named by the encrypted data key',
           ),
