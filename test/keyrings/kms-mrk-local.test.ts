@@ -155,6 +155,14 @@ describe('MRK-aware keyrings over HTTP (@aws-sdk/client-kms)', () => {
         expect(out.plaintext.toString()).toBe('over http');
         expect(keyring.kmsCalls).toBe(1);
       }
+      // The Envelope's `kms` options build the same keyrings (their default client follows the Regions too).
+      for (const kms of [
+        { keyId: keys.west, mrkAware: true, endpoint: server.url },
+        { discovery: true, discoveryRegions: [WEST], endpoint: server.url },
+      ]) {
+        const envelope = new Envelope({ kms, cache: false });
+        expect((await envelope.decrypt(message, { context: CONTEXT })).plaintext.toString(), JSON.stringify(kms)).toBe('over http');
+      }
     } finally {
       vi.unstubAllEnvs();
     }
