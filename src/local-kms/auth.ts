@@ -28,8 +28,8 @@ export interface AuthSettings {
   /** With principals: unknown access keys act as the account root instead of being refused. */
   allowUnknownKeysAsRoot: boolean;
   accountId: string;
-  /** The Region this server serves (credential scopes must name it). */
-  region: string;
+  /** Whether the server serves a Region (credential scopes must name one it serves). */
+  servesRegion: (region: string) => boolean;
 }
 
 /** The outcome of authentication. */
@@ -37,8 +37,8 @@ export interface Authenticated {
   caller: Caller;
   /**
    * The Region of the request's credential scope (aws:RequestedRegion), from the one parse of its
-   * Authorization header. With principals it is the verified scope, so always the server's Region;
-   * without, the Region a well-formed header names; absent for a request without one.
+   * Authorization header. With principals it is the verified scope, so always a Region the server
+   * serves; without, the Region a well-formed header names; absent for a request without one.
    */
   requestedRegion?: string;
 }
@@ -67,7 +67,7 @@ export function authenticate(req: SignedRequest, settings: AuthSettings, nowMs: 
       ...(claimed !== undefined ? { requestedRegion: claimed.region } : {}),
     };
   }
-  const auth = checkSigV4(req, { nowMs, region: settings.region });
+  const auth = checkSigV4(req, { nowMs, region: settings.servesRegion });
   const caller = resolveCaller(auth.accessKeyId, principals, {
     accountId: settings.accountId,
     allowUnknownKeysAsRoot: settings.allowUnknownKeysAsRoot,

@@ -1,12 +1,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { isMultiRegionKeyId, keyIdBytes, keyIdFromBytes } from './key-id.js';
 
 /**
  * The local KMS's symmetric ciphertext blob (its own format; AWS's is undocumented, so only its
  * role is copied: the blob names the key and the key-material version, which is why Decrypt
  * needs no KeyId and why ciphertext made before a rotation still decrypts).
  *
- *   version   u8     = 1
- *   keyId     16 B   the key's UUID
+ *   version   u8     = 1 (key id is a UUID) or 2 (a multi-Region key id, `mrk-` + these 16 bytes in hex)
+ *   keyId     16 B   the key's UUID, or the hex digits of its multi-Region id
  *   material  32 B   key material id (hex in KeyMaterialId)
  *   iv        12 B
  *   ct        n  B   AES-256-GCM ciphertext
@@ -17,6 +18,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * which surfaces only as InvalidCiphertextException (AWS reveals nothing more either).
  */
 export const BLOB_VERSION = 1;
+/** Blobs of multi-Region keys: the same layout; any copy of the key (any Region) opens them. */
+export const MRK_BLOB_VERSION = 2;
 const HEADER = 1 + 16 + 32;
 const IV = 12;
 const TAG = 16;
@@ -29,15 +32,6 @@ export interface ParsedBlob {
   iv: Buffer;
   ct: Buffer;
   tag: Buffer;
-}
-
-export function uuidToBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
-}
-
-export function bytesToUuid(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /**
@@ -68,7 +62,8 @@ export function sealBlob(
   plaintext: Uint8Array,
   context: Readonly<Record<string, string>> | undefined,
 ): Buffer {
-  const header = Buffer.concat([Buffer.from([BLOB_VERSION]), uuidToBytes(keyId), Buffer.from(materialId, 'hex')]);
+  const version = isMultiRegionKeyId(keyId) ? MRK_BLOB_VERSION : BLOB_VERSION;
+  const header = Buffer.concat([Buffer.from([version]), keyIdBytes(keyId), Buffer.from(materialId, 'hex')]);
   const iv = randomBytes(IV);
   const cipher = createCipheriv('aes-256-gcm', material, iv);
   cipher.setAAD(Buffer.concat([header, canonicalContext(context)]));
@@ -79,9 +74,9 @@ export function sealBlob(
 /** Structural parse only; undefined when the bytes are not a blob of this format. */
 export function parseBlob(blob: Uint8Array): ParsedBlob | undefined {
   const b = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
-  if (b.length < BLOB_OVERHEAD || b[0] !== BLOB_VERSION) return undefined;
+  if (b.length < BLOB_OVERHEAD || (b[0] !== BLOB_VERSION && b[0] !== MRK_BLOB_VERSION)) return undefined;
   return {
-    keyId: bytesToUuid(b.subarray(1, 17)),
+    keyId: keyIdFromBytes(b.subarray(1, 17), b[0] === MRK_BLOB_VERSION),
     materialId: b.subarray(17, HEADER).toString('hex'),
     header: b.subarray(0, HEADER),
     iv: b.subarray(HEADER, HEADER + IV),

@@ -4,6 +4,7 @@ import type { Caller } from './policy-types.js';
 import { accountOfPrincipalArn } from './principals.js';
 import { IN_PROCESS_ORIGIN, type RequestOrigin } from './request-context.js';
 import { LocalKmsService, type KmsResponse, type LocalKmsServiceOptions } from './service.js';
+import { checkRegionName } from './regions.js';
 
 /**
  * In-process use of the local KMS: `new LocalKms()` holds a LocalKmsService and hands out
@@ -17,14 +18,22 @@ export interface LocalKmsOptions {
   /** Milliseconds since the epoch; default Date.now. */
   clock?: () => number;
   accountId?: string;
+  /** The default Region (LocalKmsServiceOptions.region); every Region of its partition is served. */
   region?: string;
   /** The "Grants per KMS key" quota; default 50,000 as in AWS. */
   maxGrantsPerKey?: number;
+  /** Milliseconds a replica made by ReplicateKey stays `Creating`; default 0. */
+  replicaCreationMs?: number;
 }
 
 export interface LocalKmsClientOptions {
   /** Act as this principal (a Caller or a principal ARN); default the account root. */
   caller?: Caller | string;
+  /**
+   * The Region the client addresses, as an SDK client's `region` does; default the service's
+   * default Region. Same as `origin.requestedRegion` (give one of them).
+   */
+  region?: string;
   /**
    * How the requests appear to arrive, for the global condition keys (aws:SourceIp, aws:UserAgent,
    * aws:SecureTransport, aws:RequestedRegion). Default IN_PROCESS_ORIGIN (request-context.ts):
@@ -58,12 +67,19 @@ export class LocalKms {
     if (options.accountId !== undefined) o.accountId = options.accountId;
     if (options.region !== undefined) o.region = options.region;
     if (options.maxGrantsPerKey !== undefined) o.maxGrantsPerKey = options.maxGrantsPerKey;
+    if (options.replicaCreationMs !== undefined) o.replicaCreationMs = options.replicaCreationMs;
     this.service = new LocalKmsService(o);
   }
 
   client(options: LocalKmsClientOptions = {}): LocalKmsClient {
     const caller = toCaller(options.caller, this.service);
-    const origin = toOrigin(options.origin);
+    if (options.region !== undefined && options.origin?.requestedRegion !== undefined) {
+      throw new TypeError('give region or origin.requestedRegion, not both');
+    }
+    if (options.region !== undefined && !this.service.regions.serves(checkRegionName(options.region))) {
+      throw new RangeError(`region ${options.region} is not in the partition of this local KMS (${this.service.partition})`);
+    }
+    const origin = options.region !== undefined ? { ...toOrigin(options.origin), requestedRegion: options.region } : toOrigin(options.origin);
     const service = this.service;
     const call = (operation: string, input: Record<string, unknown>) => service.call(operation, input, caller, origin);
     return {

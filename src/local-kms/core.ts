@@ -11,6 +11,11 @@ import { FileStore, MemoryStore, type KmsStore } from './store.js';
 import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalidGrantToken, mayRetire, retireDelegatingAccounts, type GrantRecord } from './grants.js';
 import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
 import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
+import { checkRegionName, partitionOfRegion, type RegionSet } from './regions.js';
+import { isReplica, multiRegionConfiguration, replicaGone, syncReplicas } from './multi-region.js';
+
+/** Key states (API Reference, KeyMetadata `KeyState`); Updating is never shown (see multi-region.ts). */
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Creating';
 
 /**
  * The state and shared rules of the local KMS: keys and aliases with their store, the clock and the
@@ -31,8 +36,18 @@ import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from '.
 export interface LocalKmsServiceOptions {
   /** 12-digit account id of every key; default 111122223333. */
   accountId?: string;
-  /** Region in key ARNs; default us-east-1. */
+  /**
+   * The default Region: the one requests that name none address (unsigned requests, in-process
+   * clients without `region`); default us-east-1. Every Region of its partition is served (see
+   * regions.ts); a data directory's own keys stay in the Region it was first started with.
+   */
   region?: string;
+  /**
+   * How long a replica made by ReplicateKey stays in the `Creating` key state, in milliseconds of
+   * the service clock; default 0 (usable at once). AWS takes "a few seconds"; a value such as 3000
+   * lets a client's retry on KMSInvalidStateException be tested. 0..600,000.
+   */
+  replicaCreationMs?: number;
   /** Milliseconds since the epoch; default Date.now. */
   clock?: () => number;
   /** Persist keys here (survives restarts); in memory when absent. */
@@ -53,7 +68,8 @@ export interface LocalKmsServiceOptions {
 
 export type BackgroundTask = 'deletion' | 'imported material expiry' | 'import parameters expiry' | 'automatic rotation';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Key ids: a UUID, or `mrk-` + 32 hex digits for multi-Region keys (Developer Guide, "Key identifiers"). */
+const KEY_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 
 /** How long a key whose background task failed is left alone before the task is tried again. */
 const BACKGROUND_RETRY_MS = 60_000;
@@ -92,20 +108,44 @@ export class KmsCore {
   readonly onBackgroundError: NonNullable<LocalKmsServiceOptions['onBackgroundError']>;
   /** Keys whose background task failed, and when to try again. */
   readonly backgroundRetryAt = new Map<string, number>();
+  /** Every Region this KMS serves, this one included (regions.ts); set by LocalKmsService. */
+  regions!: RegionSet;
+  readonly replicaCreationMs: number;
 
-  constructor(options: LocalKmsServiceOptions = {}) {
+  /**
+   * `sibling`: the core of another Region of the same KMS, sharing the home core's account, clock,
+   * root key and settings, with its own store (`regions/<region>/` of a data directory).
+   */
+  constructor(options: LocalKmsServiceOptions = {}, sibling?: { home: KmsCore; region: string }) {
     const accountId = options.accountId ?? '111122223333';
     if (!/^\d{12}$/.test(accountId)) throw new RangeError(`accountId must be 12 decimal digits, got '${accountId}'`);
-    const region = options.region ?? 'us-east-1';
-    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new RangeError(`region must look like us-east-1, got '${region}'`);
+    const optionRegion = checkRegionName(options.region ?? 'us-east-1');
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError('clock must be a function returning milliseconds since the epoch');
     }
+    const creation = options.replicaCreationMs ?? 0;
+    if (!Number.isInteger(creation) || creation < 0 || creation > 600_000) {
+      throw new RangeError(`replicaCreationMs must be an integer number of milliseconds in 0..600000, got ${String(creation)}`);
+    }
+    this.replicaCreationMs = creation;
     this.accountId = accountId;
-    this.region = region;
-    this.partition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
     this.clock = options.clock ?? Date.now;
-    this.store = options.store ?? (options.dataDir ? new FileStore(options.dataDir, options.rootKeyFile) : new MemoryStore());
+    if (sibling) {
+      this.store = sibling.home.store.forRegion!(sibling.region);
+    } else {
+      this.store = options.store ?? (options.dataDir ? new FileStore(options.dataDir, options.rootKeyFile) : new MemoryStore());
+    }
+    // A data directory's own keys belong to the Region it was first started with, whatever the
+    // default Region is now (so their ARNs stay true).
+    let region: string;
+    try {
+      region = sibling?.region ?? this.store.homeRegion?.(optionRegion) ?? optionRegion;
+    } catch (e) {
+      this.store.close();
+      throw e;
+    }
+    this.region = region;
+    this.partition = partitionOfRegion(region);
     // The marker key is the store's token MAC of a fixed label: import token bodies are 73 bytes
     // starting with a version byte 1, so no import token can carry this value as its MAC, and
     // markers survive restarts of a persistent store (its root key is stable).
@@ -120,7 +160,7 @@ export class KmsCore {
     if (options.onBackgroundError !== undefined && typeof options.onBackgroundError !== 'function') {
       throw new TypeError('onBackgroundError must be a function (error, { keyId, task }) => void');
     }
-    this.onBackgroundError = options.onBackgroundError ?? warnBackgroundError;
+    this.onBackgroundError = sibling?.home.onBackgroundError ?? options.onBackgroundError ?? warnBackgroundError;
     const loaded = this.store.load();
     for (const k of loaded.keys) this.keys.set(k.keyId, k);
     let dangling = false;
@@ -167,6 +207,7 @@ export class KmsCore {
         if (key.deletionDate !== undefined && key.deletionDate <= now) {
           this.destroyKey(key);
           this.backgroundRetryAt.delete(key.keyId);
+          if (key.multiRegion) replicaGone(this, key, now);
           continue;
         }
         let k = key;
@@ -181,7 +222,11 @@ export class KmsCore {
         task = 'import parameters expiry';
         if (k.pendingImport && k.pendingImport.expiresAt <= now) k = this.commit(k, { pendingImport: undefined });
         task = 'automatic rotation';
-        if (k.rotation.enabled && this.stateOf(k) === 'Enabled') k = this.rotateDue(k, now);
+        if (k.rotation.enabled && this.stateOf(k) === 'Enabled' && !isReplica(this, k)) {
+          const before = k;
+          k = this.rotateDue(k, now);
+          if (k !== before && k.multiRegion) syncReplicas(this, k);
+        }
         this.backgroundRetryAt.delete(key.keyId);
         for (const t of this.eventTimes(k)) if (t < next) next = t;
       } catch (e) {
@@ -204,7 +249,7 @@ export class KmsCore {
     if (k.imported?.validTo !== undefined && k.materials.length > 0) t.push(k.imported.validTo);
     if (k.pendingImport) t.push(k.pendingImport.expiresAt);
     // Disabled or pending keys do not rotate; EnableKey/CancelKeyDeletion commit, which rescans.
-    const due = this.stateOf(k) === 'Enabled' ? this.nextRotation(k) : undefined;
+    const due = this.stateOf(k) === 'Enabled' && !isReplica(this, k) ? this.nextRotation(k) : undefined;
     if (due !== undefined) t.push(due);
     return t;
   }
@@ -266,8 +311,10 @@ export class KmsCore {
     return `arn:${this.partition}:kms:${this.region}:${account}:${name}`;
   }
 
-  stateOf(key: KeyRecord): 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' {
+  stateOf(key: KeyRecord): KeyState {
     if (key.deletionDate !== undefined) return 'PendingDeletion';
+    if (key.pendingReplicaDeletion === true) return 'PendingReplicaDeletion';
+    if (key.creatingUntil !== undefined && this.clock() < key.creatingUntil) return 'Creating';
     if (key.origin === 'EXTERNAL' && key.materials.length === 0) return 'PendingImport';
     return key.enabled ? 'Enabled' : 'Disabled';
   }
@@ -301,7 +348,7 @@ export class KmsCore {
     } else if (input.startsWith('alias/')) {
       aliasName = input;
       if (foreign && opts.alias) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName, callerAccount)} is not found.`);
-    } else if (foreign && UUID.test(id) && opts.shortKeyId !== true) {
+    } else if (foreign && KEY_ID.test(id) && opts.shortKeyId !== true) {
       throw err('NotFoundException', `Key '${this.keyArn(id, callerAccount)}' does not exist`);
     }
     if (aliasName !== undefined) {
@@ -312,7 +359,7 @@ export class KmsCore {
       if (!key) throw err('NotFoundException', `Alias ${this.aliasArn(aliasName)} is not found.`);
       return { key, alias: aliasName };
     }
-    if (!UUID.test(id)) throw err('NotFoundException', `Invalid keyId ${input}`);
+    if (!KEY_ID.test(id)) throw err('NotFoundException', `Invalid keyId ${input}`);
     const key = this.keys.get(id);
     if (!key) throw err('NotFoundException', `Key '${this.keyArn(id)}' does not exist`);
     return { key };
@@ -461,16 +508,18 @@ export class KmsCore {
   authzRequest(
     who: Requester,
     action: string,
-    key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'> & { keyId?: string; tags?: KeyRecord['tags'] },
+    key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin'> & { keyId?: string; tags?: KeyRecord['tags']; multiRegion?: KeyRecord['multiRegion'] },
     op: OperationKeys = {},
     requestAlias?: string,
     policy: 'key' | 'identity' = 'key',
   ): AuthzRequest {
-    let resource: KeyResource = key;
+    let resource: KeyResource = key.multiRegion
+      ? { ...key, multiRegionKeyType: key.multiRegion.primaryRegion === this.region ? 'PRIMARY' : 'REPLICA' }
+      : key;
     if (policy === 'identity') {
       if (key.keyId === undefined) throw new Error('authzRequest: identity policies need a stored key (its tags and aliases)');
       const aliases = [...this.aliases.values()].filter((a) => a.targetKeyId === key.keyId).map((a) => a.name);
-      resource = { ...key, tags: key.tags ?? [], aliases };
+      resource = { ...resource, tags: key.tags ?? [], aliases };
     }
     return buildAuthzRequest(
       {
@@ -496,10 +545,11 @@ export class KmsCore {
 
   requireNotPendingDeletion(key: KeyRecord): void {
     if (key.deletionDate !== undefined) throw this.invalidState(key, 'PendingDeletion');
+    if (key.pendingReplicaDeletion === true) throw this.invalidState(key, 'PendingReplicaDeletion');
   }
 
   invalidState(key: KeyRecord, state: string): KmsServiceError {
-    const what = state === 'PendingDeletion' ? 'pending deletion' : state === 'PendingImport' ? 'pending import' : state.toLowerCase();
+    const what = state.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : ` ${c.toLowerCase()}`));
     return err('KMSInvalidStateException', `${key.arn} is ${what}.`);
   }
 
@@ -549,6 +599,7 @@ export class KmsCore {
       KeyState: state,
     };
     if (key.deletionDate !== undefined) md.DeletionDate = new Date(key.deletionDate);
+    if (key.pendingReplicaDeletion === true) md.PendingDeletionWindowInDays = key.pendingWindowInDays;
     if (key.imported?.validTo !== undefined && key.materials.length > 0) md.ValidTo = new Date(key.imported.validTo);
     md.Origin = key.origin;
     if (key.origin === 'EXTERNAL' && key.imported?.expirationModel && key.materials.length > 0) {
@@ -561,7 +612,8 @@ export class KmsCore {
     if (key.keyUsage === 'SIGN_VERIFY') md.SigningAlgorithms = signingAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'GENERATE_VERIFY_MAC') md.MacAlgorithms = macAlgorithmsFor(key.keySpec);
     if (key.keyUsage === 'KEY_AGREEMENT') md.KeyAgreementAlgorithms = keyAgreementAlgorithmsFor(key.keyUsage);
-    md.MultiRegion = false;
+    md.MultiRegion = key.multiRegion !== undefined;
+    if (key.multiRegion) md.MultiRegionConfiguration = multiRegionConfiguration(this, key);
     if (key.keySpec === 'SYMMETRIC_DEFAULT' && key.materials.length > 0) md.CurrentKeyMaterialId = this.currentMaterial(key).id;
     return md;
   }

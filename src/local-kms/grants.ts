@@ -16,6 +16,7 @@ import { KmsServiceError } from './errors.js';
 import type { Caller } from './policy-types.js';
 import { isCallerPrincipal } from './policy.js';
 import { KEY_SPECS, type KeySpec, type KeyUsage } from './specs.js';
+import { isMultiRegionKeyId, keyIdBytes, keyIdFromBytes } from './key-id.js';
 
 export type Context = Record<string, string>;
 
@@ -267,6 +268,8 @@ export function retireDelegatingAccounts(grant: GrantRecord): string[] {
 // Grant tokens
 
 const TOKEN_VERSION = 1;
+/** Tokens of grants on multi-Region keys (key-id.ts). */
+const MRK_TOKEN_VERSION = 2;
 const TOKEN_MAC_BYTES = 16;
 const TOKEN_BYTES = 1 + 16 + 32 + 16 + TOKEN_MAC_BYTES;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -292,8 +295,8 @@ export class GrantTokenCodec {
 
   issue(keyId: string, grantId: string): string {
     const body = Buffer.concat([
-      Buffer.from([TOKEN_VERSION]),
-      Buffer.from(keyId.replace(/-/g, ''), 'hex'),
+      Buffer.from([isMultiRegionKeyId(keyId) ? MRK_TOKEN_VERSION : TOKEN_VERSION]),
+      keyIdBytes(keyId),
       Buffer.from(grantId, 'hex'),
       randomBytes(16),
     ]);
@@ -304,11 +307,10 @@ export class GrantTokenCodec {
   read(token: string): { keyId: string; grantId: string } | undefined {
     if (!BASE64.test(token)) return undefined;
     const raw = Buffer.from(token, 'base64');
-    if (raw.length !== TOKEN_BYTES || raw.toString('base64') !== token || raw[0] !== TOKEN_VERSION) return undefined;
+    if (raw.length !== TOKEN_BYTES || raw.toString('base64') !== token || (raw[0] !== TOKEN_VERSION && raw[0] !== MRK_TOKEN_VERSION)) return undefined;
     const body = raw.subarray(0, TOKEN_BYTES - TOKEN_MAC_BYTES);
     if (!timingSafeEqual(raw.subarray(TOKEN_BYTES - TOKEN_MAC_BYTES), this.mac(body))) return undefined;
-    const hex = body.subarray(1, 17).toString('hex');
-    const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const keyId = keyIdFromBytes(body.subarray(1, 17), raw[0] === MRK_TOKEN_VERSION);
     return { keyId, grantId: body.subarray(17, 49).toString('hex') };
   }
 

@@ -1,3 +1,4 @@
+import { isMultiRegionKeyId, keyIdBytes, keyIdFromBytes } from './key-id.js';
 import {
   constants,
   createDecipheriv,
@@ -70,9 +71,11 @@ export function unwrapKeyMaterial(algorithm: string, privateDer: Buffer, encrypt
  * its own expiry, and MACed under a key derived from the root key so it cannot be forged or
  * moved to another key.
  *   version u8 | keyId 16 B | tokenId 16 B | expiresAt u64 ms | padding 32 B | mac 32 B
+ * Version 1 names a key by its UUID, version 2 a multi-Region key (`mrk-` + those 16 bytes in hex).
  * The random padding only makes tokens look less structured; AWS tokens are opaque too.
  */
 const TOKEN_VERSION = 1;
+const MRK_TOKEN_VERSION = 2;
 const TOKEN_BODY = 1 + 16 + 16 + 8 + 32;
 
 export interface TokenContents {
@@ -83,8 +86,8 @@ export interface TokenContents {
 
 export function makeImportToken(c: TokenContents, mac: (b: Buffer) => Buffer): Buffer {
   const body = Buffer.alloc(TOKEN_BODY);
-  body[0] = TOKEN_VERSION;
-  Buffer.from(c.keyId.replace(/-/g, ''), 'hex').copy(body, 1);
+  body[0] = isMultiRegionKeyId(c.keyId) ? MRK_TOKEN_VERSION : TOKEN_VERSION;
+  keyIdBytes(c.keyId).copy(body, 1);
   Buffer.from(c.tokenId, 'hex').copy(body, 17);
   body.writeBigUInt64BE(BigInt(c.expiresAt), 33);
   randomBytes(32).copy(body, 41);
@@ -92,12 +95,11 @@ export function makeImportToken(c: TokenContents, mac: (b: Buffer) => Buffer): B
 }
 
 export function readImportToken(token: Buffer, mac: (b: Buffer) => Buffer): TokenContents | undefined {
-  if (token.length !== TOKEN_BODY + 32 || token[0] !== TOKEN_VERSION) return undefined;
+  if (token.length !== TOKEN_BODY + 32 || (token[0] !== TOKEN_VERSION && token[0] !== MRK_TOKEN_VERSION)) return undefined;
   const body = token.subarray(0, TOKEN_BODY);
   if (!timingSafeEqual(mac(body), token.subarray(TOKEN_BODY))) return undefined;
-  const h = body.subarray(1, 17).toString('hex');
   return {
-    keyId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+    keyId: keyIdFromBytes(body.subarray(1, 17), token[0] === MRK_TOKEN_VERSION),
     tokenId: body.subarray(17, 33).toString('hex'),
     expiresAt: Number(body.readBigUInt64BE(33)),
   };

@@ -78,6 +78,19 @@ export interface KeyRecord {
   grants?: GrantRecord[];
   /** Sequence number of the last grant created on this key (0 or absent: none yet). */
   grantSeq?: number;
+  /**
+   * Multi-Region keys (key id `mrk-` + 32 hex digits): the Region of the set's primary key. Every
+   * copy records it, so each Region knows whether its copy is the primary or a replica. Absent for
+   * single-Region keys.
+   */
+  multiRegion?: { primaryRegion: string };
+  /** A replica made by ReplicateKey is `Creating` until this time (service option replicaCreationMs). */
+  creatingUntil?: number;
+  /**
+   * ScheduleKeyDeletion of a primary key with replicas: the key is PendingReplicaDeletion, and its
+   * waiting period (pendingWindowInDays) starts when its last replica is deleted.
+   */
+  pendingReplicaDeletion?: boolean;
 }
 
 export interface AliasRecord {

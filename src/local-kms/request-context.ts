@@ -110,6 +110,9 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
   'kms:GetKeyRotationStatus': none,
   'kms:RotateKeyOnDemand': none,
   'kms:ListKeyRotations': none,
+  // Multi-Region keys: the Region named by the request (Developer Guide, "AWS KMS condition keys").
+  'kms:ReplicateKey': { required: ['kms:ReplicaRegion'], optional: [] },
+  'kms:UpdatePrimaryRegion': { required: ['kms:PrimaryRegion'], optional: [] },
   'kms:Encrypt': { required: ['kms:EncryptionAlgorithm'], optional: [...EC, ...ALIAS] },
   'kms:Decrypt': { required: ['kms:EncryptionAlgorithm'], optional: [...EC, ...ALIAS] },
   'kms:ReEncryptFrom': { required: ['kms:EncryptionAlgorithm', 'kms:ReEncryptOnSameKey'], optional: [...EC, ...ALIAS] },
@@ -130,8 +133,8 @@ export const ACTION_KEYS: Readonly<Record<string, ActionKeys>> = {
  * Keys every KMS key resource operation carries from the key itself (Developer Guide, "AWS KMS
  * condition keys": kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion, and the deprecated
  * kms:CustomerMasterKeySpec/kms:CustomerMasterKeyUsage, which "work the same way") and
- * aws:ResourceAccount (the key's account). Not supplied: kms:MultiRegionKeyType (only multi-Region
- * keys have it), kms:ViaService (no AWS service calls here). kms:ResourceAliases and aws:ResourceTag
+ * aws:ResourceAccount (the key's account), and kms:MultiRegionKeyType (PRIMARY or REPLICA, multi-Region
+ * keys only). Not supplied: kms:ViaService (no AWS service calls here). kms:ResourceAliases and aws:ResourceTag
  * are supplied to identity policies only (IAM_ONLY_KEY_RESOURCE_KEYS), never to key policies.
  */
 export const KEY_RESOURCE_KEYS: readonly string[] = [
@@ -139,6 +142,7 @@ export const KEY_RESOURCE_KEYS: readonly string[] = [
   'kms:KeyUsage',
   'kms:KeyOrigin',
   'kms:MultiRegion',
+  'kms:MultiRegionKeyType',
   'kms:CustomerMasterKeySpec',
   'kms:CustomerMasterKeyUsage',
   'aws:ResourceAccount',
@@ -180,6 +184,8 @@ export interface KeyResource {
   keySpec: string;
   keyUsage: string;
   origin: string;
+  /** Multi-Region keys: whether this copy is the primary or a replica (kms:MultiRegionKeyType). */
+  multiRegionKeyType?: 'PRIMARY' | 'REPLICA';
   /** The key's tags and alias names: needed only for identity policies (IAM_ONLY_KEY_RESOURCE_KEYS). */
   tags?: readonly { TagKey: string; TagValue: string }[];
   aliases?: readonly string[];
@@ -262,7 +268,8 @@ export function buildAuthzRequest(input: AuthzInput, policy: 'key' | 'identity' 
     'kms:KeySpec': key.keySpec,
     'kms:KeyUsage': key.keyUsage,
     'kms:KeyOrigin': key.origin,
-    'kms:MultiRegion': false,
+    'kms:MultiRegion': key.multiRegionKeyType !== undefined,
+    'kms:MultiRegionKeyType': key.multiRegionKeyType,
     'kms:CustomerMasterKeySpec': key.keySpec,
     'kms:CustomerMasterKeyUsage': key.keyUsage,
     'aws:ResourceAccount': /^arn:[^:]+:kms:[^:]*:(\d{12}):/.exec(key.arn)?.[1],

@@ -28,7 +28,7 @@ export interface LocalKmsServerOptions {
   /**
    * JSON file mapping access key ids to `{ arn, secretAccessKey?, ... }`. Without it every caller is the
    * account root and nothing is authenticated. With it every request must carry a SigV4 signature
-   * whose credential scope names `region`, with `host`, the date and every `x-amz-*` header signed,
+   * whose credential scope names a Region of the server's partition, with `host`, the date and every `x-amz-*` header signed,
    * by an access key in the file: an unsigned request is MissingAuthenticationTokenException, an
    * unknown key UnrecognizedClientException, as in AWS. A signature is verified when the entry has
    * a secret; an entry without one is identified by its access key id alone. Entries may also
@@ -57,10 +57,15 @@ export interface LocalKmsServerOptions {
   testClock?: boolean;
   accountId?: string;
   /**
-   * Region of the keys (their ARNs), default us-east-1. With `principalsFile` it is also the only
-   * Region a request's SigV4 credential scope may name (InvalidSignatureException otherwise).
+   * The default Region, default us-east-1: the one requests without a SigV4 credential scope
+   * address. Every Region of its partition is served: a request goes to the Region its credential
+   * scope names (an SDK client with `region: 'eu-west-1'` talks to eu-west-1), and each Region has
+   * its own keys, aliases and ARNs. A data directory's own keys stay in the Region it was first
+   * started with.
    */
   region?: string;
+  /** Milliseconds a replica made by ReplicateKey stays `Creating`; default 0 (see LocalKmsServiceOptions). */
+  replicaCreationMs?: number;
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
   /** Milliseconds a client has to send all request headers (slowloris guard); default 10 000. */
@@ -107,6 +112,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     ...(options.rootKeyFile !== undefined ? { rootKeyFile: options.rootKeyFile } : {}),
     ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
     ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.replicaCreationMs !== undefined ? { replicaCreationMs: options.replicaCreationMs } : {}),
   });
 
   const ctx: HandlerContext = {
@@ -115,7 +121,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
       principals,
       allowUnknownKeysAsRoot: options.allowUnknownKeysAsRoot === true,
       accountId: service.accountId,
-      region: service.region,
+      servesRegion: (region) => service.regions.serves(region),
     },
     testClock: options.testClock === true,
     maxBody,

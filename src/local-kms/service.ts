@@ -13,13 +13,16 @@ import * as rotation from './ops/rotation.js';
 import * as crypto from './ops/crypto.js';
 import * as asymmetric from './ops/asymmetric.js';
 import * as keyAgreement from './ops/key-agreement.js';
+import * as multiRegion from './ops/multi-region.js';
+import { RegionSet, checkRegionName } from './regions.js';
+import type { LocalKmsServiceOptions } from './core.js';
 
 export type { LocalKmsServiceOptions, BackgroundTask } from './core.js';
 export type { KmsResponse } from './ops/util.js';
 
 /**
  * LocalKmsService: an in-process model of AWS KMS key management (customer managed keys in one
- * account and region). Operations take and return the shapes of the AWS KMS API (PascalCase
+ * account, in every Region of its partition: regions.ts). Operations take and return the shapes of the AWS KMS API (PascalCase
  * members as in the JSON protocol; blobs as Uint8Array, timestamps as Date), so the HTTP server
  * is only a codec around `call()`.
  *
@@ -35,8 +38,6 @@ export const UNSUPPORTED_OPERATIONS = [
   'DescribeCustomKeyStores',
   'DisconnectCustomKeyStore',
   'UpdateCustomKeyStore',
-  'ReplicateKey',
-  'UpdatePrimaryRegion',
 ];
 
 type Handler = (kms: KmsCore, input: Req, who: Requester) => Promise<KmsResponse>;
@@ -88,11 +89,50 @@ const OPERATIONS: Record<string, Handler> = {
   ListRetirableGrants: grants.listRetirableGrants,
   RetireGrant: grants.retireGrant,
   RevokeGrant: grants.revokeGrant,
+  ReplicateKey: multiRegion.replicateKey,
+  UpdatePrimaryRegion: multiRegion.updatePrimaryRegion,
 };
 
 export const SUPPORTED_OPERATIONS: readonly string[] = Object.keys(OPERATIONS);
 
 export class LocalKmsService extends KmsCore {
+  /** The Region requests that name none address (the `region` option). */
+  readonly defaultRegion: string;
+
+  /**
+   * The service is the core of its home Region (the Region of a data directory's own keys, else
+   * the `region` option); the other Regions' cores open on first use, and those a data directory
+   * holds keys for open now, so multi-Region keys find all their copies.
+   */
+  constructor(options: LocalKmsServiceOptions = {}) {
+    super(options);
+    this.defaultRegion = checkRegionName(options.region ?? 'us-east-1');
+    try {
+      this.regions = new RegionSet(this, (region) => {
+        const core = new KmsCore(options, { home: this, region });
+        core.regions = this.regions;
+        return core;
+      });
+      if (!this.regions.serves(this.defaultRegion)) {
+        throw new RangeError(`region ${this.defaultRegion} is not in the partition of this data directory's Region ${this.region}`);
+      }
+      for (const region of this.store.otherRegions?.() ?? []) if (this.regions.serves(region)) this.regions.core(region);
+    } catch (e) {
+      this.store.close();
+      throw e;
+    }
+  }
+
+  /** The core of `region` (opened on first use), for in-process inspection. */
+  inRegion(region: string): KmsCore {
+    return this.regions.core(checkRegionName(region));
+  }
+
+  override close(): void {
+    for (const core of this.regions.all()) if (core !== this) core.close();
+    super.close();
+  }
+
   /**
    * Runs one AWS KMS operation by name (`Encrypt`, `CreateKey`, ...) for `caller`. `origin` is what
    * the transport knows of the request (source IP, user agent, TLS, Region of the signature), the
@@ -111,8 +151,10 @@ export class LocalKmsService extends KmsCore {
     if (this.closed) throw new KmsServiceError('KMSInternalException', 'The local KMS is shut down.', 500);
     const req = input ?? {};
     checkInputTypes(operation, req);
-    this.checkGrantTokens(req.GrantTokens);
-    this.tick();
-    return op(this, req, { caller, origin });
+    const core = this.regions.core(origin.requestedRegion ?? this.defaultRegion);
+    core.checkGrantTokens(req.GrantTokens);
+    // Every Region: a primary's rotation or a replica's deletion changes other Regions' keys.
+    for (const c of this.regions.all()) c.tick();
+    return op(core, req, { caller, origin });
   }
 }

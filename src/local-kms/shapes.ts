@@ -104,6 +104,8 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   ListRetirableGrants: { Limit: I, Marker: S, RetiringPrincipal: S },
   RetireGrant: { GrantToken: S, KeyId: S, GrantId: S, DryRun: B },
   RevokeGrant: { KeyId: S, GrantId: S, DryRun: B },
+  ReplicateKey: { KeyId: S, ReplicaRegion: S, Policy: S, BypassPolicyLockoutSafetyCheck: B, Description: S, Tags: TAGS },
+  UpdatePrimaryRegion: { KeyId: S, PrimaryRegion: S },
 };
 
 /**

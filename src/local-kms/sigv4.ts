@@ -255,8 +255,11 @@ const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).d
 export interface SigV4Options {
   /** The server's time, epoch milliseconds; the signing time must be within MAX_CLOCK_SKEW_MS of it. */
   nowMs: number;
-  /** The Region this server serves: the credential scope must name it. */
-  region: string;
+  /**
+   * The Region this server serves, or a test of the Regions it serves: the credential scope must
+   * name one.
+   */
+  region: string | ((region: string) => boolean);
 }
 
 /** A request's SigV4 Authorization that passed every check but the signature itself. */
@@ -289,7 +292,10 @@ export interface SigV4Authorization {
  * operation (DescribeKey as ScheduleKeyDeletion) with its signature still valid.
  */
 export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authorization {
-  if (typeof opts.region !== 'string' || opts.region.length === 0) throw new TypeError('region must be a non-empty string');
+  if (typeof opts.region !== 'function' && (typeof opts.region !== 'string' || opts.region.length === 0)) {
+    throw new TypeError('region must be a non-empty string or a function');
+  }
+  const served = opts.region;
   if (!Number.isFinite(opts.nowMs)) throw new TypeError('nowMs must be a finite number of epoch milliseconds');
   const authorization = authorizationHeader(req);
   if (!authorization) {
@@ -341,7 +347,7 @@ export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authori
   // Credential scope: <date>/<region>/kms/aws4_request, its date the signing date, its Region the
   // one this server serves. AWS reports every scope problem at once.
   const scope: string[] = [];
-  if (parsed.region !== opts.region) scope.push(`Credential should be scoped to a valid region, not '${parsed.region.slice(0, 64)}'.`);
+  if (typeof served === 'string' ? parsed.region !== served : !served(parsed.region)) scope.push(`Credential should be scoped to a valid region, not '${parsed.region.slice(0, 64)}'.`);
   if (parsed.service !== SERVICE) scope.push(`Credential should be scoped to correct service: '${SERVICE}'.`);
   if (parsed.terminator !== 'aws4_request') {
     scope.push(`Credential should be scoped with a valid terminator: 'aws4_request', not '${parsed.terminator.slice(0, 64)}'.`);

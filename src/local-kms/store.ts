@@ -14,6 +14,7 @@ import {
 import { join } from 'node:path';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { DirLock } from './dir-lock.js';
+import { REGION_PATTERN } from './regions.js';
 import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './model.js';
 
 /**
@@ -25,6 +26,8 @@ import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './mo
  *   keys/<uuid>.json    one key: metadata in clear, every secret sealed (AES-256-GCM under a
  *                       key derived from the root key, AAD = key id + purpose + id)
  *   aliases.json        all aliases
+ *   home-region         the Region whose keys/ and aliases.json these are (written at first start)
+ *   regions/<region>/   keys/ and aliases.json of every other Region (multi-Region keys)
  *   lock                the process instance that owns the directory (pid + start id, dir-lock.ts)
  *
  * Every write goes to a temporary file that is fsynced, renamed over the target, and then the
@@ -42,6 +45,18 @@ export interface KmsStore {
   /** MAC for import tokens, so a token cannot be forged or moved to another key. */
   tokenMac(data: Buffer): Buffer;
   close(): void;
+  /**
+   * The store of another Region, sharing this one's root key (and lock). Stores without it serve
+   * one Region only.
+   */
+  forRegion?(region: string): KmsStore;
+  /** Regions other than the home Region that hold keys in this store. */
+  otherRegions?(): string[];
+  /**
+   * The Region this store's own keys belong to: the one recorded at first start, else `fallback`
+   * (then recorded). Stores without it belong to whatever Region they are opened for.
+   */
+  homeRegion?(fallback: string): string;
 }
 
 const CHECK_TEXT = 'kms-envelope local-kms root key check v1';
@@ -76,9 +91,15 @@ class RootKeys {
   }
 }
 
-/** Keeps everything in memory; the root key is random per process. */
+/** Keeps everything in memory; the root key is random per process (shared by its Regions' stores). */
 export class MemoryStore implements KmsStore {
-  private readonly keys = new RootKeys(randomBytes(32));
+  private readonly keys: RootKeys;
+  constructor(root?: RootKeys) {
+    this.keys = root ?? new RootKeys(randomBytes(32));
+  }
+  forRegion(): KmsStore {
+    return new MemoryStore(this.keys);
+  }
   load() {
     return { keys: [], aliases: [] };
   }
@@ -112,12 +133,24 @@ export class FileStore implements KmsStore {
   private readonly lockFile: string;
   private lock: DirLock | undefined;
   private closed = false;
+  /**
+   * The store of the data directory itself, for the store of another Region (`regions/<region>/`,
+   * forRegion): it holds the lock and the root key, and closing it closes this one.
+   */
+  private readonly owner: FileStore | undefined;
 
-  constructor(dataDir: string, rootKeyFile?: string) {
+  constructor(dataDir: string, rootKeyFile?: string, owner?: FileStore) {
     this.dir = dataDir;
     this.keysDir = join(dataDir, 'keys');
-    mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
     this.lockFile = join(dataDir, 'lock');
+    this.owner = owner;
+    if (owner) {
+      // A Region's directory is made at its first write: requests that only name a Region leave
+      // nothing on disk.
+      this.root = owner.root;
+      return;
+    }
+    mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
     this.acquireLock();
     try {
       this.root = new RootKeys(this.loadRootKey(rootKeyFile));
@@ -185,8 +218,43 @@ export class FileStore implements KmsStore {
     fsyncDir(dir);
   }
 
+  forRegion(region: string): KmsStore {
+    if (this.owner) return this.owner.forRegion(region);
+    if (!REGION_PATTERN.test(region)) throw new RangeError(`not a Region name: ${region.slice(0, 64)}`);
+    return new FileStore(join(this.dir, 'regions', region), undefined, this);
+  }
+
+  otherRegions(): string[] {
+    if (this.owner) return [];
+    const dir = join(this.dir, 'regions');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).filter((name) => REGION_PATTERN.test(name)).sort();
+  }
+
+  homeRegion(fallback: string): string {
+    if (this.owner) throw new Error('homeRegion: only the data directory store has a home Region');
+    const file = join(this.dir, 'home-region');
+    if (existsSync(file)) {
+      const recorded = readFileSync(file, 'utf8').trim();
+      if (!REGION_PATTERN.test(recorded)) throw new Error(`${file} does not name a Region`);
+      return recorded;
+    }
+    // Directories written before several Regions were served: their keys name their Region.
+    let region = fallback;
+    for (const name of readdirSync(this.keysDir)) {
+      if (!name.endsWith('.json')) continue;
+      const arn = (JSON.parse(readFileSync(join(this.keysDir, name), 'utf8')) as StoredKey).meta?.arn;
+      const m = typeof arn === 'string' ? /^arn:[^:]+:kms:([^:]+):/.exec(arn) : null;
+      if (m && REGION_PATTERN.test(m[1]!)) region = m[1]!;
+      break;
+    }
+    this.writeAtomic(file, Buffer.from(`${region}\n`));
+    return region;
+  }
+
   load(): { keys: KeyRecord[]; aliases: AliasRecord[] } {
     const keys: KeyRecord[] = [];
+    if (this.owner && !existsSync(this.keysDir)) return { keys, aliases: [] };
     for (const name of readdirSync(this.keysDir)) {
       const full = join(this.keysDir, name);
       if (name.endsWith('.tmp')) {
@@ -216,6 +284,7 @@ export class FileStore implements KmsStore {
 
   putKey(key: KeyRecord): void {
     this.assertOpen();
+    this.makeDirs();
     this.writeAtomic(join(this.keysDir, `${key.keyId}.json`), Buffer.from(JSON.stringify(this.encodeKey(key))));
   }
 
@@ -231,6 +300,7 @@ export class FileStore implements KmsStore {
 
   putAliases(aliases: AliasRecord[]): void {
     this.assertOpen();
+    this.makeDirs();
     this.writeAtomic(join(this.dir, 'aliases.json'), Buffer.from(JSON.stringify({ version: FORMAT_VERSION, aliases })));
   }
 
@@ -245,11 +315,20 @@ export class FileStore implements KmsStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.releaseLock();
+    if (!this.owner) this.releaseLock();
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('local KMS store is closed');
+    if (this.closed || this.owner?.closed) throw new Error('local KMS store is closed');
+  }
+
+  /** A Region's directories, made at its first write (the data directory's exist from the start). */
+  private makeDirs(): void {
+    if (this.owner && !existsSync(this.keysDir)) {
+      mkdirSync(join(this.dir, '..'), { recursive: true, mode: 0o700 });
+      mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
+      fsyncDir(join(this.dir, '..'));
+    }
   }
 
   private encodeKey(key: KeyRecord): StoredKey {

@@ -130,8 +130,8 @@ describe('a principals file admits no anonymous or unknown caller by default', (
     expect(created.KeyMetadata?.KeyId).toBeTruthy();
     const unsigned = await postUnsigned(open.url, 'ListKeys', '{}');
     expect(unsigned.json.__type).toBe('MissingAuthenticationTokenException');
-    // Still a well-formed signature for the server's Region.
-    await expectAwsError(client(open.url, UNKNOWN, { region: 'eu-west-1' }).send(new ListKeysCommand({})), 'InvalidSignatureException');
+    // Still a well-formed signature for a Region the server serves (its partition's).
+    await expectAwsError(client(open.url, UNKNOWN, { region: 'cn-north-1' }).send(new ListKeysCommand({})), 'InvalidSignatureException');
   });
 
   it('options: strictPrincipals: true is the default (kept), strictPrincipals: false and contradictions are refused', async () => {
@@ -213,7 +213,7 @@ describe('principals without a secret', () => {
     }, '{}');
     expect(garbled.json.__type).toBe('IncompleteSignatureException');
     const base = { url: server.url, target: 'ListKeys', body: '{}', accessKeyId: NOSECRET.key, secretAccessKey: NOSECRET.secret };
-    const foreign = await postRaw(server.url, await handSign({ ...base, region: 'eu-west-1' }), '{}');
+    const foreign = await postRaw(server.url, await handSign({ ...base, region: 'us-gov-west-1' }), '{}');
     expect(foreign.json).toMatchObject({ __type: 'InvalidSignatureException', message: expect.stringMatching(/^Credential should be scoped to a valid region/) });
     const stale = await postRaw(server.url, await handSign({ ...base, signingDate: new Date(Date.now() - 20 * 60_000) }), '{}');
     expect(stale.json).toMatchObject({ __type: 'InvalidSignatureException', message: expect.stringMatching(/^Signature expired/) });
@@ -233,22 +233,24 @@ describe('SigV4: credential scope Region and signed headers', () => {
   });
   const base = () => ({ url: server.url, target: 'ListKeys', body: '{}', accessKeyId: APP.key, secretAccessKey: APP.secret });
 
-  it('a credential scope naming another Region is InvalidSignatureException (SDK and hand-signed)', async () => {
-    const e = await expectAwsError(client(server.url, APP, { region: 'eu-west-1' }).send(new ListKeysCommand({})), 'InvalidSignatureException');
-    expect(e.message).toBe("Credential should be scoped to a valid region, not 'eu-west-1'.");
-    const hand = await postRaw(server.url, await handSign({ ...base(), region: 'us-west-2' }), '{}');
+  it('a credential scope naming a Region of another partition (or no Region) is InvalidSignatureException (SDK and hand-signed); every Region of the partition is served', async () => {
+    const e = await expectAwsError(client(server.url, APP, { region: 'cn-north-1' }).send(new ListKeysCommand({})), 'InvalidSignatureException');
+    expect(e.message).toBe("Credential should be scoped to a valid region, not 'cn-north-1'.");
+    const hand = await postRaw(server.url, await handSign({ ...base(), region: 'not-a-region' }), '{}');
     expect(hand).toMatchObject({ status: 400, json: { __type: 'InvalidSignatureException' } });
     expect((await postRaw(server.url, await handSign(base()), '{}')).status).toBe(200);
+    expect((await postRaw(server.url, await handSign({ ...base(), region: 'us-west-2' }), '{}')).status).toBe(200);
+    await client(server.url, APP, { region: 'eu-west-1' }).send(new ListKeysCommand({}));
   });
 
-  it('a server started for another Region serves that Region only', async () => {
-    const west = await start({ region: 'eu-west-1' });
-    await client(west.url, APP, { region: 'eu-west-1' }).send(new ListKeysCommand({}));
-    await expectAwsError(client(west.url, APP).send(new ListKeysCommand({})), 'InvalidSignatureException');
+  it('a server started with a default Region of another partition serves that partition only', async () => {
+    const china = await start({ region: 'cn-north-1' });
+    await client(china.url, APP, { region: 'cn-northwest-1' }).send(new ListKeysCommand({}));
+    await expectAwsError(client(china.url, APP).send(new ListKeysCommand({})), 'InvalidSignatureException');
   });
 
-  it.runIf(awsCli)('the AWS CLI with --region of another Region is InvalidSignatureException', async () => {
-    const r = await aws(server.url, APP, ['list-keys'], 'ap-south-1');
+  it.runIf(awsCli)('the AWS CLI with --region of another partition is InvalidSignatureException', async () => {
+    const r = await aws(server.url, APP, ['list-keys'], 'cn-north-1');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/InvalidSignatureException.*Credential should be scoped to a valid region/);
   }, 60_000);

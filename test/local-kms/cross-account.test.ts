@@ -164,6 +164,9 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     DisableKeyRotation: [{ KeyId: arn }, 'AccessDeniedException'],
     RotateKeyOnDemand: [{ KeyId: arn }, 'AccessDeniedException'],
     ListKeyRotations: [{ KeyId: arn }, 'AccessDeniedException'],
+    // Multi-Region operations: "Cross-account use: No" (API Reference).
+    ReplicateKey: [{ KeyId: arn, ReplicaRegion: 'eu-west-1' }, 'AccessDeniedException'],
+    UpdatePrimaryRegion: [{ KeyId: arn, PrimaryRegion: 'eu-west-1' }, 'AccessDeniedException'],
     // Alias names are resolved in the caller's account: no alias of this account is found.
     UpdateAlias: [{ AliasName: 'alias/shared', TargetKeyId: arn }, 'NotFoundException'],
     DeleteAlias: [{ AliasName: 'alias/shared' }, 'NotFoundException'],

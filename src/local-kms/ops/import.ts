@@ -12,6 +12,7 @@ import {
 } from '../import.js';
 import { Checks, validationError } from '../validate.js';
 import type { KmsCore } from '../core.js';
+import { importedByAnotherCopy } from '../multi-region.js';
 import { DAY_MS, checkKeyId, err, newMaterialId, requireKeyId, str, time, type Blob, type KmsResponse, type Req } from './util.js';
 
 /** Imported key material (API Reference: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial). */
@@ -96,12 +97,16 @@ export async function importKeyMaterial(kms: KmsCore, req: Req, who: Requester):
     throw err('IncorrectKeyMaterialException', canonical.error);
   }
   const fingerprint = kms.store.fingerprint(key.keyId, canonical.secret);
-  if (key.imported && key.imported.fingerprint !== fingerprint) {
+  // Related multi-Region keys must hold the same material (API Reference, ReplicateKey): a copy
+  // importing first sets it for all of them, with one key material id, so ciphertext made in any
+  // Region names material every copy has.
+  const previous = key.imported ?? (key.multiRegion ? importedByAnotherCopy(kms, key) : undefined);
+  if (previous && previous.fingerprint !== fingerprint) {
     material.fill(0);
     canonical.secret.fill(0);
     throw err('IncorrectKeyMaterialException', 'The key material is not the key material previously imported into this KMS key.');
   }
-  const materialId = key.imported?.materialId ?? newMaterialId();
+  const materialId = previous?.materialId ?? newMaterialId();
   const imported = { materialId, fingerprint, expirationModel: model, ...(validTo !== undefined ? { validTo } : {}) };
   kms.commit(key, {
     materials: [{ id: materialId, createdAt: now, secret: canonical.secret }],

@@ -9,6 +9,7 @@ import { paginate } from '../paging.js';
 import type { KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkTagRules, checkTagShapes } from './aliases-tags.js';
+import { isReplica, liveReplicas, syncReplicas } from '../multi-region.js';
 import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMaterial, num, requireKeyId, str, withPage, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -84,27 +85,13 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   if (req.CustomKeyStoreId !== undefined || req.XksKeyId !== undefined) {
     throw err('UnsupportedOperationException', 'Custom key stores are not supported by the local KMS.');
   }
-  if (req.MultiRegion === true) {
-    throw err('UnsupportedOperationException', 'Multi-Region keys are not supported by the local KMS.');
-  }
   checkTagRules(tags, []);
-  const keyId = randomUUID();
+  const multiRegion = req.MultiRegion === true;
+  // Multi-Region keys have ids `mrk-` + 32 hex digits (Developer Guide, "Multi-Region key identifiers").
+  const keyId = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
   const arn = kms.keyArn(keyId);
-  let policy: string;
-  if (req.Policy !== undefined) {
-    policy = String(req.Policy);
-    validateKeyPolicy(policy);
-    // Lockout safety check (API Reference, CreateKey `BypassPolicyLockoutSafetyCheck`): the new
-    // policy must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated
-    // as that request would be, with the key's own condition keys and the caller's global keys.
-    const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', { arn, keySpec: spec, keyUsage: usage, origin });
-    // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
-    kms.overIssueTimes(who, (at, denyOnly) => {
-      if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, arn, req.BypassPolicyLockoutSafetyCheck === true, at(subsequent));
-    });
-  } else {
-    policy = defaultKeyPolicy(kms.accountId);
-  }
+  const mrk = multiRegion ? { primaryRegion: kms.region } : undefined;
+  const policy = newKeyPolicy(kms, req, who, { arn, keySpec: spec, keyUsage: usage, origin, ...(mrk ? { multiRegion: mrk } : {}) });
   const now = kms.clock();
   const key: KeyRecord = {
     keyId,
@@ -120,6 +107,7 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     materials: [],
     rotation: { enabled: false, history: [] },
     onDemandRotations: 0,
+    ...(mrk ? { multiRegion: mrk } : {}),
   };
   const info = KEY_SPECS[spec];
   if (origin === 'AWS_KMS') {
@@ -133,6 +121,25 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   }
   const saved = kms.commit(key, {});
   return { KeyMetadata: kms.metadata(saved) };
+}
+
+/**
+ * The key policy of a new key (CreateKey, ReplicateKey): the request's `Policy`, validated and
+ * lockout-safety checked (API Reference, CreateKey `BypassPolicyLockoutSafetyCheck`: the new policy
+ * must let this caller make a subsequent PutKeyPolicy request on the new key, evaluated as that
+ * request would be, with the key's own condition keys and the caller's global keys), else the
+ * default key policy.
+ */
+export function newKeyPolicy(kms: KmsCore, req: Req, who: Requester, key: Pick<KeyRecord, 'arn' | 'keySpec' | 'keyUsage' | 'origin' | 'multiRegion'>): string {
+  if (req.Policy === undefined) return defaultKeyPolicy(kms.accountId);
+  const policy = String(req.Policy);
+  validateKeyPolicy(policy);
+  const subsequent = kms.authzRequest(who, 'kms:PutKeyPolicy', key);
+  // An unknown aws:TokenIssueTime: the caller must keep access at both ends of its range (core.ts).
+  kms.overIssueTimes(who, (at, denyOnly) => {
+    if (!denyOnly) assertPolicyLockoutSafe(policy, who.caller, key.arn, req.BypassPolicyLockoutSafetyCheck === true, at(subsequent));
+  });
+  return policy;
 }
 
 export async function describeKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
@@ -174,16 +181,16 @@ export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:EnableKey', key);
   const state = kms.stateOf(key);
-  if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
+  if (state === 'PendingDeletion' || state === 'PendingImport' || state === 'PendingReplicaDeletion') throw kms.invalidState(key, state);
   if (!key.enabled) {
     // AWS KMS does not rotate a disabled key (Developer Guide, "Rotating keys"): material that is
     // overdue when the key is re-enabled rotates once, now, and the period restarts from there.
     // Without this, tick() would back-date one rotation per period the key spent disabled.
     const now = kms.clock();
     const due = kms.nextRotation(key);
-    if (due !== undefined && due <= now) {
+    if (due !== undefined && due <= now && !isReplica(kms, key)) {
       const m = newSymmetricMaterial(now);
-      kms.commit(key, {
+      const saved = kms.commit(key, {
         enabled: true,
         materials: [...key.materials, m],
         rotation: {
@@ -192,6 +199,7 @@ export async function enableKey(kms: KmsCore, req: Req, who: Requester): Promise
           history: [...key.rotation.history, { materialId: m.id, date: now, type: 'AUTOMATIC' }],
         },
       });
+      if (saved.multiRegion) syncReplicas(kms, saved);
     } else {
       kms.commit(key, { enabled: true });
     }
@@ -203,7 +211,7 @@ export async function disableKey(kms: KmsCore, req: Req, who: Requester): Promis
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:DisableKey', key);
   const state = kms.stateOf(key);
-  if (state === 'PendingDeletion' || state === 'PendingImport') throw kms.invalidState(key, state);
+  if (state === 'PendingDeletion' || state === 'PendingImport' || state === 'PendingReplicaDeletion') throw kms.invalidState(key, state);
   if (key.enabled) kms.commit(key, { enabled: false });
   return {};
 }
@@ -220,6 +228,13 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester
     keys: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
   });
   kms.requireNotPendingDeletion(key);
+  if (key.multiRegion && !isReplica(kms, key) && liveReplicas(kms, key).length > 0) {
+    // "KMS will not delete a multi-Region primary key with existing replica keys": it waits in
+    // PendingReplicaDeletion, and its waiting period starts when the last replica is deleted; the
+    // response then has no DeletionDate (API Reference, ScheduleKeyDeletion).
+    const saved = kms.commit(key, { pendingReplicaDeletion: true, pendingWindowInDays: days });
+    return { KeyId: saved.arn, KeyState: 'PendingReplicaDeletion', PendingWindowInDays: days };
+  }
   const deletionDate = kms.clock() + days * DAY_MS;
   const saved = kms.commit(key, { deletionDate, pendingWindowInDays: days });
   return {
@@ -233,8 +248,8 @@ export async function scheduleKeyDeletion(kms: KmsCore, req: Req, who: Requester
 export async function cancelKeyDeletion(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:CancelKeyDeletion', key);
-  if (key.deletionDate === undefined) throw err('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
+  if (key.deletionDate === undefined && key.pendingReplicaDeletion !== true) throw err('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
   // AWS: a key whose deletion is cancelled is Disabled (or PendingImport without material).
-  kms.commit(key, { deletionDate: undefined, pendingWindowInDays: undefined, enabled: false });
+  kms.commit(key, { deletionDate: undefined, pendingReplicaDeletion: undefined, pendingWindowInDays: undefined, enabled: false });
   return { KeyId: key.arn };
 }

@@ -1,7 +1,8 @@
 import type { Requester } from '../request-context.js';
 import { Checks } from '../validate.js';
 import { paginate, sortByKey } from '../paging.js';
-import type { RotationRecord } from '../model.js';
+import type { KeyRecord, RotationRecord } from '../model.js';
+import { isReplica, syncReplicas } from '../multi-region.js';
 import type { KmsCore } from '../core.js';
 import { checkKeyId, checkMarker, err, newSymmetricMaterial, num, requireKeyId, str, withPage, type KmsResponse, type Req } from './util.js';
 
@@ -13,6 +14,20 @@ import { checkKeyId, checkMarker, err, newSymmetricMaterial, num, requireKeyId, 
 const MAX_ON_DEMAND_ROTATIONS = 10;
 const DEFAULT_ROTATION_DAYS = 365;
 
+/**
+ * Rotation of related multi-Region keys is a property of the primary key, set there and copied to
+ * the replicas (API Reference, EnableKeyRotation/DisableKeyRotation/RotateKeyOnDemand: "set the
+ * property on the primary key").
+ */
+function requirePrimary(kms: KmsCore, key: KeyRecord, operation: string): void {
+  if (isReplica(kms, key)) {
+    throw err(
+      'UnsupportedOperationException',
+      `${key.arn} is a multi-Region replica key; ${operation} applies to its primary key in ${key.multiRegion!.primaryRegion}.`,
+    );
+  }
+}
+
 export async function enableKeyRotation(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   checkKeyId(c, req.KeyId);
@@ -22,9 +37,11 @@ export async function enableKeyRotation(kms: KmsCore, req: Req, who: Requester):
   const period = num(req.RotationPeriodInDays) ?? DEFAULT_ROTATION_DAYS;
   kms.authorize(who, 'kms:EnableKeyRotation', key, { keys: { 'kms:RotationPeriodInDays': String(period) } });
   kms.requireRotatable(key);
+  requirePrimary(kms, key, 'EnableKeyRotation');
   kms.requireEnabled(key);
   const baseDate = key.rotation.enabled && key.rotation.baseDate !== undefined ? key.rotation.baseDate : kms.clock();
-  kms.commit(key, { rotation: { ...key.rotation, enabled: true, periodDays: period, baseDate } });
+  const saved = kms.commit(key, { rotation: { ...key.rotation, enabled: true, periodDays: period, baseDate } });
+  syncReplicas(kms, saved);
   return {};
 }
 
@@ -32,8 +49,10 @@ export async function disableKeyRotation(kms: KmsCore, req: Req, who: Requester)
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:DisableKeyRotation', key);
   kms.requireRotatable(key);
+  requirePrimary(kms, key, 'DisableKeyRotation');
   kms.requireEnabled(key);
-  kms.commit(key, { rotation: { ...key.rotation, enabled: false, baseDate: undefined } });
+  const saved = kms.commit(key, { rotation: { ...key.rotation, enabled: false, baseDate: undefined } });
+  syncReplicas(kms, saved);
   return {};
 }
 
@@ -57,17 +76,19 @@ export async function rotateKeyOnDemand(kms: KmsCore, req: Req, who: Requester):
   const { key } = kms.resolve(requireKeyId(req.KeyId), { alias: false }, who);
   kms.authorize(who, 'kms:RotateKeyOnDemand', key);
   kms.requireRotatable(key);
+  requirePrimary(kms, key, 'RotateKeyOnDemand');
   kms.requireEnabled(key);
   if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
     throw err('LimitExceededException', `${key.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
   }
   const now = kms.clock();
   const m = newSymmetricMaterial(now);
-  kms.commit(key, {
+  const saved = kms.commit(key, {
     materials: [...key.materials, m],
     onDemandRotations: key.onDemandRotations + 1,
     rotation: { ...key.rotation, history: [...key.rotation.history, { materialId: m.id, date: now, type: 'ON_DEMAND' }] },
   });
+  syncReplicas(kms, saved);
   return { KeyId: key.arn };
 }
 
