@@ -224,7 +224,11 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
       }
       throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}`, { cause: err });
     }
-    const keyring = new KmsKeyring(keyringOptions(kms.client()));
+    const options = keyringOptions(kms.client());
+    // Key ARNs (and discovery Regions) address their own Region of the embedded local KMS, which
+    // serves every Region of its partition (multi-Region keys replicate between them).
+    options.clientForRegion = (r: string) => kms.client({ region: r });
+    const keyring = new KmsKeyring(options);
     return connection(keyring, `embedded local KMS in ${sel.local}`, () => kms.close());
   }
 

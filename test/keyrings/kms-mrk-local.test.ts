@@ -48,11 +48,11 @@ describe('MRK-aware keyrings on the multi-Region local KMS (in process)', () => 
   let keys: Awaited<ReturnType<typeof mrkPair>>;
   let message: Buffer;
   const calls: Call[] = [];
-  const clientForRegion = (r: string) => recorded(calls, r, kms.client({ region: r } as never));
+  const clientForRegion = (r: string) => recorded(calls, r, kms.client({ region: r }));
 
   beforeAll(async () => {
     kms = new LocalKms({ region: EAST });
-    keys = await mrkPair((r, op, input) => kms.client({ region: r } as never).call(op, input));
+    keys = await mrkPair((r, op, input) => kms.client({ region: r }).call(op, input));
     const writer = new Envelope({ keyring: new KmsKeyring({ keyId: keys.east, clientForRegion }), cache: false });
     message = await writer.encrypt('written with the primary', { context: CONTEXT });
   });
