@@ -228,7 +228,17 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
     // Key ARNs (and discovery Regions) address their own Region of the embedded local KMS, which
     // serves every Region of its partition (multi-Region keys replicate between them).
     options.clientForRegion = (r: string) => kms.client({ region: r });
-    const keyring = new KmsKeyring(options);
+    let keyring: KmsKeyring;
+    try {
+      keyring = new KmsKeyring(options);
+    } catch (err) {
+      kms.close(); // release the data directory
+      // `--region` outside the local KMS's partition: the Region's client cannot be made.
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+      const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
+      if (use.mode === 'decrypt' && use.discoveryRegion !== undefined) throw usage(`--region ${use.discoveryRegion}: ${reason}`);
+      throw err;
+    }
     return connection(keyring, `embedded local KMS in ${sel.local}`, () => kms.close());
   }
 

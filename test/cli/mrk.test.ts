@@ -120,4 +120,12 @@ describe('kms-envelope with multi-Region keys (--local DIR)', () => {
     const viaPrimary = await cli(['decrypt', '--local', localDir], enc.stdout);
     expect(viaPrimary.code).toBe(7);
   });
+
+  it('decrypt --local DIR --region <a Region outside its partition> is a usage error (exit 2) naming --region, and leaves the directory usable', async () => {
+    const localDir = join(dir, 'local-kms-2');
+    const r = await cli(['decrypt', '--local', localDir, '--region', 'cn-north-1'], Buffer.from('x'));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^kms-envelope: ERR_USAGE: --region cn-north-1: .*partition/);
+    new LocalKms({ dataDir: localDir }).close(); // not left locked
+  });
 });
