@@ -299,6 +299,11 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
   }
   if (kms === null || typeof kms !== 'object') throw new TypeError('options.kms must be an object');
   const { client, region, endpoint, ...rest } = kms;
+  if (client === undefined && rest.clientForRegion === undefined && rest.discoveryRegions !== undefined) {
+    // MRK discovery decrypts in its Regions, not the environment's: one default client per Region
+    // (aws-kms-mrk-multi-keyrings.md: the default regional client supplier).
+    return new KmsKeyring({ ...rest, clientForRegion: (r: string) => createDefaultKmsClient({ region: r, endpoint }) } as KmsKeyringOptions);
+  }
   return new KmsKeyring({
     ...rest,
     client: client ?? createDefaultKmsClient({ region: region ?? regionOfArns(rest), endpoint }),

@@ -31,6 +31,8 @@ export type {
   KmsClient,
 } from './types.js';
 export { KmsKeyring, type KmsKeyringOptions, type KmsDiscoveryFilter } from './keyrings/kms.js';
+export { isMultiRegionKmsArn, isMultiRegionKmsIdentifier } from './keyrings/kms-arn.js';
+export { mrkMatchForDecrypt, assertMrksAreUnique } from './keyrings/kms-mrk.js';
 export { RawAesKeyring, type RawAesKeyringOptions } from './keyrings/raw-aes.js';
 export { RawRsaKeyring, type RawRsaKeyringOptions, type RsaPadding } from './keyrings/raw-rsa.js';
 export { MultiKeyring, type MultiKeyringOptions } from './keyrings/multi.js';

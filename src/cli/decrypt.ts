@@ -60,12 +60,14 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     throw usage('no input: use -i FILE or pipe a message into stdin');
   }
 
-  const kms = await connectKms(selection, { mode: 'decrypt', keyIds, allowAccounts, partition }, io.env);
+  // --region without --key: discovery limited to that Region (multi-Region keys through their replica there).
+  const discoveryRegion = keyIds.length === 0 ? v.region : undefined;
+  const kms = await connectKms(selection, { mode: 'decrypt', keyIds, allowAccounts, partition, discoveryRegion }, io.env);
   try {
     const envelope = asUsage(
       () =>
         new Envelope({
-          keyring: explainingKeyring(kms.keyring, { keyIds, allowAccounts, partition }),
+          keyring: explainingKeyring(kms.keyring, { keyIds, allowAccounts, partition, region: discoveryRegion }),
           cache: false,
           maxEncryptedDataKeys,
           keyringTimeoutMs: kms.timeoutMs,

@@ -23,6 +23,8 @@ export interface AllowedKeys {
   keyIds: readonly string[];
   allowAccounts?: readonly string[] | undefined;
   partition: string;
+  /** `decrypt --region R` without --key: multi-Region-key-aware discovery limited to R. */
+  region?: string | undefined;
 }
 
 /** Rewrites a library error in terms of the decrypt command's flags; anything else is returned as is. */
@@ -79,6 +81,14 @@ export function explainingKeyring(inner: Keyring, allowed: AllowedKeys): Keyring
       let what: string;
       if (allowed.keyIds.length > 0) {
         what = `not by a key given with --key (${allowed.keyIds.map(quote).join(', ')})`;
+      } else if (allowed.region !== undefined) {
+        const accounts =
+          allowed.allowAccounts !== undefined
+            ? ` of the --allow-account accounts (${allowed.allowAccounts.join(', ')}, partition ${allowed.partition})`
+            : '';
+        what =
+          `not by a multi-Region key or a key in ${allowed.region}${accounts} ` +
+          `(--region ${allowed.region} limits decryption to that Region's keys and replicas)`;
       } else if (allowed.allowAccounts !== undefined) {
         what = `not by a key of the --allow-account accounts (${allowed.allowAccounts.join(', ')}, partition ${allowed.partition})`;
       } else {

@@ -54,7 +54,9 @@ further --key wraps the same data key with KMS Encrypt, so any of them can decry
 an ordinary AWS Encryption SDK message (format v2), readable by any ESDK and its CLI.
 
 Options:
-  -k, --key KEY         KMS key: key id, key ARN, alias/NAME or alias ARN (required; repeatable)
+  -k, --key KEY         KMS key: key id, key ARN, alias/NAME or alias ARN (required; repeatable).
+                        A multi-Region key ARN (key/mrk-...) works like any key; a primary and its
+                        replica (same mrk- id) together are refused (exit 2)
   -c, --context k=v     encryption context pair (repeatable); not secret, stored in the clear and
                         required again on decrypt with --context
       --suite ID        0x0478 (default: AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578
@@ -78,7 +80,14 @@ decrypt with the key ARN the message names (discovery). --key limits decryption 
 it authenticated; a file output appears only when the whole message verified.
 
 Options:
-  -k, --key KEY_ARN     only decrypt with this KMS key ARN (repeatable)
+  -k, --key KEY_ARN     only decrypt with this KMS key ARN (repeatable). For a multi-Region key
+                        (key/mrk-...) a replica's ARN also decrypts what the primary or another
+                        replica wrapped, with one request to the --key ARN's Region; other keys
+                        must match exactly. Not a primary and its replica together
+      --region REGION   without --key: decrypt only in REGION. A multi-Region key is decrypted
+                        with its replica there (its ARN rewritten to REGION), a single-Region key
+                        only if it lives there; no request goes to another Region. With --key,
+                        only the default AWS Region (key ARNs name their own)
       --allow-account ID  only keys of this 12-digit AWS account (repeatable; not with --key)
       --partition P     partition for --allow-account (default aws)
   -c, --context k=v     require this encryption context pair in the message (repeatable)

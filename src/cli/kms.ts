@@ -33,6 +33,7 @@ import { CliError, usage } from './errors.js';
 import { KeyringTimeoutError } from '../errors.js';
 import { KmsKeyring, type KmsKeyringOptions } from '../keyrings/kms.js';
 import { kmsIdentifierKind, parseKeyArn, parseKmsArn } from '../keyrings/kms-arn.js';
+import { assertMrksAreUnique } from '../keyrings/kms-mrk.js';
 import type { KmsClient } from '../types.js';
 
 /** `--kms-timeout` default and largest value, in seconds (the largest is the Envelope's keyringTimeoutMs limit). */
@@ -51,7 +52,15 @@ export interface KmsSelection {
 /** What the keyring is for: encryption needs keys; decryption may be strict, filtered or open. */
 export type KeyringMode =
   | { mode: 'encrypt'; keyIds: string[] }
-  | { mode: 'decrypt'; keyIds: string[]; allowAccounts?: string[] | undefined; partition: string };
+  | {
+      mode: 'decrypt';
+      /** Key ARNs: strict, multi-Region-key aware (a replica's ARN decrypts what its primary wrapped). */
+      keyIds: string[];
+      allowAccounts?: string[] | undefined;
+      partition: string;
+      /** Without keyIds: discovery limited to this Region (`decrypt --region`), multi-Region-key aware. */
+      discoveryRegion?: string | undefined;
+    };
 
 export interface KmsConnection {
   keyring: KmsKeyring;
@@ -82,6 +91,13 @@ export function checkKeyIds(keys: readonly string[] | undefined, flag: string): 
     }
     if (out.includes(k)) throw usage(`${flag} ${JSON.stringify(k)} given twice`);
     out.push(k);
+  }
+  // A multi-Region key and its replica share key id and material: giving both leaves it open which
+  // Region to call (AWS Encryption SDK specification, aws-kms-mrk-are-unique.md).
+  try {
+    assertMrksAreUnique(out, flag);
+  } catch (err) {
+    throw usage((err as Error).message);
   }
   return out;
 }
@@ -171,12 +187,17 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
     close: async () => release(),
   });
   const keyringOptions = (client?: KmsClient | unknown): KmsKeyringOptions => {
-    const base: KmsKeyringOptions =
-      use.mode === 'encrypt' || use.keyIds.length > 0
-        ? { keyIds: use.keyIds }
-        : use.allowAccounts !== undefined
-          ? { discovery: true, discoveryFilter: { accountIds: use.allowAccounts, partition: use.partition } }
-          : { discovery: true };
+    let base: KmsKeyringOptions;
+    if (use.mode === 'encrypt') base = { keyIds: use.keyIds };
+    // decrypt --key: key ARNs only (checkDecryptKeyIds), matched MRK-aware: a single-Region key by
+    // its exact ARN, a multi-Region key also when the message names a related replica; the
+    // Decrypt goes to the Region of the --key ARN.
+    else if (use.keyIds.length > 0) base = { keyIds: use.keyIds, mrkAware: true };
+    else {
+      base = { discovery: true };
+      if (use.allowAccounts !== undefined) base.discoveryFilter = { accountIds: use.allowAccounts, partition: use.partition };
+      if (use.discoveryRegion !== undefined) base.discoveryRegions = [use.discoveryRegion];
+    }
     if (client !== undefined) base.client = client as KmsClient;
     return base;
   };
@@ -203,7 +224,21 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
       }
       throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}`, { cause: err });
     }
-    const keyring = new KmsKeyring(keyringOptions(kms.client()));
+    const options = keyringOptions(kms.client());
+    // Key ARNs (and discovery Regions) address their own Region of the embedded local KMS, which
+    // serves every Region of its partition (multi-Region keys replicate between them).
+    options.clientForRegion = (r: string) => kms.client({ region: r });
+    let keyring: KmsKeyring;
+    try {
+      keyring = new KmsKeyring(options);
+    } catch (err) {
+      kms.close(); // release the data directory
+      // `--region` outside the local KMS's partition: the Region's client cannot be made.
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+      const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
+      if (use.mode === 'decrypt' && use.discoveryRegion !== undefined) throw usage(`--region ${use.discoveryRegion}: ${reason}`);
+      throw err;
+    }
     return connection(keyring, `embedded local KMS in ${sel.local}`, () => kms.close());
   }
 
@@ -217,12 +252,13 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
   if (sel.endpoint !== undefined) {
     const region = sel.region ?? envRegion(env) ?? 'us-east-1';
     const clients = abortableClients(await import('@aws-sdk/client-kms'), inFlight.signal);
-    const client = clients.make({
-      region,
-      endpoint: sel.endpoint,
-      ...(hasCredentialHints(env, sel) ? {} : { credentials: dummyCredentials() }),
-    });
-    return connection(new KmsKeyring(keyringOptions(client)), `KMS at ${sel.endpoint}`, release(clients));
+    const credentials = hasCredentialHints(env, sel) ? {} : { credentials: dummyCredentials() };
+    const endpoint = sel.endpoint;
+    const options = keyringOptions(clients.make({ region, endpoint, ...credentials }));
+    // Key ARNs go to a client signing for their own Region: a multi-Region endpoint (the local KMS
+    // server, LocalStack) serves the Region named in the request's SigV4 credential scope.
+    options.clientForRegion = (r: string) => clients.make({ region: r, endpoint, ...credentials });
+    return connection(new KmsKeyring(options), `KMS at ${sel.endpoint}`, release(clients));
   }
 
   // AWS KMS proper.

@@ -52,3 +52,25 @@ export function kmsIdentifierKind(id: string): KmsIdentifierKind | undefined {
   // A key id is the resource id of a key ARN; it cannot contain ':' (the ARN separator).
   return id.includes(':') ? undefined : 'key-id';
 }
+
+/**
+ * Is this KMS ARN a multi-Region key (aws-kms-key-arn.md, "Identifying an AWS KMS multi-Region
+ * ARN")? A key ARN whose key id begins with `mrk-`; an alias ARN never is, whatever its name (an
+ * alias may be called `mrk-...`). Throws a TypeError for a string that is not a valid KMS ARN.
+ */
+export function isMultiRegionKmsArn(value: string): boolean {
+  const arn = parseKmsArn(value);
+  if (arn === undefined) throw new TypeError('not a valid AWS KMS ARN');
+  return arn.resourceType === 'key' && arn.resourceId.startsWith('mrk-');
+}
+
+/**
+ * Is this KMS identifier a multi-Region key (aws-kms-key-arn.md, "Identifying an AWS KMS
+ * multi-Region identifier")? `arn:...` is judged as an ARN (and throws when invalid), `alias/...` is
+ * never one, a bare key id is one when it begins with `mrk-`.
+ */
+export function isMultiRegionKmsIdentifier(value: string): boolean {
+  if (value.startsWith('arn:')) return isMultiRegionKmsArn(value);
+  if (value.startsWith('alias/')) return false;
+  return value.startsWith('mrk-');
+}

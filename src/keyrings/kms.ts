@@ -13,6 +13,8 @@
  * can never be passed off as ours. Alias names, alias ARNs and bare key ids therefore decrypt
  * nothing unless `resolveOnDecrypt: true` lets KMS resolve them (see that option).
  *
+ * Multi-Region keys (`mrkAware: true`, `discoveryRegions`): see those options and kms-mrk.ts.
+ *
  * Regions: key ARNs (configured, or named by a message in discovery mode) are sent to
  * `clientForRegion(region)`. A Region's client is kept only once KMS has answered there, and at
  * most MAX_REGION_CLIENTS of them, so messages naming made-up Regions cannot grow the heap. A
@@ -31,6 +33,14 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, type KmsCallCounter } from './common.js';
 import { createDefaultKmsClient, toKmsClient, type CountedKmsClient } from './kms-client.js';
 import { kmsIdentifierKind, parseKeyArn, parseKmsArn, type KmsArn, type KmsIdentifierKind } from './kms-arn.js';
+import {
+  assertMrksAreUnique,
+  checkDiscoveryRegions,
+  discoveryMrkAttempts,
+  strictMrkAttempts,
+  type DecryptAttempt,
+  type KmsEdk,
+} from './kms-mrk.js';
 
 export const KMS_PROVIDER_ID = 'aws-kms';
 
@@ -72,25 +82,52 @@ export interface KmsKeyringOptions {
   resolveOnDecrypt?: boolean;
   /** With `discovery`: only keys of these accounts in this partition. */
   discoveryFilter?: KmsDiscoveryFilter;
+  /**
+   * Multi-Region-key-aware decryption (AWS Encryption SDK specification, aws-kms-mrk-keyring.md;
+   * the ESDK's `AwsKmsMrkAwareSymmetricKeyringNode` for `keyId`,
+   * `buildAwsKmsMrkAwareStrictMultiKeyringNode` for `keyIds`). Default false.
+   *
+   * With `keyId`/`keyIds`: an EDK is tried with a configured key ARN when the two are equal, or
+   * when both name the same multi-Region key (`key/mrk-...`: same partition, account and key id)
+   * in any Regions. The Decrypt goes to the configured key's Region (its `clientForRegion`
+   * client) with KeyId = the configured ARN, and KMS must answer with that ARN. So a reader
+   * configured with the eu-west-1 replica decrypts what the us-east-1 primary wrapped without
+   * calling us-east-1. Single-Region keys still match only their exact ARN. Encrypting is
+   * unchanged. `keyIds` must then all be ARNs (key or alias ARNs, aws-kms-mrk-multi-keyrings.md),
+   * and may not name one multi-Region key twice, e.g. a primary and its replica: a TypeError
+   * listing them all (aws-kms-mrk-are-unique.md). `keyId` takes any identifier; as with
+   * `mrkAware: false`, only a key ARN decrypts. Not allowed with `resolveOnDecrypt`.
+   *
+   * With `discovery: true` it needs `discoveryRegions` (which implies it).
+   *
+   * Security effect: a replica is the same key material under a key policy of its own Region.
+   * Configuring the replica ARN accepts messages wrapped by any related replica, i.e. whatever
+   * the primary's account could wrap; it never accepts another account's or another key id's.
+   */
+  mrkAware?: boolean;
+  /**
+   * Multi-Region-key-aware discovery bound to these Regions (aws-kms-mrk-discovery-keyring.md; the
+   * ESDK's `AwsKmsMrkAwareSymmetricDiscoveryKeyringNode` for one Region,
+   * `buildAwsKmsMrkAwareDiscoveryMultiKeyringNode` for several). Only with `discovery: true`;
+   * implies `mrkAware`. Non-empty, distinct Region names, at most MAX_REGION_CLIENTS.
+   *
+   * For each Region in the given order, each EDK in message order: a multi-Region key
+   * (`key/mrk-...`) is decrypted in this Region with its ARN rewritten to this Region (KMS must
+   * answer with that rewritten ARN); a single-Region key only when its ARN names this Region.
+   * `discoveryFilter` applies first. Requests go to `clientForRegion(region)`, called once per
+   * Region at construction; with `client` alone, exactly one Region may be given and `client`
+   * must address it (the keyring cannot tell: an `@aws-sdk/client-kms` Region is resolved
+   * asynchronously). Without either, a default SDK client per Region.
+   *
+   * Security effect: no request ever leaves these Regions, whatever Regions a message names.
+   */
+  discoveryRegions?: string[];
 }
 
 interface ConfiguredKey {
   id: string;
   kind: KmsIdentifierKind;
   arn: KmsArn | undefined;
-}
-
-/** One KMS Decrypt we intend to send for one EDK. */
-interface Attempt {
-  edk: EncryptedDataKey;
-  /** The EDK's provider info: the key ARN that wrapped it. */
-  edkArn: string;
-  /** KeyId sent to KMS. */
-  keyId: string;
-  /** Region whose client sends it (from clientForRegion), or undefined for options.client. */
-  region: string | undefined;
-  /** True when we cannot tell from the ARN whether the EDK is ours (alias names and alias ARNs). */
-  speculative: boolean;
 }
 
 /**
@@ -105,6 +142,10 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   readonly keyIds: readonly string[];
   readonly discovery: boolean;
   readonly discoveryFilter: Readonly<{ accountIds: readonly string[]; partition: string }> | undefined;
+  /** Multi-Region-key-aware matching (options.mrkAware, or implied by options.discoveryRegions). */
+  readonly mrkAware: boolean;
+  /** MRK-aware discovery Regions, in order (options.discoveryRegions); undefined otherwise. */
+  readonly discoveryRegions: readonly string[] | undefined;
 
   readonly #keys: readonly ConfiguredKey[];
   readonly #grantTokens: string[] | undefined;
@@ -112,12 +153,15 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   readonly #clientForRegion: ((region: string) => unknown) | undefined;
   /** Region clients KMS has answered through, at most MAX_REGION_CLIENTS (see #send). */
   readonly #regionClients = new Map<string, CountedKmsClient>();
+  /** The clients of options.discoveryRegions, made at construction. */
+  readonly #discoveryClients = new Map<string, CountedKmsClient>();
   readonly #resolveOnDecrypt: boolean;
   #calls = 0;
 
   constructor(options: KmsKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('KmsKeyring options must be an object');
-    const { keyId, keyIds, client, clientForRegion, grantTokens, discovery, discoveryFilter, resolveOnDecrypt } = options;
+    const { keyId, keyIds, client, clientForRegion, grantTokens, discovery, discoveryFilter, resolveOnDecrypt, mrkAware, discoveryRegions } =
+      options;
 
     const modes = [keyId !== undefined, keyIds !== undefined, discovery !== undefined && discovery !== false];
     if (modes.filter(Boolean).length !== 1) {
@@ -150,6 +194,29 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
     }
     this.#resolveOnDecrypt = resolveOnDecrypt === true;
 
+    if (mrkAware !== undefined && typeof mrkAware !== 'boolean') throw new TypeError('options.mrkAware must be a boolean');
+    if (discoveryRegions !== undefined) {
+      if (!this.discovery) throw new TypeError('options.discoveryRegions is only allowed with options.discovery: true');
+      if (mrkAware === false) throw new TypeError('options.discoveryRegions makes discovery multi-Region aware: leave out options.mrkAware: false');
+      this.discoveryRegions = checkDiscoveryRegions(discoveryRegions, MAX_REGION_CLIENTS);
+    } else if (mrkAware === true && this.discovery) {
+      throw new TypeError('options.mrkAware with options.discovery needs options.discoveryRegions: the Region(s) to decrypt multi-Region keys in');
+    }
+    this.mrkAware = mrkAware === true || this.discoveryRegions !== undefined;
+    if (this.mrkAware && this.#resolveOnDecrypt) {
+      throw new TypeError('options.resolveOnDecrypt cannot be combined with options.mrkAware: KMS must answer with the configured key ARN');
+    }
+    if (this.mrkAware && keyIds !== undefined) {
+      // aws-kms-mrk-multi-keyrings.md: every identifier of the strict builder is an ARN, and the
+      // multi-Region ones are unique (aws-kms-mrk-are-unique.md).
+      ids.forEach((id, i) => {
+        if (parseKmsArn(id) === undefined) {
+          throw new TypeError(`options.keyIds[${i}] must be a key or alias ARN with options.mrkAware (it names the Region to call)`);
+        }
+      });
+      assertMrksAreUnique(ids, 'options.keyIds');
+    }
+
     if (discoveryFilter !== undefined) {
       if (!this.discovery) throw new TypeError('options.discoveryFilter is only allowed with options.discovery: true');
       this.discoveryFilter = checkDiscoveryFilter(discoveryFilter);
@@ -181,6 +248,26 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
       // default client supplier), built and loaded on first use.
       this.#client = createDefaultKmsClient({});
       this.#clientForRegion = (region) => createDefaultKmsClient({ region });
+    }
+
+    if (this.discoveryRegions !== undefined) {
+      // aws-kms-mrk-multi-keyrings.md: one client per Region from the regional client supplier.
+      if (this.#clientForRegion === undefined) {
+        if (this.discoveryRegions.length > 1) {
+          throw new TypeError('options.discoveryRegions with several Regions needs options.clientForRegion: one options.client addresses one Region');
+        }
+        this.#discoveryClients.set(this.discoveryRegions[0]!, this.#client!);
+      } else {
+        for (const region of this.discoveryRegions) {
+          try {
+            this.#discoveryClients.set(region, this.#newRegionClient(region));
+          } catch (err) {
+            throw new TypeError(`options.clientForRegion gave no KMS client for options.discoveryRegions entry ${JSON.stringify(region)}`, {
+              cause: err,
+            });
+          }
+        }
+      }
     }
   }
 
@@ -296,10 +383,17 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
         errors.push(err instanceof Error ? err : new KmsError('KMS Decrypt failed'));
         continue;
       }
-      // Spec: KeyId in the response must be the key the EDK names, and the plaintext must have the suite's length.
-      if (out.keyId !== a.edkArn) {
+      // Spec: KeyId in the response must be the key we expect (the one the EDK names; with
+      // multi-Region keys the configured or rewritten ARN), and the plaintext must have the suite's length.
+      if (out.keyId !== a.expectKeyId) {
         out.plaintext.fill(0);
-        errors.push(new KeyringError('KMS Decrypt answered with a key other than the one named by the encrypted data key'));
+        errors.push(
+          new KeyringError(
+            this.mrkAware
+              ? 'KMS Decrypt answered with a key other than the multi-Region key ARN requested'
+              : 'KMS Decrypt answered with a key other than the one named by the encrypted data key',
+          ),
+        );
         continue;
       }
       if (out.plaintext.length !== suite.keyLength) {
@@ -321,42 +415,56 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   }
 
   /**
-   * The KMS Decrypt requests worth sending, in EDK order (spec: filter the EDKs to this keyring's
-   * configuration, then try them one at a time). An aws-kms EDK whose provider info is not a key
-   * ARN fails the whole call (MalformedMessageError), as the specification requires. `unmatched` is the first key ARN named by
-   * an `aws-kms` EDK when no EDK matched and some configured identifier is not a key ARN (without
-   * resolveOnDecrypt): the caller then explains what to configure instead of "no key".
+   * The KMS Decrypt requests worth sending (spec: filter the EDKs to this keyring's configuration,
+   * then try them one at a time): in EDK order, or for the MRK-aware modes in the order of the
+   * specification's multi-keyrings (kms-mrk.ts). An aws-kms EDK whose provider info is not a key
+   * ARN fails the whole call (MalformedMessageError), before any request, as the specification
+   * requires. `unmatched` is the first key ARN named by an `aws-kms` EDK when no EDK matched and
+   * some configured identifier is not a key ARN (without resolveOnDecrypt): the caller then
+   * explains what to configure instead of "no key".
    */
-  #attempts(edks: readonly EncryptedDataKey[]): { attempts: Attempt[]; unmatched: string | undefined } {
-    const out: Attempt[] = [];
-    let firstKmsArn: string | undefined;
+  #attempts(edks: readonly EncryptedDataKey[]): { attempts: DecryptAttempt[]; unmatched: string | undefined } {
+    const kmsEdks: KmsEdk[] = [];
     for (const edk of edks) {
       if (edk.providerId !== KMS_PROVIDER_ID) continue;
-      // Spec "OnDecrypt" (both keyrings): an aws-kms EDK must name a key ARN, or OnDecrypt fails,
-      // before any KMS request. A KMS keyring only ever writes the key ARN KMS returned.
+      // Spec "OnDecrypt" (every KMS keyring): an aws-kms EDK must name a key ARN, or OnDecrypt
+      // fails, before any KMS request. A KMS keyring only ever writes the key ARN KMS returned.
       const info = decodeUtf8(edk.providerInfo);
       const arn = info === undefined ? undefined : parseKeyArn(info);
       if (info === undefined || arn === undefined) {
         throw new MalformedMessageError('an "aws-kms" encrypted data key names no valid KMS key ARN in its provider info');
       }
-      firstKmsArn ??= info;
+      kmsEdks.push({ edk, info, arn });
+    }
+    const inFilter = (arn: KmsArn): boolean => {
+      const f = this.discoveryFilter;
+      return f === undefined || (arn.partition === f.partition && f.accountIds.includes(arn.account));
+    };
 
+    if (this.discoveryRegions !== undefined) {
+      return { attempts: discoveryMrkAttempts(this.discoveryRegions, kmsEdks, inFilter), unmatched: undefined };
+    }
+    if (this.mrkAware) {
+      const keys = this.#keys.map((k) => ({ id: k.id, region: this.#regionOf(k) }));
+      return { attempts: strictMrkAttempts(keys, kmsEdks), unmatched: undefined };
+    }
+
+    const out: DecryptAttempt[] = [];
+    for (const { edk, info, arn } of kmsEdks) {
       if (this.discovery) {
-        const f = this.discoveryFilter;
-        if (f !== undefined && (arn.partition !== f.partition || !f.accountIds.includes(arn.account))) continue;
+        if (!inFilter(arn)) continue;
         const region = this.#clientForRegion !== undefined ? arn.region : undefined;
-        out.push({ edk, edkArn: info, keyId: info, region, speculative: false });
+        out.push({ edk, keyId: info, expectKeyId: info, region, speculative: false });
         continue;
       }
-
       for (const k of this.#keys) {
         const m = matches(k, info, arn, this.#resolveOnDecrypt);
         if (m === 'no') continue;
-        out.push({ edk, edkArn: info, keyId: k.id, region: this.#regionOf(k), speculative: m === 'maybe' });
+        out.push({ edk, keyId: k.id, expectKeyId: info, region: this.#regionOf(k), speculative: m === 'maybe' });
       }
     }
     const unresolved = !this.discovery && !this.#resolveOnDecrypt && this.#keys.some((k) => k.kind !== 'key-arn');
-    return { attempts: out, unmatched: out.length === 0 && unresolved ? firstKmsArn : undefined };
+    return { attempts: out, unmatched: out.length === 0 && unresolved ? kmsEdks[0]?.info : undefined };
   }
 
   /** What to do when only non-ARN identifiers could have matched (no secrets: ARNs are public). */
@@ -381,7 +489,7 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   /** The client for a Region (undefined: options.client). Throws a KeyringError when there is none. */
   #clientIn(region: string | undefined): CountedKmsClient {
     if (region === undefined) return this.#client!;
-    return this.#regionClients.get(region) ?? this.#newRegionClient(region);
+    return this.#discoveryClients.get(region) ?? this.#regionClients.get(region) ?? this.#newRegionClient(region);
   }
 
   #newRegionClient(region: string): CountedKmsClient {

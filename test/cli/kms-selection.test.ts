@@ -96,4 +96,21 @@ describe('connectKms (AWS environment)', () => {
     );
     expect(c.keyring.discoveryFilter).toEqual({ accountIds: ['111122223333'], partition: 'aws-cn' });
   });
+
+  it('decrypt --key builds an MRK-aware strict keyring; decrypt --region without --key an MRK discovery keyring limited to that Region; encrypt stays plain', async () => {
+    const creds = env({ AWS_ACCESS_KEY_ID: 'AKIDX', AWS_SECRET_ACCESS_KEY: 'x' });
+    const strict = await connectKms({}, { mode: 'decrypt', keyIds: [ARN], partition: 'aws' }, creds);
+    expect([strict.keyring.mrkAware, strict.keyring.discovery]).toEqual([true, false]);
+    const regional = await connectKms(
+      { region: 'eu-west-1' },
+      { mode: 'decrypt', keyIds: [], allowAccounts: ['111122223333'], partition: 'aws', discoveryRegion: 'eu-west-1' },
+      creds,
+    );
+    expect(regional.keyring.discoveryRegions).toEqual(['eu-west-1']);
+    expect(regional.keyring.discoveryFilter).toEqual({ accountIds: ['111122223333'], partition: 'aws' });
+    const open = await connectKms({ region: 'eu-west-1' }, { mode: 'decrypt', keyIds: [], partition: 'aws' }, creds);
+    expect([open.keyring.discovery, open.keyring.discoveryRegions]).toEqual([true, undefined]);
+    expect((await connectKms({}, encrypt([ARN]), creds)).keyring.mrkAware).toBe(false);
+    for (const c of [strict, regional, open]) await c.close();
+  });
 });

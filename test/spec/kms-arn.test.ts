@@ -4,7 +4,7 @@
  * takes as key ARNs, and which EDK provider infos it considers.
  */
 import { describe, expect, it } from 'vitest';
-import { kmsIdentifierKind, parseKeyArn, parseKmsArn } from '../../src/keyrings/index.js';
+import { isMultiRegionKmsArn, isMultiRegionKmsIdentifier, kmsIdentifierKind, parseKeyArn, parseKmsArn } from '../../src/keyrings/index.js';
 
 const GOOD = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
@@ -56,5 +56,28 @@ describe('AWS KMS ARN', () => {
     expect(kmsIdentifierKind('alias/a')).toBe('alias-name');
     expect(kmsIdentifierKind('1234abcd-12ab-34cd-56ef-1234567890ab')).toBe('key-id');
     expect(kmsIdentifierKind('arn:aws:kms:us-east-1:111122223333:grant/g')).toBeUndefined();
+  });
+});
+
+describe('AWS KMS multi-Region keys', () => {
+  const MRK = 'arn:aws:kms:us-east-1:2222222222222:key/mrk-4321abcd12ab34cd56ef1234567890ab';
+  it('ARN: takes one ARN; an invalid one is a TypeError; an alias ARN is never multi-Region (even named mrk-...); a key ARN is when its key id begins with "mrk-"', () => {
+    expect(isMultiRegionKmsArn(MRK)).toBe(true);
+    expect(isMultiRegionKmsArn(GOOD)).toBe(false);
+    expect(isMultiRegionKmsArn('arn:aws:kms:us-west-2:111122223333:alias/mrk-test-key')).toBe(false);
+    expect(isMultiRegionKmsArn('arn:aws:kms:us-west-2:111122223333:key/xmrk-1')).toBe(false);
+    for (const bad of ['arn:aws:kms:us-east-1:111122223333:key', 'mrk-1', 'arn:aws:s3:us-east-1:1:key/mrk-1', '']) {
+      expect(() => isMultiRegionKmsArn(bad), bad).toThrow(TypeError);
+    }
+  });
+
+  it('identifier: "arn:..." is judged as an ARN (invalid: TypeError), "alias/..." is never multi-Region, a bare key id is when it begins with "mrk-"', () => {
+    expect(isMultiRegionKmsIdentifier(MRK)).toBe(true);
+    expect(isMultiRegionKmsIdentifier(GOOD)).toBe(false);
+    expect(() => isMultiRegionKmsIdentifier('arn:aws:kms:us-east-1:1:key')).toThrow(TypeError);
+    expect(isMultiRegionKmsIdentifier('alias/mrk-test-key')).toBe(false);
+    expect(isMultiRegionKmsIdentifier('mrk-4321abcd12ab34cd56ef1234567890ab')).toBe(true);
+    expect(isMultiRegionKmsIdentifier('1234abcd-12ab-34cd-56ef-1234567890ab')).toBe(false);
+    expect(isMultiRegionKmsIdentifier('MRK-1')).toBe(false);
   });
 });
