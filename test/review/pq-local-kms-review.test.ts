@@ -453,3 +453,51 @@ describe('multi-Region ML-KEM and key states', () => {
     void ml_dsa44;
   });
 });
+
+describe('CreateKey request validation for the new key specs', () => {
+  it('CustomerMasterKeySpec accepts only its own enum: ML_DSA_65, ML_KEM_768 and ECC_NIST_EDWARDS25519 are ValidationException there', async () => {
+    // API Reference, CreateKey `CustomerMasterKeySpec` (deprecated, type CustomerMasterKeySpec): the
+    // enum in @aws-sdk/client-kms 3.1164.0 models/enums.d.ts lists RSA_*, ECC_NIST_P256/384/521,
+    // ECC_SECG_P256K1, HMAC_*, SM2 and SYMMETRIC_DEFAULT only; the new specs exist only in
+    // `KeySpec`. A value outside a member's enum is a ValidationException ("Member must satisfy
+    // enum value set"), as the local KMS answers for every other enum member.
+    const kms = svc();
+    for (const [spec, usage] of [['ML_DSA_65', 'SIGN_VERIFY'], ['ML_KEM_768', 'ENCAPSULATE_DECAPSULATE'], ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY']]) {
+      expect(await outcome(kms.call('CreateKey', { CustomerMasterKeySpec: spec, KeyUsage: usage })), spec).toBe('ValidationException');
+    }
+  });
+});
+
+describe('cross-account use and HTTP shapes', () => {
+  it('held: cross-account Encapsulate by alias ARN works, by alias name does not (API Reference, Encapsulate `KeyId`: other accounts must use the key ARN or alias ARN)', async () => {
+    const kms = svc();
+    const other = plain(`arn:aws:iam::${OTHER}:root`);
+    const k = await key(kms, 'ML_KEM_512', 'ENCAPSULATE_DECAPSULATE', {
+      Policy: keyPolicy({ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${OTHER}:root` }, Action: ['kms:Encapsulate', 'kms:Decapsulate'], Resource: '*' }),
+    });
+    await kms.call('CreateAlias', { AliasName: 'alias/kem', TargetKeyId: k });
+    expect(await outcome(kms.call('Encapsulate', { KeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:alias/kem`, EncapsulationAlgorithm: 'ML_KEM' }, other))).toBe('OK');
+    expect(await outcome(kms.call('Encapsulate', { KeyId: 'alias/kem', EncapsulationAlgorithm: 'ML_KEM' }, other))).toBe('NotFoundException');
+    expect(await outcome(kms.call('Encapsulate', { KeyId: k.split('/')[1], EncapsulationAlgorithm: 'ML_KEM' }, other))).toBe('NotFoundException');
+  });
+
+  it('held: GetKeyLastUsage over HTTP: empty KeyLastUsage before use, then Operation and Timestamp as the SDK types them', async () => {
+    const { server, kms } = await startServer();
+    try {
+      const sdk = await import('@aws-sdk/client-kms');
+      const md = (await kms.send(new sdk.CreateKeyCommand({ KeySpec: 'ML_DSA_44', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+      const before = await kms.send(new sdk.GetKeyLastUsageCommand({ KeyId: md.KeyId }));
+      expect(before.KeyLastUsage).toEqual({});
+      expect(before.TrackingStartDate).toBeInstanceOf(Date);
+      expect(before.KeyCreationDate!.getTime()).toBeLessThanOrEqual(before.TrackingStartDate!.getTime());
+      await kms.send(new sdk.SignCommand({ KeyId: md.Arn, Message: Buffer.from('x'), SigningAlgorithm: 'ML_DSA_SHAKE_256' }));
+      const after = await kms.send(new sdk.GetKeyLastUsageCommand({ KeyId: md.Arn }));
+      expect(after.KeyLastUsage!.Operation).toBe('Sign');
+      expect(after.KeyLastUsage!.Timestamp).toBeInstanceOf(Date);
+      expect(after.KeyId).toBe(md.KeyId);
+    } finally {
+      kms.destroy();
+      await server.close();
+    }
+  });
+});
