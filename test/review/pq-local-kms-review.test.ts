@@ -501,3 +501,21 @@ describe('cross-account use and HTTP shapes', () => {
     }
   });
 });
+
+describe('GetKeyLastUsage TrackingStartDate of a new key', () => {
+  // API Reference, GetKeyLastUsage: TrackingStartDate is "the date from which KMS began recording
+  // cryptographic activity for this key, or the date the KMS key was created, whichever is later";
+  // "KeyLastUsage empty and KeyCreationDate before TrackingStartDate" means "the key may have been
+  // used before tracking began". README ("Key last usage"): "TrackingStartDate is the key's
+  // creation date" for keys this version created. A key created by the very process that tracks
+  // usage cannot predate tracking, so the two dates must be equal.
+  it('the first key a fresh local KMS creates has TrackingStartDate equal to KeyCreationDate (stepping test clock)', async () => {
+    let t = Date.UTC(2030, 0, 1);
+    const kms = svc({ clock: () => (t += 1000) });
+    const k = await key(kms, 'SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
+    const r = await kms.call('GetKeyLastUsage', { KeyId: k });
+    expect(r.KeyLastUsage).toEqual({});
+    expect((r.TrackingStartDate as Date).toISOString()).toBe((r.KeyCreationDate as Date).toISOString());
+  });
+
+});
