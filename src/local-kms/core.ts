@@ -12,7 +12,7 @@ import { DEFAULT_MAX_GRANTS_PER_KEY, GrantTokenCodec, findAllowingGrant, invalid
 import type { AliasRecord, KeyRecord, MaterialRecord } from './model.js';
 import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from './ops/util.js';
 import { checkRegionName, partitionOfRegion, type RegionSet } from './regions.js';
-import { flushUsage, usageFields } from './ops/usage.js';
+import { flushUsage, startUsageTracking, usageFields } from './ops/usage.js';
 import { isReplica, multiRegionConfiguration, replicaGone, syncReplicas } from './multi-region.js';
 
 /** Key states (API Reference, KeyMetadata `KeyState`); Updating is never shown (see multi-region.ts). */
@@ -114,6 +114,8 @@ export class KmsCore {
   readonly replicaCreationMs: number;
   /** Requests addressed to this Region, by operation (LocalKmsService.callCounts). */
   readonly calls = new Map<string, number>();
+  /** Requests being answered by this core now (an empty Region's core is dropped when none is). */
+  inflight = 0;
 
   /**
    * `sibling`: the core of another Region of the same KMS, sharing the home core's account, clock,
@@ -142,13 +144,13 @@ export class KmsCore {
     // default Region is now (so their ARNs stay true).
     let region: string;
     try {
-      region = sibling?.region ?? this.store.homeRegion?.(optionRegion) ?? optionRegion;
+      region = checkRegionName(sibling?.region ?? this.store.homeRegion?.(optionRegion) ?? optionRegion);
     } catch (e) {
       this.store.close();
       throw e;
     }
     this.region = region;
-    this.partition = partitionOfRegion(region);
+    this.partition = partitionOfRegion(region)!;
     // The marker key is the store's token MAC of a fixed label: import token bodies are 73 bytes
     // starting with a version byte 1, so no import token can carry this value as its MAC, and
     // markers survive restarts of a persistent store (its root key is stable).
@@ -164,6 +166,7 @@ export class KmsCore {
       throw new TypeError('onBackgroundError must be a function (error, { keyId, task }) => void');
     }
     this.onBackgroundError = sibling?.home.onBackgroundError ?? options.onBackgroundError ?? warnBackgroundError;
+    startUsageTracking(this);
     const loaded = this.store.load();
     for (const k of loaded.keys) this.keys.set(k.keyId, k);
     let dangling = false;
@@ -217,7 +220,8 @@ export class KmsCore {
         if (key.deletionDate !== undefined && key.deletionDate <= now) {
           this.destroyKey(key);
           this.backgroundRetryAt.delete(key.keyId);
-          if (key.multiRegion) replicaGone(this, key, now);
+          // The primary's waiting period starts when the replica was deleted, its deletion date.
+          if (key.multiRegion) replicaGone(this, key, key.deletionDate);
           continue;
         }
         let k = key;

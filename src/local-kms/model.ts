@@ -83,7 +83,14 @@ export interface KeyRecord {
    * copy records it, so each Region knows whether its copy is the primary or a replica. Absent for
    * single-Region keys.
    */
-  multiRegion?: { primaryRegion: string };
+  multiRegion?: {
+    primaryRegion: string;
+    /**
+     * Counts UpdatePrimaryRegion calls (absent: 0). The copy with the highest epoch is right about
+     * the primary: a crash between the copies' writes is completed at the next start.
+     */
+    epoch?: number;
+  };
   /** A replica made by ReplicateKey is `Creating` until this time (service option replicaCreationMs). */
   creatingUntil?: number;
   /**

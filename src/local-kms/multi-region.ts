@@ -1,6 +1,7 @@
 import type { KmsCore } from './core.js';
 import type { KeyRecord, MaterialRecord } from './model.js';
 import type { KmsResponse } from './ops/util.js';
+import type { RegionalCopy, RegionSet } from './regions.js';
 
 /**
  * What related multi-Region keys share and how it stays in step (Developer Guide, "Multi-Region
@@ -42,13 +43,57 @@ export function copyMaterials(materials: readonly MaterialRecord[], existing: re
  */
 export function syncReplicas(core: KmsCore, primary: KeyRecord): void {
   if (!core.regions || isReplica(core, primary)) return;
-  for (const copy of core.regions.copies(primary.keyId)) {
-    if (copy.region === core.region) continue;
-    copy.core.commit(copy.key, {
-      ...(primary.origin === 'AWS_KMS' ? { materials: copyMaterials(primary.materials, copy.key.materials) } : {}),
-      rotation: { ...primary.rotation, history: [...primary.rotation.history] },
-      onDemandRotations: primary.onDemandRotations,
-    });
+  const copies = core.regions.copies(primary.keyId).filter((c) => c.region !== core.region);
+  commitAll(copies, (copy) => ({
+    ...(primary.origin === 'AWS_KMS' ? { materials: copyMaterials(primary.materials, copy.key.materials) } : {}),
+    rotation: { ...primary.rotation, history: [...primary.rotation.history] },
+    onDemandRotations: primary.onDemandRotations,
+  }));
+}
+
+/**
+ * Commits a change to several copies (one file per Region, so not atomic together). The first
+ * write that lands decides: a copy whose write fails still changes in memory, so this process
+ * stays consistent, and the error is thrown after all were tried; at the next start
+ * reconcileMultiRegionKeys completes on disk what a crash or failed write left half done.
+ */
+export function commitAll(copies: readonly RegionalCopy[], changes: (copy: RegionalCopy) => Partial<KeyRecord>): void {
+  let failure: unknown;
+  for (const copy of copies) {
+    const change = changes(copy);
+    try {
+      copy.core.commit(copy.key, change);
+    } catch (e) {
+      failure ??= e;
+      copy.core.keys.set(copy.key.keyId, { ...copy.key, ...change });
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * At start, after every Region with keys is open: completes what an interrupted multi-Region write
+ * left half done. The copy with the highest epoch names the primary (UpdatePrimaryRegion writes
+ * the new epoch to every copy); the primary's key material and rotation reach every replica
+ * (RotateKeyOnDemand and automatic rotation write the primary first). Either the whole change
+ * shows after a crash, or, when no copy recorded it, none of it.
+ */
+export function reconcileMultiRegionKeys(regions: RegionSet): void {
+  const ids = new Set<string>();
+  for (const core of regions.all()) for (const key of core.keys.values()) if (key.multiRegion) ids.add(key.keyId);
+  for (const id of ids) {
+    const copies = regions.copies(id);
+    const newest = copies.reduce((a, b) => ((b.key.multiRegion!.epoch ?? 0) > (a.key.multiRegion!.epoch ?? 0) ? b : a));
+    const truth = newest.key.multiRegion!;
+    const stale = copies.filter((c) => c.key.multiRegion!.primaryRegion !== truth.primaryRegion || (c.key.multiRegion!.epoch ?? 0) !== (truth.epoch ?? 0));
+    commitAll(stale, () => ({ multiRegion: { ...truth } }));
+    const primary = regions.copies(id).find((c) => c.region === truth.primaryRegion);
+    if (!primary) continue;
+    const materialIds = (k: KeyRecord) => k.materials.map((m) => m.id).join(',');
+    const behind = regions
+      .copies(id)
+      .some((c) => c !== primary && ((primary.key.origin === 'AWS_KMS' && materialIds(c.key) !== materialIds(primary.key)) || c.key.rotation.history.length !== primary.key.rotation.history.length));
+    if (behind) syncReplicas(primary.core, primary.key);
   }
 }
 

@@ -15,6 +15,7 @@ import * as asymmetric from './ops/asymmetric.js';
 import * as keyAgreement from './ops/key-agreement.js';
 import * as multiRegion from './ops/multi-region.js';
 import { RegionSet, checkRegionName } from './regions.js';
+import { reconcileMultiRegionKeys } from './multi-region.js';
 import type { LocalKmsServiceOptions } from './core.js';
 import * as kem from './ops/kem.js';
 import { getKeyLastUsage, recordUsage } from './ops/usage.js';
@@ -122,6 +123,7 @@ export class LocalKmsService extends KmsCore {
         throw new RangeError(`region ${this.defaultRegion} is not in the partition of this data directory's Region ${this.region}`);
       }
       for (const region of this.store.otherRegions?.() ?? []) if (this.regions.serves(region)) this.regions.core(region);
+      reconcileMultiRegionKeys(this.regions);
     } catch (e) {
       this.store.close();
       throw e;
@@ -168,11 +170,18 @@ export class LocalKmsService extends KmsCore {
     checkInputTypes(operation, req);
     const core = this.regions.core(origin.requestedRegion ?? this.defaultRegion);
     core.calls.set(operation, (core.calls.get(operation) ?? 0) + 1);
-    core.checkGrantTokens(req.GrantTokens);
-    // Every Region: a primary's rotation or a replica's deletion changes other Regions' keys.
-    for (const c of this.regions.all()) c.tick();
-    const out = await op(core, req, { caller, origin });
-    recordUsage(core, operation, out); // GetKeyLastUsage (ops/usage.ts): successful operations only
-    return out;
+    core.inflight++;
+    try {
+      core.checkGrantTokens(req.GrantTokens);
+      // Every Region, twice: a replica's deletion starts its primary's waiting period, which may be
+      // over already (multi-region.ts replicaGone), and a primary's rotation reaches its replicas.
+      for (let pass = 0; pass < 2; pass++) for (const c of this.regions.all()) c.tick();
+      const out = await op(core, req, { caller, origin });
+      recordUsage(core, operation, out); // GetKeyLastUsage (ops/usage.ts): successful operations only
+      return out;
+    } finally {
+      core.inflight--;
+      this.regions.release(core, core.inflight > 0);
+    }
   }
 }

@@ -116,7 +116,7 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
  * (GrantConstraints: two encryption-context maps and SourceArn, a string; any other member is
  * passed on as sent, so that CreateGrant refuses it: a constraint dropped here would leave a
  * grant wider than asked for, which is why unknown members are not ignored inside it) and the
- * `Recipient` of Decrypt and DeriveSharedSecret (RecipientInfo: KeyEncryptionAlgorithm, a string,
+ * `Recipient` of Decrypt, DeriveSharedSecret, GenerateDataKey, GenerateDataKeyPair and GenerateRandom (RecipientInfo: KeyEncryptionAlgorithm, a string,
  * and AttestationDocument, a blob). Recipient must be decoded, not dropped as an unknown member:
  * the service refuses it (UnsupportedOperationException), and a dropped Recipient would return
  * the plaintext or shared secret that AWS only returns encrypted for the enclave.
@@ -127,6 +127,9 @@ export const STRUCTURE_MEMBERS: Record<string, Record<string, StructureKind>> = 
   CreateGrant: { Constraints: 'grantConstraints' },
   Decrypt: { Recipient: 'recipientInfo' },
   DeriveSharedSecret: { Recipient: 'recipientInfo' },
+  GenerateDataKey: { Recipient: 'recipientInfo' },
+  GenerateDataKeyPair: { Recipient: 'recipientInfo' },
+  GenerateRandom: { Recipient: 'recipientInfo' },
 };
 
 function decodeRecipient(member: string, v: unknown): Record<string, unknown> {

@@ -245,8 +245,10 @@ describe('multi-Region keys: per-Region state, deletion, primary Region', () => 
     // The replica still works, and is deleted on its own schedule.
     expect((await s.west.call('Encrypt', { KeyId: westArn, Plaintext: Buffer.from('x') })).KeyId).toBe(westArn);
     await s.west.call('ScheduleKeyDeletion', { KeyId: westArn, PendingWindowInDays: 7 });
-    s.clock.now += 7 * DAY_MS + 1;
-    const deletedAt = s.clock.now;
+    // The waiting period starts when the replica was deleted (its deletion date), however late
+    // the next request comes.
+    const deletedAt = s.clock.now + 7 * DAY_MS;
+    s.clock.now += 8 * DAY_MS;
     expect(await typeOf(s.west.call('DescribeKey', { KeyId: westArn }))).toBe('NotFoundException');
     const pending = await md(s.east, keyId);
     expect(pending.KeyState).toBe('PendingDeletion');

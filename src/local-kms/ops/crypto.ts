@@ -118,6 +118,17 @@ export async function encrypt(kms: KmsCore, req: Req, who: Requester): Promise<K
   return withMaterial({ CiphertextBlob: out.blob, KeyId: key.arn, EncryptionAlgorithm: algorithm }, out.materialId);
 }
 
+/**
+ * `Recipient` (Nitro Enclaves attestation; Decrypt, DeriveSharedSecret, GenerateDataKey,
+ * GenerateDataKeyPair, GenerateRandom): AWS then returns the secret only encrypted to the
+ * enclave's key (CiphertextForRecipient) and no plaintext. The local KMS has no attestation to
+ * check, so it refuses the request rather than ever return the plaintext the caller asked to keep
+ * out of reach.
+ */
+export function refuseRecipient(req: Req): void {
+  if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
+}
+
 export async function decrypt(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
   c.required('ciphertextBlob', req.CiphertextBlob);
@@ -126,7 +137,7 @@ export async function decrypt(kms: KmsCore, req: Req, who: Requester): Promise<K
   c.oneOf('encryptionAlgorithm', str(req.EncryptionAlgorithm), ENCRYPTION_ALGORITHMS);
   checkGrantTokens(c, req.GrantTokens);
   c.done();
-  if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
+  refuseRecipient(req);
   const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const out = decryptWith(
     kms,
@@ -214,6 +225,7 @@ function dataKeyLength(req: Req): number {
 
 async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, operation: string, withPlaintext: boolean): Promise<KmsResponse> {
   const length = dataKeyLength(req);
+  if (withPlaintext) refuseRecipient(req);
   const context = req.EncryptionContext as Context | undefined;
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, action, key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT' } }, alias);
@@ -246,6 +258,7 @@ async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: strin
   c.oneOf('keyPairSpec', str(req.KeyPairSpec), [...KEY_PAIR_SPECS, 'SM2']);
   checkGrantTokens(c, req.GrantTokens);
   c.done();
+  if (withPlaintext) refuseRecipient(req);
   const pairSpec = String(req.KeyPairSpec);
   if (pairSpec === 'SM2') throw err('UnsupportedOperationException', 'SM2 is only available in China Regions.');
   const context = req.EncryptionContext as Context | undefined;
@@ -286,6 +299,7 @@ export async function generateRandom(kms: KmsCore, req: Req, who: Requester): Pr
   c.required('numberOfBytes', req.NumberOfBytes);
   c.range('numberOfBytes', num(req.NumberOfBytes), 1, 1024);
   c.done();
+  refuseRecipient(req);
   // IAM policies alone authorize GenerateRandom (Developer Guide, "AWS KMS permissions").
   kms.authorizeIamOnly(who, 'GenerateRandom');
   if (req.CustomKeyStoreId !== undefined) {

@@ -1,3 +1,4 @@
+import { refuseRecipient } from './crypto.js';
 import type { Requester } from '../request-context.js';
 import { KEY_SPECS, keyAgreementAlgorithmsFor } from '../specs.js';
 import { ecdhSharedSecret, keySpecOfCurve } from '../ecdh.js';
@@ -35,7 +36,7 @@ export async function deriveSharedSecret(kms: KmsCore, req: Req, who: Requester)
   c.length('publicKey', req.PublicKey, 1, 8192);
   checkGrantTokens(c, req.GrantTokens);
   c.done();
-  if (req.Recipient !== undefined) throw err('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by the local KMS.');
+  refuseRecipient(req);
   const algorithm = String(req.KeyAgreementAlgorithm);
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, 'kms:DeriveSharedSecret', key, { keys: { 'kms:KeyAgreementAlgorithm': algorithm } }, alias);

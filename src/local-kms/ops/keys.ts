@@ -18,6 +18,10 @@ import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMateri
  */
 
 const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'];
+const CUSTOMER_MASTER_KEY_SPECS = [
+  'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1',
+  'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2',
+];
 
 export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
   const c = new Checks();
@@ -26,7 +30,9 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
   c.oneOf('keyUsage', str(req.KeyUsage), KEY_USAGES);
   // SM2 is in the API's enum (so it is not a ValidationException) but refused below.
   c.oneOf('keySpec', str(req.KeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
-  c.oneOf('customerMasterKeySpec', str(req.CustomerMasterKeySpec), [...KEY_SPEC_NAMES, ...CHINA_ONLY_KEY_SPECS]);
+  // The deprecated member's own enum (API Reference, CustomerMasterKeySpec): the key specs that
+  // existed when it was replaced by KeySpec, none of the newer ones.
+  c.oneOf('customerMasterKeySpec', str(req.CustomerMasterKeySpec), CUSTOMER_MASTER_KEY_SPECS);
   c.oneOf('origin', str(req.Origin), ORIGINS);
   checkTagShapes(c, req.Tags as Tag[] | undefined, 'tags');
   c.done();

@@ -2,7 +2,7 @@ import type { Requester } from '../request-context.js';
 import { Checks, validationError } from '../validate.js';
 import type { KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
-import { copyMaterials, isReplica } from '../multi-region.js';
+import { commitAll, copyMaterials, isReplica } from '../multi-region.js';
 import { checkTagRules, checkTagShapes } from './aliases-tags.js';
 import { authorizeNewKey, newKeyPolicy } from './keys.js';
 import { checkKeyId, err, str, type KmsResponse, type Req } from './util.js';
@@ -54,6 +54,17 @@ export async function replicateKey(kms: KmsCore, req: Req, who: Requester): Prom
     throw validationError(`ReplicaRegion ${replicaRegion} is not a Region of the ${kms.partition} partition of key ${key.arn}.`);
   }
   const target = kms.regions.core(replicaRegion);
+  target.inflight++;
+  try {
+    return await replicateInto(kms, target, key, req, who);
+  } finally {
+    target.inflight--;
+    kms.regions.release(target, target.inflight > 0);
+  }
+}
+
+async function replicateInto(kms: KmsCore, target: KmsCore, key: KeyRecord, req: Req, who: Requester): Promise<KmsResponse> {
+  const replicaRegion = target.region;
   // "You cannot create more than one replica of a primary key in any Region", the primary's own
   // Region included; a replica pending deletion still counts.
   const existing = target.keys.get(key.keyId);
@@ -66,7 +77,7 @@ export async function replicateKey(kms: KmsCore, req: Req, who: Requester): Prom
   // in the caller's IAM policies there (API Reference, ReplicateKey "Required permissions").
   authorizeNewKey(target, who, { keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, multiRegion: true }, tags, req.BypassPolicyLockoutSafetyCheck);
   const arn = target.keyArn(key.keyId);
-  const multiRegion = { primaryRegion: kms.region };
+  const multiRegion = { ...key.multiRegion!, primaryRegion: kms.region };
   // The key policy is each copy's own: the request's, else the default key policy (not the primary's).
   const policy = newKeyPolicy(target, req, who, { arn, keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, multiRegion });
   const now = target.clock();
@@ -117,13 +128,13 @@ export async function updatePrimaryRegion(kms: KmsCore, req: Req, who: Requester
   }
   // kms:UpdatePrimaryRegion on the replica too, in its own key policy.
   target.authorize(who, 'kms:UpdatePrimaryRegion', replica, { keys: { 'kms:PrimaryRegion': primaryRegion } });
-  for (const [core, k] of [[kms, key], [target, replica]] as const) {
-    const state = core.stateOf(k);
-    if (state === 'Disabled') throw err('DisabledException', `${k.arn} is disabled.`);
-    if (state === 'PendingDeletion' || state === 'PendingReplicaDeletion' || state === 'Creating') throw core.invalidState(k, state);
-  }
-  for (const copy of kms.regions.copies(key.keyId)) {
-    copy.core.commit(copy.key, { multiRegion: { primaryRegion } });
-  }
+  // Both keys must be Enabled when the operation starts (Developer Guide, "Changing the primary
+  // key in a set of multi-Region keys").
+  for (const [core, k] of [[kms, key], [target, replica]] as const) core.requireEnabled(k);
+  // The new primary first: once one copy holds the new epoch, a restart completes the change
+  // (multi-region.ts reconcileMultiRegionKeys).
+  const epoch = (key.multiRegion!.epoch ?? 0) + 1;
+  const copies = kms.regions.copies(key.keyId).sort((a, b) => (a.region === primaryRegion ? -1 : b.region === primaryRegion ? 1 : 0));
+  commitAll(copies, () => ({ multiRegion: { primaryRegion, epoch } }));
   return {};
 }

@@ -59,6 +59,14 @@ class UsageState {
 
 const states = new WeakMap<KmsCore, UsageState>();
 
+/**
+ * Starts tracking for a core (its constructor): from then on, keys the core creates have their
+ * creation date as TrackingStartDate, which is never later than KeyCreationDate.
+ */
+export function startUsageTracking(kms: KmsCore): void {
+  if (!states.has(kms)) states.set(kms, new UsageState(kms.clock()));
+}
+
 function stateOf(kms: KmsCore): UsageState {
   let s = states.get(kms);
   if (!s) states.set(kms, (s = new UsageState(kms.clock())));
