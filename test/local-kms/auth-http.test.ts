@@ -6,7 +6,7 @@
  *
  * The principals are the README walkthrough's (examples/aws-cli/principals.json).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -22,6 +22,7 @@ import { startLocalKmsServer, type LocalKmsServer, type LocalKmsServerOptions } 
 import { LocalKmsUsageError, parseLocalKmsArgs, runLocalKmsCommand } from '../../src/local-kms/cli.js';
 import { expectAwsError, tempDir } from './helpers.js';
 import { handSign, postRaw, postUnsigned } from './signing.js';
+import { hasAwsCli } from '../support/aws-cli.js';
 
 const principalsFile = resolve(import.meta.dirname, '../../examples/aws-cli/principals.json');
 const ROOT = { key: 'AKIAEXAMPLEROOT0001', secret: 'root-secret' };
@@ -50,14 +51,6 @@ function client(url: string, who: { key: string; secret: string }, extra: Partia
   });
 }
 
-function hasAwsCli(): boolean {
-  try {
-    execFileSync('aws', ['--version'], { stdio: 'ignore', timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const awsCli = hasAwsCli();
 
 /** The AWS CLI against `url`, with exactly these credentials (or none: `--no-sign-request`). */

@@ -3,7 +3,7 @@
  * credential scope, with @aws-sdk/client-kms clients of two Regions and the AWS CLI (skipped when
  * no `aws` command is installed).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,15 +18,8 @@ import {
 } from '@aws-sdk/client-kms';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { ACCOUNT, expectAwsError, tempDir } from './helpers.js';
+import { hasAwsCli } from '../support/aws-cli.js';
 
-function hasAwsCli(): boolean {
-  try {
-    execFileSync('aws', ['--version'], { stdio: 'ignore', timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const credentials = { accessKeyId: 'AKIDMULTIREGION', secretAccessKey: 'x' };
 

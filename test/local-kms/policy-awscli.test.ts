@@ -2,22 +2,15 @@
  * The AWS CLI (botocore's SigV4 signer, which signs fewer headers than the JS SDK) against the local
  * KMS with verified signatures and key policies. Skipped when no `aws` command is installed.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { ACCOUNT, tempDir } from './helpers.js';
+import { hasAwsCli } from '../support/aws-cli.js';
 
-function hasAwsCli(): boolean {
-  try {
-    execFileSync('aws', ['--version'], { stdio: 'ignore', timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const admin = { key: 'AKIACLIADMIN00000001', secret: 'cli-admin-secret', arn: `arn:aws:iam::${ACCOUNT}:user/CliAdmin` };
 const user = { key: 'AKIACLIUSER000000001', secret: 'cli-user-secret', arn: `arn:aws:iam::${ACCOUNT}:user/CliUser` };
