@@ -9,6 +9,13 @@
  *
  * Probes that held are kept (they pin what must not weaken); a finding is a test that fails
  * against the code it was written for, named after the behaviour the specification requires.
+ *
+ * Findings (failing at commit 8b2e7d6):
+ * 1. `new Envelope({ kms: { keyIds: [arnInA, arnInB], mrkAware: true } })` without a client sends
+ *    every request through one default client of the environment's Region (regionOfArns gives up
+ *    on two Regions and the keyring then has `client` but no `clientForRegion`).
+ * 2. MRK discovery with `options.client` addressing another Region than discoveryRegions[0] sends
+ *    its Decrypts to that other Region (spec SHOULD refuse; an SDK client's Region is knowable).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,7 +23,8 @@ import { KMS, KMSClient } from '@aws-sdk/client-kms';
 import { Envelope, KmsKeyring } from '../../src/index.js';
 import { EnvelopeError } from '../../src/errors.js';
 import { LocalKms, startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
-import type { EncryptedDataKey, Keyring, KmsClient } from '../../src/types.js';
+import type { EncryptedDataKey, Keyring } from '../../src/types.js';
+import { connectKms } from '../../src/cli/kms.js';
 import { FakeMrkKms } from '../keyrings/fake-mrk-kms.js';
 
 const EAST = 'us-east-1';
@@ -262,6 +270,43 @@ describe('MRK keyrings over HTTP: where the requests go (local KMS server, count
   afterAll(async () => {
     for (const c of made) c.destroy();
     await server?.close();
+  });
+
+  it('held: CLI decrypt --region eu-west-1 (no --key) and decrypt --key <replica> --key <single-Region key of us-east-1> call eu-west-1 only', async () => {
+    for (const use of [
+      { mode: 'decrypt' as const, keyIds: [], partition: 'aws', discoveryRegion: WEST },
+      { mode: 'decrypt' as const, keyIds: [mrkWest, singleEast], partition: 'aws' },
+    ]) {
+      const conn = await connectKms({ endpoint: server.url, region: use.keyIds.length > 0 ? SOUTH : WEST }, use, {});
+      try {
+        const before = counts();
+        const out = await new Envelope({ keyring: conn.keyring, cache: false }).decrypt(message, { context: CONTEXT });
+        expect(out.plaintext.toString()).toBe('primary');
+        expect(delta(before), JSON.stringify(use)).toEqual({ [WEST]: 1 });
+      } finally {
+        await conn.close();
+      }
+    }
+  });
+
+  it('held: forged messages whose EDKs carry hostile provider infos fail Envelope.decrypt with EnvelopeErrors only, and send nothing outside the configured Region', async () => {
+    const w = world();
+    const infos = hostileInfos(w).map((i) => (typeof i === 'string' ? i.split(w.mrk).join(mrkEast.split('/')[1]!).split(w.kms.account).join(mrkEast.split(':')[4]!) : i));
+    const before = counts();
+    for (const info of infos) {
+      const message = await new Envelope({ keyring: forger(() => [edk(info), edk(mrkEast)]), cache: false }).encrypt('forged', { context: CONTEXT });
+      for (const keyring of [
+        new KmsKeyring({ keyId: mrkWest, mrkAware: true, clientForRegion: sdk }),
+        new KmsKeyring({ discovery: true, discoveryRegions: [WEST], clientForRegion: sdk }),
+      ]) {
+        const err = await new Envelope({ keyring, cache: false }).decrypt(message, { context: CONTEXT }).then(
+          () => 'accepted',
+          (e: unknown) => e,
+        );
+        expect(err, typeof info === 'string' ? info.slice(0, 100) : 'bytes').toBeInstanceOf(EnvelopeError);
+      }
+    }
+    expect(Object.keys(delta(before)).filter((r) => r !== WEST)).toEqual([]);
   });
 
   // aws-kms-mrk-multi-keyrings.md "AWS KMS MRK Multi-Keyring": "If a regional client supplier is
