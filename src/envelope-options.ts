@@ -35,9 +35,18 @@ const SIGNATURE_POLICIES: readonly SignaturePolicy[] = ['ALLOW_ENCRYPT_ALLOW_DEC
  * KmsKeyringOptions).
  */
 export interface EnvelopeKmsOptions extends Omit<KmsKeyringOptions, 'client'> {
-  /** An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client). Default: a KMSClient built from the AWS environment, loaded on first use. */
+  /**
+   * An `@aws-sdk/client-kms` KMSClient or a `KmsClient` (e.g. the local KMS in-process client),
+   * used for every key unless `clientForRegion` is given. Default: KMSClients built from the AWS
+   * environment, loaded on first use, one per Region: a key ARN is called in the Region it names
+   * (as the ESDK's default client supplier does), other identifiers in `region`.
+   */
   client?: unknown;
-  /** Region for the default client. Default: the Region the key ARNs name when they all name one (a KMS key is called in its own Region), else the AWS environment (AWS_REGION, profile). */
+  /**
+   * Region of the default client for identifiers that are not key ARNs (aliases, key ids). Default:
+   * the Region the key ARNs name when they all name one, else the AWS environment (AWS_REGION,
+   * profile). Key ARNs always go to their own Region.
+   */
   region?: string;
   /** Endpoint for the default client, e.g. `http://127.0.0.1:4599` for the local KMS. */
   endpoint?: string;
@@ -304,9 +313,17 @@ function resolveKeyring(options: EnvelopeOptions): Keyring {
     // (aws-kms-mrk-multi-keyrings.md: the default regional client supplier).
     return new KmsKeyring({ ...rest, clientForRegion: (r: string) => createDefaultKmsClient({ region: r, endpoint }) } as KmsKeyringOptions);
   }
+  if (client !== undefined || rest.clientForRegion !== undefined) {
+    return new KmsKeyring({ ...rest, ...(client !== undefined ? { client } : {}) } as KmsKeyringOptions);
+  }
+  // Default clients: a key ARN is called in its own Region (aws-kms-mrk-multi-keyrings.md: the
+  // default regional client supplier makes each key's client from the Region of its ARN), so keys
+  // of several Regions, and multi-Region replicas, are each called where they live; aliases and
+  // key ids in `region`.
   return new KmsKeyring({
     ...rest,
-    client: client ?? createDefaultKmsClient({ region: region ?? regionOfArns(rest), endpoint }),
+    client: createDefaultKmsClient({ region: region ?? regionOfArns(rest), endpoint }),
+    clientForRegion: (r: string) => createDefaultKmsClient({ region: r, endpoint }),
   } as KmsKeyringOptions);
 }
 

@@ -18,6 +18,7 @@
  * (https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html).
  */
 import type { EncryptedDataKey } from '../types.js';
+import { KeyringError } from '../errors.js';
 import { isMultiRegionKmsIdentifier, parseKmsArn, type KmsArn } from './kms-arn.js';
 
 /** One KMS Decrypt a KMS keyring intends to send for one EDK. */
@@ -162,4 +163,24 @@ export function checkDiscoveryRegions(value: unknown, max: number): readonly str
   });
   if (new Set(value).size !== value.length) throw new TypeError(`${option} must not contain duplicates`);
   return Object.freeze([...(value as string[])]);
+}
+
+/**
+ * aws-kms-mrk-discovery-keyring.md, "Initialization": the keyring SHOULD fail when its Region is not
+ * its client's. An @aws-sdk/client-kms client tells its Region (`config.region`, a string or an
+ * async provider); a client that does not (e.g. the local KMS in-process client) is taken as given.
+ */
+export async function checkClientRegion(client: unknown, region: string): Promise<void> {
+  const provider = (client as { config?: { region?: unknown } } | null)?.config?.region;
+  let actual: unknown = provider;
+  if (typeof provider === 'function') {
+    try {
+      actual = await (provider as () => Promise<unknown>)();
+    } catch {
+      return; // no Region configured: the SDK itself fails the first request
+    }
+  }
+  if (typeof actual === 'string' && actual !== region) {
+    throw new KeyringError(`options.client addresses Region ${actual} but options.discoveryRegions is ["${region}"]: MRK discovery sends nothing outside its Regions`);
+  }
 }

@@ -40,6 +40,7 @@ import {
   strictMrkAttempts,
   type DecryptAttempt,
   type KmsEdk,
+  checkClientRegion,
 } from './kms-mrk.js';
 
 export const KMS_PROVIDER_ID = 'aws-kms';
@@ -116,8 +117,10 @@ export interface KmsKeyringOptions {
    * answer with that rewritten ARN); a single-Region key only when its ARN names this Region.
    * `discoveryFilter` applies first. Requests go to `clientForRegion(region)`, called once per
    * Region at construction; with `client` alone, exactly one Region may be given and `client`
-   * must address it (the keyring cannot tell: an `@aws-sdk/client-kms` Region is resolved
-   * asynchronously). Without either, a default SDK client per Region.
+   * must address it: an `@aws-sdk/client-kms` client's Region (resolved asynchronously) is read
+   * before the first Decrypt, and another Region fails that decrypt with a KeyringError before any
+   * request; a client that does not tell its Region is taken as given. Without either, a default
+   * SDK client per Region.
    *
    * Security effect: no request ever leaves these Regions, whatever Regions a message names.
    */
@@ -155,6 +158,11 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
   readonly #regionClients = new Map<string, CountedKmsClient>();
   /** The clients of options.discoveryRegions, made at construction. */
   readonly #discoveryClients = new Map<string, CountedKmsClient>();
+  /**
+   * MRK discovery with one options.client: that client's own Region, read once before the first
+   * Decrypt (an SDK client knows it only asynchronously), must be the discovery Region.
+   */
+  #discoveryClientRegion: { client: unknown; checked: Promise<void> | undefined } | undefined;
   readonly #resolveOnDecrypt: boolean;
   #calls = 0;
 
@@ -257,6 +265,7 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
           throw new TypeError('options.discoveryRegions with several Regions needs options.clientForRegion: one options.client addresses one Region');
         }
         this.#discoveryClients.set(this.discoveryRegions[0]!, this.#client!);
+        this.#discoveryClientRegion = { client, checked: undefined };
       } else {
         for (const region of this.discoveryRegions) {
           try {
@@ -355,6 +364,11 @@ export class KmsKeyring implements Keyring, KmsCallCounter {
     const { attempts, unmatched } = this.#attempts(input.encryptedDataKeys);
     if (attempts.length === 0 && unmatched !== undefined) throw this.#notArnError(unmatched);
     const errors: Error[] = [];
+    if (attempts.length > 0 && this.#discoveryClientRegion !== undefined) {
+      const check = this.#discoveryClientRegion;
+      check.checked ??= checkClientRegion(check.client, this.discoveryRegions![0]!);
+      await check.checked;
+    }
 
     for (const a of attempts) {
       // Spec "OnDecrypt": an attempt that fails, including one whose Region has no client, is
