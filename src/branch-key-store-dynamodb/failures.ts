@@ -13,9 +13,13 @@ export type WriteOperation = 'CreateKey' | 'VersionKey';
 
 const CONDITION_FAILED = 'ConditionalCheckFailed';
 
-/** The AWS error name of an SDK service exception (it carries `$metadata`), else undefined. */
+/**
+ * The AWS error name of an answer from the service (the SDK's error carries the HTTP status in
+ * `$metadata`), else undefined: the SDK also puts `$metadata` on network errors, without a status.
+ */
 function awsName(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('$metadata' in err)) return undefined;
+  const status = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  if (typeof status !== 'number') return undefined;
   const name = (err as { name?: unknown }).name;
   return typeof name === 'string' ? name : undefined;
 }

@@ -9,7 +9,7 @@ export function createTime(): string {
   return new Date().toISOString().replace('Z', '000Z');
 }
 
-export function newKeyItems(branchKeyId = randomUUID(), context: Record<string, string> = { department: 'admin' }) {
+export function newKeyItems(branchKeyId: string = randomUUID(), context: Record<string, string> = { department: 'admin' }) {
   const version = `branch:version:${randomUUID()}` as const;
   const common = { 'branch-key-id': branchKeyId, 'kms-arn': KMS_ARN, 'create-time': createTime(), 'hierarchy-version': '1' };
   const custom = Object.fromEntries(Object.entries(context).map(([k, v]) => [`aws-crypto-ec:${k}`, v]));
