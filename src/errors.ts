@@ -19,7 +19,8 @@ export type EnvelopeErrorCode =
   | 'ERR_KEYRING'
   | 'ERR_KEYRING_TIMEOUT'
   | 'ERR_LIMIT_EXCEEDED'
-  | 'ERR_STREAM';
+  | 'ERR_STREAM'
+  | 'ERR_BRANCH_KEY_STORE';
 
 /**
  * The `name` of each class below, spelled out: a minifying bundler renames classes, and
@@ -139,6 +140,39 @@ export class StreamError extends EnvelopeError {
   }
 }
 
+/**
+ * Why a branch key store's storage failed (other than a refused conditional write, which is
+ * `BranchKeyWriteConflictError`):
+ * - `MALFORMED_ITEM`: a stored item is not in the specification's record format (an attribute
+ *   missing, of another type, or outside the format; or not the item asked for);
+ * - `TRANSACTIONS_UNSUPPORTED`: the server does not implement the atomic write the specification
+ *   requires (DynamoDB TransactWriteItems), e.g. a DynamoDB emulator without transactions;
+ * - `TABLE_SCHEMA`: the table exists with another key schema than the specification's;
+ * - `REQUEST_FAILED`: the storage service refused or failed the request (throttling, missing
+ *   table, no network, a transaction cancelled for a reason other than its conditions, ...).
+ */
+export type BranchKeyStoreErrorReason = 'MALFORMED_ITEM' | 'TRANSACTIONS_UNSUPPORTED' | 'TABLE_SCHEMA' | 'REQUEST_FAILED';
+
+/**
+ * A branch key store's storage failed or returned something unusable. `reason` says which kind;
+ * `awsErrorName` carries the AWS error name when the storage service answered with one (e.g.
+ * `ResourceNotFoundException`). Messages name attributes and operations, never item contents.
+ */
+export class BranchKeyStoreError extends EnvelopeError {
+  readonly reason: BranchKeyStoreErrorReason;
+  readonly awsErrorName: string | undefined;
+  constructor(
+    message = 'branch key storage failed',
+    reason: BranchKeyStoreErrorReason = 'REQUEST_FAILED',
+    awsErrorName?: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_BRANCH_KEY_STORE', message, options);
+    this.reason = reason;
+    this.awsErrorName = awsErrorName;
+  }
+}
+
 for (const [cls, name] of [
   [EnvelopeError, 'EnvelopeError'],
   [DecryptionError, 'DecryptionError'],
@@ -153,6 +187,7 @@ for (const [cls, name] of [
   [KeyringTimeoutError, 'KeyringTimeoutError'],
   [LimitExceededError, 'LimitExceededError'],
   [StreamError, 'StreamError'],
+  [BranchKeyStoreError, 'BranchKeyStoreError'],
 ] as const) {
   NAMES.set(cls, name);
 }

@@ -3,6 +3,8 @@
  * only: `import 'kms-envelope'` (and its errors and s3 entry points) never reach them, and the local
  * KMS reaches them only through dynamic imports, run the first time such a key is created or used.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
@@ -37,10 +39,42 @@ async function importsOf(entry: string, pkg: RegExp): Promise<Array<{ from: stri
 }
 
 const NOBLE = /^@noble\//;
+const DYNAMODB = /^@aws-sdk\/client-dynamodb$/;
+const DDB_STORAGE = 'src/branch-key-store-dynamodb/';
 
 describe('module graph', () => {
   it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts'])('%s never reaches @noble/*', async (entry) => {
     expect(await importsOf(entry, NOBLE)).toEqual([]);
+  });
+
+  it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts', 'src/local-kms/index.ts'])(
+    '%s never reaches @aws-sdk/client-dynamodb nor the DynamoDB branch key storage',
+    async (entry) => {
+      expect(await importsOf(entry, DYNAMODB)).toEqual([]);
+      expect(Object.keys((await graph(entry)).inputs).filter((f) => f.startsWith(DDB_STORAGE))).toEqual([]);
+    },
+  );
+
+  it('kms-envelope/branch-key-store-dynamodb is a package entry point and loads @aws-sdk/client-dynamodb lazily (dynamic import, sdk.ts only)', async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, { default: string }>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+      devDependencies: Record<string, string>;
+      dependencies: Record<string, string>;
+    };
+    expect(pkg.exports['./branch-key-store-dynamodb']).toEqual({
+      types: './dist/branch-key-store-dynamodb/index.d.ts',
+      default: './dist/branch-key-store-dynamodb/index.js',
+    });
+    expect(readFileSync(join(root, 'scripts/build.mjs'), 'utf8')).toContain("'src/branch-key-store-dynamodb/index.ts'");
+    // An optional peer pinned like the S3 ones, in the @aws-sdk/client-kms family.
+    expect(pkg.peerDependencies['@aws-sdk/client-dynamodb']).toBe(`^${pkg.dependencies['@aws-sdk/client-kms']}`);
+    expect(pkg.peerDependenciesMeta['@aws-sdk/client-dynamodb']).toEqual({ optional: true });
+    expect(pkg.devDependencies['@aws-sdk/client-dynamodb']).toBe(pkg.dependencies['@aws-sdk/client-kms']);
+    const found = await importsOf('src/branch-key-store-dynamodb/index.ts', DYNAMODB);
+    // `import type` is erased: the one import left is sdk.ts's dynamic one.
+    expect(found).toEqual([{ from: 'src/branch-key-store-dynamodb/sdk.ts', path: '@aws-sdk/client-dynamodb', kind: 'dynamic-import' }]);
   });
 
   it('the local KMS reaches @noble/* through dynamic imports only, from pq.ts and eddsa.ts', async () => {

@@ -94,12 +94,14 @@ const roundTrip = (load: (spec: string) => string) => `
   const { LocalKms } = ${load('kms-envelope/local-kms')};
   const errors = ${load('kms-envelope/errors')};
   const s3 = ${load('kms-envelope/s3')};
+  const ddb = ${load('kms-envelope/branch-key-store-dynamodb')};
   const kms = new LocalKms();
   const { arn, keyId } = await kms.createKey({ Description: 'app key' });
   await kms.createAlias('alias/app', keyId); // as the README's offline example
   const envelope = new Envelope({ kms: { keyId: arn, client: kms.client() } });
   const { plaintext } = await envelope.decrypt(await envelope.encrypt('from the tarball'));
   if (errors.EnvelopeError !== EnvelopeError || typeof s3.uploadEncrypted !== 'function') throw new Error('exports differ');
+  if (ddb.BranchKeyStoreError !== errors.BranchKeyStoreError || typeof ddb.DynamoDbBranchKeyStorage !== 'function') throw new Error('exports differ');
   kms.close();
   console.log(plaintext.toString());
 `;
@@ -163,7 +165,8 @@ import { Envelope, RawRsaKeyring } from 'kms-envelope';
 import { LocalKms } from 'kms-envelope/local-kms';
 import { EnvelopeError } from 'kms-envelope/errors';
 import { uploadEncrypted } from 'kms-envelope/s3';
-export const used = [Envelope, RawRsaKeyring, LocalKms, EnvelopeError, uploadEncrypted];
+import { DynamoDbBranchKeyStorage } from 'kms-envelope/branch-key-store-dynamodb';
+export const used = [Envelope, RawRsaKeyring, LocalKms, EnvelopeError, uploadEncrypted, DynamoDbBranchKeyStorage];
 `;
   /**
    * Type-checks `source` in a fresh project of the given module kind with the given compiler
