@@ -19,7 +19,8 @@ export type EnvelopeErrorCode =
   | 'ERR_KEYRING'
   | 'ERR_KEYRING_TIMEOUT'
   | 'ERR_LIMIT_EXCEEDED'
-  | 'ERR_STREAM';
+  | 'ERR_STREAM'
+  | 'ERR_BRANCH_KEY_STORE';
 
 /**
  * The `name` of each class below, spelled out: a minifying bundler renames classes, and
@@ -139,6 +140,35 @@ export class StreamError extends EnvelopeError {
   }
 }
 
+/**
+ * Why a branch key store operation failed (framework/branch-key-store.md):
+ * - `NOT_FOUND`: no item with that branch key id (and version) in the storage;
+ * - `MALFORMED_ITEM`: the item lacks a field of the record format, or names another key/version;
+ * - `KMS_ARN_MISMATCH`: the item's `kms-arn` is not compatible with the store's KMS configuration;
+ * - `BRANCH_KEY_EXISTS`: CreateKey for an id that exists;
+ * - `ACTIVE_CHANGED`: VersionKey lost a race (the ACTIVE item changed since it was read): retry;
+ * - `UNSUPPORTED`: CreateKey/VersionKey with a discovery configuration;
+ * - `FAILED`: anything else (the storage failed; see `cause`).
+ * KMS refusals stay KmsError (ERR_KMS).
+ */
+export type BranchKeyStoreFailure =
+  | 'NOT_FOUND'
+  | 'MALFORMED_ITEM'
+  | 'KMS_ARN_MISMATCH'
+  | 'BRANCH_KEY_EXISTS'
+  | 'ACTIVE_CHANGED'
+  | 'UNSUPPORTED'
+  | 'FAILED';
+
+/** A branch key store operation failed; `reason` says why. Messages name ids, never key material. */
+export class BranchKeyStoreError extends EnvelopeError {
+  readonly reason: BranchKeyStoreFailure;
+  constructor(reason: BranchKeyStoreFailure = 'FAILED', message = 'branch key store operation failed', options?: { cause?: unknown }) {
+    super('ERR_BRANCH_KEY_STORE', message, options);
+    this.reason = reason;
+  }
+}
+
 for (const [cls, name] of [
   [EnvelopeError, 'EnvelopeError'],
   [DecryptionError, 'DecryptionError'],
@@ -153,6 +183,7 @@ for (const [cls, name] of [
   [KeyringTimeoutError, 'KeyringTimeoutError'],
   [LimitExceededError, 'LimitExceededError'],
   [StreamError, 'StreamError'],
+  [BranchKeyStoreError, 'BranchKeyStoreError'],
 ] as const) {
   NAMES.set(cls, name);
 }
