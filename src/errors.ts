@@ -141,35 +141,50 @@ export class StreamError extends EnvelopeError {
 }
 
 /**
- * Why a branch key store's storage failed (other than a refused conditional write, which is
- * `BranchKeyWriteConflictError`):
+ * Why a branch key store operation failed (framework/branch-key-store.md):
+ * - `NOT_FOUND`: no item with that branch key id (and version) in the storage;
  * - `MALFORMED_ITEM`: a stored item is not in the specification's record format (an attribute
  *   missing, of another type, or outside the format; or not the item asked for);
- * - `TRANSACTIONS_UNSUPPORTED`: the server does not implement the atomic write the specification
- *   requires (DynamoDB TransactWriteItems), e.g. a DynamoDB emulator without transactions;
- * - `TABLE_SCHEMA`: the table exists with another key schema than the specification's;
+ * - `KMS_ARN_MISMATCH`: the item's `kms-arn` is not compatible with the store's KMS configuration;
+ * - `BRANCH_KEY_EXISTS`: CreateKey for an id that exists;
+ * - `ACTIVE_CHANGED`: VersionKey lost a race (the ACTIVE item changed since it was read): retry;
+ * - `UNSUPPORTED`: CreateKey/VersionKey with a discovery configuration;
+ * - `TRANSACTIONS_UNSUPPORTED`: the storage server does not implement the atomic write the
+ *   specification requires (DynamoDB TransactWriteItems), e.g. a DynamoDB emulator without them;
+ * - `TABLE_SCHEMA`: the DynamoDB table exists with another key schema than the specification's;
  * - `REQUEST_FAILED`: the storage service refused or failed the request (throttling, missing
- *   table, no network, a transaction cancelled for a reason other than its conditions, ...).
+ *   table, no network, a transaction cancelled for a reason other than its conditions, ...);
+ * - `FAILED`: anything else (see `cause`).
+ * KMS refusals stay KmsError (ERR_KMS).
  */
-export type BranchKeyStoreErrorReason = 'MALFORMED_ITEM' | 'TRANSACTIONS_UNSUPPORTED' | 'TABLE_SCHEMA' | 'REQUEST_FAILED';
+export type BranchKeyStoreFailure =
+  | 'NOT_FOUND'
+  | 'MALFORMED_ITEM'
+  | 'KMS_ARN_MISMATCH'
+  | 'BRANCH_KEY_EXISTS'
+  | 'ACTIVE_CHANGED'
+  | 'UNSUPPORTED'
+  | 'TRANSACTIONS_UNSUPPORTED'
+  | 'TABLE_SCHEMA'
+  | 'REQUEST_FAILED'
+  | 'FAILED';
 
 /**
- * A branch key store's storage failed or returned something unusable. `reason` says which kind;
- * `awsErrorName` carries the AWS error name when the storage service answered with one (e.g.
- * `ResourceNotFoundException`). Messages name attributes and operations, never item contents.
+ * A branch key store operation or its storage failed; `reason` says why, `awsErrorName` carries
+ * the AWS error name when a storage service answered with one (e.g. `ResourceNotFoundException`).
+ * Messages name ids, attributes and operations, never key material or item contents.
  */
 export class BranchKeyStoreError extends EnvelopeError {
-  readonly reason: BranchKeyStoreErrorReason;
+  readonly reason: BranchKeyStoreFailure;
   readonly awsErrorName: string | undefined;
   constructor(
-    message = 'branch key storage failed',
-    reason: BranchKeyStoreErrorReason = 'REQUEST_FAILED',
-    awsErrorName?: string,
-    options?: { cause?: unknown },
+    reason: BranchKeyStoreFailure = 'FAILED',
+    message = 'branch key store operation failed',
+    options?: { cause?: unknown; awsErrorName?: string },
   ) {
-    super('ERR_BRANCH_KEY_STORE', message, options);
+    super('ERR_BRANCH_KEY_STORE', message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.reason = reason;
-    this.awsErrorName = awsErrorName;
+    this.awsErrorName = options?.awsErrorName;
   }
 }
 

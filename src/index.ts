@@ -36,5 +36,25 @@ export { mrkMatchForDecrypt, assertMrksAreUnique } from './keyrings/kms-mrk.js';
 export { RawAesKeyring, type RawAesKeyringOptions } from './keyrings/raw-aes.js';
 export { RawRsaKeyring, type RawRsaKeyringOptions, type RsaPadding } from './keyrings/raw-rsa.js';
 export { MultiKeyring, type MultiKeyringOptions } from './keyrings/multi.js';
+export {
+  HierarchicalKeyring,
+  type HierarchicalKeyringOptions,
+  type BranchKeyIdSupplier,
+  BranchKeyStore,
+  type BranchKeyStoreOptions,
+  type CreateBranchKeyInput,
+  type KeyStoreInfo,
+  type BranchKeyMaterials,
+  type BranchKeyStoreKmsConfiguration,
+  type BranchKeyCacheOptions,
+  type BranchKeyCacheStats,
+  DirectoryBranchKeyStorage,
+  type DirectoryBranchKeyStorageOptions,
+  BranchKeyWriteConflictError,
+  type BranchKeyStorage,
+  type BranchKeyItem,
+  type BranchKeyItemType,
+  type BranchKeyWriteConflict,
+} from './keyrings/hierarchy/index.js';
 export type { CacheOptions } from './cache/options.js';
 export * from './errors.js';

@@ -82,4 +82,26 @@ export interface KmsClient {
     encryptionContext?: EncryptionContext;
     grantTokens?: string[];
   }): Promise<{ keyId: string; plaintext: Uint8Array }>;
+  /**
+   * Optional: only the branch key store (hierarchical keyring) needs it, to create branch keys
+   * (framework/branch-key-store.md, "Wrapped Branch Key Creation").
+   */
+  generateDataKeyWithoutPlaintext?(input: {
+    keyId: string;
+    numberOfBytes: number;
+    encryptionContext?: EncryptionContext;
+    grantTokens?: string[];
+  }): Promise<{ keyId: string; ciphertextBlob: Uint8Array }>;
+  /**
+   * Optional: only the branch key store needs it, to make the ACTIVE copy of a branch key and to
+   * authenticate the ACTIVE item before VersionKey (framework/branch-key-store.md).
+   */
+  reEncrypt?(input: {
+    ciphertextBlob: Uint8Array;
+    sourceKeyId?: string;
+    sourceEncryptionContext?: EncryptionContext;
+    destinationKeyId: string;
+    destinationEncryptionContext?: EncryptionContext;
+    grantTokens?: string[];
+  }): Promise<{ keyId: string; sourceKeyId: string; ciphertextBlob: Uint8Array }>;
 }

@@ -59,7 +59,7 @@ export function encodeItem(item: BranchKeyItem, where: string): AttributeMap {
 }
 
 function malformed(type: BranchKeyItemType, what: string): BranchKeyStoreError {
-  return new BranchKeyStoreError(`the stored ${type} item is not in the branch key record format: ${what}`, 'MALFORMED_ITEM');
+  return new BranchKeyStoreError('MALFORMED_ITEM', `the stored ${type} item is not in the branch key record format: ${what}`);
 }
 
 /** The one member of a DynamoDB AttributeValue union, or undefined when it has none or several. */

@@ -52,15 +52,14 @@ export function writeFailure(err: unknown, op: WriteOperation): Error {
       );
     }
     const why = codes ? ` (cancellation reasons: ${codes.join(', ')})` : ' (no cancellation reasons given)';
-    return new BranchKeyStoreError(`${op}: DynamoDB cancelled the TransactWriteItems${why}`, 'REQUEST_FAILED', name, { cause: err });
+    return new BranchKeyStoreError('REQUEST_FAILED', `${op}: DynamoDB cancelled the TransactWriteItems${why}`, { cause: err, awsErrorName: name });
   }
   if (name === 'UnknownOperationException') {
     return new BranchKeyStoreError(
+      'TRANSACTIONS_UNSUPPORTED',
       `${op}: the DynamoDB endpoint does not implement TransactWriteItems (UnknownOperationException); ` +
         'the branch key store needs it for atomic writes and has no non-atomic fallback',
-      'TRANSACTIONS_UNSUPPORTED',
-      name,
-      { cause: err },
+      { cause: err, awsErrorName: name },
     );
   }
   return requestFailure(err, `${op}: DynamoDB TransactWriteItems`);
@@ -72,5 +71,5 @@ export function requestFailure(err: unknown, what: string): BranchKeyStoreError 
   const code = (err as { code?: unknown } | null)?.code; // Node network errors: ECONNREFUSED, ...
   const local = (err as { name?: unknown } | null)?.name;
   const detail = name ?? (typeof code === 'string' ? code : typeof local === 'string' ? local : 'unknown error');
-  return new BranchKeyStoreError(`${what} failed (${detail})`, 'REQUEST_FAILED', name, { cause: err });
+  return new BranchKeyStoreError('REQUEST_FAILED', `${what} failed (${detail})`, { cause: err, awsErrorName: name });
 }

@@ -14,4 +14,4 @@ export {
   type BranchKeyStorage,
   type BranchKeyWriteConflict,
 } from '../keyrings/hierarchy/storage.js';
-export { BranchKeyStoreError, type BranchKeyStoreErrorReason } from '../errors.js';
+export { BranchKeyStoreError, type BranchKeyStoreFailure } from '../errors.js';

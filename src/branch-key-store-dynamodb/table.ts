@@ -60,8 +60,8 @@ export async function createKeyStoreTable(client: DynamoDBClient, tableName: str
   if (existing) {
     if (!hasKeySchema(existing)) {
       throw new BranchKeyStoreError(
-        `CreateKeyStore: table ${tableName} exists without the key schema of a branch key store (partition key branch-key-id S, sort key type S)`,
         'TABLE_SCHEMA',
+        `CreateKeyStore: table ${tableName} exists without the key schema of a branch key store (partition key branch-key-id S, sort key type S)`,
       );
     }
     return { tableArn: existing.TableArn ?? '', created: false };

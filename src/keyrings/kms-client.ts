@@ -21,6 +21,17 @@ export interface CountedKmsClient extends KmsClient, KmsCallCounter {
    * A network failure, or a Region where no KMS exists, is not an answer.
    */
   readonly answered: boolean;
+  /** True when the wrapped client can send GenerateDataKeyWithoutPlaintext and ReEncrypt (branch key store). */
+  readonly supportsBranchKeys: boolean;
+  generateDataKeyWithoutPlaintext(input: Parameters<NonNullable<KmsClient['generateDataKeyWithoutPlaintext']>>[0]): Promise<{
+    keyId: string;
+    ciphertextBlob: Uint8Array;
+  }>;
+  reEncrypt(input: Parameters<NonNullable<KmsClient['reEncrypt']>>[0]): Promise<{
+    keyId: string;
+    sourceKeyId: string;
+    ciphertextBlob: Uint8Array;
+  }>;
 }
 
 /** Anything with an SDK v3 style `send(command)`: `KMSClient` and the aggregated `KMS` class. */
@@ -162,7 +173,42 @@ class SdkKmsClient implements KmsClient {
     )) as { KeyId?: unknown; Plaintext?: unknown };
     return { keyId: out.KeyId, plaintext: out.Plaintext } as Awaited<ReturnType<KmsClient['decrypt']>>;
   }
+
+  async generateDataKeyWithoutPlaintext(input: WithoutPlaintextInput) {
+    const [sdk, client] = await Promise.all([loadSdk(), this.#client()]);
+    const out = (await client.send(
+      new sdk.GenerateDataKeyWithoutPlaintextCommand({
+        KeyId: input.keyId,
+        NumberOfBytes: input.numberOfBytes,
+        EncryptionContext: sdkContext(input.encryptionContext),
+        GrantTokens: input.grantTokens,
+      }),
+    )) as { KeyId?: unknown; CiphertextBlob?: unknown };
+    return { keyId: out.KeyId, ciphertextBlob: out.CiphertextBlob } as Awaited<ReturnType<WithoutPlaintext>>;
+  }
+
+  async reEncrypt(input: ReEncryptInput) {
+    const [sdk, client] = await Promise.all([loadSdk(), this.#client()]);
+    const out = (await client.send(
+      new sdk.ReEncryptCommand({
+        CiphertextBlob: input.ciphertextBlob,
+        SourceKeyId: input.sourceKeyId,
+        SourceEncryptionContext: sdkContext(input.sourceEncryptionContext),
+        DestinationKeyId: input.destinationKeyId,
+        DestinationEncryptionContext: sdkContext(input.destinationEncryptionContext),
+        GrantTokens: input.grantTokens,
+      }),
+    )) as { KeyId?: unknown; SourceKeyId?: unknown; CiphertextBlob?: unknown };
+    return { keyId: out.KeyId, sourceKeyId: out.SourceKeyId, ciphertextBlob: out.CiphertextBlob } as Awaited<
+      ReturnType<ReEncrypt>
+    >;
+  }
 }
+
+type WithoutPlaintext = NonNullable<KmsClient['generateDataKeyWithoutPlaintext']>;
+type WithoutPlaintextInput = Parameters<WithoutPlaintext>[0];
+type ReEncrypt = NonNullable<KmsClient['reEncrypt']>;
+type ReEncryptInput = Parameters<ReEncrypt>[0];
 
 /** KMS treats an absent and an empty encryption context alike; omit empty ones from requests. */
 function sdkContext(ctx: Record<string, string> | undefined): Record<string, string> | undefined {
@@ -234,6 +280,47 @@ class CountingKmsClient implements CountedKmsClient {
     this.#answered = true;
     const r = checkResponse('Decrypt', out, ['keyId', 'plaintext']);
     return { keyId: r.keyId as string, plaintext: r.plaintext as Uint8Array };
+  }
+
+  /** True when the wrapped client can send GenerateDataKeyWithoutPlaintext and ReEncrypt. */
+  get supportsBranchKeys(): boolean {
+    return typeof this.#inner.generateDataKeyWithoutPlaintext === 'function' && typeof this.#inner.reEncrypt === 'function';
+  }
+
+  async generateDataKeyWithoutPlaintext(input: WithoutPlaintextInput) {
+    const inner = this.#inner;
+    if (typeof inner.generateDataKeyWithoutPlaintext !== 'function') {
+      throw new KmsError('this KMS client cannot send GenerateDataKeyWithoutPlaintext', 'UnsupportedOperation');
+    }
+    this.#calls++;
+    let out: Awaited<ReturnType<WithoutPlaintext>>;
+    try {
+      out = await inner.generateDataKeyWithoutPlaintext(input);
+    } catch (err) {
+      if (isKmsAnswer(err)) this.#answered = true;
+      throw mapKmsError('GenerateDataKeyWithoutPlaintext', err);
+    }
+    this.#answered = true;
+    const r = checkResponse('GenerateDataKeyWithoutPlaintext', out, ['keyId', 'ciphertextBlob']);
+    return { keyId: r.keyId as string, ciphertextBlob: r.ciphertextBlob as Uint8Array };
+  }
+
+  async reEncrypt(input: ReEncryptInput) {
+    const inner = this.#inner;
+    if (typeof inner.reEncrypt !== 'function') {
+      throw new KmsError('this KMS client cannot send ReEncrypt', 'UnsupportedOperation');
+    }
+    this.#calls++;
+    let out: Awaited<ReturnType<ReEncrypt>>;
+    try {
+      out = await inner.reEncrypt(input);
+    } catch (err) {
+      if (isKmsAnswer(err)) this.#answered = true;
+      throw mapKmsError('ReEncrypt', err);
+    }
+    this.#answered = true;
+    const r = checkResponse('ReEncrypt', out, ['keyId', 'ciphertextBlob']);
+    return { keyId: r.keyId as string, sourceKeyId: String(r.sourceKeyId ?? ''), ciphertextBlob: r.ciphertextBlob as Uint8Array };
   }
 }
 

@@ -112,6 +112,28 @@ export class LocalKms {
         });
         return { keyId: out.KeyId as string, plaintext: bytes(out.Plaintext) };
       },
+      async generateDataKeyWithoutPlaintext(input) {
+        const out = await call('GenerateDataKeyWithoutPlaintext', {
+          KeyId: input.keyId,
+          NumberOfBytes: input.numberOfBytes,
+          ...ctx(input.encryptionContext),
+          ...grants(input.grantTokens),
+        });
+        return { keyId: out.KeyId as string, ciphertextBlob: bytes(out.CiphertextBlob) };
+      },
+      async reEncrypt(input) {
+        const out = await call('ReEncrypt', {
+          CiphertextBlob: input.ciphertextBlob,
+          ...(input.sourceKeyId !== undefined ? { SourceKeyId: input.sourceKeyId } : {}),
+          ...(input.sourceEncryptionContext !== undefined ? { SourceEncryptionContext: input.sourceEncryptionContext } : {}),
+          DestinationKeyId: input.destinationKeyId,
+          ...(input.destinationEncryptionContext !== undefined
+            ? { DestinationEncryptionContext: input.destinationEncryptionContext }
+            : {}),
+          ...grants(input.grantTokens),
+        });
+        return { keyId: out.KeyId as string, sourceKeyId: out.SourceKeyId as string, ciphertextBlob: bytes(out.CiphertextBlob) };
+      },
     };
   }
 

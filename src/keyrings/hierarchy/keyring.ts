@@ -1,0 +1,182 @@
+/**
+ * The hierarchical keyring (framework/aws-kms/aws-kms-hierarchical-keyring.md), wire-compatible with
+ * the AWS Encryption SDK's (`KmsHierarchicalKeyRingNode`, provider id `aws-kms-hierarchy`).
+ *
+ * Every message gets its own random data key, wrapped locally under a key derived from a branch key
+ * (wrapping.ts). The branch key comes from a BranchKeyStore, which asks KMS to decrypt it; it is
+ * then cached for `cache.maxAgeMs`, so KMS sees one Decrypt per branch key (per tenant) per cache
+ * period instead of one request per message.
+ */
+import { randomBytes } from 'node:crypto';
+import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
+import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
+import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, stringOption } from '../common.js';
+import { BranchKeyCache, cacheEntryId, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
+import type { BranchKeyMaterials } from './items.js';
+import type { BranchKeyStore } from './store.js';
+import { HIERARCHY_PROVIDER_ID, parseCiphertext, unwrapDataKey, wrapDataKey } from './wrapping.js';
+
+/**
+ * Picks the branch key for a message from its encryption context (multi-tenant use: one branch
+ * key per tenant). Called on encrypt with the context of the message, and on decrypt with the
+ * context stored in the message (signed suites add `aws-crypto-public-key`). May be async.
+ * Return the same id for the same tenant on both sides.
+ */
+export type BranchKeyIdSupplier =
+  | ((context: Readonly<EncryptionContext>) => string | Promise<string>)
+  | { getBranchKeyId(context: Readonly<EncryptionContext>): string | Promise<string> };
+
+export interface HierarchicalKeyringOptions {
+  /** Where branch keys come from. Required. */
+  keyStore: BranchKeyStore;
+  /** The branch key of every message. Give this or `branchKeyIdSupplier`, not both. */
+  branchKeyId?: string;
+  /** The branch key per message, from its encryption context. Give this or `branchKeyId`. */
+  branchKeyIdSupplier?: BranchKeyIdSupplier;
+  /**
+   * Branch key cache. `maxAgeMs` is required (the specification's "cache limit TTL", here in
+   * milliseconds, 1..86_400_000); `maxEntries` 1..100_000, default 1000. Never unbounded.
+   */
+  cache: BranchKeyCacheOptions;
+  /**
+   * Partition id of the cache identifiers (spec "Partition ID"), as UTF-8. Default: the 16 bytes
+   * of a random v4 UUID. Only matters for telling keyrings apart; the cache is per keyring.
+   */
+  partitionId?: string;
+}
+
+const KNOWN = new Set(['keyStore', 'branchKeyId', 'branchKeyIdSupplier', 'cache', 'partitionId']);
+const PROVIDER_ID_MAX = 0xffff;
+
+export class HierarchicalKeyring implements Keyring {
+  readonly #store: BranchKeyStore;
+  readonly #branchKeyId: string | undefined;
+  readonly #supplier: ((context: Readonly<EncryptionContext>) => string | Promise<string>) | undefined;
+  readonly #cache: BranchKeyCache;
+  readonly #partition: Uint8Array;
+
+  constructor(options: HierarchicalKeyringOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('HierarchicalKeyring options must be an object');
+    for (const k of Object.keys(options)) {
+      if (!KNOWN.has(k)) throw new TypeError(`${k} is not a HierarchicalKeyring option (allowed: ${[...KNOWN].join(', ')})`);
+    }
+    const ks = options.keyStore as unknown as Record<string, unknown> | null;
+    if (ks === null || typeof ks !== 'object' || typeof ks.getActiveBranchKey !== 'function' || typeof ks.getBranchKeyVersion !== 'function') {
+      throw new TypeError('keyStore must be a BranchKeyStore');
+    }
+    if (typeof ks.logicalKeyStoreName !== 'string') throw new TypeError('keyStore must be a BranchKeyStore (logicalKeyStoreName)');
+    this.#store = options.keyStore;
+    const hasId = options.branchKeyId !== undefined;
+    const hasSupplier = options.branchKeyIdSupplier !== undefined;
+    if (hasId === hasSupplier) throw new TypeError('give exactly one of branchKeyId and branchKeyIdSupplier');
+    if (hasId) this.#branchKeyId = stringOption(options.branchKeyId, 'branchKeyId', PROVIDER_ID_MAX);
+    if (hasSupplier) {
+      const s = options.branchKeyIdSupplier as unknown;
+      if (typeof s === 'function') {
+        this.#supplier = s as (context: Readonly<EncryptionContext>) => string | Promise<string>;
+      } else if (s !== null && typeof s === 'object' && typeof (s as { getBranchKeyId?: unknown }).getBranchKeyId === 'function') {
+        const obj = s as { getBranchKeyId(context: Readonly<EncryptionContext>): string | Promise<string> };
+        this.#supplier = (context) => obj.getBranchKeyId(context);
+      } else {
+        throw new TypeError('branchKeyIdSupplier must be a function or an object with getBranchKeyId(context)');
+      }
+    }
+    this.#cache = new BranchKeyCache(resolveBranchKeyCacheOptions(options.cache, 'cache'));
+    this.#partition =
+      options.partitionId === undefined ? randomPartitionId() : Buffer.from(stringOption(options.partitionId, 'partitionId'), 'utf8');
+  }
+
+  /** Branch key cache counters (hits, misses = branch key store loads, evictions, entries). */
+  cacheStats(): BranchKeyCacheStats {
+    return this.#cache.stats();
+  }
+
+  /** Removes and zeroes every cached branch key: the next message asks the key store (and KMS) again. */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
+    const suite = keyringSuite(input.suiteId);
+    const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
+    const context = plainContext(input.context);
+    const branchKeyId = await this.#branchKeyIdFor(context);
+    const id = cacheEntryId(this.#partition, this.#store.logicalKeyStoreName, branchKeyId);
+    const materials = await this.#cache.get(id, () => this.#store.getActiveBranchKey(branchKeyId));
+    // From here to the return nothing awaits: the cached key is used before it can be zeroed.
+    if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
+    const dataKey = given ?? randomBytes(suite.keyLength);
+    let ciphertext: Buffer;
+    try {
+      ciphertext = wrapDataKey({
+        branchKey: materials.branchKey,
+        branchKeyId,
+        branchKeyVersion: materials.branchKeyVersion,
+        dataKey,
+        context,
+      });
+    } catch (err) {
+      if (given === undefined) dataKey.fill(0);
+      throw new KeyringError('HierarchicalKeyring could not wrap the data key', { cause: err });
+    }
+    const edk: EncryptedDataKey = {
+      providerId: HIERARCHY_PROVIDER_ID,
+      providerInfo: Buffer.from(branchKeyId, 'utf8'),
+      ciphertext,
+    };
+    return { dataKey, encryptedDataKeys: [edk] };
+  }
+
+  async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
+    const suite = keyringSuite(input.suiteId);
+    const context = plainContext(input.context);
+    const branchKeyId = await this.#branchKeyIdFor(context);
+    // Spec "OnDecrypt": provider id aws-kms-hierarchy and provider info (UTF-8) = our branch key id.
+    const ours = input.encryptedDataKeys.filter(
+      (edk) => edk.providerId === HIERARCHY_PROVIDER_ID && decodeUtf8(edk.providerInfo) === branchKeyId,
+    );
+    if (ours.length === 0) return undefined;
+    const errors: Error[] = [];
+    for (const edk of ours) {
+      const parts = parseCiphertext(edk.ciphertext, suite.keyLength);
+      if (parts === undefined) {
+        errors.push(new KeyringError('encrypted data key has the wrong length'));
+        continue;
+      }
+      let materials: BranchKeyMaterials;
+      try {
+        const id = cacheEntryId(this.#partition, this.#store.logicalKeyStoreName, branchKeyId, parts.version);
+        materials = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version));
+      } catch (err) {
+        errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
+        continue;
+      }
+      try {
+        if (materials.branchKeyId !== branchKeyId || materials.branchKeyVersion !== parts.version) {
+          throw new KeyringError('the branch key store returned another branch key version');
+        }
+        return unwrapDataKey({ branchKey: materials.branchKey, branchKeyId, parts, context });
+      } catch {
+        // One message for every unwrap failure: wrong key, changed context, flipped bit.
+        errors.push(new KeyringError('encrypted data key did not authenticate'));
+      }
+    }
+    const names = [...new Set(errors.map((e) => ('code' in e ? String(e.code) : e.name)))];
+    throw new NoDecryptableKeyError(
+      `HierarchicalKeyring could not decrypt any of its ${ours.length} matching encrypted data key(s) (${names.join(', ')})`,
+      { cause: new AggregateError(errors, 'hierarchical keyring decrypt attempts failed') },
+    );
+  }
+
+  async #branchKeyIdFor(context: Readonly<EncryptionContext>): Promise<string> {
+    if (this.#branchKeyId !== undefined) return this.#branchKeyId;
+    let id: unknown;
+    try {
+      id = await this.#supplier!(Object.freeze({ ...context }));
+    } catch (err) {
+      throw new KeyringError('branchKeyIdSupplier failed', { cause: err });
+    }
+    if (typeof id !== 'string' || id.length === 0) throw new KeyringError('branchKeyIdSupplier must return a non-empty string');
+    return id;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * How the hierarchical keyring wraps one data key under a branch key
+ * (framework/aws-kms/aws-kms-hierarchical-keyring.md, "Branch Key Wrapping", "Branch Key
+ * Unwrapping", "Ciphertext", "Branch Key Wrapping and Unwrapping AAD").
+ *
+ * Per data key: a fresh 16-byte salt and 12-byte IV; the wrapping key is derived from the branch key
+ * with the NIST SP 800-108 KDF in counter mode (PRF HMAC-SHA256, label "aws-kms-hierarchy", the salt
+ * as context), and the data key is sealed with AES-256-GCM under it. 28 random bytes per data key is
+ * the AWS KMS construction (spec Appendix B): about 2^96 wraps before a key/IV collision matters.
+ *
+ * EDK ciphertext: salt (16) || IV (12) || branch key version (16: the UUID's bytes) || encrypted data
+ * key (suite key length) || GCM tag (16).
+ * AAD: "aws-kms-hierarchy" || branch key id (UTF-8) || version (16 bytes) || serialized encryption
+ * context (count + pairs sorted by UTF-8 key bytes; empty context = no bytes).
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { serializeContext } from '../../format/context.js';
+import type { EncryptionContext } from '../../types.js';
+
+/** EDK provider id of the hierarchical keyring, and the KDF label. */
+export const HIERARCHY_PROVIDER_ID = 'aws-kms-hierarchy';
+const PROVIDER_ID_BYTES = Buffer.from(HIERARCHY_PROVIDER_ID, 'utf8');
+
+export const SALT_LENGTH = 16;
+export const IV_LENGTH = 12;
+export const VERSION_LENGTH = 16;
+export const TAG_LENGTH = 16;
+/** Bytes of an EDK ciphertext besides the encrypted data key. */
+export const CIPHERTEXT_OVERHEAD = SALT_LENGTH + IV_LENGTH + VERSION_LENGTH + TAG_LENGTH;
+const DERIVED_KEY_LENGTH = 32;
+
+/**
+ * NIST SP 800-108r1 KDF in counter mode, PRF = HMAC-SHA256, for one 32-byte output block:
+ * K(1) = HMAC(key, [i]_32 || Label || 0x00 || Context || [L]_32) with i = 1, L = 256 bits.
+ * The specification names the salt "salt"; in SP 800-108 terms it is the Context.
+ */
+export function deriveWrappingKey(branchKey: Uint8Array, salt: Uint8Array): Buffer {
+  const fixed = Buffer.alloc(4 + PROVIDER_ID_BYTES.length + 1 + salt.length + 4);
+  let o = fixed.writeUInt32BE(1, 0);
+  o += PROVIDER_ID_BYTES.copy(fixed, o);
+  o = fixed.writeUInt8(0, o);
+  o += Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).copy(fixed, o);
+  fixed.writeUInt32BE(DERIVED_KEY_LENGTH * 8, o);
+  return createHmac('sha256', branchKey).update(fixed).digest();
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The 16 bytes of a canonical (lowercase) UUID string, or undefined for anything else. */
+export function uuidToBytes(version: string): Buffer | undefined {
+  if (!UUID.test(version)) return undefined;
+  return Buffer.from(version.replace(/-/g, ''), 'hex');
+}
+
+/** The canonical lowercase UUID string of 16 bytes. */
+export function bytesToUuid(bytes: Uint8Array): string {
+  const h = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The AAD of the wrap (spec "Branch Key Wrapping and Unwrapping AAD"). Throws RangeError for an unserializable context. */
+export function wrappingAad(branchKeyId: string, version: Uint8Array, context: Readonly<EncryptionContext>): Buffer {
+  return Buffer.concat([PROVIDER_ID_BYTES, Buffer.from(branchKeyId, 'utf8'), version, serializeContext(context)]);
+}
+
+export interface WrapInput {
+  branchKey: Uint8Array;
+  branchKeyId: string;
+  /** Branch key version, a canonical UUID string. */
+  branchKeyVersion: string;
+  dataKey: Uint8Array;
+  context: Readonly<EncryptionContext>;
+}
+
+/** Wraps a data key; returns the EDK ciphertext. Throws RangeError when the version is not a UUID. */
+export function wrapDataKey(input: WrapInput): Buffer {
+  const version = uuidToBytes(input.branchKeyVersion);
+  if (version === undefined) throw new RangeError('branch key version must be a canonical lowercase UUID');
+  const salt = randomBytes(SALT_LENGTH);
+  const iv = randomBytes(IV_LENGTH);
+  const key = deriveWrappingKey(input.branchKey, salt);
+  try {
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
+    cipher.setAAD(wrappingAad(input.branchKeyId, version, input.context));
+    const sealed = Buffer.concat([cipher.update(input.dataKey), cipher.final()]);
+    return Buffer.concat([salt, iv, version, sealed, cipher.getAuthTag()]);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** The parts of an EDK ciphertext, or undefined when its length is not the suite's. */
+export function parseCiphertext(
+  ciphertext: Uint8Array,
+  keyLength: number,
+): { salt: Buffer; iv: Buffer; version: string; versionBytes: Buffer; encryptedKey: Buffer; tag: Buffer } | undefined {
+  if (ciphertext.length !== CIPHERTEXT_OVERHEAD + keyLength) return undefined;
+  const b = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
+  let o = 0;
+  const take = (n: number): Buffer => b.subarray(o, (o += n));
+  const salt = take(SALT_LENGTH);
+  const iv = take(IV_LENGTH);
+  const versionBytes = take(VERSION_LENGTH);
+  const encryptedKey = take(keyLength);
+  const tag = take(TAG_LENGTH);
+  return { salt, iv, version: bytesToUuid(versionBytes), versionBytes, encryptedKey, tag };
+}
+
+export interface UnwrapInput {
+  branchKey: Uint8Array;
+  branchKeyId: string;
+  parts: NonNullable<ReturnType<typeof parseCiphertext>>;
+  context: Readonly<EncryptionContext>;
+}
+
+/** Unwraps a data key; throws on any authentication failure (the caller reports it uniformly). */
+export function unwrapDataKey(input: UnwrapInput): Buffer {
+  const { parts } = input;
+  const key = deriveWrappingKey(input.branchKey, parts.salt);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, parts.iv, { authTagLength: TAG_LENGTH });
+    decipher.setAAD(wrappingAad(input.branchKeyId, parts.versionBytes, input.context));
+    decipher.setAuthTag(parts.tag);
+    const head = decipher.update(parts.encryptedKey);
+    const tail = decipher.final();
+    if (tail.length === 0) return head;
+    const out = Buffer.concat([head, tail]);
+    head.fill(0);
+    return out;
+  } finally {
+    key.fill(0);
+  }
+}
