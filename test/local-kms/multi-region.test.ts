@@ -363,6 +363,30 @@ describe('multi-Region keys: authorization', () => {
 });
 
 describe('multi-Region keys: persistence', () => {
+  it('a data directory written before several Regions were served (no home-region file) opens with its keys in the Region their ARNs name', async () => {
+    const tmp = tempDir('lkms-old-dir-');
+    try {
+      const first = new LocalKms({ dataDir: tmp.dir, region: 'us-west-2' });
+      const { arn } = await first.createKey({ Description: 'old' });
+      const ct = (await first.client().call('Encrypt', { KeyId: arn, Plaintext: Buffer.from('old data') })).CiphertextBlob;
+      first.close();
+      const { rmSync, existsSync, readdirSync } = await import('node:fs');
+      rmSync(`${tmp.dir}/home-region`);
+      const again = new LocalKms({ dataDir: tmp.dir }); // default Region us-east-1 now
+      try {
+        expect(((await again.client({ region: 'us-west-2' }).call('DescribeKey', { KeyId: arn })).KeyMetadata as Md).Description).toBe('old');
+        expect(Buffer.from((await again.client({ region: 'us-west-2' }).call('Decrypt', { CiphertextBlob: ct })).Plaintext as Uint8Array).toString()).toBe('old data');
+        expect(await typeOf(again.client().call('DescribeKey', { KeyId: arn }))).toBe('NotFoundException');
+        expect(existsSync(`${tmp.dir}/home-region`)).toBe(true);
+        expect(readdirSync(tmp.dir)).not.toContain('regions'); // nothing written for a Region only named
+      } finally {
+        again.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('a data directory keeps every Region: after a restart the replica is found in its Region and still decrypts the primary\'s ciphertext', async () => {
     const tmp = tempDir('lkms-mrk-');
     try {
