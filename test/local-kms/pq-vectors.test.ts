@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
-import { decodePkcs8Seed, decodeSpki, encodePkcs8Seed, encodeSpki, generatePqKeyPair, mlDsaSign, mlDsaVerify, mlKemDecapsulate, mlKemEncapsulate } from '../../src/local-kms/pq.js';
+import { decodePkcs8Seed, decodeSpki, encodePkcs8Seed, encodeSpki, generatePqKeyPair, ML_KEM_CIPHERTEXT_BYTES, mlDsaSign, mlDsaVerify, mlKemDecapsulate, mlKemEncapsulate } from '../../src/local-kms/pq.js';
 import { ed25519Sign, ed25519Verify } from '../../src/local-kms/eddsa.js';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 
@@ -116,6 +116,51 @@ describe('NIST ACVP vectors committed in test/vectors/acvp (FIPS 203 / FIPS 204)
       }
     }
     expect(Object.fromEntries(counts)).toEqual({ 'ML-DSA-44': 2 });
+  });
+
+  it('ML-KEM encapsulation (ek, m -> c, K) and decapsulation (dk, c -> K, both the valid and the implicit-rejection path); NIST\'s ek in the local KMS\'s SPKI goes through mlKemEncapsulate', async () => {
+    const counts = new Map<string, number>();
+    let rejections = 0;
+    for (const g of committed('ML-KEM-encapDecap-FIPS203.json').testGroups as Array<Committed['testGroups'][number] & { function: string; dk?: string }>) {
+      const ps = g.parameterSet as keyof typeof KEM;
+      for (const t of g.tests) {
+        const id = `${ps} ${g.function} tg ${g.tgId} tc ${t.tcId}`;
+        if (g.function === 'encapsulation') {
+          // FIPS 203 Algorithm 17 (ML-KEM.Encaps_internal) with NIST's m: deterministic.
+          const r = KEM[ps].encapsulate(hex(t.ek as string), hex(t.m as string));
+          expect(toHex(r.cipherText), id).toBe(t.c);
+          expect(toHex(r.sharedSecret), id).toBe(t.k);
+          expect(r.cipherText.length, id).toBe(ML_KEM_CIPHERTEXT_BYTES[ps]);
+          // The wrapper draws its own m, so only its form can be checked against NIST's key.
+          const spki = encodeSpki(ps, hex(t.ek as string));
+          expect(toHex(decodeSpki(spki)!.publicKey), id).toBe(t.ek);
+          const fresh = await mlKemEncapsulate(spki);
+          expect([fresh.ciphertext.length, fresh.sharedSecret.length], id).toEqual([ML_KEM_CIPHERTEXT_BYTES[ps], 32]);
+        } else {
+          // FIPS 203 Algorithm 18 (ML-KEM.Decaps_internal) with NIST's expanded dk. The local KMS
+          // keeps only the seed form in PKCS #8 (decodePkcs8Seed), which NIST's dk is not, so
+          // mlKemDecapsulate cannot take it; its decapsulation of its own keys is checked above.
+          const dk = hex(g.dk!);
+          expect(toHex(KEM[ps].decapsulate(hex(t.c as string), dk)), id).toBe(t.k);
+          // Which path the case takes, computed with node:crypto: K = J(z || c) = SHAKE256(z || c, 32)
+          // is the implicit rejection of a ciphertext that does not re-encrypt (FIPS 203 Algorithm 18, line 8).
+          const z = dk.subarray(dk.length - 32);
+          if (toHex(shake256(32, z, hex(t.c as string))) === t.k) rejections++;
+          // ek is inside dk (dk_PKE || ek || H(ek) || z): the wrapper encapsulates to its SPKI and
+          // NIST's dk decapsulates that ciphertext to the wrapper's secret.
+          const ek = dk.subarray(dk.length - 64 - EK_BYTES[ps], dk.length - 64);
+          const { sharedSecret, ciphertext } = await mlKemEncapsulate(encodeSpki(ps, ek));
+          expect(toHex(KEM[ps].decapsulate(ciphertext, dk)), id).toBe(toHex(sharedSecret));
+        }
+        counts.set(`${ps} ${g.function}`, (counts.get(`${ps} ${g.function}`) ?? 0) + 1);
+      }
+    }
+    expect(Object.fromEntries(counts)).toEqual({
+      'ML-KEM-512 encapsulation': 1, 'ML-KEM-768 encapsulation': 1, 'ML-KEM-1024 encapsulation': 1,
+      'ML-KEM-512 decapsulation': 1, 'ML-KEM-768 decapsulation': 1, 'ML-KEM-1024 decapsulation': 1,
+    });
+    // tc 76 (512) and tc 96 (1024) are rejected ciphertexts, tc 86 (768) a valid one.
+    expect(rejections).toBe(2);
   });
 });
 
