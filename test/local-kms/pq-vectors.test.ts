@@ -162,7 +162,32 @@ describe('NIST ACVP vectors committed in test/vectors/acvp (FIPS 203 / FIPS 204)
     // tc 76 (512) and tc 96 (1024) are rejected ciphertexts, tc 86 (768) a valid one.
     expect(rejections).toBe(2);
   });
+
+  it('ML-DSA sigVer, external mu: the local KMS\'s Verify EXTERNAL_MU with the SPKI of NIST\'s pk accepts NIST\'s valid signatures and refuses the invalid ones', async () => {
+    const counts = new Map<string, { passed: number; failed: number }>();
+    for (const g of committed('ML-DSA-sigVer-FIPS204.json').testGroups as Array<Committed['testGroups'][number] & { signatureInterface: string; externalMu: boolean }>) {
+      const ps = g.parameterSet as keyof typeof DSA;
+      // FIPS 204 Algorithm 8 (ML-DSA.Verify_internal) over the caller's mu, which is what
+      // MessageType EXTERNAL_MU means; the file's groups are only these.
+      expect([g.signatureInterface, g.externalMu]).toEqual(['internal', true]);
+      for (const t of g.tests) {
+        const id = `${ps} sigVer tg ${g.tgId} tc ${t.tcId}`;
+        const spki = encodeSpki(ps, hex(t.pk as string));
+        expect(toHex(decodeSpki(spki)!.publicKey), id).toBe(t.pk);
+        const want = t.testPassed as unknown as boolean;
+        expect(await mlDsaVerify(spki, 'EXTERNAL_MU', hex(t.mu as string), hex(t.signature as string)), id).toBe(want);
+        expect(DSA[ps].internal.verify(hex(t.signature as string), hex(t.mu as string), hex(t.pk as string), { externalMu: true }), id).toBe(want);
+        const c = counts.get(ps) ?? { passed: 0, failed: 0 };
+        c[want ? 'passed' : 'failed']++;
+        counts.set(ps, c);
+      }
+    }
+    expect(Object.fromEntries(counts)).toEqual(SIGVER_COUNTS);
+  });
 });
+
+/** One accepted and one refused signature per parameter set in ML-DSA-sigVer-FIPS204.json. */
+const SIGVER_COUNTS = { 'ML-DSA-44': { passed: 1, failed: 1 } };
 
 describe.skipIf(!ACVP_DIR)('NIST ACVP vectors, full files from outside the repository (FIPS 203 / FIPS 204)', () => {
   it('ML-KEM keyGen: the seed d||z the local KMS stores gives NIST\'s ek and dk (all parameter sets, every case)', async () => {
