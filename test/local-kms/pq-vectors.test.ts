@@ -187,7 +187,11 @@ describe('NIST ACVP vectors committed in test/vectors/acvp (FIPS 203 / FIPS 204)
 });
 
 /** One accepted and one refused signature per parameter set in ML-DSA-sigVer-FIPS204.json. */
-const SIGVER_COUNTS = { 'ML-DSA-44': { passed: 1, failed: 1 } };
+const SIGVER_COUNTS = {
+  'ML-DSA-44': { passed: 1, failed: 1 },
+  'ML-DSA-65': { passed: 1, failed: 1 },
+  'ML-DSA-87': { passed: 1, failed: 1 },
+};
 
 describe.skipIf(!ACVP_DIR)('NIST ACVP vectors, full files from outside the repository (FIPS 203 / FIPS 204)', () => {
   it('ML-KEM keyGen: the seed d||z the local KMS stores gives NIST\'s ek and dk (all parameter sets, every case)', async () => {
