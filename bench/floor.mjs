@@ -35,7 +35,7 @@ function headerBodyLength() {
 }
 
 /** Final-frame body AAD: message id || label || sequence number 1 || u64 content length. */
-function finalFrameAad(messageId, contentLength) {
+export function finalFrameAad(messageId, contentLength) {
   const aad = Buffer.alloc(32 + FINAL_LABEL.length + 12);
   messageId.copy(aad, 0);
   FINAL_LABEL.copy(aad, 32);
@@ -44,14 +44,14 @@ function finalFrameAad(messageId, contentLength) {
   return aad;
 }
 
-function frameIv(sequenceNumber) {
+export function frameIv(sequenceNumber) {
   const iv = Buffer.alloc(12);
   iv.writeUInt32BE(sequenceNumber, 8);
   return iv;
 }
 
 /** A pool of random bytes handed out 32 at a time, refilled with one randomFillSync per 4 KiB. */
-function pooledIds() {
+export function pooledIds() {
   const pool = Buffer.allocUnsafe(4096);
   let offset = pool.length;
   return () => {
@@ -76,7 +76,7 @@ function signer(signed, bytes) {
   };
 }
 
-function deriveKeys(dataKey, messageId) {
+export function deriveKeys(dataKey, messageId) {
   const prk = createHmac('sha512', messageId).update(dataKey).digest();
   const key = createHmac('sha512', prk).update(KEY_INFO).digest().subarray(0, 32);
   const commitment = createHmac('sha512', prk).update(COMMIT_INFO).digest().subarray(0, 32);

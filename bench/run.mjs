@@ -6,8 +6,9 @@
 //   BENCH_QUICK=1 npm run bench         # fewer sizes and samples, about 50 s
 //   node bench/run.mjs payloads streams # only some groups (after `npm run build`)
 //   node bench/run.mjs policy           # worst-case key policy evaluation (not in BENCH_QUICK runs)
+//   node bench/run.mjs hierarchy        # hierarchical keyring 1 KiB vs the ESDK's and its floor
 //
-// Groups: footprint (cold start, bundle), payloads, streams, kms, load, policy. See bench/README.md.
+// Groups: footprint (cold start, bundle), payloads, streams, kms, hierarchy, load, policy. See bench/README.md.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatSize, machine, progress, QUICK, targetsSection } from './lib.mjs';
@@ -57,6 +58,11 @@ const GROUPS = {
     const { kmsBench } = await import('./kms.mjs');
     const r = await kmsBench(lib, localKms);
     return { title: 'KMS requests (same cache limits on both sides)', body: r.table, checks: r.checks };
+  },
+  hierarchy: async () => {
+    const { hierarchyBench } = await import('./hierarchy.mjs');
+    const r = await hierarchyBench(lib, localKms);
+    return { title: 'Hierarchical keyring, 1 KiB: kms-envelope vs KmsHierarchicalKeyRingNode vs the floor', body: `${r.table}\n\n${r.notes}`, checks: r.checks };
   },
   load: async () => {
     const { loadBench } = await import('./load.mjs');

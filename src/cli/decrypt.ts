@@ -7,6 +7,8 @@ import { checkDistinct, checkOverwrite, resolveEndpoint, type Io } from './io.js
 import { checkDecryptKeyIds, checkKeyIds, checkSelection, connectKms } from './kms.js';
 import { explainDecryptError, explainingKeyring } from './explain.js';
 import { checkOutputDirectory, transfer } from './transfer.js';
+import { STORE_OPTIONS } from './branch-key.js';
+import { branchKeyFlags, connectBranchKey } from './encrypt.js';
 
 export const DECRYPT_OPTIONS = {
   key: { type: 'string', short: 'k', multiple: true },
@@ -25,6 +27,9 @@ export const DECRYPT_OPTIONS = {
   region: { type: 'string' },
   profile: { type: 'string' },
   'kms-timeout': { type: 'string' },
+  'branch-key': { type: 'string' },
+  'cache-ttl': { type: 'string' },
+  ...STORE_OPTIONS,
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -36,8 +41,12 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     return 0;
   }
   const keyIds = checkKeyIds(v.key, '--key');
-  checkDecryptKeyIds(keyIds);
+  const branchKey = branchKeyFlags(v);
+  if (branchKey === undefined) checkDecryptKeyIds(keyIds);
   const allowAccounts = accountFlag(v['allow-account']);
+  if (branchKey !== undefined && allowAccounts !== undefined) {
+    throw usage('--allow-account applies to KMS keyring discovery; with --branch-key the branch key store names the key');
+  }
   if (keyIds.length > 0 && allowAccounts !== undefined) {
     throw usage('--key and --allow-account cannot be combined: --key already names the only keys allowed');
   }
@@ -62,12 +71,18 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
 
   // --region without --key: discovery limited to that Region (multi-Region keys through their replica there).
   const discoveryRegion = keyIds.length === 0 ? v.region : undefined;
-  const kms = await connectKms(selection, { mode: 'decrypt', keyIds, allowAccounts, partition, discoveryRegion }, io.env);
+  const kms =
+    branchKey !== undefined
+      ? await connectBranchKey(selection, branchKey, io.env)
+      : await connectKms(selection, { mode: 'decrypt', keyIds, allowAccounts, partition, discoveryRegion }, io.env);
   try {
     const envelope = asUsage(
       () =>
         new Envelope({
-          keyring: explainingKeyring(kms.keyring, { keyIds, allowAccounts, partition, region: discoveryRegion }),
+          keyring:
+            branchKey !== undefined
+              ? kms.keyring
+              : explainingKeyring(kms.keyring as Parameters<typeof explainingKeyring>[0], { keyIds, allowAccounts, partition, region: discoveryRegion }),
           cache: false,
           maxEncryptedDataKeys,
           keyringTimeoutMs: kms.timeoutMs,

@@ -4,7 +4,7 @@
  * without parsing text. Messages come from EnvelopeError / KMS / the OS and never carry key bytes
  * or plaintext (src/errors.ts guarantees it for our errors; KMS and OS messages name keys and paths).
  */
-import { EnvelopeError, NoDecryptableKeyError, type EnvelopeErrorCode } from '../errors.js';
+import { BranchKeyStoreError, EnvelopeError, NoDecryptableKeyError, type EnvelopeErrorCode } from '../errors.js';
 
 /** Codes the CLI adds to the library's EnvelopeErrorCode set. */
 export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED' | 'ERR_KEYRING_TIMEOUT';
@@ -47,6 +47,11 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; codes: readonly string[];
     meaning: 'file, pipe or socket error (not found, permission, disk full, data directory in use, port in use)',
   },
   { exit: 12, codes: ['ERR_SIGNATURE_POLICY'], meaning: 'signed message refused by --unsigned-only' },
+  {
+    exit: 13,
+    codes: ['ERR_BRANCH_KEY_STORE'],
+    meaning: 'the branch key store refused or failed (no such branch key, id exists, a concurrent version won, no DynamoDB transactions)',
+  },
   {
     exit: 130,
     codes: ['ERR_INTERRUPTED'],
@@ -122,6 +127,8 @@ export function classify(err: unknown): Classified {
       const first = err.cause.errors.find((e: unknown) => e instanceof Error) as Error | undefined;
       if (first !== undefined && !message.includes(first.message)) message += `: ${first.message}`;
     }
+    // The reason is the stable part a script can match: `ERR_BRANCH_KEY_STORE: NOT_FOUND: ...`.
+    if (err instanceof BranchKeyStoreError) message = `${err.reason}: ${message}`;
     return { code: err.code, exit: exitCodeFor(err.code), message };
   }
   if (isSystemError(err)) {

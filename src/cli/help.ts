@@ -12,6 +12,15 @@ const KMS_FLAGS = `KMS selection (choose one; default: AWS KMS from the AWS envi
                         together, 1 .. 600 (default 30); then exit 4 (ERR_KEYRING_TIMEOUT).
                         Not with --local (no requests to bound)`;
 
+const STORE_FLAGS = `Branch key store (STORE; choose one):
+  --branch-key-store DIR  branch keys in a directory (embedded; several processes may share it)
+  --branch-key-table NAME  branch keys in a DynamoDB table (the ESDK's layout; region and
+                        credentials from the AWS environment, or --region)
+  --dynamodb-endpoint URL  a DynamoDB-compatible endpoint for --branch-key-table (dummy
+                        credentials when the environment has none)
+  --logical-key-store-name NAME  required: bound into every branch key's KMS encryption context;
+                        every reader of the same keys uses the same name (the ESDK's too)`;
+
 const IO_FLAGS = `  -i, --input FILE      read FILE; - or absent: stdin
   -o, --output FILE     write FILE (via a temporary file renamed into place); - or absent: stdout.
                         An existing FILE is an error (exit 2) unless --force
@@ -25,6 +34,8 @@ Usage:
   kms-envelope encrypt --key KEY [--context k=v]... [-i FILE] [-o FILE] [options]
   kms-envelope decrypt [--key KEY_ARN]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE]
   kms-envelope local-kms [--port 4599] [--data-dir DIR] [options]
+  kms-envelope branch-key create|version|describe STORE [--key KEY_ARN] [options]
+  kms-envelope encrypt|decrypt --branch-key ID STORE [--cache-ttl SECONDS] [-i FILE] [-o FILE] [options]
   kms-envelope <command> --help
   kms-envelope --version
 
@@ -32,6 +43,7 @@ Commands:
   encrypt     encrypt a file or stdin into an AWS Encryption SDK message
   decrypt     decrypt an AWS Encryption SDK message (any KMS key it names, or only --key ones)
   local-kms   run an offline server that speaks the AWS KMS JSON protocol
+  branch-key  create, rotate or describe a branch key of the hierarchical keyring (--branch-key)
 
 Examples (offline):
   kms-envelope local-kms --port 4599 --data-dir .kms &
@@ -42,6 +54,10 @@ Examples (offline):
   kms-envelope encrypt --endpoint http://127.0.0.1:4599 --key alias/app -c app=x -i a.txt -o a.enc
   kms-envelope decrypt --endpoint http://127.0.0.1:4599 -c app=x -i a.enc -o a.out.txt
   (--local DIR instead of --endpoint runs the same local KMS inside the command)
+
+Hierarchical keyring (a fresh data key per message, one KMS call per branch key):
+  kms-envelope branch-key create --local .kms --key <KeyArn> --branch-key-store .bk --logical-key-store-name app
+  kms-envelope encrypt --local .kms --branch-key <id> --branch-key-store .bk --logical-key-store-name app -i a.txt -o a.enc
 
 Errors are printed as \`kms-envelope: <code>: <message>\`. Exit status:
 ${exitCodeTable()}
@@ -66,6 +82,14 @@ Options:
 ${IO_FLAGS}
 
 ${KMS_FLAGS}
+
+Hierarchical keyring: --branch-key ID (with STORE) wraps a fresh data key per message under the
+branch key ID instead of calling KMS per message; --key KEY_ARN is then optional and pins the KMS
+key that wraps the branch keys (default: the key each branch key item names).
+      --branch-key ID   encrypt with this branch key (see \`kms-envelope branch-key --help\`)
+      --cache-ttl SECONDS  how long a branch key decrypted by KMS is used, 1 .. 86400 (default 300)
+
+${STORE_FLAGS}
 
 Ciphertext is never written to a terminal: redirect stdout or use -o.
 Exit status: see \`kms-envelope --help\`.
@@ -104,5 +128,43 @@ ${IO_FLAGS}
 
 ${KMS_FLAGS}
 
+With --branch-key ID (and STORE, see \`kms-envelope encrypt --help\`): decrypt with that branch key
+of the hierarchical keyring (any of its versions), --cache-ttl SECONDS as for encrypt; --key
+KEY_ARN optionally pins the KMS key that wraps the branch keys. Not with --allow-account.
+
 Exit status: see \`kms-envelope --help\` (3 tampered, 5 context mismatch, 7 no usable key, ...).
+`;
+
+export const BRANCH_KEY_HELP = `Usage:
+  kms-envelope branch-key create --key KEY_ARN STORE [--branch-key-id ID --context k=v...] [options]
+  kms-envelope branch-key version --branch-key ID --key KEY_ARN STORE [options]
+  kms-envelope branch-key describe --branch-key ID STORE [--key KEY_ARN] [options]
+
+Branch keys of the hierarchical keyring (the AWS Encryption SDK's KmsHierarchicalKeyRingNode;
+the same items and KMS encryption contexts, so one store serves both). Each branch key is
+encrypted by KMS under --key; \`encrypt --branch-key ID\` then derives a wrapping key from it per
+message, so KMS sees one Decrypt per branch key and --cache-ttl, not one request per message.
+
+  create     a new branch key (its first version, ACTIVE) and its beacon key; prints
+             branch-key-id and version. --branch-key-id ID names it (default: a random UUID)
+             and then needs --context k=v (repeatable), stored with every version
+  version    rotate: a new ACTIVE version; messages under older versions still decrypt
+  describe   the ACTIVE version, its create-time and kms-arn, the logical key store name and the
+             branch key's context (never key material); the item is first authenticated with
+             one KMS Decrypt
+
+Options:
+  -k, --key KEY_ARN     the KMS key ARN that wraps the branch keys (required for create, version)
+      --branch-key ID   the branch key (version, describe)
+      --branch-key-id ID  the id of a new branch key (create)
+  -c, --context k=v     the new branch key's encryption context (create)
+  -h, --help            this help
+
+${STORE_FLAGS}
+
+${KMS_FLAGS}
+
+Output: \`name: value\` lines on stdout. Exit status: see \`kms-envelope --help\` (13: the branch
+key store refused: no such branch key, the id exists, a concurrent version won, or the DynamoDB
+endpoint lacks TransactWriteItems; the message starts with the reason).
 `;

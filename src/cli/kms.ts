@@ -81,7 +81,7 @@ export interface KmsConnection {
  * Access key the CLI signs with for `--endpoint` when the environment has no credentials. A fresh
  * object each time: the SDK annotates credential objects (`$source`), so they must not be frozen.
  */
-const dummyCredentials = () => ({ accessKeyId: 'KMSENVELOPELOCAL', secretAccessKey: 'kms-envelope-local' });
+export const dummyCredentials = () => ({ accessKeyId: 'KMSENVELOPELOCAL', secretAccessKey: 'kms-envelope-local' });
 
 export function checkKeyIds(keys: readonly string[] | undefined, flag: string): string[] {
   const out: string[] = [];
@@ -153,7 +153,7 @@ function kmsTimeoutMs(sel: KmsSelection): number {
  * Makes SDK clients whose every request carries `signal` (aborted by close()), and remembers them
  * for close(). The keyring accepts anything with an SDK-style `send` (keyrings/kms-client.ts).
  */
-function abortableClients(sdk: typeof import('@aws-sdk/client-kms'), signal: AbortSignal) {
+export function abortableClients(sdk: typeof import('@aws-sdk/client-kms'), signal: AbortSignal) {
   const made: KMSClient[] = [];
   return {
     make(config: KMSClientConfig): KMSClient {
@@ -288,7 +288,7 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
   return connection(new KmsKeyring(options), describe, release(clients));
 }
 
-function envRegion(env: NodeJS.ProcessEnv): string | undefined {
+export function envRegion(env: NodeJS.ProcessEnv): string | undefined {
   return nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
 }
 
@@ -297,7 +297,7 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 /** Anything from which the AWS SDK's default chain could produce credentials, short of probing the network. */
-function hasCredentialHints(env: NodeJS.ProcessEnv, sel: KmsSelection): boolean {
+export function hasCredentialHints(env: NodeJS.ProcessEnv, sel: KmsSelection): boolean {
   if (sel.profile !== undefined) return true;
   const vars = [
     'AWS_ACCESS_KEY_ID',
@@ -350,7 +350,7 @@ function configFileRegion(env: NodeJS.ProcessEnv): string | undefined {
  * (`[NAME]`). Otherwise the SDK's own failure would be a missing region or missing credentials,
  * which sends the user looking in the wrong place. `default` is exempt: the SDK works without it.
  */
-function checkProfileExists(env: NodeJS.ProcessEnv, source: '--profile' | 'AWS_PROFILE'): void {
+export function checkProfileExists(env: NodeJS.ProcessEnv, source: '--profile' | 'AWS_PROFILE'): void {
   const profile = nonEmpty(env.AWS_PROFILE);
   if (profile === undefined || profile === 'default') return;
   const config = configFile(env);

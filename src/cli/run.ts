@@ -26,6 +26,10 @@ export async function run(argv: readonly string[], io: Io = defaultIo()): Promis
         return await encryptCommand(rest, io);
       case 'decrypt':
         return await decryptCommand(rest, io);
+      case 'branch-key': {
+        const { branchKeyCommand } = await import('./branch-key.js');
+        return await branchKeyCommand(rest, io);
+      }
       case 'local-kms': {
         // Loaded only for this command: encrypt/decrypt never pay for the server code.
         const { runLocalKmsCommand } = await import('../local-kms/cli.js');

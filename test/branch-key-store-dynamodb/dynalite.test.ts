@@ -8,6 +8,9 @@
  * and the cancellation against a local TransactWriteItems stub).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -20,6 +23,8 @@ import { DynamoDbBranchKeyStorage } from '../../src/branch-key-store-dynamodb/in
 import { encodeItem } from '../../src/branch-key-store-dynamodb/codec.js';
 import { createKeyRequest, versionKeyRequest } from '../../src/branch-key-store-dynamodb/requests.js';
 import { BranchKeyStoreError } from '../../src/errors.js';
+import { BranchKeyStore } from '../../src/keyrings/hierarchy/index.js';
+import { LocalKms } from '../../src/local-kms/index.js';
 import type { BranchKeyItem } from '../../src/keyrings/hierarchy/storage.js';
 import { startDynalite, type Dynalite } from '../support/dynalite.js';
 import { newKeyItems, nextVersionItems } from './items.js';
@@ -184,6 +189,22 @@ describe('the transactional writes on dynalite', () => {
     }
     const v = await storage.writeNewBranchKeyVersion(nextVersionItems(items)).catch((e: unknown) => e);
     expect(v).toMatchObject({ name: 'BranchKeyStoreError', reason: 'TRANSACTIONS_UNSUPPORTED' });
+  });
+
+  it('through a BranchKeyStore: createKey keeps the storage\'s reason TRANSACTIONS_UNSUPPORTED (not FAILED), after its KMS calls', async () => {
+    const kmsDir = mkdtempSync(join(tmpdir(), 'ddb-store-kms-'));
+    const kms = new LocalKms({ dataDir: kmsDir });
+    try {
+      const { arn } = await kms.createKey({});
+      const store = new BranchKeyStore({ storage, logicalKeyStoreName: TABLE, kmsConfiguration: { kmsKeyArn: arn }, kmsClient: kms.client() });
+      const err = await store.createKey().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BranchKeyStoreError);
+      expect(err).toMatchObject({ reason: 'TRANSACTIONS_UNSUPPORTED', awsErrorName: 'UnknownOperationException' });
+      expect((err as Error).message).toMatch(/does not implement TransactWriteItems/);
+    } finally {
+      kms.close();
+      rmSync(kmsDir, { recursive: true, force: true });
+    }
   });
 
   it("the specification's bare `attribute_not_exists(branch-key-id)` is a syntax error there; our placeholder form is not", async () => {

@@ -54,6 +54,13 @@ export class HierarchicalKeyring implements Keyring {
   readonly #supplier: ((context: Readonly<EncryptionContext>) => string | Promise<string>) | undefined;
   readonly #cache: BranchKeyCache;
   readonly #partition: Uint8Array;
+  /**
+   * cacheEntryId per (branch key id, version): a SHA-384 over the same bytes for every message of a
+   * cache period, so computed once. Bounded like the cache (cleared when it reaches twice its
+   * maxEntries); the ids are not secret (hashes of names).
+   */
+  readonly #entryIds = new Map<string, string>();
+  readonly #maxEntryIds: number;
 
   constructor(options: HierarchicalKeyringOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('HierarchicalKeyring options must be an object');
@@ -81,7 +88,9 @@ export class HierarchicalKeyring implements Keyring {
         throw new TypeError('branchKeyIdSupplier must be a function or an object with getBranchKeyId(context)');
       }
     }
-    this.#cache = new BranchKeyCache(resolveBranchKeyCacheOptions(options.cache, 'cache'));
+    const cacheOptions = resolveBranchKeyCacheOptions(options.cache, 'cache');
+    this.#cache = new BranchKeyCache(cacheOptions);
+    this.#maxEntryIds = 2 * cacheOptions.maxEntries;
     this.#partition =
       options.partitionId === undefined ? randomPartitionId() : Buffer.from(stringOption(options.partitionId, 'partitionId'), 'utf8');
   }
@@ -101,7 +110,7 @@ export class HierarchicalKeyring implements Keyring {
     const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
     const context = plainContext(input.context);
     const branchKeyId = await this.#branchKeyIdFor(context);
-    const id = cacheEntryId(this.#partition, this.#store.logicalKeyStoreName, branchKeyId);
+    const id = this.#entryId(branchKeyId, undefined);
     const materials = await this.#cache.get(id, () => this.#store.getActiveBranchKey(branchKeyId));
     // From here to the return nothing awaits: the cached key is used before it can be zeroed.
     if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
@@ -145,7 +154,7 @@ export class HierarchicalKeyring implements Keyring {
       }
       let materials: BranchKeyMaterials;
       try {
-        const id = cacheEntryId(this.#partition, this.#store.logicalKeyStoreName, branchKeyId, parts.version);
+        const id = this.#entryId(branchKeyId, parts.version);
         materials = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version));
       } catch (err) {
         errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
@@ -166,6 +175,18 @@ export class HierarchicalKeyring implements Keyring {
       `HierarchicalKeyring could not decrypt any of its ${ours.length} matching encrypted data key(s) (${names.join(', ')})`,
       { cause: new AggregateError(errors, 'hierarchical keyring decrypt attempts failed') },
     );
+  }
+
+  #entryId(branchKeyId: string, version: string | undefined): string {
+    // A version from parseCiphertext is a 36-character canonical UUID: 'd' + version + id is unambiguous.
+    const key = version === undefined ? `e${branchKeyId}` : `d${version}${branchKeyId}`;
+    let id = this.#entryIds.get(key);
+    if (id === undefined) {
+      id = cacheEntryId(this.#partition, this.#store.logicalKeyStoreName, branchKeyId, version);
+      if (this.#entryIds.size >= this.#maxEntryIds) this.#entryIds.clear();
+      this.#entryIds.set(key, id);
+    }
+    return id;
   }
 
   async #branchKeyIdFor(context: Readonly<EncryptionContext>): Promise<string> {

@@ -278,6 +278,7 @@ export class BranchKeyStore {
     try {
       raw = await this.#storage.getItem(branchKeyId, type);
     } catch (err) {
+      if (err instanceof BranchKeyStoreError) throw err; // typed by the storage (REQUEST_FAILED, MALFORMED_ITEM): kept
       throw new BranchKeyStoreError('FAILED', `branch key storage failed to read ${type} of ${JSON.stringify(branchKeyId)}`, { cause: err });
     }
     if (raw === undefined) {
@@ -331,6 +332,10 @@ export class BranchKeyStore {
       if (err instanceof BranchKeyWriteConflictError) {
         throw new BranchKeyStoreError(err.conflict, err.message, { cause: err });
       }
+      // A storage that already reports a typed failure (the DynamoDB storage's
+      // TRANSACTIONS_UNSUPPORTED, REQUEST_FAILED with the AWS error name) keeps it: FAILED would
+      // hide the one thing the caller can act on.
+      if (err instanceof BranchKeyStoreError) throw err;
       throw new BranchKeyStoreError('FAILED', 'branch key storage failed to write', { cause: err });
     }
   }

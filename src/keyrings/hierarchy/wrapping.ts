@@ -13,7 +13,8 @@
  * AAD: "aws-kms-hierarchy" || branch key id (UTF-8) || version (16 bytes) || serialized encryption
  * context (count + pairs sorted by UTF-8 key bytes; empty context = no bytes).
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { randomPooled } from '../../crypto/random.js';
 import { serializeContext } from '../../format/context.js';
 import type { EncryptionContext } from '../../types.js';
 
@@ -63,6 +64,19 @@ export function wrappingAad(branchKeyId: string, version: Uint8Array, context: R
   return Buffer.concat([PROVIDER_ID_BYTES, Buffer.from(branchKeyId, 'utf8'), version, serializeContext(context)]);
 }
 
+/**
+ * uuidToBytes of the last version wrapped under: every message of a cache period has the same
+ * version, so the regex and hex parse run once per version, not per message. Versions are not secret.
+ */
+let lastVersion: { text: string; bytes: Buffer } | undefined;
+function lastVersionBytes(text: string): Buffer {
+  if (lastVersion !== undefined && lastVersion.text === text) return lastVersion.bytes;
+  const bytes = uuidToBytes(text);
+  if (bytes === undefined) throw new RangeError('branch key version must be a canonical lowercase UUID');
+  lastVersion = { text, bytes };
+  return bytes;
+}
+
 export interface WrapInput {
   branchKey: Uint8Array;
   branchKeyId: string;
@@ -74,10 +88,13 @@ export interface WrapInput {
 
 /** Wraps a data key; returns the EDK ciphertext. Throws RangeError when the version is not a UUID. */
 export function wrapDataKey(input: WrapInput): Buffer {
-  const version = uuidToBytes(input.branchKeyVersion);
-  if (version === undefined) throw new RangeError('branch key version must be a canonical lowercase UUID');
-  const salt = randomBytes(SALT_LENGTH);
-  const iv = randomBytes(IV_LENGTH);
+  const version = lastVersionBytes(input.branchKeyVersion);
+  // Salt and IV are not secret (they are stored in the EDK): drawn from the pooled CSPRNG buffer
+  // like message ids (crypto/random.ts), which saves a CSPRNG call per message, a cost comparable
+  // to the wrap itself at this size. The data key comes from randomBytes (the keyring), never a pool.
+  const random = randomPooled(SALT_LENGTH + IV_LENGTH);
+  const salt = random.subarray(0, SALT_LENGTH);
+  const iv = random.subarray(SALT_LENGTH);
   const key = deriveWrappingKey(input.branchKey, salt);
   try {
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
