@@ -98,6 +98,16 @@ describe('branch-key with a directory store and --local KMS', () => {
     expect(dec2.stdout).toEqual(plain);
   });
 
+  it('describe writes each context pair on one line: a newline or a bidi override in a value is escaped', async () => {
+    const created = await cli(['branch-key', 'create', ...store(), '--key', arn, '--branch-key-id', 'odd', '-c', 'note=two\nlines\u202e', '-c', 'path=a\\b']);
+    expect(created.code).toBe(0);
+    const d = await cli(['branch-key', 'describe', ...store(), '--branch-key', 'odd']);
+    expect(d.code).toBe(0);
+    const lines = d.stdout.toString().trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('context: '))).toEqual(['context: note=two\\u000alines\\u202e', 'context: path=a\\\\b']);
+    expect(lines.every((l) => /^[a-z-]+: /.test(l))).toBe(true);
+  });
+
   it('create without --branch-key-id: a random UUID id; stdin to stdout both ways', async () => {
     const created = await cli(['branch-key', 'create', ...store(), '--key', arn]);
     expect(created.code).toBe(0);
