@@ -2,7 +2,7 @@
 // wrapping public key and import token (GetParametersForImport, valid 24 hours), upload the
 // wrapped material with that token (ImportKeyMaterial), expiry, DeleteImportedKeyMaterial.
 import { t } from './i18n.js';
-import { b64ToBytes, bytesToB64, download, field, fmtDate, h, kms, showNotice, attempt } from './ui.js';
+import { b64ToBytes, bytesToB64, download, field, fmtDate, h, kms, kv, showNotice, attempt } from './ui.js';
 
 const ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256'];
 const WRAPPING_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096'];
@@ -48,4 +48,3 @@ export function keyMaterialSection(m, act) {
     h('button', { id: 'delete-material', class: 'danger', disabled: m.KeyState === 'PendingImport', onclick: () => act(() => kms('DeleteImportedKeyMaterial', { KeyId: id })) }, t('deleteMaterial')),
   );
 }
-export { showNotice };

@@ -107,7 +107,7 @@ export async function renderKeyPage(main, keyId) {
     h('div', { class: 'row' }, input, h('button', { id: 'add-alias', onclick: () => act(() => kms('CreateAlias', { AliasName: input.value.startsWith('alias/') ? input.value : `alias/${input.value}`, TargetKeyId: id })) }, t('addAlias'))));
   });
 
-  const rotation = m.KeySpec === 'SYMMETRIC_DEFAULT' ? await section('rotation', t('keyRotation'), async () => {
+  const rotation = m.KeySpec === 'SYMMETRIC_DEFAULT' && m.Origin === 'AWS_KMS' ? await section('rotation', t('keyRotation'), async () => {
     const status = await kms('GetKeyRotationStatus', { KeyId: id });
     const { Rotations } = await kms('ListKeyRotations', { KeyId: id });
     const enabled = h('input', { type: 'checkbox', id: 'rotation-enabled', checked: status.KeyRotationEnabled });
@@ -125,9 +125,9 @@ export async function renderKeyPage(main, keyId) {
 
   const material = m.Origin === 'EXTERNAL' ? await section('key-material', t('keyMaterial'), () => keyMaterialSection(m, act)) : null;
 
-  main.replaceChildren(
+  main.replaceChildren(...[
     h('p', {}, h('a', { href: '#/keys' }, t('back'))),
     h('h1', { id: 'key-title' }, id),
     general, actions, usage, policy, crypto, material, rotation, tags, aliases,
-  );
+  ].filter(Boolean));
 }
