@@ -12,12 +12,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Download, type Page } from 'playwright-core';
-import { DescribeKeyCommand, EncryptCommand, KMSClient, ListResourceTagsCommand } from '@aws-sdk/client-kms';
+import {
+  DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, GetPublicKeyCommand, KMSClient, ListResourceTagsCommand,
+} from '@aws-sdk/client-kms';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { Envelope } from '../../src/index.js';
@@ -216,6 +218,66 @@ describe.skipIf(!CHROMIUM)('the local KMS console in chromium', () => {
     const { KeyMetadata } = await client(ROOT).send(new DescribeKeyCommand({ KeyId: keyId }));
     expect(KeyMetadata!.KeyState).toBe('Disabled');
     await page.context().close();
+  });
+
+  it('an asymmetric signing key: its public key downloads as PEM; policy edit, rotation and tags on the key page', async () => {
+    const page = await open(ROOT);
+    await page.click('#create-key');
+    const made = await wizard(page, [
+      async (p) => {
+        await p.check('input[name="keyType"][value="asymmetric"]');
+        await p.check('input[name="keyUsage"][value="SIGN_VERIFY"]');
+        await p.selectOption('#key-spec', 'ECC_NIST_P256');
+      },
+      async (p) => p.fill('#alias', 'console-signing'),
+      async (p) => {
+        await p.fill('#admin-arn', ADMIN.arn.replace('key-admin', 'typed-admin'));
+        await p.click('#admin-add');
+      },
+      async (p) => {
+        await p.check(`#user-list input[data-arn="${USER.arn}"]`);
+        await p.click('#add-account');
+        await p.fill('.account-id', '444455556666');
+      },
+    ]);
+    expect(made.policy).toBe(keyPolicyFor({ accountId: ACCOUNT, administrators: [ADMIN.arn.replace('key-admin', 'typed-admin')], users: [USER.arn, 'arn:aws:iam::444455556666:root'], keyKind: 'SIGN_VERIFY' }));
+    const download = page.waitForEvent('download');
+    await page.click('#download-public-key');
+    const pemFile = join(dir, 'public.pem');
+    await (await download).saveAs(pemFile);
+    const { PublicKey } = await client(ROOT).send(new GetPublicKeyCommand({ KeyId: made.keyId }));
+    expect(createPublicKey(readFileSync(pemFile, 'utf8')).export({ format: 'der', type: 'spki' }).equals(Buffer.from(PublicKey!))).toBe(true);
+
+    // Tags: add, then remove.
+    await page.fill('#new-tag-key', 'owner');
+    await page.fill('#new-tag-value', 'console');
+    await page.click('#add-tag-btn');
+    await page.waitForSelector('#tag-table td:text-is("owner")');
+    // Policy edit: an invalid policy is refused with the KMS error, a valid one saved.
+    await page.click('#edit-policy');
+    await page.fill('#policy-edit', '{"Statement": 1}');
+    await page.click('#save-policy');
+    expect(await errorText(page)).toMatch(/^MalformedPolicyDocumentException: /);
+    const policy = keyPolicyFor({ accountId: ACCOUNT, administrators: [ADMIN.arn], users: [USER.arn], keyKind: 'SIGN_VERIFY' });
+    await page.fill('#policy-edit', policy);
+    await page.click('#save-policy');
+    await page.waitForSelector('#notice:has-text("Key policy saved.")');
+    expect((await client(ADMIN).send(new GetKeyPolicyCommand({ KeyId: made.keyId, PolicyName: 'default' }))).Policy).toBe(policy);
+    await page.context().close();
+
+    // Rotation of the symmetric key from (a): period, enable, rotate now, history.
+    const sym = await open(ROOT, `#/key/${keyId}`);
+    await sym.click('#enable-key'); // (d) left it Disabled after cancelling the deletion
+    await sym.waitForSelector('#general [data-state="Enabled"]');
+    await sym.check('#rotation-enabled');
+    await sym.fill('#rotation-period', '180');
+    await sym.click('#rotation-save');
+    await sym.waitForSelector('#notice:not(.hidden)');
+    await sym.click('#rotate-now');
+    await sym.waitForSelector('#rotation-history td:text-is("ON_DEMAND")');
+    const status = await client(ROOT).send(new GetKeyRotationStatusCommand({ KeyId: keyId }));
+    expect([status.KeyRotationEnabled, status.RotationPeriodInDays]).toEqual([true, 180]);
+    await sym.context().close();
   });
 
   it('(e) the wizard renders in Japanese with the AWS console step titles', async () => {

@@ -150,10 +150,12 @@ async function finish() {
     const tags = w.tags.filter((x) => x.TagKey);
     if (tags.length > 0) input.Tags = tags;
     const { KeyMetadata } = await kms('CreateKey', input);
-    if (w.alias) await kms('CreateAlias', { AliasName: `alias/${w.alias}`, TargetKeyId: KeyMetadata.KeyId });
+    const alias = w.alias;
+    // The key exists now: leave the wizard whatever CreateAlias answers, so Finish cannot make a second key.
     w = fresh();
     location.hash = `#/key/${KeyMetadata.KeyId}`;
     showNotice(t('created', { id: KeyMetadata.KeyId }));
+    if (alias) await kms('CreateAlias', { AliasName: `alias/${alias}`, TargetKeyId: KeyMetadata.KeyId });
   });
 }
 
