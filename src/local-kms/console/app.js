@@ -9,6 +9,7 @@ const listState = { filter: '', showPending: true };
 
 function renderHeader() {
   document.documentElement.lang = language();
+  document.title = t('consoleTitle');
   document.getElementById('brand').textContent = t('brand');
   document.getElementById('signin-label').textContent = t('signedInAs');
   document.getElementById('lang-label').textContent = t('language');

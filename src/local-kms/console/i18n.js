@@ -2,7 +2,7 @@
 // ones of the AWS KMS console and Developer Guide in Japanese (キーの作成, キー管理者, キーユーザー,
 // エイリアス, キーポリシー, キーのローテーション, 削除のスケジュール, ...).
 const en = {
-  brand: 'Local KMS', signedInAs: 'Signed in as', language: 'Language', root: 'Account root',
+  brand: 'Local KMS', consoleTitle: 'Local KMS console', signedInAs: 'Signed in as', language: 'Language', root: 'Account root',
   keysTitle: 'Customer managed keys', createKey: 'Create key', refresh: 'Refresh', filter: 'Filter keys',
   filterHelp: 'Matches alias, key ID, status, key type, spec or usage.', showPending: 'Show keys pending deletion',
   colAlias: 'Aliases', colKeyId: 'Key ID', colStatus: 'Status', colKeyType: 'Key type', colSpec: 'Key spec',
@@ -54,7 +54,7 @@ const en = {
   externalDownloaded: 'Downloaded {files}.',
 };
 const ja = {
-  brand: 'ローカル KMS', signedInAs: 'サインイン中のプリンシパル', language: '言語', root: 'アカウントのルート',
+  brand: 'ローカル KMS', consoleTitle: 'ローカル KMS コンソール', signedInAs: 'サインイン中のプリンシパル', language: '言語', root: 'アカウントのルート',
   keysTitle: 'カスタマーマネージド型のキー', createKey: 'キーの作成', refresh: '更新', filter: 'キーをフィルタリング',
   filterHelp: 'エイリアス、キー ID、ステータス、キーのタイプ、キーの仕様、キーの使用法で絞り込みます。', showPending: '削除保留中のキーを表示',
   colAlias: 'エイリアス', colKeyId: 'キー ID', colStatus: 'ステータス', colKeyType: 'キーのタイプ', colSpec: 'キーの仕様',
