@@ -19,7 +19,7 @@
 //   `node scripts/build.mjs --force` rebuilds anyway.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,10 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// The local KMS web console's static assets (HTML, JS, CSS: no build step), beside the local-kms
+// entry; console-http.ts finds them relative to its own chunk.
+cpSync(join(root, 'src/local-kms/console'), join(next, 'local-kms/console'), { recursive: true });
 
 writeFileSync(join(next, '.build-hash'), hash);
 // The swap: two renames, so dist/ is missing for the time between them only (no file is ever half

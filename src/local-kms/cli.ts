@@ -56,6 +56,9 @@ Options:
                          a principal in the file (service kms, a served Region), e.g.
                          curl --aws-sigv4 aws:amz:us-east-1:kms --user KEY:SECRET
                            -d '{"advanceSeconds": 86400}' http://127.0.0.1:4599/_local/clock
+  --console              serve the web console at http://127.0.0.1:PORT/console (loopback
+                         only): keys list, create-key wizard, key policies, rotation, import,
+                         deletion; it acts as a principal of --principals (or as the root)
   --account-id ID        12-digit account id of the keys (default 111122223333)
   --region R             default Region (us-east-1): the one unsigned requests address. Every
                          Region of its partition is served: a request goes to the Region of
@@ -87,6 +90,7 @@ const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--allow-unknown-keys-as-root': 'allowUnknownKeysAsRoot',
   '--strict-principals': 'strictPrincipals',
   '--test-clock': 'testClock',
+  '--console': 'console',
 };
 const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes']);
 
@@ -171,6 +175,7 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
   if (!opts.dataDir) process.stderr.write('kms-envelope local-kms: no --data-dir, keys live in memory only\n');
   for (const warning of authWarnings(opts)) process.stderr.write(`kms-envelope local-kms: ${warning}\n`);
   process.stdout.write(`listening on ${server.url}\n`);
+  if (opts.console) process.stdout.write(`console at ${server.url}/console\n`);
   const running = server;
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -7,6 +7,7 @@ import type { RequestOrigin } from './request-context.js';
 import { decodeInput, encodeOutput } from './shapes.js';
 import { loadPrincipals } from './principals.js';
 import { authenticate, type Authenticated, type AuthSettings } from './auth.js';
+import { createConsole, isLoopbackAddress, type ConsoleHandler } from './console-http.js';
 
 /**
  * HTTP front end of the local KMS, speaking the AWS KMS JSON 1.1 protocol:
@@ -66,6 +67,12 @@ export interface LocalKmsServerOptions {
   region?: string;
   /** Milliseconds a replica made by ReplicateKey stays `Creating`; default 0 (see LocalKmsServiceOptions). */
   replicaCreationMs?: number;
+  /**
+   * Serves the web console at `/console` (console-http.ts). Default false. Loopback only: refused
+   * with a non-loopback `host`. Security effect: any local process or browser tab that passes the
+   * console's Host/Origin/CSRF checks can act as any principal of the principals file.
+   */
+  console?: boolean;
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
   /** Milliseconds a client has to send all request headers (slowloris guard); default 10 000. */
@@ -103,6 +110,8 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
   if (requestTimeout < headersTimeout) throw new RangeError(`requestTimeoutMs (${requestTimeout}) must be at least headersTimeoutMs (${headersTimeout})`);
   const idleTimeout = timeout('idleTimeoutMs', options.idleTimeoutMs, 60_000);
   checkAuthOptions(options);
+  if (options.console !== undefined && typeof options.console !== 'boolean') throw new TypeError(`console must be a boolean, got ${typeof options.console}`);
+  if (options.console === true && !isLoopbackAddress(host)) throw new RangeError(`console needs a loopback host (127.0.0.1, ::1, localhost), got ${host}`);
   const principals = options.principalsFile ? loadPrincipals(options.principalsFile) : undefined;
   let offsetMs = 0;
   const clock = options.testClock ? () => Date.now() + offsetMs : Date.now;
@@ -129,6 +138,10 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
       offsetMs += seconds * 1000;
     },
   };
+  let listeningPort = 0;
+  if (options.console === true) {
+    ctx.console = createConsole({ service, principals, port: () => listeningPort, origin: (req) => requestOrigin(req, undefined) });
+  }
 
   // Node checks the header/request deadlines only every connectionsCheckingInterval (default 30 s),
   // which let a slowloris client hold a socket for 30 s against a 10 s headersTimeout: check each second.
@@ -156,6 +169,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     throw e;
   }
   const actual = (server.address() as AddressInfo).port;
+  listeningPort = actual;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
   return {
@@ -201,6 +215,8 @@ interface HandlerContext {
   testClock: boolean;
   maxBody: number;
   advance(seconds: number): void;
+  /** The web console, when enabled. */
+  console?: ConsoleHandler;
 }
 
 class BodyTooLarge extends Error {}
@@ -264,6 +280,10 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
     return;
   }
 
+  if (ctx.console !== undefined && (path === '/console' || path.startsWith('/console/'))) {
+    await ctx.console.handle(req, res, path, body);
+    return;
+  }
   if (path === '/_local/clock') {
     handleClock(ctx, req, res, body);
     return;

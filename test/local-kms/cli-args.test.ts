@@ -13,3 +13,18 @@ it('parses local-kms options and refuses an option where a value belongs', () =>
   expect(() => parseLocalKmsArgs(['--port', '70000'])).toThrow(/--port must be 0-65535/);
   expect(() => parseLocalKmsArgs(['--bogus'])).toThrow(/unknown option/);
 });
+
+it('--console is a flag; with a non-loopback --host it is a usage error (exit 2)', async () => {
+  expect(parseLocalKmsArgs(['--console'])).toMatchObject({ console: true });
+  expect(() => parseLocalKmsArgs(['--console=yes'])).toThrow(/--console takes no value/);
+  const { runLocalKmsCommand } = await import('../../src/local-kms/cli.js');
+  const write = process.stderr.write;
+  let err = '';
+  process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
+  try {
+    expect(await runLocalKmsCommand(['--console', '--host', '0.0.0.0', '--port', '0'])).toBe(2);
+  } finally {
+    process.stderr.write = write;
+  }
+  expect(err).toMatch(/console needs a loopback host/);
+});

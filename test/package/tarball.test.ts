@@ -83,6 +83,25 @@ describe('what the tarball holds', () => {
   });
 });
 
+describe('the local KMS web console in the tarball', () => {
+  it('ships its static assets and the installed package serves them', () => {
+    for (const f of ['index.html', 'app.js', 'ui.js', 'i18n.js', 'wizard.js', 'key-page.js', 'key-material.js', 'style.css']) {
+      expect(files).toContain(`dist/local-kms/console/${f}`);
+    }
+    const script = `
+      const { startLocalKmsServer } = await import('kms-envelope/local-kms');
+      const server = await startLocalKmsServer({ port: 0, console: true });
+      const page = await fetch(server.url + '/console');
+      const js = await fetch(server.url + '/console/wizard.js');
+      console.log(page.status, js.status, (await page.text()).includes('csrf-token'));
+      await server.close();
+    `;
+    const r = node(['--input-type=module', '-e', script]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('200 200 true');
+  });
+});
+
 /** Runs node in the application directory. */
 function node(args: string[], cwd = app) {
   const r = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 });
