@@ -85,7 +85,7 @@ describe('fuzz: structured mutations, tags left as they were', () => {
       `structured: ${STRUCTURED_RUNS} cases (seed ${seed}), ${f.stats.accepted} accepted, codes ${JSON.stringify(Object.fromEntries(f.stats.codes))}, ` +
         `keyring decrypt calls ${JSON.stringify(Object.fromEntries(calls))}`,
     );
-  });
+  }, 180_000); // completion bound: 12,000 cases, slow under load
 });
 
 describe('fuzz: valid changes re-sealed by the model decrypt to the same plaintext', () => {

@@ -53,4 +53,4 @@ it.runIf(hasAws)('the README walkthrough runs end to end with the AWS CLI', asyn
   expect(out).toMatch(/refused\nMissingAuthenticationTokenException\nUnrecognizedClientException\nEnabled\n/);
   expect(out).toMatch(/Enabled\narn:aws:kms:us-east-1:111122223333:key\//);
   expect(out.trim().endsWith('walkthrough complete')).toBe(true);
-});
+}, 180_000); // completion bound: the script runs the AWS CLI a few dozen times (slow under load)
