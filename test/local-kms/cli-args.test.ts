@@ -13,3 +13,16 @@ it('parses local-kms options and refuses an option where a value belongs', () =>
   expect(() => parseLocalKmsArgs(['--port', '70000'])).toThrow(/--port must be 0-65535/);
   expect(() => parseLocalKmsArgs(['--bogus'])).toThrow(/unknown option/);
 });
+
+it('--hsm CLUSTER=LIBRARY:TOKEN (repeatable) names the PKCS#11 tokens custom key stores can use', () => {
+  expect(parseLocalKmsArgs(['--hsm', 'cluster-1234567890a=/usr/lib/softhsm/libsofthsm2.so:kms-token', '--hsm=cluster-bbbbbbbbbbb=/opt/c:d/lib.so:t2'])).toMatchObject({
+    hsms: {
+      'cluster-1234567890a': { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'kms-token' },
+      'cluster-bbbbbbbbbbb': { module: '/opt/c:d/lib.so', tokenLabel: 't2' },
+    },
+  });
+  expect(() => parseLocalKmsArgs(['--hsm', 'cluster-1234567890a'])).toThrow(/--hsm must be CLUSTER=PKCS11_LIBRARY:TOKEN_LABEL/);
+  expect(() => parseLocalKmsArgs(['--hsm', 'cluster-1234567890a=/lib.so:'])).toThrow(/--hsm must be/);
+  expect(() => parseLocalKmsArgs(['--hsm', 'c=/a:b', '--hsm', 'c=/d:e'])).toThrow(/given twice/);
+  expect(() => parseLocalKmsArgs(['--hsm'])).toThrow(/--hsm needs a value/);
+});

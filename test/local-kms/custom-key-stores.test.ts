@@ -264,3 +264,14 @@ describe.skipIf(skipReason !== undefined)(`CloudHSM key stores on SoftHSM2${skip
     expect((await kms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toEqual([]);
   });
 });
+
+describe('the hsms option', () => {
+  it('is validated at construction: cluster ids, module and token label', async () => {
+    const { LocalKmsService } = await import('../../src/local-kms/service.js');
+    expect(() => new LocalKmsService({ hsms: { 'not-a-cluster': { module: '/x.so', tokenLabel: 't' } } })).toThrow(RangeError);
+    expect(() => new LocalKmsService({ hsms: { 'cluster-1234567890a': { module: '', tokenLabel: 't' } } })).toThrow(TypeError);
+    expect(() => new LocalKmsService({ hsms: { 'cluster-1234567890a': { module: '/x.so', tokenLabel: 'x'.repeat(33) } } })).toThrow(/tokenLabel/);
+    expect(() => new LocalKmsService({ hsms: { 'cluster-1234567890a': { module: '/x.so', tokenLabel: 't', trustAnchor: 'nope' } } })).toThrow(/trustAnchor/);
+    new LocalKmsService({ hsms: { 'cluster-1234567890a': { module: '/x.so', tokenLabel: 't' } } }).close();
+  });
+});
