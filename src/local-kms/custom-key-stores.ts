@@ -281,3 +281,23 @@ export function destroyTokenKey(kms: KmsCore, key: KeyRecord): void {
   const s = kms.regions ? registries.get(kms.regions)?.connections.get(key.customKeyStoreId)?.session : undefined;
   if (s) s.destroy(tokenKeyRef(key.keyId));
 }
+
+/**
+ * GenerateRandom with CustomKeyStoreId: random bytes from the CloudHSM key store's token
+ * (C_GenerateRandom). Unknown store: CustomKeyStoreNotFoundException; not connected:
+ * CustomKeyStoreInvalidStateException (API Reference, GenerateRandom).
+ */
+export function keyStoreRandom(kms: KmsCore, storeId: string, n: number): Buffer {
+  const reg = registryOf(kms);
+  const rec = reg.records.get(storeId);
+  if (!rec || rec.region !== kms.region) throw err('CustomKeyStoreNotFoundException', `Custom key store ${storeId} does not exist.`);
+  const conn = reg.connection(storeId);
+  if (conn.state !== 'CONNECTED' || !conn.session) {
+    throw err('CustomKeyStoreInvalidStateException', `Custom key store ${storeId} is ${conn.state}; GenerateRandom needs it CONNECTED.`);
+  }
+  try {
+    return conn.session.random(n);
+  } catch (e) {
+    throw tokenFailure(e);
+  }
+}

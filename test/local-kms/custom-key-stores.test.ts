@@ -20,6 +20,7 @@ import {
   EncryptCommand,
   GenerateDataKeyCommand,
   GenerateDataKeyWithoutPlaintextCommand,
+  GenerateRandomCommand,
   ReEncryptCommand,
   ScheduleKeyDeletionCommand,
   UpdateCustomKeyStoreCommand,
@@ -215,8 +216,12 @@ describe.skipIf(skipReason !== undefined)(`CloudHSM key stores on SoftHSM2${skip
     await expectAwsError(kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), 'KMSInvalidStateException');
     await expectAwsError(kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId })), 'CustomKeyStoreInvalidStateException');
     await expectAwsError(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: storeId })), 'CustomKeyStoreHasCMKsException');
+    await expectAwsError(kms.send(new GenerateRandomCommand({ NumberOfBytes: 16, CustomKeyStoreId: storeId })), 'CustomKeyStoreInvalidStateException');
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+    // GenerateRandom from the store's token (C_GenerateRandom).
+    expect((await kms.send(new GenerateRandomCommand({ NumberOfBytes: 48, CustomKeyStoreId: storeId }))).Plaintext!.length).toBe(48);
+    await expectAwsError(kms.send(new GenerateRandomCommand({ NumberOfBytes: 16, CustomKeyStoreId: 'cks-00000000000000000' })), 'CustomKeyStoreNotFoundException');
     expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context }))).Plaintext!)).toEqual(plaintext);
   });
 

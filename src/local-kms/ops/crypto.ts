@@ -7,7 +7,7 @@ import { generateKeyPairFor, rsaOaepDecrypt, rsaOaepEncrypt } from '../asym.js';
 import { Checks, validationError } from '../validate.js';
 import type { KeyRecord, MaterialRecord } from '../model.js';
 import type { KmsCore } from '../core.js';
-import { hsmOpenBlob, hsmSealBlob } from '../custom-key-stores.js';
+import { hsmOpenBlob, hsmSealBlob, keyStoreRandom } from '../custom-key-stores.js';
 import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, type Context, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -309,9 +309,7 @@ export async function generateRandom(kms: KmsCore, req: Req, who: Requester): Pr
   refuseRecipient(req);
   // IAM policies alone authorize GenerateRandom (Developer Guide, "AWS KMS permissions").
   kms.authorizeIamOnly(who, 'GenerateRandom');
-  if (req.CustomKeyStoreId !== undefined) {
-    throw err('CustomKeyStoreNotFoundException', `Custom key store ${String(req.CustomKeyStoreId)} does not exist.`);
-  }
+  if (req.CustomKeyStoreId !== undefined) return { Plaintext: keyStoreRandom(kms, String(req.CustomKeyStoreId), num(req.NumberOfBytes)!) };
   return { Plaintext: randomBytes(num(req.NumberOfBytes)!) };
 }
 
