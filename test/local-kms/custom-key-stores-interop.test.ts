@@ -9,7 +9,7 @@ import { CommitmentPolicy, KmsKeyringNode, buildClient } from '@aws-crypto/clien
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, CreateKeyCommand, KMS, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Envelope } from '../../src/index.js';
-import type { LocalKmsServer } from '../../src/local-kms/index.js';
+import { LocalKms, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { startServer } from './helpers.js';
 import { USER_PIN, skipReason, softHsm, type SoftHsm } from './softhsm.js';
 
@@ -63,5 +63,21 @@ describe.skipIf(skipReason !== undefined)(`a CloudHSM-origin key with Envelope a
     const back = await esdk.decrypt(keyring, message);
     expect(Buffer.compare(back.plaintext, b)).toBe(0);
     expect(back.messageHeader.encryptedDataKeys.map((k) => k.providerInfo)).toEqual([keyArn]);
+  });
+
+  it('an in-process LocalKms with `hsms` on the same token; closing it leaves the server logged in', async () => {
+    const local = new LocalKms({ hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'interop' } } });
+    const client = local.client();
+    const { CustomKeyStoreId } = await client.call('CreateCustomKeyStore', { CustomKeyStoreName: 'in-process', CloudHsmClusterId: CLUSTER, KeyStorePassword: USER_PIN, TrustAnchorCertificate: hsm.certificate('inproc') });
+    await client.call('ConnectCustomKeyStore', { CustomKeyStoreId });
+    const { KeyMetadata } = await client.call('CreateKey', { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId });
+    const keyId = (KeyMetadata as { Arn: string }).Arn;
+    const envelope = new Envelope({ kms: { keyId, client }, cache: false });
+    const message = await envelope.encrypt('in process');
+    expect((await envelope.decrypt(message)).plaintext.toString()).toBe('in process');
+    local.close();
+    // The server's session on the same token still works (the token was not logged out under it).
+    const ours = new Envelope({ kms: { keyId: keyArn, client: kms }, cache: false });
+    expect((await ours.decrypt(await ours.encrypt('still here'))).plaintext.toString()).toBe('still here');
   });
 });
