@@ -4,7 +4,7 @@ import type { RegionSet } from './regions.js';
 import type { KeyRecord } from './model.js';
 import type { KmsStore } from './store.js';
 import { canonicalContext, blobHeader, type ParsedBlob } from './blob.js';
-import { TokenError, TokenSession, gcmIv, loadPkcs11, tokenKeyRef, type TokenLocation } from './pkcs11.js';
+import { TokenError, TokenSession, ensurePkcs11, gcmIv, tokenKeyRef, type TokenLocation } from './pkcs11.js';
 import { err } from './ops/util.js';
 
 /**
@@ -217,7 +217,7 @@ export function newKeyStoreId(random: Buffer): string {
 }
 
 export async function ensureBinding(): Promise<void> {
-  await loadPkcs11();
+  await ensurePkcs11();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -287,10 +287,11 @@ export function destroyTokenKey(kms: KmsCore, key: KeyRecord): void {
  * (C_GenerateRandom). Unknown store: CustomKeyStoreNotFoundException; not connected:
  * CustomKeyStoreInvalidStateException (API Reference, GenerateRandom).
  */
-export function keyStoreRandom(kms: KmsCore, storeId: string, n: number): Buffer {
+export function keyStoreRandom(kms: KmsCore, storeId: string, n: number, foreignCaller: boolean): Buffer {
   const reg = registryOf(kms);
   const rec = reg.records.get(storeId);
-  if (!rec || rec.region !== kms.region) throw err('CustomKeyStoreNotFoundException', `Custom key store ${storeId} does not exist.`);
+  // A caller of another account names a key store of its own account, which is not here.
+  if (!rec || rec.region !== kms.region || foreignCaller) throw err('CustomKeyStoreNotFoundException', `Custom key store ${storeId} does not exist.`);
   const conn = reg.connection(storeId);
   if (conn.state !== 'CONNECTED' || !conn.session) {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${storeId} is ${conn.state}; GenerateRandom needs it CONNECTED.`);

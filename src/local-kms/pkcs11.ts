@@ -19,8 +19,15 @@ type Handle = Buffer;
 
 let binding: Promise<Pkcs11Module> | undefined;
 
-/** Loads `pkcs11js` once; rejects with a message telling what to install when it is missing. */
-export function loadPkcs11(): Promise<Pkcs11Module> {
+/**
+ * Loads `pkcs11js` once; rejects with a message telling what to install when it is missing.
+ * (Not exported with its type: the published declarations must not name the optional package.)
+ */
+export async function ensurePkcs11(): Promise<void> {
+  await loadPkcs11();
+}
+
+function loadPkcs11(): Promise<Pkcs11Module> {
   binding ??= import('pkcs11js').then(
     (m) => ((m as { default?: Pkcs11Module }).default ?? m) as Pkcs11Module,
     (e: unknown) => {

@@ -309,7 +309,7 @@ export async function generateRandom(kms: KmsCore, req: Req, who: Requester): Pr
   refuseRecipient(req);
   // IAM policies alone authorize GenerateRandom (Developer Guide, "AWS KMS permissions").
   kms.authorizeIamOnly(who, 'GenerateRandom');
-  if (req.CustomKeyStoreId !== undefined) return { Plaintext: keyStoreRandom(kms, String(req.CustomKeyStoreId), num(req.NumberOfBytes)!) };
+  if (req.CustomKeyStoreId !== undefined) return { Plaintext: keyStoreRandom(kms, String(req.CustomKeyStoreId), num(req.NumberOfBytes)!, kms.isForeign(who)) };
   return { Plaintext: randomBytes(num(req.NumberOfBytes)!) };
 }
 

@@ -41,9 +41,13 @@ function checkCluster(c: Checks, v: unknown): void {
   c.length('cloudHsmClusterId', str(v), 19, 24);
 }
 
-function find(kms: KmsCore, id: string): CustomKeyStoreRecord {
+/**
+ * The caller's key store `id`. Key stores are not shared across accounts ("Cross-account use: No"):
+ * for a caller of another account the id names a key store of its own account, which is not here.
+ */
+function find(kms: KmsCore, id: string, who: Requester): CustomKeyStoreRecord {
   const rec = registryOf(kms).records.get(id);
-  if (!rec || rec.region !== kms.region) throw err('CustomKeyStoreNotFoundException', `Custom key store ${id} does not exist.`);
+  if (!rec || rec.region !== kms.region || kms.isForeign(who)) throw err('CustomKeyStoreNotFoundException', `Custom key store ${id} does not exist.`);
   return rec;
 }
 
@@ -142,7 +146,7 @@ export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Request
   checkStoreId(c, req.CustomKeyStoreId);
   c.done();
   kms.authorizeIamOnly(who, 'ConnectCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId));
+  const rec = find(kms, String(req.CustomKeyStoreId), who);
   const reg = registryOf(kms);
   const conn = reg.connection(rec.id);
   if (conn.state === 'FAILED' || conn.state === 'DISCONNECTING') {
@@ -163,7 +167,7 @@ export async function disconnectCustomKeyStore(kms: KmsCore, req: Req, who: Requ
   checkStoreId(c, req.CustomKeyStoreId);
   c.done();
   kms.authorizeIamOnly(who, 'DisconnectCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId));
+  const rec = find(kms, String(req.CustomKeyStoreId), who);
   const reg = registryOf(kms);
   const conn = reg.connection(rec.id);
   if (conn.state === 'DISCONNECTED' || conn.state === 'DISCONNECTING') {
@@ -226,7 +230,7 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   checkCluster(c, req.CloudHsmClusterId);
   c.done();
   kms.authorizeIamOnly(who, 'UpdateCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId));
+  const rec = find(kms, String(req.CustomKeyStoreId), who);
   if (req.XksProxyUriEndpoint !== undefined || req.XksProxyUriPath !== undefined || req.XksProxyAuthenticationCredential !== undefined || req.XksProxyConnectivity !== undefined || req.XksProxyVpcEndpointServiceName !== undefined) {
     throw err('UnsupportedOperationException', 'External key store settings do not apply to a CloudHSM key store.');
   }
@@ -269,7 +273,7 @@ export async function deleteCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   checkStoreId(c, req.CustomKeyStoreId);
   c.done();
   kms.authorizeIamOnly(who, 'DeleteCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId));
+  const rec = find(kms, String(req.CustomKeyStoreId), who);
   const reg = registryOf(kms);
   const state = reg.connection(rec.id).state;
   if (state !== 'DISCONNECTED') {
@@ -296,7 +300,7 @@ export async function deleteCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
  * token and returns the key record's fields; the record holds no key material (its one material
  * entry has an empty secret: it only gives the ciphertext blob a KeyMaterialId).
  */
-export function checkHsmKeyRequest(kms: KmsCore, req: Req, spec: string, usage: string, origin: string): CustomKeyStoreRecord | undefined {
+export function checkHsmKeyRequest(kms: KmsCore, req: Req, who: Requester, spec: string, usage: string, origin: string): CustomKeyStoreRecord | undefined {
   const storeId = str(req.CustomKeyStoreId);
   if (origin === 'EXTERNAL_KEY_STORE' || req.XksKeyId !== undefined) {
     throw err('UnsupportedOperationException', 'External key stores (EXTERNAL_KEY_STORE) are not supported by the local KMS.');
@@ -304,7 +308,7 @@ export function checkHsmKeyRequest(kms: KmsCore, req: Req, spec: string, usage: 
   if (storeId === undefined && origin !== 'AWS_CLOUDHSM') return undefined;
   if (storeId === undefined) throw validationError('CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.');
   if (origin !== 'AWS_CLOUDHSM') throw validationError(`Origin must be AWS_CLOUDHSM to create a KMS key in custom key store ${storeId}; it is ${origin}.`);
-  const rec = find(kms, storeId);
+  const rec = find(kms, storeId, who);
   if (spec !== 'SYMMETRIC_DEFAULT' || usage !== 'ENCRYPT_DECRYPT') {
     throw err('UnsupportedOperationException', `KMS keys in a custom key store must be symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT), not ${spec} ${usage}.`);
   }

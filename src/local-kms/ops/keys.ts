@@ -71,7 +71,7 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     );
   }
   // CloudHSM key stores (ops/custom-key-stores.ts); external key stores are refused there.
-  const keyStore = checkHsmKeyRequest(kms, req, spec, usage, origin);
+  const keyStore = checkHsmKeyRequest(kms, req, who, spec, usage, origin);
   // Past that check the origin is one the local KMS makes keys of.
   const keyOrigin = origin as KeyRecord['origin'];
   checkTagRules(tags, []);
