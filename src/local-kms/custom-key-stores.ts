@@ -103,9 +103,16 @@ export class KeyStoreRegistry {
       return;
     }
     try {
-      c.session = await TokenSession.open(hsm, r.password);
+      const session = await TokenSession.open(hsm, r.password);
+      // Disconnected (or deleted) while the session was being opened: that request wins.
+      if (c.state !== 'CONNECTING' || this.connections.get(r.id) !== c) {
+        session.close();
+        return;
+      }
+      c.session = session;
       c.state = 'CONNECTED';
     } catch (e) {
+      if (c.state !== 'CONNECTING') return;
       c.state = 'FAILED';
       c.errorCode = connectionErrorCode(e);
     }

@@ -80,4 +80,23 @@ describe.skipIf(skipReason !== undefined)(`a CloudHSM-origin key with Envelope a
     const ours = new Envelope({ kms: { keyId: keyArn, client: kms }, cache: false });
     expect((await ours.decrypt(await ours.encrypt('still here'))).plaintext.toString()).toBe('still here');
   });
+
+  it('concurrent Connect and Disconnect: the request answered last decides (a Disconnect during the connection wins)', async () => {
+    const local = new LocalKms({ hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'interop' } } });
+    try {
+      const client = local.client();
+      const { CustomKeyStoreId } = await client.call('CreateCustomKeyStore', { CustomKeyStoreName: 'race', CloudHsmClusterId: CLUSTER, KeyStorePassword: USER_PIN, TrustAnchorCertificate: hsm.certificate('race') });
+      const state = async () => ((await client.call('DescribeCustomKeyStores', { CustomKeyStoreId })).CustomKeyStores as Array<{ ConnectionState: string }>)[0]!.ConnectionState;
+      await Promise.all([client.call('ConnectCustomKeyStore', { CustomKeyStoreId }), client.call('ConnectCustomKeyStore', { CustomKeyStoreId })]);
+      expect(await state()).toBe('CONNECTED');
+      await client.call('DisconnectCustomKeyStore', { CustomKeyStoreId });
+      const connecting = client.call('ConnectCustomKeyStore', { CustomKeyStoreId });
+      await client.call('DisconnectCustomKeyStore', { CustomKeyStoreId });
+      await connecting;
+      expect(await state()).toBe('DISCONNECTED');
+      await expect(client.call('CreateKey', { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId })).rejects.toMatchObject({ name: 'CustomKeyStoreInvalidStateException' });
+    } finally {
+      local.close();
+    }
+  });
 });

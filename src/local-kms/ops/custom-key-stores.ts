@@ -153,12 +153,20 @@ export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Request
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${conn.state}; disconnect it (DisconnectCustomKeyStore) before connecting it again.`);
   }
   if (conn.state === 'CONNECTED' || conn.state === 'CONNECTING') return {};
-  await requireBinding();
-  if (!rec.connect) {
-    reg.records.set(rec.id, { ...rec, connect: true });
-    reg.save();
+  // CONNECTING before the first await: a concurrent Connect returns at once, and a concurrent
+  // Disconnect is valid (and wins: reg.connect then closes the session it opened).
+  conn.state = 'CONNECTING';
+  try {
+    await requireBinding();
+    if (!rec.connect) {
+      reg.records.set(rec.id, { ...rec, connect: true });
+      reg.save();
+    }
+  } catch (e) {
+    if (conn.state === 'CONNECTING') conn.state = 'DISCONNECTED';
+    throw e;
   }
-  await reg.connect(reg.records.get(rec.id)!);
+  if (conn.state === 'CONNECTING') await reg.connect(reg.records.get(rec.id)!);
   return {};
 }
 
