@@ -176,9 +176,11 @@ export class LocalKmsService extends KmsCore {
     core.inflight++;
     try {
       core.checkGrantTokens(req.GrantTokens);
+      // Key stores left CONNECTED by the last run are reconnected first (once), so their keys'
+      // deletions below can reach the token.
+      await keyStoresReady(core);
       // Every Region, twice: a replica's deletion starts its primary's waiting period, which may be
       // over already (multi-region.ts replicaGone), and a primary's rotation reaches its replicas.
-      await keyStoresReady(core); // reconnects persisted CONNECTED key stores, once
       for (let pass = 0; pass < 2; pass++) for (const c of this.regions.all()) c.tick();
       const out = await op(core, req, { caller, origin });
       recordUsage(core, operation, out); // GetKeyLastUsage (ops/usage.ts): successful operations only
