@@ -55,6 +55,12 @@ function u32(n: number): Buffer {
   return b;
 }
 
+/** The blob header (version, key id, material id), also the start of the AAD. */
+export function blobHeader(keyId: string, materialId: string): Buffer {
+  const version = isMultiRegionKeyId(keyId) ? MRK_BLOB_VERSION : BLOB_VERSION;
+  return Buffer.concat([Buffer.from([version]), keyIdBytes(keyId), Buffer.from(materialId, 'hex')]);
+}
+
 export function sealBlob(
   keyId: string,
   materialId: string,
@@ -62,8 +68,7 @@ export function sealBlob(
   plaintext: Uint8Array,
   context: Readonly<Record<string, string>> | undefined,
 ): Buffer {
-  const version = isMultiRegionKeyId(keyId) ? MRK_BLOB_VERSION : BLOB_VERSION;
-  const header = Buffer.concat([Buffer.from([version]), keyIdBytes(keyId), Buffer.from(materialId, 'hex')]);
+  const header = blobHeader(keyId, materialId);
   const iv = randomBytes(IV);
   const cipher = createCipheriv('aes-256-gcm', material, iv);
   cipher.setAAD(Buffer.concat([header, canonicalContext(context)]));

@@ -66,6 +66,12 @@ Options:
                          eu-west-1), each Region with its own keys, aliases and ARNs;
                          multi-Region keys (create-key --multi-region, ReplicateKey) span them.
                          A data directory's own keys stay in the Region it was created with
+  --hsm CLUSTER=LIB:TOKEN
+                         a PKCS#11 token that CreateCustomKeyStore can name as CloudHSM cluster
+                         CLUSTER (cluster- + 11-16 letters/digits), e.g.
+                         --hsm cluster-1234567890a=/usr/lib/softhsm/libsofthsm2.so:kms-token
+                         (repeatable; the token's user PIN is the key store password; needs
+                         the optional dependency pkcs11js: npm install pkcs11js)
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 
@@ -102,7 +108,18 @@ const OPTION_SPECS: Record<string, ValueOptionSpec> = Object.fromEntries([
   ...Object.keys(VALUE_OPTIONS).map((o) => [o.slice(2), { type: 'string' }] as const),
   ...Object.keys(FLAG_OPTIONS).map((o) => [o.slice(2), { type: 'boolean' }] as const),
   ['help', { type: 'boolean', short: 'h' }] as const,
+  ['hsm', { type: 'string' }] as const,
 ]);
+
+/** `--hsm cluster-x=/path/lib.so:token-label`: the token label is after the last colon. */
+export function parseHsmArg(value: string): [string, { module: string; tokenLabel: string }] {
+  const eq = value.indexOf('=');
+  const colon = value.lastIndexOf(':');
+  if (eq <= 0 || colon <= eq + 1 || colon === value.length - 1) {
+    throw new LocalKmsUsageError(`--hsm must be CLUSTER=PKCS11_LIBRARY:TOKEN_LABEL, got ${JSON.stringify(value)}`);
+  }
+  return [value.slice(0, eq), { module: value.slice(eq + 1, colon), tokenLabel: value.slice(colon + 1) }];
+}
 
 export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOptions | 'help' {
   if (argv.includes('-h') || argv.includes('--help')) return 'help';
@@ -120,6 +137,15 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
     if (Object.hasOwn(FLAG_OPTIONS, name)) {
       if (eq > 0) throw new LocalKmsUsageError(`${name} takes no value`);
       opts[FLAG_OPTIONS[name]!] = true;
+      continue;
+    }
+    if (name === '--hsm') {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === '') throw new LocalKmsUsageError('--hsm needs a value');
+      const [cluster, token] = parseHsmArg(value);
+      const hsms = (opts.hsms ??= {}) as Record<string, unknown>;
+      if (Object.hasOwn(hsms, cluster)) throw new LocalKmsUsageError(`--hsm ${cluster} is given twice`);
+      hsms[cluster] = token;
       continue;
     }
     const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;

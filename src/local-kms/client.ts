@@ -24,6 +24,8 @@ export interface LocalKmsOptions {
   maxGrantsPerKey?: number;
   /** Milliseconds a replica made by ReplicateKey stays `Creating`; default 0. */
   replicaCreationMs?: number;
+  /** PKCS#11 tokens CreateCustomKeyStore can name as CloudHSM clusters (LocalKmsServiceOptions.hsms). */
+  hsms?: LocalKmsServiceOptions['hsms'];
 }
 
 export interface LocalKmsClientOptions {
@@ -68,6 +70,7 @@ export class LocalKms {
     if (options.region !== undefined) o.region = options.region;
     if (options.maxGrantsPerKey !== undefined) o.maxGrantsPerKey = options.maxGrantsPerKey;
     if (options.replicaCreationMs !== undefined) o.replicaCreationMs = options.replicaCreationMs;
+    if (options.hsms !== undefined) o.hsms = options.hsms;
     this.service = new LocalKmsService(o);
   }
 

@@ -14,9 +14,10 @@ import { DAY_MS, err, newSymmetricMaterial, type KmsResponse, type Req } from '.
 import { checkRegionName, partitionOfRegion, type RegionSet } from './regions.js';
 import { flushUsage, startUsageTracking, usageFields } from './ops/usage.js';
 import { isReplica, multiRegionConfiguration, replicaGone, syncReplicas } from './multi-region.js';
+import { destroyTokenKey, keyStoreMetadata, keyUnavailable, type HsmConfig } from './custom-key-stores.js';
 
 /** Key states (API Reference, KeyMetadata `KeyState`); Updating is never shown (see multi-region.ts). */
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Creating';
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Creating' | 'Unavailable';
 
 /**
  * The state and shared rules of the local KMS: keys and aliases with their store, the clock and the
@@ -65,6 +66,13 @@ export interface LocalKmsServiceOptions {
    * the service clock); requests go on. Default: a process warning naming the key and the task.
    */
   onBackgroundError?: (error: unknown, where: { keyId: string; task: BackgroundTask }) => void;
+  /**
+   * The "CloudHSM clusters" CreateCustomKeyStore can name: cluster id (`cluster-` + 11-16
+   * letters/digits) → a PKCS#11 token { module: library path, tokenLabel, trustAnchor?: PEM }.
+   * Keys of those key stores live in the token (custom-key-stores.ts); the optional peer
+   * dependency `pkcs11js` is loaded the first time one is used. Default: none.
+   */
+  hsms?: Record<string, HsmConfig>;
 }
 
 export type BackgroundTask = 'deletion' | 'imported material expiry' | 'import parameters expiry' | 'automatic rotation';
@@ -315,6 +323,7 @@ export class KmsCore {
     // Aliases first: a crash in between leaves a key without aliases, never an alias without its key
     // (and a dangling alias would be dropped at start-up anyway).
     if (remaining.size !== this.aliases.size) this.commitAliases(remaining);
+    destroyTokenKey(this, key);
     this.store.deleteKey(key.keyId);
     this.keys.delete(key.keyId);
     for (const m of key.materials) m.secret.fill(0);
@@ -333,6 +342,8 @@ export class KmsCore {
     if (key.pendingReplicaDeletion === true) return 'PendingReplicaDeletion';
     if (key.creatingUntil !== undefined && this.clock() < key.creatingUntil) return 'Creating';
     if (key.origin === 'EXTERNAL' && key.materials.length === 0) return 'PendingImport';
+    // A key whose custom key store is not connected (API Reference, KeyMetadata KeyState).
+    if (keyUnavailable(this, key)) return 'Unavailable';
     return key.enabled ? 'Enabled' : 'Disabled';
   }
 
@@ -622,6 +633,7 @@ export class KmsCore {
     if (key.origin === 'EXTERNAL' && key.imported?.expirationModel && key.materials.length > 0) {
       md.ExpirationModel = key.imported.expirationModel;
     }
+    Object.assign(md, keyStoreMetadata(this, key));
     md.KeyManager = 'CUSTOMER';
     md.CustomerMasterKeySpec = key.keySpec;
     md.KeySpec = key.keySpec;

@@ -56,7 +56,13 @@ export interface KeyRecord {
   description: string;
   keyUsage: KeyUsage;
   keySpec: KeySpec;
-  origin: 'AWS_KMS' | 'EXTERNAL';
+  origin: 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM';
+  /**
+   * Keys in a CloudHSM key store (custom-key-stores.ts): the key store's id. The key's AES key is
+   * a token object (pkcs11.ts tokenKeyRef: CKA_ID = the key id's bytes); `materials` then holds one
+   * entry with an empty secret, which only names the KeyMaterialId of its ciphertexts.
+   */
+  customKeyStoreId?: string;
   /** The EnableKey/DisableKey switch; the visible KeyState also depends on deletion and import. */
   enabled: boolean;
   deletionDate?: number;

@@ -329,7 +329,8 @@ const CREATE_KEY_KEYS = ['kms:KeySpec', 'kms:KeyUsage', 'kms:KeyOrigin', 'kms:Mu
  * it), "Controlling access to tags" (aws:RequestTag, aws:TagKeys), "Controlling access to aliases"
  * (no condition keys for the alias). kms:CallerAccount is documented for KMS key resource and
  * custom key store operations only, so these requests carry the global and principal keys without it.
- * Custom key store operations (also IAM-only) are not here: the local KMS does not model them.
+ * Custom key store operations are IAM-only too ("AWS KMS permissions": Policy type "IAM policy"),
+ * on the account's resource; their kms:CallerAccount is not modelled (as for the others).
  */
 export const IAM_ONLY_ACTION_KEYS: Readonly<Record<string, IamOnlyKeys>> = {
   CreateKey: {
@@ -351,6 +352,12 @@ export const IAM_ONLY_ACTION_KEYS: Readonly<Record<string, IamOnlyKeys>> = {
   'CreateAlias on the alias': { action: 'kms:CreateAlias', resource: 'alias', required: [], optional: [] },
   'UpdateAlias on the alias': { action: 'kms:UpdateAlias', resource: 'alias', required: [], optional: [] },
   'DeleteAlias on the alias': { action: 'kms:DeleteAlias', resource: 'alias', required: [], optional: [] },
+  CreateCustomKeyStore: { action: 'kms:CreateCustomKeyStore', resource: 'account', required: [], optional: [] },
+  ConnectCustomKeyStore: { action: 'kms:ConnectCustomKeyStore', resource: 'account', required: [], optional: [] },
+  DisconnectCustomKeyStore: { action: 'kms:DisconnectCustomKeyStore', resource: 'account', required: [], optional: [] },
+  DescribeCustomKeyStores: { action: 'kms:DescribeCustomKeyStores', resource: 'account', required: [], optional: [] },
+  UpdateCustomKeyStore: { action: 'kms:UpdateCustomKeyStore', resource: 'account', required: [], optional: [] },
+  DeleteCustomKeyStore: { action: 'kms:DeleteCustomKeyStore', resource: 'account', required: [], optional: [] },
 };
 
 export interface IamOnlyInput {

@@ -1,3 +1,4 @@
+import type { LocalKmsServiceOptions } from './core.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -73,6 +74,8 @@ export interface LocalKmsServerOptions {
    * console's Host/Origin/CSRF checks can act as any principal of the principals file.
    */
   console?: boolean;
+  /** CloudHSM "clusters" (PKCS#11 tokens) custom key stores can use; see LocalKmsServiceOptions.hsms. */
+  hsms?: LocalKmsServiceOptions['hsms'];
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
   /** Milliseconds a client has to send all request headers (slowloris guard); default 10 000. */
@@ -122,6 +125,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
     ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.replicaCreationMs !== undefined ? { replicaCreationMs: options.replicaCreationMs } : {}),
+    ...(options.hsms !== undefined ? { hsms: options.hsms } : {}),
   });
 
   const ctx: HandlerContext = {

@@ -19,6 +19,8 @@ import { reconcileMultiRegionKeys } from './multi-region.js';
 import type { LocalKmsServiceOptions } from './core.js';
 import * as kem from './ops/kem.js';
 import { getKeyLastUsage, recordUsage } from './ops/usage.js';
+import * as keyStores from './ops/custom-key-stores.js';
+import { closeKeyStores, configureKeyStores, keyStoresReady, parseHsmOption } from './custom-key-stores.js';
 
 export type { LocalKmsServiceOptions, BackgroundTask } from './core.js';
 export type { KmsResponse } from './ops/util.js';
@@ -34,14 +36,7 @@ export type { KmsResponse } from './ops/util.js';
  */
 
 /** Operations AWS KMS has that this model does not: answered with UnsupportedOperationException. */
-export const UNSUPPORTED_OPERATIONS = [
-  'CreateCustomKeyStore',
-  'ConnectCustomKeyStore',
-  'DeleteCustomKeyStore',
-  'DescribeCustomKeyStores',
-  'DisconnectCustomKeyStore',
-  'UpdateCustomKeyStore',
-];
+export const UNSUPPORTED_OPERATIONS: string[] = [];
 
 type Handler = (kms: KmsCore, input: Req, who: Requester) => Promise<KmsResponse>;
 
@@ -97,6 +92,12 @@ const OPERATIONS: Record<string, Handler> = {
   RevokeGrant: grants.revokeGrant,
   ReplicateKey: multiRegion.replicateKey,
   UpdatePrimaryRegion: multiRegion.updatePrimaryRegion,
+  CreateCustomKeyStore: keyStores.createCustomKeyStore,
+  ConnectCustomKeyStore: keyStores.connectCustomKeyStore,
+  DisconnectCustomKeyStore: keyStores.disconnectCustomKeyStore,
+  DescribeCustomKeyStores: keyStores.describeCustomKeyStores,
+  UpdateCustomKeyStore: keyStores.updateCustomKeyStore,
+  DeleteCustomKeyStore: keyStores.deleteCustomKeyStore,
 };
 
 export const SUPPORTED_OPERATIONS: readonly string[] = Object.keys(OPERATIONS);
@@ -124,6 +125,7 @@ export class LocalKmsService extends KmsCore {
       }
       for (const region of this.store.otherRegions?.() ?? []) if (this.regions.serves(region)) this.regions.core(region);
       reconcileMultiRegionKeys(this.regions);
+      configureKeyStores(this.regions, this.store, parseHsmOption(options.hsms));
     } catch (e) {
       this.store.close();
       throw e;
@@ -146,6 +148,7 @@ export class LocalKmsService extends KmsCore {
   }
 
   override close(): void {
+    if (this.regions) closeKeyStores(this.regions);
     for (const core of this.regions.all()) if (core !== this) core.close();
     super.close();
   }
@@ -173,6 +176,9 @@ export class LocalKmsService extends KmsCore {
     core.inflight++;
     try {
       core.checkGrantTokens(req.GrantTokens);
+      // Key stores left CONNECTED by the last run are reconnected first (once), so their keys'
+      // deletions below can reach the token.
+      await keyStoresReady(core);
       // Every Region, twice: a replica's deletion starts its primary's waiting period, which may be
       // over already (multi-region.ts replicaGone), and a primary's rotation reaches its replicas.
       for (let pass = 0; pass < 2; pass++) for (const c of this.regions.all()) c.tick();

@@ -85,6 +85,19 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   GenerateDataKeyPair: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
   GenerateDataKeyPairWithoutPlaintext: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
   GenerateRandom: { NumberOfBytes: I, CustomKeyStoreId: S },
+  // Custom key stores (ops/custom-key-stores.ts); the XKS members are decoded to be refused.
+  CreateCustomKeyStore: {
+    CustomKeyStoreName: S, CloudHsmClusterId: S, TrustAnchorCertificate: S, KeyStorePassword: S, CustomKeyStoreType: S,
+    XksProxyUriEndpoint: S, XksProxyUriPath: S, XksProxyVpcEndpointServiceName: S, XksProxyConnectivity: S,
+  },
+  ConnectCustomKeyStore: { CustomKeyStoreId: S },
+  DisconnectCustomKeyStore: { CustomKeyStoreId: S },
+  DeleteCustomKeyStore: { CustomKeyStoreId: S },
+  DescribeCustomKeyStores: { CustomKeyStoreId: S, CustomKeyStoreName: S, Limit: I, Marker: S },
+  UpdateCustomKeyStore: {
+    CustomKeyStoreId: S, NewCustomKeyStoreName: S, KeyStorePassword: S, CloudHsmClusterId: S,
+    XksProxyUriEndpoint: S, XksProxyUriPath: S, XksProxyVpcEndpointServiceName: S, XksProxyConnectivity: S,
+  },
   Sign: { ...crypto, Message: BL, MessageType: S, SigningAlgorithm: S },
   Verify: { ...crypto, Message: BL, MessageType: S, Signature: BL, SigningAlgorithm: S },
   GetPublicKey: { KeyId: S, GrantTokens: LIST },

@@ -16,6 +16,7 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 import { DirLock } from './dir-lock.js';
 import { REGION_PATTERN } from './regions.js';
 import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './model.js';
+import type { CustomKeyStoreRecord } from './custom-key-stores.js';
 
 /**
  * Persistence of the local KMS.
@@ -26,6 +27,8 @@ import type { AliasRecord, KeyRecord, MaterialRecord, PendingImport } from './mo
  *   keys/<uuid>.json    one key: metadata in clear, every secret sealed (AES-256-GCM under a
  *                       key derived from the root key, AAD = key id + purpose + id)
  *   aliases.json        all aliases
+ *   custom-key-stores.json  CloudHSM key stores of every Region (custom-key-stores.ts), each
+ *                       password sealed like key material (AAD = store id + purpose)
  *   home-region         the Region whose keys/ and aliases.json these are (written at first start)
  *   regions/<region>/   keys/ and aliases.json of every other Region (multi-Region keys)
  *   lock                the process instance that owns the directory (pid + start id, dir-lock.ts)
@@ -57,6 +60,9 @@ export interface KmsStore {
    * (then recorded). Stores without it belong to whatever Region they are opened for.
    */
   homeRegion?(fallback: string): string;
+  /** Custom key stores (every Region's; kept by the home store). Stores without them keep them in memory. */
+  loadCustomKeyStores?(): CustomKeyStoreRecord[];
+  putCustomKeyStores?(records: CustomKeyStoreRecord[]): void;
 }
 
 const CHECK_TEXT = 'kms-envelope local-kms root key check v1';
@@ -302,6 +308,20 @@ export class FileStore implements KmsStore {
     this.assertOpen();
     this.makeDirs();
     this.writeAtomic(join(this.dir, 'aliases.json'), Buffer.from(JSON.stringify({ version: FORMAT_VERSION, aliases })));
+  }
+
+  loadCustomKeyStores(): CustomKeyStoreRecord[] {
+    const file = join(this.dir, 'custom-key-stores.json');
+    if (!existsSync(file)) return [];
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { version: number; stores: Array<Omit<CustomKeyStoreRecord, 'password'> & { sealedPassword: string }> };
+    if (doc.version !== FORMAT_VERSION) throw new Error(`unsupported custom-key-stores.json version ${doc.version}`);
+    return doc.stores.map(({ sealedPassword, ...r }) => ({ ...r, password: this.root.openBytes(sealedPassword, `${r.id}|keystore-password`).toString('utf8') }));
+  }
+
+  putCustomKeyStores(records: CustomKeyStoreRecord[]): void {
+    this.assertOpen();
+    const stores = records.map(({ password, ...r }) => ({ ...r, sealedPassword: this.root.sealBytes(Buffer.from(password, 'utf8'), `${r.id}|keystore-password`) }));
+    this.writeAtomic(join(this.dir, 'custom-key-stores.json'), Buffer.from(JSON.stringify({ version: FORMAT_VERSION, stores })));
   }
 
   fingerprint(keyId: string, material: Buffer): string {

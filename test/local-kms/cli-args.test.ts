@@ -28,3 +28,16 @@ it('--console is a flag; with a non-loopback --host it is a usage error (exit 2)
   }
   expect(err).toMatch(/console needs a loopback host/);
 });
+
+it('--hsm CLUSTER=LIBRARY:TOKEN (repeatable) names the PKCS#11 tokens custom key stores can use', () => {
+  expect(parseLocalKmsArgs(['--hsm', 'cluster-1234567890a=/usr/lib/softhsm/libsofthsm2.so:kms-token', '--hsm=cluster-bbbbbbbbbbb=/opt/c:d/lib.so:t2'])).toMatchObject({
+    hsms: {
+      'cluster-1234567890a': { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'kms-token' },
+      'cluster-bbbbbbbbbbb': { module: '/opt/c:d/lib.so', tokenLabel: 't2' },
+    },
+  });
+  expect(() => parseLocalKmsArgs(['--hsm', 'cluster-1234567890a'])).toThrow(/--hsm must be CLUSTER=PKCS11_LIBRARY:TOKEN_LABEL/);
+  expect(() => parseLocalKmsArgs(['--hsm', 'cluster-1234567890a=/lib.so:'])).toThrow(/--hsm must be/);
+  expect(() => parseLocalKmsArgs(['--hsm', 'c=/a:b', '--hsm', 'c=/d:e'])).toThrow(/given twice/);
+  expect(() => parseLocalKmsArgs(['--hsm'])).toThrow(/--hsm needs a value/);
+});

@@ -177,6 +177,13 @@ function everyOperation(key: { Arn: string }, grantId: string, ciphertext: Uint8
     ListAliases: [{}, 'OK'],
     GenerateRandom: [{ NumberOfBytes: 16 }, 'OK'],
     ListRetirableGrants: [{ RetiringPrincipal: `arn:aws:iam::${OTHER}:root` }, 'OK'],
+    // Custom key stores: "Cross-account use: No"; a store id names one of the caller's account.
+    CreateCustomKeyStore: [{ CustomKeyStoreName: 'theirs', CloudHsmClusterId: 'cluster-1234567890a', KeyStorePassword: 'password-1', TrustAnchorCertificate: 'x' }, 'UnsupportedOperationException'],
+    DescribeCustomKeyStores: [{}, 'OK'],
+    ConnectCustomKeyStore: [{ CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'CustomKeyStoreNotFoundException'],
+    DisconnectCustomKeyStore: [{ CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'CustomKeyStoreNotFoundException'],
+    UpdateCustomKeyStore: [{ CustomKeyStoreId: 'cks-1234567890abcdef0', NewCustomKeyStoreName: 'n' }, 'CustomKeyStoreNotFoundException'],
+    DeleteCustomKeyStore: [{ CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'CustomKeyStoreNotFoundException'],
     // Effective across accounts.
     DescribeKey: [{ KeyId: arn }, 'OK'],
     GetKeyRotationStatus: [{ KeyId: arn }, 'OK'],

@@ -24,11 +24,14 @@ function readmeUnsupported(): Map<string, string> {
   const at = readme.indexOf(marker);
   if (at < 0) throw new Error('README.md has no unsupported-operations table');
   const rows = new Map<string, string>();
+  let inTable = false;
   for (const line of readme.slice(at + marker.length).split('\n').slice(1)) {
     if (!line.startsWith('|')) {
-      if (rows.size > 0) break;
+      // The table ends at its first non-table line, even when it lists no operation.
+      if (inTable) break;
       continue;
     }
+    inTable = true;
     const m = /^\| `(\w+)` \| (.+) \|$/.exec(line.trim());
     if (m) rows.set(m[1]!, m[2]!);
   }

@@ -10,6 +10,7 @@ import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { LocalKms } from '../../src/local-kms/index.js';
 import { pqLoaded } from '../../src/local-kms/pq.js';
+import { pkcs11Loaded } from '../../src/local-kms/pkcs11.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -41,6 +42,8 @@ async function importsOf(entry: string, pkg: RegExp): Promise<Array<{ from: stri
 const NOBLE = /^@noble\//;
 const DYNAMODB = /^@aws-sdk\/client-dynamodb$/;
 const DDB_STORAGE = 'src/branch-key-store-dynamodb/';
+/** The PKCS#11 binding (a native addon) of the CloudHSM key stores: an optional peer dependency. */
+const PKCS11 = /^pkcs11js$/;
 
 describe('module graph', () => {
   it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts'])('%s never reaches @noble/*', async (entry) => {
@@ -84,6 +87,27 @@ describe('module graph', () => {
       expect(f.kind, `${f.from} → ${f.path}`).toBe('dynamic-import');
       expect(['src/local-kms/pq.ts', 'src/local-kms/eddsa.ts']).toContain(f.from);
     }
+  });
+
+  it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts', 'src/cli/main.ts'])('%s never reaches pkcs11js statically', async (entry) => {
+    for (const f of await importsOf(entry, PKCS11)) expect(f.kind, `${f.from} → ${f.path}`).toBe('dynamic-import');
+    if (entry !== 'src/cli/main.ts') expect(await importsOf(entry, PKCS11)).toEqual([]);
+  });
+
+  it('the local KMS reaches pkcs11js through one dynamic import, in pkcs11.ts', async () => {
+    const found = await importsOf('src/local-kms/index.ts', PKCS11);
+    expect(found).toEqual([{ from: 'src/local-kms/pkcs11.ts', path: 'pkcs11js', kind: 'dynamic-import' }]);
+  });
+
+  it('a local KMS without custom key stores never loads the PKCS#11 binding', async () => {
+    const kms = new LocalKms();
+    const client = kms.client();
+    const { KeyMetadata } = await client.call('CreateKey', {});
+    const { CiphertextBlob } = await client.call('Encrypt', { KeyId: (KeyMetadata as { KeyId: string }).KeyId, Plaintext: Buffer.from('x') });
+    await client.call('Decrypt', { CiphertextBlob });
+    await client.call('DescribeCustomKeyStores', {});
+    expect(pkcs11Loaded()).toBe(false);
+    kms.close();
   });
 
   it('a local KMS that never sees an ML-KEM/ML-DSA key does not load the PQ implementation', async () => {

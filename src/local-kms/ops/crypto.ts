@@ -5,8 +5,9 @@ import { KEY_PAIR_SPECS, KEY_SPECS, encryptionAlgorithmsFor, rsaOaepMaxPlaintext
 import { openBlob, parseBlob, sealBlob } from '../blob.js';
 import { generateKeyPairFor, rsaOaepDecrypt, rsaOaepEncrypt } from '../asym.js';
 import { Checks, validationError } from '../validate.js';
-import type { KeyRecord } from '../model.js';
+import type { KeyRecord, MaterialRecord } from '../model.js';
 import type { KmsCore } from '../core.js';
+import { hsmOpenBlob, hsmSealBlob, keyStoreRandom } from '../custom-key-stores.js';
 import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, type Context, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -16,6 +17,12 @@ import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, t
  */
 
 const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'];
+
+/** A symmetric ciphertext blob under `m`; for a key in a CloudHSM key store AES-GCM runs in its token. */
+function sealWith(kms: KmsCore, key: KeyRecord, m: MaterialRecord, plaintext: Uint8Array, context: Context | undefined): Buffer {
+  if (key.customKeyStoreId !== undefined) return hsmSealBlob(kms, key, m.id, plaintext, context);
+  return sealBlob(key.keyId, m.id, m.secret, plaintext, context);
+}
 
 /** Checks shared by Encrypt and the ReEncrypt destination; returns the ciphertext. */
 function encryptWith(kms: KmsCore, 
@@ -32,7 +39,7 @@ function encryptWith(kms: KmsCore,
   }
   if (key.keySpec === 'SYMMETRIC_DEFAULT') {
     const m = kms.currentMaterial(key);
-    return { blob: sealBlob(key.keyId, m.id, m.secret, plaintext, context), materialId: m.id };
+    return { blob: sealWith(kms, key, m, plaintext, context), materialId: m.id };
   }
   if (context && Object.keys(context).length > 0) {
     throw validationError('EncryptionContext is not supported with asymmetric KMS keys.');
@@ -96,7 +103,7 @@ function decryptWith(
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   const material = key.materials.find((m) => m.id === parsed.materialId);
-  const plaintext = material ? openBlob(parsed, material.secret, context) : undefined;
+  const plaintext = !material ? undefined : key.customKeyStoreId !== undefined ? hsmOpenBlob(kms, key, parsed, context) : openBlob(parsed, material.secret, context);
   if (!plaintext) throw invalidCiphertext();
   return { key, plaintext, materialId: parsed.materialId };
 }
@@ -235,7 +242,7 @@ async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, o
   kms.dryRun(req);
   const plaintext = randomBytes(length);
   const m = kms.currentMaterial(key);
-  const out: KmsResponse = { CiphertextBlob: sealBlob(key.keyId, m.id, m.secret, plaintext, context) };
+  const out: KmsResponse = { CiphertextBlob: sealWith(kms, key, m, plaintext, context) };
   if (withPlaintext) out.Plaintext = plaintext;
   else plaintext.fill(0);
   out.KeyId = key.arn;
@@ -276,7 +283,7 @@ async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: strin
   kms.dryRun(req);
   const pair = await generateKeyPairFor(pairSpec);
   const m = kms.currentMaterial(key);
-  const out: KmsResponse = { PrivateKeyCiphertextBlob: sealBlob(key.keyId, m.id, m.secret, pair.privateKey, context) };
+  const out: KmsResponse = { PrivateKeyCiphertextBlob: sealWith(kms, key, m, pair.privateKey, context) };
   if (withPlaintext) out.PrivateKeyPlaintext = pair.privateKey;
   else pair.privateKey.fill(0);
   out.PublicKey = pair.publicKey;
@@ -302,9 +309,7 @@ export async function generateRandom(kms: KmsCore, req: Req, who: Requester): Pr
   refuseRecipient(req);
   // IAM policies alone authorize GenerateRandom (Developer Guide, "AWS KMS permissions").
   kms.authorizeIamOnly(who, 'GenerateRandom');
-  if (req.CustomKeyStoreId !== undefined) {
-    throw err('CustomKeyStoreNotFoundException', `Custom key store ${String(req.CustomKeyStoreId)} does not exist.`);
-  }
+  if (req.CustomKeyStoreId !== undefined) return { Plaintext: keyStoreRandom(kms, String(req.CustomKeyStoreId), num(req.NumberOfBytes)!, kms.isForeign(who)) };
   return { Plaintext: randomBytes(num(req.NumberOfBytes)!) };
 }
 

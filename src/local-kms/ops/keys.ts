@@ -10,6 +10,7 @@ import type { KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkTagRules, checkTagShapes } from './aliases-tags.js';
 import { isReplica, liveReplicas, syncReplicas } from '../multi-region.js';
+import { checkHsmKeyRequest, generateHsmKey } from './custom-key-stores.js';
 import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMaterial, num, requireKeyId, str, withPage, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -69,19 +70,17 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
       `The local KMS serves account ${kms.accountId} only; CreateKey by a principal of account ${who.caller.account} would create a key in that account.`,
     );
   }
-  if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
-    throw err('UnsupportedOperationException', `Origin ${origin} is not supported by the local KMS.`);
-  }
-  if (req.CustomKeyStoreId !== undefined || req.XksKeyId !== undefined) {
-    throw err('UnsupportedOperationException', 'Custom key stores are not supported by the local KMS.');
-  }
+  // CloudHSM key stores (ops/custom-key-stores.ts); external key stores are refused there.
+  const keyStore = checkHsmKeyRequest(kms, req, who, spec, usage, origin);
+  // Past that check the origin is one the local KMS makes keys of.
+  const keyOrigin = origin as KeyRecord['origin'];
   checkTagRules(tags, []);
   const multiRegion = req.MultiRegion === true;
   // Multi-Region keys have ids `mrk-` + 32 hex digits (Developer Guide, "Multi-Region key identifiers").
   const keyId = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
   const arn = kms.keyArn(keyId);
   const mrk = multiRegion ? { primaryRegion: kms.region } : undefined;
-  const policy = newKeyPolicy(kms, req, who, { arn, keySpec: spec, keyUsage: usage, origin, ...(mrk ? { multiRegion: mrk } : {}) });
+  const policy = newKeyPolicy(kms, req, who, { arn, keySpec: spec, keyUsage: usage, origin: keyOrigin, ...(mrk ? { multiRegion: mrk } : {}) });
   const now = kms.clock();
   const key: KeyRecord = {
     keyId,
@@ -90,7 +89,7 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     description: str(req.Description) ?? '',
     keyUsage: usage,
     keySpec: spec,
-    origin,
+    origin: keyOrigin,
     enabled: true,
     policy,
     tags: tags.map((t) => ({ TagKey: t.TagKey, TagValue: t.TagValue })),
@@ -99,6 +98,18 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     onDemandRotations: 0,
     ...(mrk ? { multiRegion: mrk } : {}),
   };
+  if (keyStore) {
+    key.origin = 'AWS_CLOUDHSM';
+    key.customKeyStoreId = keyStore.id;
+    key.materials.push({ id: newMaterialId(), createdAt: now, secret: Buffer.alloc(0) });
+    const { undo } = generateHsmKey(kms, keyStore, key);
+    try {
+      return { KeyMetadata: kms.metadata(kms.commit(key, {})) };
+    } catch (e) {
+      undo();
+      throw e;
+    }
+  }
   const info = KEY_SPECS[spec];
   if (origin === 'AWS_KMS') {
     if (info.family === 'symmetric') key.materials.push(newSymmetricMaterial(now));
