@@ -13,6 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BranchKeyStore, DirectoryBranchKeyStorage, type BranchKeyItem, type KmsClient } from '../../src/index.js';
+import { DynamoDbBranchKeyStorage } from '../../src/branch-key-store-dynamodb/index.js';
+import { startDynalite } from '../support/dynalite.js';
 import { LocalKms, startLocalKmsServer, type LocalKmsClient, type LocalKmsServer } from '../../src/local-kms/index.js';
 
 interface Call {
@@ -224,5 +226,36 @@ describe('branch key store (specification)', () => {
       vi.stubEnv('AWS_REGION', 'eu-west-1');
       expect((await new BranchKeyStore({ storage, logicalKeyStoreName: 'l', kmsConfiguration: 'discovery' }).getActiveBranchKey(branchKeyId)).branchKey).toHaveLength(32);
     });
+  });
+
+  it('CreateKeyStore (DynamoDB, dynalite): DescribeTable first, CreateTable only when the table is not found; a CreateTable the server refuses fails the operation', async () => {
+    const ddb = await startDynalite();
+    try {
+      const c = ddb.client();
+      const sent: string[] = [];
+      let breakCreate = false;
+      c.middlewareStack.add(
+        (next, context) => async (args) => {
+          sent.push(context.commandName!);
+          // The server's own refusal: a table name it does not accept (DynamoDB naming rules).
+          if (breakCreate && context.commandName === 'CreateTableCommand') (args.input as { TableName: string }).TableName = 'x';
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const s = new DynamoDbBranchKeyStorage({ client: c, tableName: 'spec-keystore' });
+      expect((await s.createTable()).created).toBe(true);
+      expect(sent).toEqual(['DescribeTableCommand', 'CreateTableCommand']);
+      sent.length = 0;
+      expect((await s.createTable()).created).toBe(false);
+      expect(sent).toEqual(['DescribeTableCommand']);
+      breakCreate = true;
+      sent.length = 0;
+      const err = await new DynamoDbBranchKeyStorage({ client: c, tableName: 'spec-other' }).createTable().catch((e: unknown) => e);
+      expect(sent).toEqual(['DescribeTableCommand', 'CreateTableCommand']);
+      expect(err).toMatchObject({ code: 'ERR_BRANCH_KEY_STORE' });
+    } finally {
+      await ddb.close();
+    }
   });
 });
