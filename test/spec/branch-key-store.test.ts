@@ -258,4 +258,23 @@ describe('branch key store (specification)', () => {
       await ddb.close();
     }
   });
+
+  it('GetKeyStoreInfo names the storage: the directory, or the DynamoDB table name (regression: it was undefined for DynamoDB)', async () => {
+    const ddb = await startDynalite();
+    try {
+      const table = new DynamoDbBranchKeyStorage({ client: ddb.client(), tableName: 'spec-info-table' });
+      const onTable = new BranchKeyStore({ storage: table, logicalKeyStoreName: 'l', kmsConfiguration: { kmsKeyArn: arn }, kmsClient: client, keyStoreId: 'id-1' });
+      expect(onTable.getKeyStoreInfo()).toEqual({
+        keyStoreId: 'id-1',
+        keyStoreName: 'spec-info-table',
+        logicalKeyStoreName: 'l',
+        grantTokens: [],
+        kmsConfiguration: { kmsKeyArn: arn },
+      });
+      const onDir = new BranchKeyStore({ storage, logicalKeyStoreName: 'l', kmsConfiguration: 'discovery', kmsClient: client });
+      expect(onDir.getKeyStoreInfo()).toMatchObject({ keyStoreName: dir, kmsConfiguration: 'discovery' });
+    } finally {
+      await ddb.close();
+    }
+  });
 });
