@@ -236,4 +236,18 @@ describe('hierarchical keyring (specification)', () => {
     await keyring.onDecrypt({ suiteId: 0x0478, context: {}, encryptedDataKeys });
     expect(loads).toBe(2);
   });
+
+  it('cache size: without maxEntries the keyring holds at most 1000 branch keys (the 1001st evicts one)', async () => {
+    const active = await store.getActiveBranchKey('tenant-é');
+    // The store is asked for 1001 branch keys; it hands copies of one real key under each id.
+    const many = Object.assign(Object.create(store) as BranchKeyStore, {
+      getActiveBranchKey: async (id: string): Promise<BranchKeyMaterials> => ({ ...active, branchKeyId: id, branchKey: Buffer.from(active.branchKey) }),
+      getBranchKeyVersion: (id: string, v: string) => store.getBranchKeyVersion(id, v),
+    });
+    const keyring = new HierarchicalKeyring({ keyStore: many, branchKeyIdSupplier: (c) => c.t!, cache: { maxAgeMs: 60_000 } });
+    for (let i = 0; i < 1000; i++) await keyring.onEncrypt({ suiteId: 0x0478, context: { t: `k${i}` } });
+    expect(keyring.cacheStats()).toMatchObject({ entries: 1000, evictions: 0 });
+    await keyring.onEncrypt({ suiteId: 0x0478, context: { t: 'k1000' } });
+    expect(keyring.cacheStats()).toMatchObject({ entries: 1000, evictions: 1 });
+  });
 });
