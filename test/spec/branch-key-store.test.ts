@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BranchKeyStore, DirectoryBranchKeyStorage, type BranchKeyItem, type KmsClient } from '../../src/index.js';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbBranchKeyStorage } from '../../src/branch-key-store-dynamodb/index.js';
 import { startDynalite } from '../support/dynalite.js';
 import { LocalKms, startLocalKmsServer, type LocalKmsClient, type LocalKmsServer } from '../../src/local-kms/index.js';
@@ -68,7 +69,7 @@ describe('branch key store (specification)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('grant tokens go with every KMS request: GenerateDataKeyWithoutPlaintext, ReEncrypt and Decrypt, in every operation', async () => {
+  it('every KMS request (GenerateDataKeyWithoutPlaintext, ReEncrypt, Decrypt, in every operation) names the configured key ARN and carries the grant tokens', async () => {
     const account = arn.split(':')[4]!;
     const token = (
       await client.call('CreateGrant', {
@@ -91,7 +92,12 @@ describe('branch key store (specification)', () => {
     await store.getBeaconKey(branchKeyId);
     expect(new Set(calls.map((c) => c.op))).toEqual(new Set(['GenerateDataKeyWithoutPlaintext', 'ReEncrypt', 'Decrypt']));
     expect(calls).toHaveLength(3 + 3 + 3);
-    for (const c of calls) expect(c.input.grantTokens).toEqual([token]);
+    for (const c of calls) {
+      expect(c.input.grantTokens).toEqual([token]);
+      const ids = ['keyId', 'sourceKeyId', 'destinationKeyId'].filter((k) => k in c.input).map((k) => c.input[k]);
+      expect(ids.length).toBeGreaterThan(0);
+      for (const id of ids) expect(id).toBe(arn);
+    }
     expect(store.getKeyStoreInfo().grantTokens).toEqual([token]);
   });
 
@@ -187,6 +193,10 @@ describe('branch key store (specification)', () => {
     expect((await storage.getItem(branchKeyId, `branch:version:${branchKeyVersion}`))!['kms-arn']).toBe(primary);
     // The primary's store reads the new version.
     expect((await writer.getActiveBranchKey(branchKeyId)).branchKeyVersion).toBe(branchKeyVersion);
+    // A kms-arn that is not compatible with the configuration (another key): refused before any write.
+    const other = new BranchKeyStore({ storage, logicalKeyStoreName: 'l', kmsConfiguration: { kmsKeyArn: arn }, kmsClient: client });
+    await expect(other.versionKey(branchKeyId)).rejects.toMatchObject({ reason: 'KMS_ARN_MISMATCH' });
+    expect((await writer.getActiveBranchKey(branchKeyId)).branchKeyVersion).toBe(branchKeyVersion);
   });
 
   describe('without kmsClient: an @aws-sdk/client-kms client (local KMS server over HTTP, environment Region us-east-1)', () => {
@@ -228,7 +238,7 @@ describe('branch key store (specification)', () => {
     });
   });
 
-  it('CreateKeyStore (DynamoDB, dynalite): DescribeTable first, CreateTable only when the table is not found; a CreateTable the server refuses fails the operation', async () => {
+  it('CreateKeyStore (DynamoDB, dynalite): DescribeTable first, CreateTable only when the table is not found; a CreateTable the server refuses fails the operation; an existing table with a secondary index is accepted', async () => {
     const ddb = await startDynalite();
     try {
       const c = ddb.client();
@@ -254,6 +264,26 @@ describe('branch key store (specification)', () => {
       const err = await new DynamoDbBranchKeyStorage({ client: c, tableName: 'spec-other' }).createTable().catch((e: unknown) => e);
       expect(sent).toEqual(['DescribeTableCommand', 'CreateTableCommand']);
       expect(err).toMatchObject({ code: 'ERR_BRANCH_KEY_STORE' });
+      breakCreate = false;
+      await c.send(
+        new CreateTableCommand({
+          TableName: 'spec-with-gsi',
+          KeySchema: [
+            { AttributeName: 'branch-key-id', KeyType: 'HASH' },
+            { AttributeName: 'type', KeyType: 'RANGE' },
+          ],
+          AttributeDefinitions: [
+            { AttributeName: 'branch-key-id', AttributeType: 'S' },
+            { AttributeName: 'type', AttributeType: 'S' },
+            { AttributeName: 'create-time', AttributeType: 'S' },
+          ],
+          GlobalSecondaryIndexes: [
+            { IndexName: 'by-time', KeySchema: [{ AttributeName: 'create-time', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+          ],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      expect((await new DynamoDbBranchKeyStorage({ client: c, tableName: 'spec-with-gsi' }).createTable()).created).toBe(false);
     } finally {
       await ddb.close();
     }
