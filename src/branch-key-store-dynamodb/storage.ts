@@ -52,6 +52,11 @@ export class DynamoDbBranchKeyStorage implements BranchKeyStorage {
     this.tableName = tableName;
   }
 
+  /** The table name: GetKeyStoreInfo's key store name (BranchKeyStorage.name). */
+  get name(): string {
+    return this.tableName;
+  }
+
   /**
    * CreateKeyStore: the table with the specification's KeySchema and on-demand billing, or a
    * check of the one that exists (BranchKeyStoreError 'TABLE_SCHEMA' when its keys differ).

@@ -7,7 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Envelope } from '../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BranchKeyStore, DirectoryBranchKeyStorage, Envelope } from '../../src/index.js';
+import { LocalKms } from '../../src/local-kms/index.js';
 import { parseHeader } from '../../src/format/header.js';
 import { countingKeyring } from '../support/keyrings.js';
 
@@ -47,5 +51,29 @@ describe('deliberate deviations from the specification, pinned', () => {
     await envelope.encrypt(payload);
     expect(keyring.calls).toBe(2);
     expect(() => new Envelope({ keyring, cache: { maxMessagesPerKey: 2 ** 32 } })).not.toThrow();
+  });
+
+  it('versionKey returns the branch key id and the new active version, not nothing', async () => {
+    // branch-key-store.md VersionKey returns an empty response. The version is returned so the
+    // caller can log which version became active; the items written are the specification's.
+    const dir = mkdtempSync(join(tmpdir(), 'kms-envelope-dev-'));
+    const kms = new LocalKms();
+    try {
+      const store = new BranchKeyStore({
+        storage: new DirectoryBranchKeyStorage({ dir }),
+        logicalKeyStoreName: 'dev',
+        kmsConfiguration: { kmsKeyArn: (await kms.createKey()).arn },
+        kmsClient: kms.client(),
+      });
+      const { branchKeyId, branchKeyVersion: first } = await store.createKey();
+      const out = await store.versionKey(branchKeyId);
+      expect(Object.keys(out).sort()).toEqual(['branchKeyId', 'branchKeyVersion']);
+      expect(out.branchKeyId).toBe(branchKeyId);
+      expect(out.branchKeyVersion).not.toBe(first);
+      expect((await store.getActiveBranchKey(branchKeyId)).branchKeyVersion).toBe(out.branchKeyVersion);
+    } finally {
+      kms.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -58,6 +58,12 @@ export class BranchKeyWriteConflictError extends Error {
 
 export interface BranchKeyStorage {
   /**
+   * The storage's own name (a directory, a DynamoDB table), reported by the store's
+   * GetKeyStoreInfo as `keyStoreName` (spec "GetKeyStoreInfo": the key store name). Optional.
+   */
+  readonly name?: string;
+
+  /**
    * CreateKey's write: all three items of a new branch key, or none. Rejects with
    * BranchKeyWriteConflictError('BRANCH_KEY_EXISTS') when any item with this branch key id and one
    * of these types exists.

@@ -46,7 +46,9 @@ export interface BranchKeyStoreOptions {
   /**
    * Logical key store name, bound into every branch key's KMS encryption context (`tablename`).
    * Required; must be the same for every store reading the same items (the ESDK's
-   * `logicalKeyStoreName`). Keys written under one name do not decrypt under another.
+   * `logicalKeyStoreName`). Keys written under one name do not decrypt under another. Never give
+   * two different physical stores (directories, tables) the same name (spec "Logical Key Store
+   * Name"): cache identifiers tell branch keys apart by this name and the branch key id.
    */
   logicalKeyStoreName: string;
   /** Which KMS key wraps branch keys; see BranchKeyStoreKmsConfiguration. Required. */
