@@ -348,14 +348,14 @@ describe.skipIf(!CHROMIUM)('console review: XSS through stored values in chromiu
       await page.waitForSelector('main[data-ready]');
       await page.waitForSelector('#key-id');
       const body = await page.content();
-      expect(await page.evaluate(() => (window as unknown as { __xss?: string }).__xss)).toBeUndefined();
+      expect(await page.evaluate('window.__xss')).toBeUndefined();
       expect(await page.locator('main img, main svg, main script').count()).toBe(0);
       expect(body).toContain('&lt;img src=x onerror');
       expect(put.status).toBe(200);
       // A KMS error message that echoes attacker-chosen text (a key id in the hash) is text, not markup.
       await page.goto(`${rootServer.url}/console#/key/${encodeURIComponent(`alias/<img src=x onerror="window.__xss=1">`)}`);
       await page.waitForSelector('#error:not(.hidden)');
-      expect(await page.evaluate(() => (window as unknown as { __xss?: string }).__xss)).toBeUndefined();
+      expect(await page.evaluate('window.__xss')).toBeUndefined();
       expect(await page.locator('#error img').count()).toBe(0);
       expect(errors).toEqual([]);
     } finally {
@@ -388,7 +388,7 @@ describe.skipIf(!CHROMIUM)('console review: XSS through stored values in chromiu
       await page.setContent(`<iframe id="f" src="${server.url}/console"></iframe>`);
       await page.waitForTimeout(1500);
       const frame = page.frames().find((f) => f.url().includes('/console'));
-      const framedText = frame ? await frame.evaluate(() => document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '').catch(() => '') : '';
+      const framedText = frame ? await frame.evaluate<string>(`document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? ''`).catch(() => '') : '';
       expect(framedText).toBe('');
     } finally {
       await context.close();
