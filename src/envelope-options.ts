@@ -10,6 +10,7 @@ import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
 import { parseKmsArn } from './keyrings/kms-arn.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
+import { HierarchicalKeyring } from './keyrings/hierarchy/keyring.js';
 import { checkOptionNames } from './options.js';
 import type { EncryptionContext, Keyring } from './types.js';
 
@@ -61,7 +62,9 @@ export interface EnvelopeOptions {
    * Data-key cache, always bounded (see README "Cache limits and why"). `false` disables it: every
    * encrypt then calls the keyring (one KMS `GenerateDataKey`) and every decrypt unwraps its key.
    * Default: `{ maxEntries: 100, maxAgeMs: 300_000, maxMessagesPerKey: 10_000, maxBytesPerKey: 2 ** 40 }`
-   * (see src/cache/options.ts for ranges).
+   * (see src/cache/options.ts for ranges); with a HierarchicalKeyring the default is `false`: that
+   * keyring's promise is a fresh data key for every message (it caches branch keys itself), which
+   * a data-key cache would break. Given explicitly, the cache is used with any keyring.
    */
   cache?: CacheOptions | false;
   /**
@@ -274,7 +277,8 @@ export function resolveEnvelopeOptions(options: EnvelopeOptions): ResolvedEnvelo
     MAX_KEYRING_TIMEOUT_MS,
     'milliseconds',
   );
-  const cache = resolveCacheOptions(options.cache, 'cache');
+  // A HierarchicalKeyring gets a fresh data key per message unless a data-key cache is asked for.
+  const cache = options.cache === undefined && keyring instanceof HierarchicalKeyring ? false : resolveCacheOptions(options.cache, 'cache');
   checkKmsKeyCount(keyring, options.kms !== undefined ? 'kms.keyIds' : 'keyring.keyIds', maxEncryptedDataKeys);
   return {
     keyring,

@@ -80,6 +80,8 @@ export interface ConsoleSettings {
 export interface ConsoleHandler {
   /** Answers a request whose path is /console or below. `body` was read by the server (size-limited). */
   handle(req: IncomingMessage, res: ServerResponse, path: string, body: Buffer): Promise<void>;
+  /** Whether the request's Host names this server on loopback (the server applies it to every path). */
+  hostAllowed(req: IncomingMessage): boolean;
 }
 
 function sameToken(a: string, b: string): boolean {
@@ -219,6 +221,7 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
   }
 
   return {
+    hostAllowed,
     async handle(req, res, path, body) {
       try {
         const peer = req.socket.remoteAddress ?? '';

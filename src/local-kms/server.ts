@@ -284,7 +284,22 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
     return;
   }
 
-  if (ctx.console !== undefined && (path === '/console' || path.startsWith('/console/'))) {
+  // RFC 9112 §3.2: a request with more than one Host field is answered 400 (Node keeps only the
+  // first, so a second one could slip past a Host check).
+  if (req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'host').length > 1) {
+    send(res, 400, { __type: 'ValidationException', message: 'A request may carry only one Host header.' });
+    return;
+  }
+  // With the console on, every path of this port answers only its own loopback Host: a page that
+  // rebinds its DNS name to 127.0.0.1 is same-origin with it, so it could otherwise send KMS
+  // requests (unsigned ones act as the account root without a principals file) to `/`.
+  const consolePath = path === '/console' || path.startsWith('/console/');
+  if (ctx.console !== undefined && !consolePath && !ctx.console.hostAllowed(req)) {
+    send(res, 403, { __type: 'AccessDeniedException', message: 'Host header must be 127.0.0.1, localhost or [::1] with this port.' });
+    return;
+  }
+  // The console checks its own paths' Host, answering with its security headers.
+  if (ctx.console !== undefined && consolePath) {
     await ctx.console.handle(req, res, path, body);
     return;
   }

@@ -129,6 +129,8 @@ export class BranchKeyCache {
   readonly #opts: ResolvedBranchKeyCacheOptions;
   readonly #lru: LRUCache<string, Entry>;
   readonly #loading = new Map<string, Promise<Entry>>();
+  /** Counts clear() calls: a load started before a clear neither enters the cache nor serves later callers. */
+  #generation = 0;
   #timer: NodeJS.Timeout | undefined;
   #hits = 0;
   #misses = 0;
@@ -177,9 +179,16 @@ export class BranchKeyCache {
   }
 
   async #load(id: string, load: () => Promise<BranchKeyMaterials>): Promise<Entry> {
+    const generation = this.#generation;
     const materials = await load();
     // The age counts from when the key arrived, not from when it was asked for.
     const entry: Entry = { materials, createdAt: this.#opts.clock() };
+    if (generation !== this.#generation) {
+      // clear() ran while this load was in flight: its waiters (who asked before the clear) get the
+      // key, nobody after them; it is zeroed once they have used it (synchronously, see above).
+      setImmediate(() => materials.branchKey.fill(0));
+      return entry;
+    }
     this.#sweep();
     this.#lru.set(id, entry);
     this.#arm();
@@ -208,8 +217,13 @@ export class BranchKeyCache {
     this.#timer.unref();
   }
 
-  /** Removes and zeroes every entry. */
+  /**
+   * Removes and zeroes every entry, and detaches loads in flight: the next message asks the key
+   * store (and KMS) again, even one that arrives while an older load is still running.
+   */
   clear(): void {
+    this.#generation++;
+    this.#loading.clear();
     this.#lru.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

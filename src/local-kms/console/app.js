@@ -1,6 +1,6 @@
 // Entry point: header (signed-in principal, language), hash router, keys list.
 import { language, setLanguage, t } from './i18n.js';
-import { attempt, fmtDate, h, kms, loadSession, session, stateLabel } from './ui.js';
+import { attempt, fmtDate, h, kms, loadSession, session, showError, stateLabel } from './ui.js';
 import { renderWizard } from './wizard.js';
 import { renderKeyPage } from './key-page.js';
 
@@ -97,12 +97,25 @@ async function renderKeys() {
   );
 }
 
+/** The key id of a `#/key/<id>` link, or undefined when its percent-encoding is malformed. */
+function keyIdOf(hash) {
+  try {
+    return decodeURIComponent(hash.slice('#/key/'.length));
+  } catch {
+    return undefined;
+  }
+}
+
 async function route() {
   renderHeader();
   const hash = location.hash || '#/keys';
+  const keyId = hash.startsWith('#/key/') ? keyIdOf(hash) : undefined;
   if (hash === '#/create') renderWizard(main);
-  else if (hash.startsWith('#/key/')) await renderKeyPage(main, decodeURIComponent(hash.slice('#/key/'.length)));
-  else await renderKeys();
+  else if (keyId !== undefined) await renderKeyPage(main, keyId);
+  else {
+    if (hash.startsWith('#/key/')) showError(new Error(`The link does not name a key: ${hash.slice(0, 80)}`));
+    await renderKeys();
+  }
   main.setAttribute('data-ready', hash);
 }
 
