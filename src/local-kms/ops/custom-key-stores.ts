@@ -51,6 +51,18 @@ function find(kms: KmsCore, id: string, who: Requester): CustomKeyStoreRecord {
   return rec;
 }
 
+/**
+ * What Connect, Disconnect and Delete start with: a well-formed CustomKeyStoreId, the IAM-only
+ * permission, then the caller's key store and the registry that holds its connection.
+ */
+function storeOperand(kms: KmsCore, req: Req, who: Requester, operation: string): { rec: CustomKeyStoreRecord; reg: ReturnType<typeof registryOf> } {
+  const c = new Checks();
+  checkStoreId(c, req.CustomKeyStoreId);
+  c.done();
+  kms.authorizeIamOnly(who, operation);
+  return { rec: find(kms, String(req.CustomKeyStoreId), who), reg: registryOf(kms) };
+}
+
 function refuseXks(req: Req): void {
   const type = str(req.CustomKeyStoreType);
   if ((type !== undefined && type !== 'AWS_CLOUDHSM') || req.XksProxyUriEndpoint !== undefined || req.XksProxyConnectivity !== undefined) {
@@ -142,12 +154,7 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
 }
 
 export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const c = new Checks();
-  checkStoreId(c, req.CustomKeyStoreId);
-  c.done();
-  kms.authorizeIamOnly(who, 'ConnectCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId), who);
-  const reg = registryOf(kms);
+  const { rec, reg } = storeOperand(kms, req, who, 'ConnectCustomKeyStore');
   const conn = reg.connection(rec.id);
   if (conn.state === 'FAILED' || conn.state === 'DISCONNECTING') {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${conn.state}; disconnect it (DisconnectCustomKeyStore) before connecting it again.`);
@@ -171,12 +178,7 @@ export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Request
 }
 
 export async function disconnectCustomKeyStore(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const c = new Checks();
-  checkStoreId(c, req.CustomKeyStoreId);
-  c.done();
-  kms.authorizeIamOnly(who, 'DisconnectCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId), who);
-  const reg = registryOf(kms);
+  const { rec, reg } = storeOperand(kms, req, who, 'DisconnectCustomKeyStore');
   const conn = reg.connection(rec.id);
   if (conn.state === 'DISCONNECTED' || conn.state === 'DISCONNECTING') {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${conn.state}.`);
@@ -277,12 +279,7 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
 }
 
 export async function deleteCustomKeyStore(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
-  const c = new Checks();
-  checkStoreId(c, req.CustomKeyStoreId);
-  c.done();
-  kms.authorizeIamOnly(who, 'DeleteCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId), who);
-  const reg = registryOf(kms);
+  const { rec, reg } = storeOperand(kms, req, who, 'DeleteCustomKeyStore');
   const state = reg.connection(rec.id).state;
   if (state !== 'DISCONNECTED') {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} must be DISCONNECTED to be deleted; it is ${state}.`);
