@@ -43,6 +43,7 @@ import {
   hasCredentialHints,
   MAX_KMS_TIMEOUT_SECONDS,
   DEFAULT_KMS_TIMEOUT_SECONDS,
+  openLocalKms,
   type KmsSelection,
 } from './kms.js';
 
@@ -154,13 +155,7 @@ export async function openBranchKeyStore(sel: KmsSelection, store: StoreSelectio
     let kmsClient: unknown;
     let describe: string;
     if (sel.local !== undefined) {
-      const { LocalKms } = await import('../local-kms/index.js');
-      let kms: InstanceType<typeof LocalKms>;
-      try {
-        kms = new LocalKms({ dataDir: sel.local });
-      } catch (err) {
-        throw new CliError('ERR_IO', `--local ${sel.local}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
+      const kms = await openLocalKms(sel.local);
       releases.push(() => kms.close());
       kmsClient = kms.client(arnRegion !== undefined ? { region: arnRegion } : undefined);
       describe = `embedded local KMS in ${sel.local}`;

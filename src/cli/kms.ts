@@ -203,27 +203,7 @@ export async function connectKms(sel: KmsSelection, use: KeyringMode, env = proc
   };
 
   if (sel.local !== undefined) {
-    const { LocalKms } = await import('../local-kms/index.js');
-    let kms: InstanceType<typeof LocalKms>;
-    try {
-      kms = new LocalKms({ dataDir: sel.local });
-    } catch (err) {
-      // Opening the data directory: locked by a running server, unreadable, wrong root key.
-      const msg = err instanceof Error ? err.message : String(err);
-      // dir-lock.ts: "data directory DIR is locked by running process PID". The holder may be a
-      // `local-kms` server or another encrypt/decrypt with --local: both are kms-envelope processes.
-      const locked = /is locked by running process (\d+)/.exec(msg);
-      if (locked !== null) {
-        throw new CliError(
-          'ERR_IO',
-          `--local ${JSON.stringify(sel.local)}: another kms-envelope process (pid ${locked[1]}) holds it (a data directory has ` +
-            'one user at a time): if it is a `kms-envelope local-kms` server, use --endpoint with its URL; if it is ' +
-            'another encrypt or decrypt with --local, wait for it to finish',
-          { cause: err },
-        );
-      }
-      throw new CliError('ERR_IO', `--local ${sel.local}: ${msg}`, { cause: err });
-    }
+    const kms = await openLocalKms(sel.local);
     const options = keyringOptions(kms.client());
     // Key ARNs (and discovery Regions) address their own Region of the embedded local KMS, which
     // serves every Region of its partition (multi-Region keys replicate between them).
@@ -379,4 +359,31 @@ export function checkProfileExists(env: NodeJS.ProcessEnv, source: '--profile' |
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The embedded local KMS of `--local DIR`; failing to open the data directory (locked by another
+ * kms-envelope process, unreadable, wrong root key) is ERR_IO naming it.
+ */
+export async function openLocalKms(dir: string): Promise<import('../local-kms/index.js').LocalKms> {
+  const { LocalKms } = await import('../local-kms/index.js');
+  try {
+    return new LocalKms({ dataDir: dir });
+  } catch (err) {
+    // Opening the data directory: locked by a running server, unreadable, wrong root key.
+    const msg = err instanceof Error ? err.message : String(err);
+    // dir-lock.ts: "data directory DIR is locked by running process PID". The holder may be a
+    // `local-kms` server or another encrypt/decrypt with --local: both are kms-envelope processes.
+    const locked = /is locked by running process (\d+)/.exec(msg);
+    if (locked !== null) {
+      throw new CliError(
+        'ERR_IO',
+        `--local ${JSON.stringify(dir)}: another kms-envelope process (pid ${locked[1]}) holds it (a data directory has ` +
+          'one user at a time): if it is a `kms-envelope local-kms` server, use --endpoint with its URL; if it is ' +
+          'another encrypt or decrypt with --local, wait for it to finish',
+        { cause: err },
+      );
+    }
+    throw new CliError('ERR_IO', `--local ${dir}: ${msg}`, { cause: err });
+  }
 }
