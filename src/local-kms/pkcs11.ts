@@ -259,6 +259,11 @@ export class TokenSession {
         { type: lib.CKA_DECRYPT, value: usage.decrypt },
         { type: lib.CKA_WRAP, value: false },
         { type: lib.CKA_UNWRAP, value: false },
+        // Tokens default these as they like (SoftHSM 2.6: CKA_SIGN and CKA_VERIFY true, for MACs):
+        // a key that says "only encrypt and decrypt" must not also MAC or derive.
+        { type: lib.CKA_SIGN, value: false },
+        { type: lib.CKA_VERIFY, value: false },
+        { type: lib.CKA_DERIVE, value: false },
         { type: lib.CKA_LABEL, value: ref.label },
         ...(ref.id !== undefined ? [{ type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') }] : []),
       ]);

@@ -220,8 +220,11 @@ export function resolveXksProxyConfig(raw: unknown, opts: ResolveOptions = {}): 
   if (raw.tls !== undefined) {
     if (!isObject(raw.tls)) throw new XksProxyConfigError('tls', 'must be an object {cert, key} (PEM files)');
     unknownMembers(raw.tls, ['cert', 'key'], 'tls.');
+    // Both named before either is read: a missing member is reported as missing, not as the
+    // other file's read error.
+    const files = { cert: path(str(raw.tls, 'cert', 'tls.')), key: path(str(raw.tls, 'key', 'tls.')) };
     const read = (k: 'cert' | 'key') => {
-      const file = path(str(raw.tls as Record<string, unknown>, k, 'tls.'));
+      const file = files[k];
       let pem: Buffer;
       try {
         pem = readFileSync(file);
