@@ -267,17 +267,22 @@ export class TokenSession {
         { type: lib.CKA_LABEL, value: ref.label },
         ...(ref.id !== undefined ? [{ type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') }] : []),
       ]);
-      this.handles.set(refKey(ref), handle);
+      if (ref.id !== undefined) this.handles.set(refKey(ref), handle);
     });
   }
 
-  /** The key's object handle, or undefined when the token has no such object (or more than one). */
+  /**
+   * The key's object handle, or undefined when the token has no such object (or more than one).
+   * Handles found by CKA_ID are cached (the local KMS owns those objects); by label they are
+   * looked up each time, as a label's key can be replaced outside this process (the XKS proxy's
+   * keys are made by `xks-proxy create-key`, possibly while it runs).
+   */
   find(ref: TokenKeyRef): Handle | undefined {
     const cached = this.handles.get(refKey(ref));
     if (cached) return cached;
     const found = this.findAll(ref, 2);
     if (found.length !== 1) return undefined;
-    this.handles.set(refKey(ref), found[0]!);
+    if (ref.id !== undefined) this.handles.set(refKey(ref), found[0]!);
     return found[0];
   }
 

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { XKS_ERRORS } from '../../src/xks-proxy/index.js';
+import { createXksKey, XKS_ERRORS } from '../../src/xks-proxy/index.js';
 import { xksCall, metadata, type XksCall } from './client.js';
 import { hsmMissing, SECRET_ACCESS_KEY, xksFixture, type XksFixture } from './harness.js';
 import { USER_PIN } from '../local-kms/softhsm.js';
@@ -250,6 +250,22 @@ describe.skipIf(hsmMissing !== undefined)(`XKS proxy${hsmMissing ? ` (skipped: $
     ]);
     const all = JSON.stringify(f.log);
     for (const secret of [USER_PIN, SECRET_ACCESS_KEY, 'PLAINTEXT-MARKER-123', b64('PLAINTEXT-MARKER-123')]) expect(all).not.toContain(secret);
+  });
+
+  it('a key replaced in the token while the proxy runs is used as it is now (handles by label are not cached)', async () => {
+    const { TokenSession } = await import('../../src/local-kms/pkcs11.js');
+    await createXksKey(f.config, 'replaced_key');
+    const old = await encrypt('replaced_key', 'under the old key');
+    const s = await TokenSession.open({ module: f.config.pkcs11.module, tokenLabel: f.config.pkcs11.tokenLabel }, USER_PIN);
+    try {
+      s.destroy({ label: 'replaced_key' });
+    } finally {
+      s.close();
+    }
+    await createXksKey(f.config, 'replaced_key', 'encrypt');
+    expect((await call({ path: 'keys/replaced_key/metadata', body: { requestMetadata: metadata('DescribeKey') } })).json.keyUsage).toEqual(['ENCRYPT']);
+    await encrypt('replaced_key', 'under the new key');
+    expectError(await decrypt('replaced_key', old), 'InvalidKeyUsageException');
   });
 
   it('concurrent requests all succeed (one token session, calls never interleave)', async () => {
