@@ -87,7 +87,10 @@ async function openModule(path: string): Promise<LoadedModule> {
       throw new TokenError('MODULE_NOT_FOUND', `PKCS#11 module ${path} could not be loaded (${e instanceof Error ? e.message : String(e)})`);
     }
     try {
-      p.C_Initialize();
+      // CKF_OS_LOCKING_OK (PKCS#11 v2.40 §5.4, CK_C_INITIALIZE_ARGS): the library may use the OS's
+      // locks. Remote-token clients need it: p11-kit's client module refuses C_Initialize without
+      // it (CKR_CANT_LOCK). Calls from this process are serialized anyway (pkcs11js is synchronous).
+      p.C_Initialize({ flags: lib.CKF_OS_LOCKING_OK });
     } catch (e) {
       if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw new TokenError(ckrOf(e), `C_Initialize of ${path} failed: ${ckrOf(e)}`);
     }
