@@ -139,6 +139,48 @@ describe.skipIf(!CHROMIUM)('console: key material, multi-Region keys, the Region
   });
 });
 
+describe.skipIf(!CHROMIUM)('console: the External key store origin', () => {
+  it('an EXTERNAL_KEY_STORE store offers "External key store" with an External key ID; CreateKey gets Origin, CustomKeyStoreId and XksKeyId', async () => {
+    // The local KMS does not model external key stores yet (another change adds them), so this
+    // page sees one store answered by the browser in place of DescribeCustomKeyStores; CreateKey
+    // still goes to the server, and what the wizard sent is read from the request.
+    const page = await rig.open(ROOT);
+    const xks = { CustomKeyStoreId: 'cks-1234567890abcdef0', CustomKeyStoreName: 'xks-demo', CustomKeyStoreType: 'EXTERNAL_KEY_STORE', ConnectionState: 'CONNECTED', CreationDate: 1_700_000_000 };
+    const sent: Array<{ operation: string; input: Record<string, unknown> }> = [];
+    await page.route('**/console/api/call', async (route) => {
+      const body = JSON.parse(route.request().postData() ?? '{}') as { operation: string; input: Record<string, unknown> };
+      sent.push(body);
+      if (body.operation === 'DescribeCustomKeyStores') await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ CustomKeyStores: [xks], Truncated: false }) });
+      else await route.continue();
+    });
+    await page.click('#create-key');
+    await page.waitForSelector('#wizard-step-1');
+    expect(await page.locator('input[name="origin"][value="AWS_CLOUDHSM"]').count()).toBe(0);
+    await page.check('input[name="keyType"][value="asymmetric"]');
+    expect(await page.isDisabled('input[name="origin"][value="EXTERNAL_KEY_STORE"]')).toBe(true); // symmetric encryption keys only
+    await page.check('input[name="keyType"][value="symmetric"]');
+    await page.check('input[name="regionality"][value="multi"]');
+    await page.check('input[name="origin"][value="EXTERNAL_KEY_STORE"]');
+    expect(await page.isChecked('input[name="regionality"][value="single"]')).toBe(true);
+    await page.check(`#store-list input[data-store-id="${xks.CustomKeyStoreId}"]`);
+    await page.fill('#xks-key-id', 'bad key id!');
+    await page.click('#wizard-next');
+    expect(await errorText(page)).toMatch(/^Enter the external key ID/);
+    await page.fill('#xks-key-id', 'ext-key.0001_a');
+    for (let i = 1; i <= 4; i++) {
+      await page.click('#wizard-next');
+      await page.waitForSelector(`#wizard-step-${i + 1}`);
+    }
+    expect(await page.textContent('#review')).toContain('ext-key.0001_a');
+    await page.click('#wizard-finish');
+    await page.waitForSelector('#error:not(.hidden), #key-title');
+    const create = sent.find((b) => b.operation === 'CreateKey')!;
+    expect(create.input).toMatchObject({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: xks.CustomKeyStoreId, XksKeyId: 'ext-key.0001_a', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' });
+    expect(create.input.MultiRegion).toBeUndefined();
+    await page.context().close();
+  });
+});
+
 describe.skipIf(!CHROMIUM || hsmSkipReason !== undefined)(`console: the AWS CloudHSM key store origin${hsmSkipReason ? ` (skipped: ${hsmSkipReason})` : ''}`, () => {
   it('(e) only the CONNECTED store is selectable, the origin forces a symmetric single-Region key, and DescribeKey names the store', async () => {
     const kms = rig.client(ROOT);
@@ -172,15 +214,17 @@ describe.skipIf(!CHROMIUM || hsmSkipReason !== undefined)(`console: the AWS Clou
     const { KeyMetadata } = await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
     expect(KeyMetadata).toMatchObject({ CustomKeyStoreId: storeId, CloudHsmClusterId: CLUSTER, Origin: 'AWS_CLOUDHSM', KeySpec: 'SYMMETRIC_DEFAULT', MultiRegion: false });
 
-    // The read-only list of custom key stores, in both languages.
-    await page.goto(`${rig.server.url}/console#/custom-key-stores`);
-    await page.waitForSelector(`#key-stores tr[data-store-id="${storeId}"]`);
-    expect(await page.textContent(`#key-stores tr[data-store-id="${storeId}"]`)).toMatch(/console-hsm.*AWS CloudHSM key store.*Connected/);
-    expect(await page.textContent(`#key-stores tr[data-store-id="${idleId}"] [data-connection]`)).toBe('Disconnected');
-    await rig.shot(page, 'console-custom-key-stores.png');
-    await page.selectOption('#lang', 'ja');
-    await page.waitForSelector(`#key-stores tr[data-store-id="${storeId}"] [data-connection]:text-is("接続済み")`);
-    await page.selectOption('#lang', 'en');
     await page.context().close();
+
+    // The read-only list of custom key stores, in both languages.
+    const list = await rig.open(ROOT, '#/custom-key-stores');
+    await list.waitForSelector(`#key-stores tr[data-store-id="${storeId}"]`);
+    expect(await list.textContent(`#key-stores tr[data-store-id="${storeId}"]`)).toMatch(/console-hsm.*AWS CloudHSM key store.*Connected/);
+    expect(await list.textContent(`#key-stores tr[data-store-id="${idleId}"] [data-connection]`)).toBe('Disconnected');
+    await rig.shot(list, 'console-custom-key-stores.png');
+    await list.selectOption('#lang', 'ja');
+    await list.waitForSelector(`#key-stores tr[data-store-id="${storeId}"] [data-connection]:text-is("接続済み")`);
+    await list.selectOption('#lang', 'en');
+    await list.context().close();
   });
 });

@@ -3,7 +3,7 @@
 // `kms-envelope local-kms key-policy` prints for the same choices (server: keyPolicyFor); Finish
 // calls CreateKey (and CreateAlias) as the signed-in principal, which validates the policy.
 import { t } from './i18n.js';
-import { attempt, consoleApi, field, h, kms, session, showError, showNotice } from './ui.js';
+import { attempt, clearMessages, consoleApi, field, h, kms, session, showError, showNotice } from './ui.js';
 import { connectionLabel, loadKeyStores } from './key-stores.js';
 
 /**
@@ -58,7 +58,7 @@ function storePicker() {
     stores.map((s) => {
       const connected = s.ConnectionState === 'CONNECTED';
       return h('label', { class: connected ? 'row' : 'row disabled' },
-        h('input', { type: 'radio', name: 'customKeyStore', value: s.CustomKeyStoreId, 'data-store-id': s.CustomKeyStoreId, checked: s.CustomKeyStoreId === w.storeId, disabled: !connected, onchange: () => { w.storeId = s.CustomKeyStoreId; } }),
+        h('input', { type: 'radio', name: 'customKeyStore', value: s.CustomKeyStoreId, 'data-store-id': s.CustomKeyStoreId, checked: s.CustomKeyStoreId === w.storeId, disabled: !connected, onchange: () => { w.storeId = s.CustomKeyStoreId; clearMessages(); } }),
         h('span', {}, s.CustomKeyStoreName), h('span', { class: 'mono' }, s.CustomKeyStoreId), connectionLabel(s.ConnectionState));
     }),
     w.origin === 'EXTERNAL_KEY_STORE' ? field(t('xksKeyId'), h('input', { type: 'text', id: 'xks-key-id', maxlength: 128, value: w.xksKeyId, oninput: (e) => { w.xksKeyId = e.target.value.trim(); } }), t('xksKeyIdHelp')) : null);
