@@ -5,9 +5,11 @@
  * No back door: every state-reading or state-changing action is one AWS KMS operation run through
  * `LocalKmsService.call` with the caller the console is signed in as (a principal of the principals
  * file, chosen by its access key id; the account root without a file), so key policies and IAM
- * apply exactly as to an SDK request. The only non-KMS endpoints are pure: the key policy the
- * AWS console's wizard writes (generated-policies.ts `keyPolicyFor`) and the validation CreateKey
- * applies to a policy (`validateKeyPolicy`); neither reads or writes the store.
+ * apply exactly as to an SDK request, in the Region the console's Region menu names (the request's
+ * `aws:RequestedRegion`, as the SigV4 scope of an SDK client of that Region). The other endpoints
+ * write nothing: the key policy the AWS console's wizard writes (generated-policies.ts
+ * `keyPolicyFor`), the validation CreateKey applies to a policy (`validateKeyPolicy`), the check
+ * of a typed Region name, and the session (principals' ARNs, the Regions that hold keys).
  *
  * Browser safety (the console is a local web server, so other web pages and DNS rebinding are the
  * threats, OWASP "Cross-Site Request Forgery Prevention Cheat Sheet"):
