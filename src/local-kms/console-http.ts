@@ -5,9 +5,11 @@
  * No back door: every state-reading or state-changing action is one AWS KMS operation run through
  * `LocalKmsService.call` with the caller the console is signed in as (a principal of the principals
  * file, chosen by its access key id; the account root without a file), so key policies and IAM
- * apply exactly as to an SDK request. The only non-KMS endpoints are pure: the key policy the
- * AWS console's wizard writes (generated-policies.ts `keyPolicyFor`) and the validation CreateKey
- * applies to a policy (`validateKeyPolicy`); neither reads or writes the store.
+ * apply exactly as to an SDK request, in the Region the console's Region menu names (the request's
+ * `aws:RequestedRegion`, as the SigV4 scope of an SDK client of that Region). The other endpoints
+ * write nothing: the key policy the AWS console's wizard writes (generated-policies.ts
+ * `keyPolicyFor`), the validation CreateKey applies to a policy (`validateKeyPolicy`), the check
+ * of a typed Region name, and the session (principals' ARNs, the Regions that hold keys).
  *
  * Browser safety (the console is a local web server, so other web pages and DNS rebinding are the
  * threats, OWASP "Cross-Site Request Forgery Prevention Cheat Sheet"):
@@ -29,6 +31,7 @@ import { KmsServiceError } from './errors.js';
 import { consoleKeyKind, keyPolicyFor } from './generated-policies.js';
 import { validateKeyPolicy } from './policy.js';
 import { resolveCaller, type PrincipalEntry } from './principals.js';
+import { checkRegionName } from './regions.js';
 import type { RequestOrigin } from './request-context.js';
 import type { LocalKmsService } from './service.js';
 import { decodeInput, encodeOutput } from './shapes.js';
@@ -46,6 +49,9 @@ export const CONSOLE_OPERATIONS: readonly string[] = [
   'ListResourceTags', 'TagResource', 'UntagResource', 'GetKeyRotationStatus', 'EnableKeyRotation', 'DisableKeyRotation',
   'RotateKeyOnDemand', 'ListKeyRotations', 'GetPublicKey', 'GetParametersForImport', 'ImportKeyMaterial',
   'DeleteImportedKeyMaterial', 'Encrypt', 'GenerateDataKeyWithoutPlaintext',
+  // Read-only: the wizard's "Custom key store" origin and the key stores page. Its answer has no
+  // password (AWS never returns KeyStorePassword or XksProxyAuthenticationCredential).
+  'DescribeCustomKeyStores',
 ];
 
 const SECRET_MEMBERS = new Set(['Plaintext', 'SharedSecret', 'PrivateKeyPlaintext']);
@@ -153,6 +159,38 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
     }
   }
 
+  /**
+   * The Region a console request acts in, checked as the KMS endpoint checks a credential scope's
+   * Region (auth.ts servesRegion: well formed and in the partition of the server's Region), but
+   * answered as a ValidationException naming the problem: the console's Region menu takes typed
+   * names, and "the security token is invalid" would not tell the user what is wrong.
+   */
+  function regionOf(value: unknown): string {
+    let region: string;
+    try {
+      region = checkRegionName(value);
+    } catch (e) {
+      throw new KmsServiceError('ValidationException', (e as Error).message);
+    }
+    const service = settings.service;
+    if (!service.regions.serves(region)) {
+      throw new KmsServiceError('ValidationException', `${region} is not in the partition of this local KMS (${service.regions.partition}, default Region ${service.defaultRegion}).`);
+    }
+    return region;
+  }
+
+  /**
+   * The Regions the Region menu offers: the default and every Region holding a key (sorted). Which
+   * Regions are in use is no secret of any one principal (the AWS console lists every Region to
+   * everyone); the keys themselves are listed through ListKeys as the signed-in principal.
+   */
+  function regionsInUse(): string[] {
+    const service = settings.service;
+    const used = new Set([service.defaultRegion]);
+    for (const core of service.regions.all()) if (core.keys.size > 0) used.add(core.region);
+    return [...used].sort();
+  }
+
   function parseBody(req: IncomingMessage, body: Buffer): Record<string, unknown> {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') throw new KmsServiceError('SerializationException', 'Content-Type must be application/json.');
@@ -173,6 +211,7 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
       sendJson(res, 200, {
         accountId,
         region: settings.service.defaultRegion,
+        regions: regionsInUse(),
         principals: principals === undefined ? null : [...principals.entries()].map(([accessKeyId, e]) => ({ accessKeyId, arn: e.arn })),
       });
       return;
@@ -188,8 +227,12 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
       // The signed-in principal: by access key id from the principals file; without a file, the root.
       const accessKeyId = typeof input.principal === 'string' ? input.principal : undefined;
       const caller = resolveCaller(principals === undefined ? undefined : accessKeyId, principals, { accountId });
+      // The Region menu's choice goes where an SDK puts it: the Region of the request (SigV4 scope),
+      // so aws:RequestedRegion and the key ARNs are that Region's.
+      const origin = settings.origin(req);
+      if (input.region !== undefined) origin.requestedRegion = regionOf(input.region);
       const decoded = decodeInput(operation, input.input ?? {});
-      const output = await settings.service.call(operation, decoded, caller, settings.origin(req));
+      const output = await settings.service.call(operation, decoded, caller, origin);
       sendJson(res, 200, withoutSecrets(encodeOutput(output)));
       return;
     }
@@ -209,6 +252,10 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
         throw new KmsServiceError('ValidationException', (e as Error).message);
       }
       sendJson(res, 200, { policy });
+      return;
+    }
+    if (route === 'region') {
+      sendJson(res, 200, { region: regionOf(input.region) });
       return;
     }
     if (route === 'validate-policy') {

@@ -3,103 +3,39 @@
  * playwright-core (no browser download). The server runs with a principals file (root, a key
  * administrator, a key user) and the console acts as the principal picked in its header, so
  * every check below is also a check that key policies apply to the console as to an SDK.
- *
- * Screenshots: written to docs/ (the README's "Console" subsection) when CONSOLE_SCREENSHOTS=docs
- * (`npm run test:browser` sets it), else to a temp dir; either way each is checked to be a PNG.
- *
- * Skipped, with a message, when no chromium is installed (apt-get install -y chromium; .ci/run
- * installs it). CHROMIUM_PATH names another binary.
+ * Shared set-up, screenshots and skip rule: ./harness.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Download, type Page } from 'playwright-core';
+import type { Download, Page } from 'playwright-core';
 import {
-  DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, GetPublicKeyCommand, KMSClient, ListResourceTagsCommand,
+  DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, GetPublicKeyCommand, ListResourceTagsCommand,
 } from '@aws-sdk/client-kms';
-import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { Envelope } from '../../src/index.js';
+import { ACCOUNT, ADMIN, CHROMIUM, ROOT, USER, errorText, runWizard, startRig, type ConsoleRig } from './harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-if (!CHROMIUM) {
-  process.stderr.write('test/browser: skipped, no chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)\n');
-}
-
-const ACCOUNT = '111122223333';
-const ROOT = { id: 'AKIACONSOLEROOT01', secret: 'root-secret', arn: `arn:aws:iam::${ACCOUNT}:root` };
-const ADMIN = { id: 'AKIACONSOLEADMIN1', secret: 'admin-secret', arn: `arn:aws:iam::${ACCOUNT}:user/key-admin` };
-const USER = { id: 'AKIACONSOLEUSER01', secret: 'user-secret', arn: `arn:aws:iam::${ACCOUNT}:role/key-user` };
-
-const root = resolve(import.meta.dirname, '../..');
-const dir = mkdtempSync(join(tmpdir(), 'kms-console-browser-'));
-const shots = process.env.CONSOLE_SCREENSHOTS === 'docs' ? join(root, 'docs') : join(dir, 'shots');
-mkdirSync(shots, { recursive: true });
-
-let server: LocalKmsServer;
-let browser: Browser;
-/** Uncaught exceptions of the console's own scripts: none is expected. */
-const pageErrors: string[] = [];
-
-function client(who: { id: string; secret: string }): KMSClient {
-  return new KMSClient({ endpoint: server.url, region: 'us-east-1', credentials: { accessKeyId: who.id, secretAccessKey: who.secret }, maxAttempts: 1 });
-}
-
-/** A fresh browser context (its own sessionStorage) on the console, signed in as `who`. */
-async function open(who: { id: string }, path = ''): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-  await page.goto(`${server.url}/console${path}`);
-  await page.waitForSelector('#principal option', { state: 'attached' });
-  await page.selectOption('#principal', who.id);
-  await page.waitForSelector('main[data-ready]');
-  return page;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  const file = join(shots, name);
-  await page.screenshot({ path: file, fullPage: true });
-  const png = readFileSync(file);
-  expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
-  expect(png.length).toBeGreaterThan(10_000);
-}
-
-/** Runs the wizard (already on step 1) through `steps`, one callback per step, then Finish. Returns the new key id. */
-async function wizard(page: Page, steps: Array<(p: Page) => Promise<void>>, shotPrefix?: string): Promise<{ keyId: string; policy: string }> {
-  let policy = '';
-  for (let i = 1; i <= 5; i++) {
-    await page.waitForSelector(`#wizard-step-${i}`);
-    await steps[i - 1]?.(page);
-    if (i === 5) policy = await page.inputValue('#policy');
-    if (shotPrefix) await shot(page, `${shotPrefix}-${i}.png`);
-    await page.click(i < 5 ? '#wizard-next' : '#wizard-finish');
-  }
-  await page.waitForSelector('#key-title');
-  return { keyId: (await page.textContent('#key-id'))!.trim(), policy };
-}
-
-async function errorText(page: Page): Promise<string> {
-  await page.waitForSelector('#error:not(.hidden)');
-  return (await page.textContent('#error'))!;
-}
+let rig: ConsoleRig;
+let dir = '';
+const server = { get url() { return rig.server.url; } };
+const client = (who: { id: string; secret: string }) => rig.client(who);
+const open = (who: { id: string }, path = '') => rig.open(who, path);
+const shot = (page: Page, name: string) => rig.shot(page, name);
+const wizard = (page: Page, steps: Array<(p: Page) => Promise<void>>, shotPrefix?: string) =>
+  runWizard(page, steps, shotPrefix ? { rig, prefix: shotPrefix } : undefined);
 
 beforeAll(async () => {
   if (!CHROMIUM) return;
-  const principalsFile = join(dir, 'principals.json');
-  writeFileSync(principalsFile, JSON.stringify(Object.fromEntries([ROOT, ADMIN, USER].map((p) => [p.id, { arn: p.arn, secretAccessKey: p.secret }]))));
-  server = await startLocalKmsServer({ port: 0, principalsFile, accountId: ACCOUNT, console: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  rig = await startRig('kms-console-browser-');
+  dir = rig.dir;
 });
 afterAll(async () => {
-  expect(pageErrors).toEqual([]);
-  await browser?.close();
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (!rig) return;
+  expect(rig.pageErrors).toEqual([]);
+  await rig.close();
 });
 
 describe.skipIf(!CHROMIUM)('the local KMS console in chromium', () => {

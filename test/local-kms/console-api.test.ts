@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptCommand, ListKeysCommand } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, EncryptCommand, KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
 import { startLocalKmsServer, type LocalKmsServer } from '../../src/local-kms/index.js';
 import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { ACCOUNT, ROOT_ARN, sdkClient, tempDir } from './helpers.js';
@@ -207,5 +207,46 @@ describe('pure helpers', () => {
     expect((await post('validate-policy', { policy: '{"Statement": "x"}' })).json.__type).toBe('MalformedPolicyDocumentException');
     const noToken = await raw(server, 'POST', '/console/api/key-policy', { 'Content-Type': 'application/json' }, '{}');
     expect(noToken.status).toBe(403);
+  });
+});
+
+describe('Regions and custom key stores (issue 16)', () => {
+  const post = (route: string, body: object) =>
+    raw(server, 'POST', `/console/api/${route}`, { 'Content-Type': 'application/json', 'X-CSRF-Token': token }, JSON.stringify(body));
+
+  it('a call names its Region: the key is made there, the session then lists that Region beside the default', async () => {
+    expect((await raw(server, 'GET', '/console/api/session')).json.regions).toEqual(['us-east-1']);
+    const made = await post('call', { operation: 'CreateKey', input: { Description: 'in Ireland' }, principal: 'AKIAROOT00000001', region: 'eu-west-1' });
+    expect(made.status).toBe(200);
+    const arn = (made.json.KeyMetadata as { Arn: string }).Arn;
+    expect(arn.split(':')[3]).toBe('eu-west-1');
+    const keyId = arn.split('/')[1]!;
+    // Over HTTP: a client of eu-west-1 sees the key, one of the default Region does not.
+    const ireland = new KMSClient({ endpoint: server.url, region: 'eu-west-1', credentials: { accessKeyId: 'AKIAROOT00000001', secretAccessKey: 'root-secret' }, maxAttempts: 1 });
+    expect((await ireland.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Description).toBe('in Ireland');
+    const home = sdkClient(server.url, 'AKIAROOT00000001', 'root-secret');
+    await expect(home.send(new DescribeKeyCommand({ KeyId: keyId }))).rejects.toMatchObject({ name: 'NotFoundException' });
+    const listed = await post('call', { operation: 'ListKeys', input: {}, principal: 'AKIAROOT00000001', region: 'eu-west-1' });
+    expect((listed.json.Keys as Array<{ KeyId: string }>).map((k) => k.KeyId)).toEqual([keyId]);
+    expect((await raw(server, 'GET', '/console/api/session')).json).toMatchObject({ region: 'us-east-1', regions: ['eu-west-1', 'us-east-1'] });
+  });
+
+  it('a Region name is validated as the server validates credential scopes: malformed or another partition is refused', async () => {
+    expect((await post('region', { region: 'ap-southeast-7' })).json).toEqual({ region: 'ap-southeast-7' });
+    for (const region of ['mars-1', 'EU-WEST-1', 'cn-north-1', 'us-gov-west-1', '', 5]) {
+      const checked = await post('region', { region });
+      expect([region, checked.status, checked.json.__type]).toEqual([region, 400, 'ValidationException']);
+      const called = await post('call', { operation: 'ListKeys', input: {}, principal: 'AKIAROOT00000001', region });
+      expect([region, called.json.__type]).toEqual([region, 'ValidationException']);
+    }
+    expect((await raw(server, 'POST', '/console/api/region', { 'Content-Type': 'application/json' }, '{"region":"us-west-2"}')).status).toBe(403);
+  });
+
+  it('DescribeCustomKeyStores is offered (as the signed-in principal); the key store password never is', async () => {
+    const all = await post('call', { operation: 'DescribeCustomKeyStores', input: {}, principal: 'AKIAROOT00000001' });
+    expect([all.status, all.json.CustomKeyStores]).toEqual([200, []]);
+    const nobody = await post('call', { operation: 'DescribeCustomKeyStores', input: {} });
+    expect(nobody.json.__type).toBe('MissingAuthenticationTokenException');
+    for (const op of ['CreateCustomKeyStore', 'UpdateCustomKeyStore']) expect((await post('call', { operation: op, input: {}, principal: 'AKIAROOT00000001' })).json.__type).toBe('UnsupportedOperationException');
   });
 });

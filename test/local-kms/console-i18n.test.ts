@@ -21,7 +21,9 @@ it('every t(...) label of the UI scripts is in both dictionaries, and the dictio
     for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/\bt\('([A-Za-z0-9_]+)'/g)) used.add(m[1]!);
   }
   expect(used.size).toBeGreaterThan(100);
-  for (const key of [...used, ...['ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'SIGN_VERIFY', 'KEY_AGREEMENT'].map((u) => `usage_${u}`), ...[1, 2, 3, 4, 5].map((n) => `step${n}`)]) {
+  for (const key of [...used, ...['ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'SIGN_VERIFY', 'KEY_AGREEMENT'].map((u) => `usage_${u}`), ...[1, 2, 3, 4, 5].map((n) => `step${n}`),
+    // Built from API values: ConnectionState of DescribeCustomKeyStores, the wizard's origins.
+    ...['CONNECTED', 'CONNECTING', 'DISCONNECTED', 'DISCONNECTING', 'FAILED'].map((c) => `conn_${c}`), 'originKms', 'originExternal', 'originCloudHsm', 'originXks']) {
     expect(dictionaries.en[key], `en ${key}`).toBeTruthy();
     expect(dictionaries.ja[key], `ja ${key}`).toBeTruthy();
   }
@@ -32,6 +34,7 @@ it('the Japanese labels are the AWS console terms', () => {
   const ja = dictionaries.ja;
   expect([ja.createKey, ja.keyAdministrators, ja.keyUsers, ja.alias, ja.keyPolicy, ja.keyRotation]).toEqual(['キーの作成', 'キー管理者', 'キーユーザー', 'エイリアス', 'キーポリシー', 'キーのローテーション']);
   expect(ja.scheduleDeletion).toContain('削除をスケジュール');
+  expect([ja.region, ja.customKeyStores, ja.originCloudHsm, ja.originXks, ja.xksKeyId, ja.ksConnection]).toEqual(['リージョン', 'カスタムキーストア', 'AWS CloudHSM キーストア', '外部キーストア', '外部キー ID', '接続状態']);
   const untranslated = Object.entries(ja).filter(([k, v]) => !/[\u3040-\u30ff\u4e00-\u9fff]/.test(v) && v !== dictionaries.en[k]);
   expect(untranslated).toEqual([]);
 });

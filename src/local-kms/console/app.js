@@ -1,11 +1,15 @@
 // Entry point: header (signed-in principal, language), hash router, keys list.
 import { language, setLanguage, t } from './i18n.js';
-import { attempt, fmtDate, h, kms, loadSession, session, showError, stateLabel } from './ui.js';
+import { attempt, consoleApi, fmtDate, h, kms, loadSession, session, showError, stateLabel } from './ui.js';
 import { renderWizard } from './wizard.js';
 import { renderKeyPage } from './key-page.js';
+import { renderKeyStores } from './key-stores.js';
 
 const main = document.getElementById('main');
 const listState = { filter: '', showPending: true };
+/** Whether the Region menu's "Other Region" field is open (kept across re-renders, e.g. a language switch). */
+let typingRegion = false;
+let routes = 0;
 
 function renderHeader() {
   document.documentElement.lang = language();
@@ -25,6 +29,33 @@ function renderHeader() {
     if (!principals.some((p) => p.accessKeyId === session.principal) && principals.length > 0) session.principal = principals[0].accessKeyId;
     select.value = session.principal ?? '';
   }
+  renderRegionMenu();
+}
+
+/**
+ * The Region menu, like the AWS console's: the Regions that hold keys and the default (the
+ * session's list), the current one, and "Other Region" for a typed name the server checks as it
+ * checks a credential scope's Region. Every KMS call then goes to the chosen Region.
+ */
+function renderRegionMenu() {
+  document.getElementById('region-label').textContent = t('region');
+  document.getElementById('region-go').textContent = t('switchRegion');
+  document.getElementById('region-name').setAttribute('aria-label', t('regionName'));
+  const menu = document.getElementById('region');
+  const regions = [...new Set([...session.info.regions, session.region])].sort();
+  menu.replaceChildren(...regions.map((r) => h('option', { value: r }, r === session.info.region ? `${r} (${t('defaultRegion')})` : r)),
+    h('option', { value: '' }, t('otherRegion')));
+  menu.value = typingRegion ? '' : session.region;
+  document.getElementById('region-other').classList.toggle('hidden', !typingRegion);
+}
+
+async function switchRegion(region) {
+  const ok = await attempt(async () => { session.region = (await consoleApi.checkRegion(region)).region; });
+  if (!ok) return;
+  typingRegion = false;
+  // A key page belongs to its Region: switching goes back to the (new Region's) keys list.
+  if (location.hash.startsWith('#/key/') || location.hash === '#/create') location.hash = '#/keys';
+  else await route();
 }
 
 async function keyRows() {
@@ -83,7 +114,8 @@ async function renderKeys() {
   };
   fill();
   main.replaceChildren(
-    h('div', { class: 'row' }, h('h1', {}, t('keysTitle')), h('span', { class: 'spacer' }),
+    h('div', { class: 'row' }, h('h1', {}, t('keysTitle')), h('span', { class: 'region-badge', id: 'list-region' }, session.region), h('span', { class: 'spacer' }),
+      h('button', { id: 'key-stores-link', onclick: () => { location.hash = '#/custom-key-stores'; } }, t('customKeyStores')),
       h('button', { id: 'refresh', onclick: () => renderKeys() }, t('refresh')),
       h('button', { id: 'create-key', class: 'primary', onclick: () => { location.hash = '#/create'; } }, t('createKey'))),
     h('div', { class: 'panel' },
@@ -107,20 +139,33 @@ function keyIdOf(hash) {
 }
 
 async function route() {
+  await loadSession(); // the Region menu lists Regions that hold keys: one may have been added
   renderHeader();
   const hash = location.hash || '#/keys';
   const keyId = hash.startsWith('#/key/') ? keyIdOf(hash) : undefined;
-  if (hash === '#/create') renderWizard(main);
+  if (hash === '#/create') await renderWizard(main);
+  else if (hash === '#/custom-key-stores') await renderKeyStores(main);
   else if (keyId !== undefined) await renderKeyPage(main, keyId);
   else {
     if (hash.startsWith('#/key/')) showError(new Error(`The link does not name a key: ${hash.slice(0, 80)}`));
     await renderKeys();
   }
+  main.setAttribute('data-region', session.region);
   main.setAttribute('data-ready', hash);
+  main.setAttribute('data-routes', String(++routes)); // lets a test wait for the page a change leads to
 }
 
 document.getElementById('lang').addEventListener('change', (e) => { setLanguage(e.target.value); route(); });
 document.getElementById('principal').addEventListener('change', (e) => { session.principal = e.target.value; route(); });
+document.getElementById('region').addEventListener('change', (e) => {
+  if (e.target.value === '') {
+    typingRegion = true;
+    document.getElementById('region-other').classList.remove('hidden');
+    document.getElementById('region-name').focus();
+  } else switchRegion(e.target.value);
+});
+document.getElementById('region-go').addEventListener('click', () => switchRegion(document.getElementById('region-name').value.trim()));
+document.getElementById('region-name').addEventListener('keydown', (e) => { if (e.key === 'Enter') switchRegion(e.target.value.trim()); });
 window.addEventListener('hashchange', () => route());
 export const formatDate = fmtDate;
-loadSession().then(route);
+route();

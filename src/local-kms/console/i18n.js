@@ -52,6 +52,18 @@ const en = {
   imported: 'Key material imported.', done: 'Done.', back: 'Back to keys', loading: 'Loading…', description_none: '(none)',
   keyId: 'Key ID', status: 'Status', origin: 'Origin', region: 'Region', multiRegionCol: 'Multi-Region', enabledCol: 'Enabled',
   externalDownloaded: 'Downloaded {files}.',
+  switchRegion: 'Switch', regionName: 'Region name', defaultRegion: 'default', otherRegion: 'Other Region…',
+  customKeyStores: 'Custom key stores', noKeyStores: 'No custom key stores in this Region.',
+  keyStoresHelp: 'The custom key stores of this Region that the signed-in principal may describe (DescribeCustomKeyStores). Create, connect and disconnect them with the API or the CLI.',
+  ksName: 'Custom key store name', ksId: 'Custom key store ID', ksType: 'Custom key store type', ksConnection: 'Connection state', ksError: 'Connection error code',
+  conn_CONNECTED: 'Connected', conn_CONNECTING: 'Connecting', conn_DISCONNECTED: 'Disconnected', conn_DISCONNECTING: 'Disconnecting', conn_FAILED: 'Failed',
+  cloudHsmKeyStore: 'AWS CloudHSM key store', externalKeyStore: 'External key store',
+  originCloudHsm: 'AWS CloudHSM key store', originXks: 'External key store',
+  customOriginHelp: 'In a custom key store, only symmetric encryption keys (single-Region) can be created.',
+  customKeyStore: 'Custom key store', customKeyStoreHelp: 'Only connected key stores can be chosen.',
+  customKeyStoreId: 'Custom key store ID', cloudHsmClusterId: 'CloudHSM cluster ID',
+  xksKeyId: 'External key ID', xksKeyIdHelp: 'The ID of a symmetric encryption key in your external key manager: 1-128 letters, digits, period, hyphen or underscore.',
+  chooseKeyStore: 'Choose a connected custom key store.', xksKeyIdInvalid: 'Enter the external key ID: 1-128 letters, digits, period, hyphen or underscore.',
 };
 const ja = {
   brand: 'ローカル KMS', consoleTitle: 'ローカル KMS コンソール', signedInAs: 'サインイン中のプリンシパル', language: '言語', root: 'アカウントのルート',
@@ -104,6 +116,18 @@ const ja = {
   imported: 'キーマテリアルをインポートしました。', done: '完了しました。', back: 'キーの一覧に戻る', loading: '読み込み中…', description_none: '(なし)',
   keyId: 'キー ID', status: 'ステータス', origin: 'オリジン', region: 'リージョン', multiRegionCol: 'マルチリージョン', enabledCol: '有効',
   externalDownloaded: '{files} をダウンロードしました。',
+  switchRegion: '切り替え', regionName: 'リージョン名', defaultRegion: 'デフォルト', otherRegion: 'その他のリージョン…',
+  customKeyStores: 'カスタムキーストア', noKeyStores: 'このリージョンにカスタムキーストアはありません。',
+  keyStoresHelp: 'サインイン中のプリンシパルが参照できる、このリージョンのカスタムキーストアです (DescribeCustomKeyStores)。作成、接続、切断は API または CLI で行います。',
+  ksName: 'カスタムキーストア名', ksId: 'カスタムキーストア ID', ksType: 'カスタムキーストアのタイプ', ksConnection: '接続状態', ksError: '接続エラーコード',
+  conn_CONNECTED: '接続済み', conn_CONNECTING: '接続中', conn_DISCONNECTED: '切断済み', conn_DISCONNECTING: '切断中', conn_FAILED: '失敗',
+  cloudHsmKeyStore: 'AWS CloudHSM キーストア', externalKeyStore: '外部キーストア',
+  originCloudHsm: 'AWS CloudHSM キーストア', originXks: '外部キーストア',
+  customOriginHelp: 'カスタムキーストアでは、対称暗号化キー (単一リージョン) のみを作成できます。',
+  customKeyStore: 'カスタムキーストア', customKeyStoreHelp: '接続済みのキーストアのみを選択できます。',
+  customKeyStoreId: 'カスタムキーストア ID', cloudHsmClusterId: 'CloudHSM クラスター ID',
+  xksKeyId: '外部キー ID', xksKeyIdHelp: '外部キーマネージャー内の対称暗号化キーの ID です。英数字、ピリオド、ハイフン、アンダースコアの 1～128 文字です。',
+  chooseKeyStore: '接続済みのカスタムキーストアを選択してください。', xksKeyIdInvalid: '外部キー ID を入力してください: 英数字、ピリオド、ハイフン、アンダースコアの 1～128 文字。',
 };
 export const DICTIONARIES = { en, ja };
 

@@ -18,7 +18,7 @@ export function keyMaterialSection(m, act) {
   let expires = false;
   const radio = (value, label) => h('label', { class: 'row' }, h('input', { type: 'radio', name: 'expiration', value, checked: value === 'never', onchange: () => { expires = value === 'date'; } }), label);
   return h('div', {},
-    kv([[t('expiration'), m.ExpirationModel === 'KEY_MATERIAL_EXPIRES' ? fmtDate(m.ValidTo) : m.ExpirationModel ? t('neverExpires') : '—']]),
+    kv([[t('expiration'), h('span', { id: 'material-expiration' }, m.ExpirationModel === 'KEY_MATERIAL_EXPIRES' ? fmtDate(m.ValidTo) : m.ExpirationModel ? t('neverExpires') : '—')]]),
     h('h3', {}, t('downloadWrapping')),
     h('p', { class: 'help' }, t('tokenHelp')),
     field(t('wrappingKeySpec'), spec), field(t('wrappingAlgorithm'), algorithm),

@@ -40,6 +40,11 @@ export async function renderKeyPage(main, keyId) {
     [t('keyId'), h('span', { class: 'mono', id: 'key-id' }, id)], [t('arn'), h('span', { class: 'mono' }, m.Arn)],
     [t('status'), stateLabel(m.KeyState)], [t('description'), m.Description || t('description_none')],
     [t('creationDate'), fmtDate(m.CreationDate)], [t('origin'), m.Origin], [t('region'), m.Arn.split(':')[3]],
+    // Keys in a custom key store (API Reference, KeyMetadata): the store, and its CloudHSM cluster
+    // or the key's id in the external key manager.
+    m.CustomKeyStoreId ? [t('customKeyStoreId'), h('span', { class: 'mono', id: 'custom-key-store-id' }, m.CustomKeyStoreId)] : null,
+    m.CloudHsmClusterId ? [t('cloudHsmClusterId'), h('span', { class: 'mono', id: 'cloudhsm-cluster-id' }, m.CloudHsmClusterId)] : null,
+    m.XksKeyConfiguration?.Id ? [t('xksKeyId'), h('span', { class: 'mono', id: 'xks-key-id-value' }, m.XksKeyConfiguration.Id)] : null,
     [t('multiRegionCol'), m.MultiRegion ? t('yes') : t('no')], [t('keyManager'), t('customer')],
     m.DeletionDate !== undefined ? [t('deletionDate'), h('span', { id: 'deletion-date' }, fmtDate(m.DeletionDate))] : null,
   ]));

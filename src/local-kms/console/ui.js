@@ -27,6 +27,9 @@ export const session = {
   /** Access key id of the principal the console acts as; undefined = the account root (no principals file). */
   get principal() { return sessionStorage.getItem('kms-console-principal') ?? undefined; },
   set principal(v) { sessionStorage.setItem('kms-console-principal', v); },
+  /** The Region the console acts in (the Region menu); the server's default until one is picked. */
+  get region() { return sessionStorage.getItem('kms-console-region') ?? session.info?.region; },
+  set region(v) { sessionStorage.setItem('kms-console-region', v); },
   info: null,
 };
 
@@ -41,11 +44,16 @@ async function post(path, body) {
   return json;
 }
 
-/** Runs one KMS operation as the signed-in principal. */
+/** Runs one KMS operation as the signed-in principal, in the Region of the Region menu. */
 export function kms(operation, input = {}) {
-  return post('call', { operation, input, principal: session.principal });
+  return post('call', { operation, input, principal: session.principal, region: session.region });
 }
-export const consoleApi = { keyPolicy: (o) => post('key-policy', o), validatePolicy: (policy) => post('validate-policy', { policy }) };
+export const consoleApi = {
+  keyPolicy: (o) => post('key-policy', o),
+  validatePolicy: (policy) => post('validate-policy', { policy }),
+  /** The server's check of a typed Region name (the one it applies to credential scopes). */
+  checkRegion: (region) => post('region', { region }),
+};
 
 export async function loadSession() {
   const res = await fetch('/console/api/session');

@@ -3,7 +3,20 @@
 // `kms-envelope local-kms key-policy` prints for the same choices (server: keyPolicyFor); Finish
 // calls CreateKey (and CreateAlias) as the signed-in principal, which validates the policy.
 import { t } from './i18n.js';
-import { attempt, consoleApi, field, h, kms, session, showNotice } from './ui.js';
+import { attempt, clearMessages, consoleApi, field, h, kms, session, showError, showNotice } from './ui.js';
+import { connectionLabel, loadKeyStores } from './key-stores.js';
+
+/**
+ * Key material origins in custom key stores (API Reference, CreateKey Origin): AWS_CLOUDHSM with
+ * a CloudHSM key store's CustomKeyStoreId, EXTERNAL_KEY_STORE with an external key store's id and
+ * the XksKeyId of the key in the external key manager. Both are symmetric encryption keys only,
+ * single-Region (Developer Guide, "Custom key stores": "You can create only symmetric encryption
+ * KMS keys" and multi-Region keys are not supported in custom key stores).
+ */
+const STORE_ORIGINS = { AWS_CLOUDHSM: 'AWS_CLOUDHSM', EXTERNAL_KEY_STORE: 'EXTERNAL_KEY_STORE' };
+const inStore = (origin) => origin in STORE_ORIGINS;
+/** API Reference, CreateKey XksKeyId: 1-128 characters of ^[a-zA-Z0-9-_.]+$. */
+const XKS_KEY_ID = /^[a-zA-Z0-9._-]{1,128}$/;
 
 const SPECS = {
   symmetric: { ENCRYPT_DECRYPT: ['SYMMETRIC_DEFAULT'], GENERATE_VERIFY_MAC: ['HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512'] },
@@ -18,6 +31,7 @@ let w;
 function fresh() {
   return {
     step: 1, keyType: 'symmetric', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT', origin: 'AWS_KMS', multiRegion: false,
+    region: session.region, stores: undefined, storeId: '', xksKeyId: '',
     alias: '', description: '', tags: [], admins: [], adminsCanDelete: true, users: [], accounts: [], policy: '', policyFor: '',
   };
 }
@@ -29,8 +43,55 @@ const policyInputs = () => ({
   keySpec: w.keySpec, keyUsage: w.keyUsage, external: w.origin === 'EXTERNAL', administratorsCanDelete: w.adminsCanDelete,
 });
 
-function radio(name, value, current, label, onchange) {
-  return h('label', { class: 'row' }, h('input', { type: 'radio', name, value, checked: value === current, onchange: () => onchange(value) }), label);
+function radio(name, value, current, label, onchange, disabled = false) {
+  return h('label', { class: disabled ? 'row disabled' : 'row' }, h('input', { type: 'radio', name, value, checked: value === current, disabled, onchange: () => onchange(value) }), label);
+}
+
+const originLabel = (origin) => t({ AWS_KMS: 'originKms', EXTERNAL: 'originExternal', AWS_CLOUDHSM: 'originCloudHsm', EXTERNAL_KEY_STORE: 'originXks' }[origin]);
+const storeType = (origin) => (origin === 'EXTERNAL_KEY_STORE' ? 'EXTERNAL_KEY_STORE' : 'AWS_CLOUDHSM');
+
+/** The custom key stores of the chosen type: CONNECTED ones selectable, the others greyed with their state. */
+function storePicker() {
+  const stores = w.stores.filter((s) => s.CustomKeyStoreType === storeType(w.origin));
+  return h('div', { id: 'store-list' },
+    h('h3', {}, t('customKeyStore')), h('p', { class: 'help' }, t('customKeyStoreHelp')),
+    stores.map((s) => {
+      const connected = s.ConnectionState === 'CONNECTED';
+      return h('label', { class: connected ? 'row' : 'row disabled' },
+        h('input', { type: 'radio', name: 'customKeyStore', value: s.CustomKeyStoreId, 'data-store-id': s.CustomKeyStoreId, checked: s.CustomKeyStoreId === w.storeId, disabled: !connected, onchange: () => { w.storeId = s.CustomKeyStoreId; clearMessages(); } }),
+        h('span', {}, s.CustomKeyStoreName), h('span', { class: 'mono' }, s.CustomKeyStoreId), connectionLabel(s.ConnectionState));
+    }),
+    w.origin === 'EXTERNAL_KEY_STORE' ? field(t('xksKeyId'), h('input', { type: 'text', id: 'xks-key-id', maxlength: 128, value: w.xksKeyId, oninput: (e) => { w.xksKeyId = e.target.value.trim(); } }), t('xksKeyIdHelp')) : null);
+}
+
+/** The origin radios; the custom key store ones only when the principal has a store of that type in this Region. */
+function originChoices() {
+  const has = (type) => (w.stores ?? []).some((s) => s.CustomKeyStoreType === type);
+  const symmetricEncryption = w.keyType === 'symmetric' && w.keyUsage === 'ENCRYPT_DECRYPT';
+  const pick = (v) => {
+    w.origin = v;
+    if (inStore(v)) Object.assign(w, { keyType: 'symmetric', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT', multiRegion: false });
+    if (w.stores && !w.stores.some((s) => s.CustomKeyStoreId === w.storeId && s.CustomKeyStoreType === storeType(v))) w.storeId = '';
+    draw();
+  };
+  return [
+    radio('origin', 'AWS_KMS', w.origin, t('originKms'), pick),
+    radio('origin', 'EXTERNAL', w.origin, t('originExternal'), pick),
+    has('AWS_CLOUDHSM') ? radio('origin', 'AWS_CLOUDHSM', w.origin, t('originCloudHsm'), pick, !symmetricEncryption) : null,
+    has('EXTERNAL_KEY_STORE') ? radio('origin', 'EXTERNAL_KEY_STORE', w.origin, t('originXks'), pick, !symmetricEncryption) : null,
+    h('p', { class: 'help' }, t('originHelp')),
+    has('AWS_CLOUDHSM') || has('EXTERNAL_KEY_STORE') ? h('p', { class: 'help' }, t('customOriginHelp')) : null,
+    inStore(w.origin) ? storePicker() : null,
+  ];
+}
+
+/** Step 1's own checks before Next (CreateKey would refuse the same later, after four more steps). */
+function step1Problem() {
+  if (!inStore(w.origin)) return undefined;
+  const store = w.stores.find((s) => s.CustomKeyStoreId === w.storeId);
+  if (!store || store.ConnectionState !== 'CONNECTED') return t('chooseKeyStore');
+  if (w.origin === 'EXTERNAL_KEY_STORE' && !XKS_KEY_ID.test(w.xksKeyId)) return t('xksKeyIdInvalid');
+  return undefined;
 }
 
 function principalPicker(kind, list) {
@@ -54,23 +115,23 @@ function principalPicker(kind, list) {
 function step1() {
   const usages = Object.keys(SPECS[w.keyType]);
   const specs = SPECS[w.keyType][w.keyUsage] ?? [];
+  // A custom key store origin fixes a symmetric encryption, single-Region key: the other choices are greyed.
+  const fixed = inStore(w.origin);
   return [
     h('fieldset', {}, h('legend', {}, t('keyType')),
       radio('keyType', 'symmetric', w.keyType, t('symmetric'), (v) => { w.keyType = v; w.keyUsage = 'ENCRYPT_DECRYPT'; w.keySpec = 'SYMMETRIC_DEFAULT'; draw(); }),
-      radio('keyType', 'asymmetric', w.keyType, t('asymmetric'), (v) => { w.keyType = v; w.keyUsage = 'ENCRYPT_DECRYPT'; w.keySpec = 'RSA_2048'; draw(); }),
+      radio('keyType', 'asymmetric', w.keyType, t('asymmetric'), (v) => { w.keyType = v; w.keyUsage = 'ENCRYPT_DECRYPT'; w.keySpec = 'RSA_2048'; draw(); }, fixed),
       h('p', { class: 'help' }, t('keyTypeHelp'))),
     h('fieldset', {}, h('legend', {}, t('keyUsage')),
-      usages.map((u) => radio('keyUsage', u, w.keyUsage, t(`usage_${u}`), (v) => { w.keyUsage = v; w.keySpec = SPECS[w.keyType][v][0]; draw(); }))),
-    field(t('keySpec'), h('select', { id: 'key-spec', onchange: (e) => { w.keySpec = e.target.value; } },
+      usages.map((u) => radio('keyUsage', u, w.keyUsage, t(`usage_${u}`), (v) => { w.keyUsage = v; w.keySpec = SPECS[w.keyType][v][0]; draw(); }, fixed && u !== 'ENCRYPT_DECRYPT'))),
+    field(t('keySpec'), h('select', { id: 'key-spec', disabled: fixed, onchange: (e) => { w.keySpec = e.target.value; } },
       specs.map((s) => h('option', { value: s, selected: s === w.keySpec }, s)))),
     h('fieldset', {}, h('legend', {}, t('advanced')),
       h('h3', {}, t('keyMaterialOrigin')),
-      radio('origin', 'AWS_KMS', w.origin, t('originKms'), (v) => { w.origin = v; draw(); }),
-      radio('origin', 'EXTERNAL', w.origin, t('originExternal'), (v) => { w.origin = v; draw(); }),
-      h('p', { class: 'help' }, t('originHelp')),
+      ...originChoices(),
       h('h3', {}, t('regionality')),
       radio('regionality', 'single', w.multiRegion ? 'multi' : 'single', t('singleRegion'), () => { w.multiRegion = false; draw(); }),
-      radio('regionality', 'multi', w.multiRegion ? 'multi' : 'single', t('multiRegion'), () => { w.multiRegion = true; draw(); }),
+      radio('regionality', 'multi', w.multiRegion ? 'multi' : 'single', t('multiRegion'), () => { w.multiRegion = true; draw(); }, fixed),
       h('p', { class: 'help' }, t('regionalityHelp'))),
   ];
 }
@@ -115,7 +176,10 @@ function step5() {
     h('h3', {}, t('keyConfiguration')),
     h('table', { class: 'kv', id: 'review' },
       [[t('keyType'), w.keyType === 'symmetric' ? t('symmetric') : t('asymmetric')], [t('keySpec'), w.keySpec], [t('keyUsage'), t(`usage_${w.keyUsage}`)],
-        [t('keyMaterialOrigin'), w.origin === 'EXTERNAL' ? t('originExternal') : t('originKms')], [t('regionality'), w.multiRegion ? t('multiRegion') : t('singleRegion')],
+        [t('keyMaterialOrigin'), originLabel(w.origin)],
+        ...(inStore(w.origin) ? [[t('customKeyStoreId'), w.storeId]] : []),
+        ...(w.origin === 'EXTERNAL_KEY_STORE' ? [[t('xksKeyId'), w.xksKeyId]] : []),
+        [t('regionality'), w.multiRegion ? t('multiRegion') : t('singleRegion')], [t('region'), w.region],
         [t('alias'), w.alias ? `alias/${w.alias}` : t('none')], [t('description'), w.description || t('none')], [t('tags'), tagText || t('none')],
         [t('keyAdministrators'), w.admins.join(', ') || t('none')], [t('keyUsers'), [...w.users, ...w.accounts.filter(Boolean).map(rootArn)].join(', ') || t('none')],
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v)))),
@@ -128,6 +192,11 @@ const STEPS = [step1, step2, step3, step4, step5];
 
 let root;
 async function goto(step) {
+  const problem = w.step === 1 && step === 2 ? step1Problem() : undefined;
+  if (problem) {
+    showError(new Error(problem));
+    return;
+  }
   if (step === 5) {
     // The generated policy follows the choices until the user edits it; an edited one is kept.
     const inputs = JSON.stringify(policyInputs());
@@ -145,7 +214,9 @@ async function finish() {
   await attempt(async () => {
     await consoleApi.validatePolicy(w.policy);
     const input = { KeySpec: w.keySpec, KeyUsage: w.keyUsage, Origin: w.origin, Policy: w.policy };
-    if (w.multiRegion) input.MultiRegion = true;
+    if (inStore(w.origin)) input.CustomKeyStoreId = w.storeId;
+    if (w.origin === 'EXTERNAL_KEY_STORE') input.XksKeyId = w.xksKeyId;
+    if (w.multiRegion && !inStore(w.origin)) input.MultiRegion = true;
     if (w.description) input.Description = w.description;
     const tags = w.tags.filter((x) => x.TagKey);
     if (tags.length > 0) input.Tags = tags;
@@ -174,8 +245,17 @@ function draw() {
   );
 }
 
-export function renderWizard(main) {
+export async function renderWizard(main) {
   root = main;
-  w ??= fresh();
+  // A wizard belongs to a Region (its custom key stores are that Region's): a new Region starts over.
+  if (w === undefined || w.region !== session.region) w = fresh();
+  if (w.stores === undefined || w.step === 1) {
+    // Read again on step 1: a store may have been connected meanwhile. Not offered when the principal may not describe stores (the AWS console shows none then either).
+    try {
+      w.stores = await loadKeyStores();
+    } catch {
+      w.stores = [];
+    }
+  }
   draw();
 }
