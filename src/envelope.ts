@@ -23,7 +23,7 @@ import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import type { CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
-import { callKeyring, takeDataKey, wipe } from './keyring-call.js';
+import { KeyringDeadlines, takeDataKey, wipe } from './keyring-call.js';
 import {
   createDecryptStream,
   createEncryptStream,
@@ -113,7 +113,8 @@ export class Envelope {
   readonly #maxHeaderBytes: number;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
-  readonly #keyringTimeoutMs: number;
+  /** Bounds every keyring call by keyringTimeoutMs, with one shared timer (keyring-call.ts). */
+  readonly #deadlines: KeyringDeadlines;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
   /** Serialized bytes the library adds to the caller's context (the public key pair of signed suites). */
   readonly #contextReserve: number;
@@ -130,7 +131,7 @@ export class Envelope {
     this.#frameLength = o.frameLength;
     this.#maxFrameLength = o.maxFrameLength;
     this.#maxBodyBytes = o.maxBodyBytes;
-    this.#keyringTimeoutMs = o.keyringTimeoutMs;
+    this.#deadlines = new KeyringDeadlines(o.keyringTimeoutMs);
     this.#cache = o.cache === false ? undefined : new DataKeyCache<CachedMaterials>(o.cache);
   }
 
@@ -389,14 +390,13 @@ export class Envelope {
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await callKeyring(
+    const dataKey = await this.#deadlines.call(
       () =>
         this.#keyring.onDecrypt({
           suiteId: header.suite.id,
           context: header.context,
           encryptedDataKeys: header.encryptedDataKeys,
         }),
-      this.#keyringTimeoutMs,
       wipe,
     );
     if (dataKey === undefined) throw new NoDecryptableKeyError();
@@ -415,9 +415,8 @@ export class Envelope {
       fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
     }
     this.#keyringCalls++;
-    const out = await callKeyring(
+    const out = await this.#deadlines.call(
       () => this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext }),
-      this.#keyringTimeoutMs,
       (late) => wipe(late?.dataKey),
     );
     // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
