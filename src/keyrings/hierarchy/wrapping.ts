@@ -120,7 +120,20 @@ export function parseCiphertext(
   const versionBytes = take(VERSION_LENGTH);
   const encryptedKey = take(keyLength);
   const tag = take(TAG_LENGTH);
-  return { salt, iv, version: bytesToUuid(versionBytes), versionBytes, encryptedKey, tag };
+  return { salt, iv, version: versionText(versionBytes), versionBytes, encryptedKey, tag };
+}
+
+/**
+ * bytesToUuid of the last version read: the messages of one branch key version share it, so the
+ * hex formatting runs once per version, not per message. Kept as a copy (the EDK's buffer is the
+ * caller's). Versions are not secret.
+ */
+let lastRead: { bytes: Buffer; text: string } | undefined;
+function versionText(bytes: Buffer): string {
+  if (lastRead !== undefined && lastRead.bytes.equals(bytes)) return lastRead.text;
+  const text = bytesToUuid(bytes);
+  lastRead = { bytes: Buffer.from(bytes), text };
+  return text;
 }
 
 export interface UnwrapInput {
