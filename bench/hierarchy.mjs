@@ -46,15 +46,18 @@ const TARGET_FLOOR = 0.6;
 const LABEL = Buffer.from('aws-kms-hierarchy');
 const ZERO_IV = Buffer.alloc(12);
 
-/** The spec's wrapping key derivation: SP 800-108 counter mode, HMAC-SHA256, one block. */
+/**
+ * The spec's wrapping key derivation: SP 800-108 counter mode, HMAC-SHA256, one block. The fixed
+ * input ([1]_32 || label || 0x00 || salt || [256]_32) is built once; each call only writes the
+ * 16-byte salt into it, as the library does, so the floor keeps no allocation the library avoids.
+ */
+const KDF_INPUT = Buffer.alloc(4 + LABEL.length + 1 + 16 + 4);
+KDF_INPUT.writeUInt32BE(1, 0);
+LABEL.copy(KDF_INPUT, 4);
+KDF_INPUT.writeUInt32BE(256, KDF_INPUT.length - 4);
 function kdf(branchKey, salt) {
-  const fixed = Buffer.alloc(4 + LABEL.length + 1 + salt.length + 4);
-  let o = fixed.writeUInt32BE(1, 0);
-  o += LABEL.copy(fixed, o);
-  o = fixed.writeUInt8(0, o);
-  o += salt.copy(fixed, o);
-  fixed.writeUInt32BE(256, o);
-  return createHmac('sha256', branchKey).update(fixed).digest();
+  salt.copy(KDF_INPUT, 4 + LABEL.length + 1);
+  return createHmac('sha256', branchKey).update(KDF_INPUT).digest();
 }
 
 /** Header bytes the header tag covers: v2 header with the bench context and one hierarchy EDK. */

@@ -13,6 +13,7 @@ import {
   checkEncryptContext,
   checkRequiredContext,
   isWellFormedUtf16,
+  markLibraryContext,
   PUBLIC_KEY_CONTEXT_KEY,
 } from './format/context.js';
 import { parseHeader, type MessageHeader } from './format/header.js';
@@ -23,7 +24,7 @@ import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import type { CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
-import { callKeyring, takeDataKey, wipe } from './keyring-call.js';
+import { KeyringDeadlines, takeDataKey, wipe } from './keyring-call.js';
 import {
   createDecryptStream,
   createEncryptStream,
@@ -113,8 +114,16 @@ export class Envelope {
   readonly #maxHeaderBytes: number;
   readonly #maxFrameLength: number;
   readonly #maxBodyBytes: number;
-  readonly #keyringTimeoutMs: number;
+  /** Bounds every keyring call by keyringTimeoutMs, with one shared timer (keyring-call.ts). */
+  readonly #deadlines: KeyringDeadlines;
   readonly #cache: DataKeyCache<CachedMaterials> | undefined;
+  /**
+   * Validated contexts by partition (src/cache/partition.ts), for encrypts without a data-key
+   * cache: a caller that encrypts under the same few contexts gets the frozen copy validated (and
+   * serialized: format/context.ts) the first time. At most CONTEXT_MEMO_ENTRIES of at most
+   * CONTEXT_MEMO_CHARS each, oldest dropped first; contexts are not secret.
+   */
+  readonly #contexts = new Map<string, Readonly<EncryptionContext>>();
   /** Serialized bytes the library adds to the caller's context (the public key pair of signed suites). */
   readonly #contextReserve: number;
   #keyringCalls = 0;
@@ -130,7 +139,7 @@ export class Envelope {
     this.#frameLength = o.frameLength;
     this.#maxFrameLength = o.maxFrameLength;
     this.#maxBodyBytes = o.maxBodyBytes;
-    this.#keyringTimeoutMs = o.keyringTimeoutMs;
+    this.#deadlines = new KeyringDeadlines(o.keyringTimeoutMs);
     this.#cache = o.cache === false ? undefined : new DataKeyCache<CachedMaterials>(o.cache);
   }
 
@@ -156,7 +165,7 @@ export class Envelope {
     const data = toBytes(plaintext, 'plaintext');
     const cache = this.#cache;
     if (cache === undefined) {
-      const m = await this.#loadMaterials(checkEncryptContext(options?.context, 'options.context', this.#contextReserve));
+      const m = await this.#loadMaterials(this.#checkedContext(options?.context));
       try {
         return encryptBuffer(m.prepared, m.dataKey, data);
       } finally {
@@ -318,6 +327,27 @@ export class Envelope {
     this.#cache?.clear();
   }
 
+  /**
+   * checkEncryptContext of a caller's context, read once (readCallerContext). A partition is a
+   * prefix code of the pairs, so a remembered context is returned only for a read equal to one that
+   * passed validation: the reasoning of the data-key cache's hit path (src/cache/partition.ts).
+   */
+  #checkedContext(context: unknown): Readonly<EncryptionContext> {
+    const pairs = readCallerContext(context);
+    const partition = partitionOf(pairs);
+    const memo = partition !== undefined && partition.length <= CONTEXT_MEMO_CHARS;
+    if (memo) {
+      const known = this.#contexts.get(partition);
+      if (known !== undefined) return known;
+    }
+    const checked = checkEncryptContext(pairsToObject(pairs), 'options.context', this.#contextReserve);
+    if (memo) {
+      if (this.#contexts.size >= CONTEXT_MEMO_ENTRIES) this.#contexts.delete(this.#contexts.keys().next().value!);
+      this.#contexts.set(partition, checked);
+    }
+    return checked;
+  }
+
   // Checks that need no key, run before the data-key cache or the keyring is asked for a key (the
   // ESDK's default CMM refuses these requests without returning decryption materials): commitment
   // policy, signature policy, the suite's public verification key, then the caller's required
@@ -389,14 +419,13 @@ export class Envelope {
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
   async #unwrap(header: MessageHeader): Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await callKeyring(
+    const dataKey = await this.#deadlines.call(
       () =>
         this.#keyring.onDecrypt({
           suiteId: header.suite.id,
           context: header.context,
           encryptedDataKeys: header.encryptedDataKeys,
         }),
-      this.#keyringTimeoutMs,
       wipe,
     );
     if (dataKey === undefined) throw new NoDecryptableKeyError();
@@ -412,12 +441,13 @@ export class Envelope {
       // before any keyring runs, so keyrings bind it as AAD.
       const pair = generateSigningKey(suite);
       signingKey = pair.privateKey;
-      fullContext = Object.freeze({ ...context, [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey });
+      fullContext = markLibraryContext(
+        Object.freeze(Object.assign(Object.create(null) as EncryptionContext, context, { [PUBLIC_KEY_CONTEXT_KEY]: pair.publicKey })),
+      );
     }
     this.#keyringCalls++;
-    const out = await callKeyring(
+    const out = await this.#deadlines.call(
       () => this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext }),
-      this.#keyringTimeoutMs,
       (late) => wipe(late?.dataKey),
     );
     // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
@@ -478,6 +508,10 @@ function decryptCacheKey(h: MessageHeader): string {
   const digest = createHash('sha256').update(a.subarray(0, prefix)).update(a.subarray(start, end)).digest('base64');
   return '#' + digest; // '#' never starts a raw key, whose first byte is the version (1 or 2)
 }
+
+/** Validated encrypt contexts remembered per Envelope without a data-key cache, and their largest partition (UTF-16 code units). */
+const CONTEXT_MEMO_ENTRIES = 64;
+const CONTEXT_MEMO_CHARS = 2048;
 
 /** Longest decrypt cache key kept as raw header bytes; longer ones are hashed. */
 const MAX_RAW_CACHE_KEY = 4096;

@@ -11,54 +11,154 @@
  * that keeps its buffer and hands it out again gives the Envelope zeros the second time, which is
  * refused, so the mistake fails loudly instead of encrypting under a known key.
  */
+import { performance } from 'node:perf_hooks';
 import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
 
+/** A pending keyring call in a KeyringDeadlines queue. `expire` is cleared once it settles. */
+interface Pending {
+  readonly deadline: number;
+  expire: (() => void) | undefined;
+}
+
 /**
- * Calls a keyring method (`start`) and settles like it, or rejects with KeyringTimeoutError after
- * `timeoutMs`. A call that settles after its timeout is detached: its value goes to `discard`
- * (which zeroes the data key) and a late rejection is swallowed, since its callers were already
- * given the timeout. The timer is `unref()`ed, so a hanging keyring never keeps the process alive,
- * and cleared as soon as the call settles. Keyrings take no cancellation signal, so the call
- * itself cannot be aborted.
+ * The time limit of an Envelope's keyring calls (`keyringTimeoutMs`): one shared, `unref()`ed timer
+ * instead of a `setTimeout`/`clearTimeout` pair per call, which cost a Timeout object and two
+ * timer-list updates per message on the hot path (issue 14's profile).
  *
- * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
- * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.
+ * Every call of one instance has the same limit, so deadlines (start + timeoutMs on the monotonic
+ * `performance.now()` clock) are queued in the order they fall due. The timer is armed for the
+ * head's deadline; when it fires it fails every call whose deadline has passed and re-arms for
+ * the next one, or stops when none is pending. A call that answers is only marked: nothing is
+ * cleared or re-armed, so a steady stream of calls creates about one timer per `timeoutMs`.
+ * Settled entries are dropped from the head at once, and the queue is compacted when they make up
+ * most of it (calls answered behind a slow one), so it holds O(pending calls) entries.
  */
-export function callKeyring<T>(start: () => T | Promise<T>, timeoutMs: number, discard: (late: T) => void): Promise<T> {
-  let call: Promise<T>;
-  try {
-    // A keyring method that is not `async` may throw before returning a promise.
-    call = Promise.resolve(start());
-  } catch (err) {
-    return Promise.reject(foreignKeyringError(err));
+export class KeyringDeadlines {
+  readonly #timeoutMs: number;
+  #queue: Pending[] = [];
+  #head = 0;
+  /** Settled entries still in the queue behind the head. */
+  #settled = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** `timeoutMs`: validated by the caller (an integer from 1 to 600,000 milliseconds). */
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
   }
-  return new Promise<T>((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      reject(new KeyringTimeoutError(timeoutMs));
-    }, timeoutMs);
-    timer.unref();
-    call.then(
-      (value) => {
-        if (!timedOut) {
-          clearTimeout(timer);
-          resolve(value);
-          return;
-        }
-        try {
-          discard(value);
-        } catch {
-          // A malformed late answer has nothing to wipe; nobody is waiting for it.
-        }
-      },
-      (err: unknown) => {
-        if (timedOut) return;
-        clearTimeout(timer);
-        reject(foreignKeyringError(err));
-      },
-    );
-  });
+
+  /**
+   * Calls a keyring method (`start`) and settles like it, or rejects with KeyringTimeoutError once
+   * `timeoutMs` have passed. A call that settles after its timeout is detached: its value goes to
+   * `discard` (which zeroes the data key) and a late rejection is swallowed, since its callers were
+   * already given the timeout. The shared timer is `unref()`ed, so a hanging keyring never keeps
+   * the process alive. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+   *
+   * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
+   * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.
+   */
+  call<T>(start: () => T | Promise<T>, discard: (late: T) => void): Promise<T> {
+    let call: Promise<T>;
+    try {
+      // A keyring method that is not `async` may throw before returning a promise.
+      call = Promise.resolve(start());
+    } catch (err) {
+      return Promise.reject(foreignKeyringError(err));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timeoutMs = this.#timeoutMs;
+      const entry: Pending = {
+        deadline: performance.now() + timeoutMs,
+        expire: () => reject(new KeyringTimeoutError(timeoutMs)),
+      };
+      this.#add(entry);
+      call.then(
+        (value) => {
+          if (entry.expire !== undefined) {
+            this.#settle(entry);
+            resolve(value);
+            return;
+          }
+          try {
+            discard(value);
+          } catch {
+            // A malformed late answer has nothing to wipe; nobody is waiting for it.
+          }
+        },
+        (err: unknown) => {
+          if (entry.expire === undefined) return;
+          this.#settle(entry);
+          reject(foreignKeyringError(err));
+        },
+      );
+    });
+  }
+
+  #add(entry: Pending): void {
+    this.#queue.push(entry);
+    if (this.#timer === undefined) this.#arm(this.#timeoutMs);
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => this.#fire(), delay);
+    this.#timer.unref();
+  }
+
+  #settle(entry: Pending): void {
+    entry.expire = undefined;
+    const q = this.#queue;
+    if (q[this.#head] !== entry) {
+      this.#settled++;
+      // Answered behind a slower call: compact once settled entries are most of the queue.
+      if (this.#settled > 32 && this.#settled * 2 > q.length - this.#head) this.#compact();
+      return;
+    }
+    this.#head++;
+    this.#dropSettledHead();
+  }
+
+  #dropSettledHead(): void {
+    const q = this.#queue;
+    while (this.#head < q.length && q[this.#head]!.expire === undefined) {
+      this.#head++;
+      this.#settled--;
+    }
+    if (this.#head === q.length) {
+      q.length = 0;
+      this.#head = 0;
+      this.#settled = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > q.length) {
+      this.#compact();
+    }
+  }
+
+  #compact(): void {
+    this.#queue = this.#queue.filter((e, i) => i >= this.#head && e.expire !== undefined);
+    this.#head = 0;
+    this.#settled = 0;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    const q = this.#queue;
+    // Deadlines are in queue order: fail the due ones from the head.
+    while (this.#head < q.length) {
+      const e = q[this.#head]!;
+      const expire = e.expire;
+      if (expire !== undefined) {
+        if (e.deadline > now) break;
+        e.expire = undefined;
+      } else {
+        this.#settled--;
+      }
+      this.#head++;
+      expire?.();
+    }
+    this.#dropSettledHead();
+    // libuv's cached loop time can fire a timer a fraction of a millisecond early: rounding up
+    // re-arms for what is left, so no call fails before its full timeoutMs.
+    if (this.#head < this.#queue.length) this.#arm(Math.max(1, Math.ceil(this.#queue[this.#head]!.deadline - now)));
+  }
 }
 
 /** Built-in error classes whose names say what went wrong without saying anything secret. */

@@ -9,6 +9,32 @@ export const PUBLIC_KEY_CONTEXT_KEY = 'aws-crypto-public-key';
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * Contexts the library built or parsed itself (frozen, null-prototype, own string data properties
+ * only, so their serialization can never change), with their serialization once computed (null
+ * until then). One message's context is serialized by the keyring (its AAD: raw AES, hierarchy)
+ * and again by the header; with this it is serialized once (issue 14's profile). Weak: an entry
+ * lives as long as its context object.
+ */
+const libraryContexts = new WeakMap<object, Buffer | null>();
+
+/**
+ * Marks a context the library made (see libraryContexts): frozen, null-prototype, every value a
+ * string, no accessor. Returns it.
+ */
+export function markLibraryContext(context: Readonly<EncryptionContext>): Readonly<EncryptionContext> {
+  libraryContexts.set(context, null);
+  return context;
+}
+
+/**
+ * True for a context markLibraryContext marked: a keyring may read it as is, without the
+ * defensive copy it makes of a context from elsewhere (keyrings/common.ts plainContext).
+ */
+export function isLibraryContext(context: object): boolean {
+  return libraryContexts.has(context);
+}
+
+/**
  * Serializes an encryption context the way the ESDK does (data-format/message-header.md,
  * "Encryption Context"): a 2-byte pair count, then each pair as 2-byte length + UTF-8 bytes for
  * key and value, pairs sorted by the raw UTF-8 bytes of the key. An empty context serializes to
@@ -16,8 +42,19 @@ const EMPTY = Buffer.alloc(0);
  *
  * Throws RangeError when the result cannot be represented (a key or value over 65,535 bytes,
  * more than 65,535 pairs, or a total over 65,535 bytes).
+ *
+ * For a library context (markLibraryContext) the bytes are computed once and the same Buffer is
+ * returned every time: callers only read it (as AAD, or copied into a header), never write it.
  */
 export function serializeContext(context: Readonly<EncryptionContext>): Buffer {
+  const known = libraryContexts.get(context);
+  if (known) return known;
+  const out = serializePairs(context);
+  if (known === null) libraryContexts.set(context, out);
+  return out;
+}
+
+function serializePairs(context: Readonly<EncryptionContext>): Buffer {
   const keys = Object.keys(context);
   if (keys.length === 0) return EMPTY;
   if (keys.length > 0xffff) throw new RangeError('context must have at most 65535 pairs');
@@ -134,6 +171,9 @@ export function checkContextPairText(k: string, v: string, option: string): void
   }
 }
 
+/** The context of an encrypt without one: frozen, so one object serves every call. */
+const EMPTY_CONTEXT: Readonly<EncryptionContext> = markLibraryContext(Object.freeze(Object.create(null)));
+
 /**
  * Validates a caller-supplied context for encryption: a plain object of string values whose keys
  * do not use the reserved `aws-crypto-` prefix, whose keys and values are well-formed UTF-16 (else
@@ -145,7 +185,7 @@ export function checkContextPairText(k: string, v: string, option: string): void
  * Returns a frozen null-prototype copy.
  */
 export function checkEncryptContext(context: unknown, option = 'context', reserveBytes = 0): Readonly<EncryptionContext> {
-  if (context === undefined) return Object.freeze(Object.create(null));
+  if (context === undefined) return EMPTY_CONTEXT;
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new TypeError(`${option} must be an object of string keys and string values`);
   }
@@ -168,7 +208,7 @@ export function checkEncryptContext(context: unknown, option = 'context', reserv
   if (size > 0xffff) {
     throw new RangeError(`${option} must serialize to at most 65535 bytes (message-header.md); it needs ${size}`);
   }
-  return Object.freeze(copy);
+  return markLibraryContext(Object.freeze(copy));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { LimitExceededError, MalformedMessageError } from '../errors.js';
 import type { EncryptedDataKey, EncryptionContext } from '../types.js';
-import { parseContext, serializeContext } from './context.js';
+import { markLibraryContext, parseContext, serializeContext } from './context.js';
 import { suiteFromMessage, type Suite } from './suites.js';
 
 /**
@@ -265,11 +265,13 @@ const CONTEXT_MEMO_BYTES = 2048;
 const contextMemo = new Map<string, Readonly<EncryptionContext>>();
 
 function contextFor(h: Buffer, start: number, length: number): Readonly<EncryptionContext> {
-  if (length > CONTEXT_MEMO_BYTES) return Object.freeze(parseContext(h.subarray(start, start + length)));
+  // Marked as the library's (context.ts): the keyring's AAD serialization of a memoized context is
+  // computed once, not per message.
+  if (length > CONTEXT_MEMO_BYTES) return markLibraryContext(Object.freeze(parseContext(h.subarray(start, start + length))));
   const key = h.toString('latin1', start, start + length);
   let context = contextMemo.get(key);
   if (context === undefined) {
-    context = Object.freeze(parseContext(h.subarray(start, start + length)));
+    context = markLibraryContext(Object.freeze(parseContext(h.subarray(start, start + length))));
     if (contextMemo.size >= CONTEXT_MEMO_ENTRIES) contextMemo.delete(contextMemo.keys().next().value!);
     contextMemo.set(key, context);
   }

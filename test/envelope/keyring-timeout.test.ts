@@ -235,19 +235,53 @@ describe('keyring timeout timers', () => {
     // Let the call finish so nothing is left behind.
     keyring.heldEncrypts[0]!.resolve(await keyring.inner.onEncrypt({ suiteId: e.suiteId, context: {} }));
     await pending;
-    expect(timers.cleared.has(timers.created[0])).toBe(true);
+    // The shared timer may stay armed (idle, unref()ed) until its deadline: then it stops, since no
+    // call is pending; the next call reuses it meanwhile instead of creating one.
+    expect(timers.created[0]!.hasRef()).toBe(false);
   });
 
-  it('are cleared as soon as the keyring answers (encrypt and decrypt, cached or not)', async () => {
+  it('1,000 keyring calls share one deadline timer instead of one timer each (encrypt and decrypt, cached or not)', async () => {
+    // One timer per call cost a Timeout object and a timer-list insertion and removal per message
+    // (issue 14's profile). Calls of one Envelope share one unref()ed timer armed for the earliest
+    // pending deadline; with calls answering at once, at most one timer is created per Envelope.
     const ms = 123_459;
     const timers = spyTimers(ms);
     const keyring = new HangingKeyring(0);
     for (const cache of [undefined, false] as const) {
       const e = new Envelope({ keyring, keyringTimeoutMs: ms, ...(cache === false ? { cache } : {}) });
-      const m = await e.encrypt('x');
-      await e.decrypt(m);
+      for (let i = 0; i < 250; i++) {
+        const m = await e.encrypt('x', { context: { i: String(i) } });
+        await e.decrypt(m);
+      }
     }
-    expect(timers.created).toHaveLength(4);
-    for (const t of timers.created) expect(timers.cleared.has(t)).toBe(true);
+    expect(keyring.encryptCalls + keyring.decryptCalls).toBe(1000);
+    expect(timers.created.length).toBeLessThanOrEqual(2);
+    for (const t of timers.created) expect(t.hasRef()).toBe(false);
+  });
+
+  it('a shared deadline times out only the calls that reached it, each after its own timeoutMs', async () => {
+    // Calls started 0, 30 and 60 ms apart under one 80 ms limit: the first one's timeout must not
+    // take the later ones with it, and each fails no earlier than 80 ms after it started.
+    const keyring = new HangingKeyring(3);
+    const e = new Envelope({ keyring, keyringTimeoutMs: 80, cache: false });
+    const started: number[] = [];
+    const failed: number[] = [];
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      started.push(performance.now());
+      calls.push(expectTimeout(e.encrypt('x'), 80).then(() => void failed.push(performance.now())));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    await Promise.all(calls);
+    for (let i = 0; i < 3; i++) expect(failed[i]! - started[i]!).toBeGreaterThanOrEqual(79);
+    // A call that answers in time is not failed by a timer armed for an earlier call's deadline.
+    const slow = new HangingKeyring(1);
+    const e2 = new Envelope({ keyring: slow, keyringTimeoutMs: 80, cache: false });
+    const first = e2.encrypt('a');
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    // 100 calls answer at once behind the hanging one (the queue drops them as they answer).
+    for (let i = 0; i < 100; i++) await expect(e2.encrypt('b')).resolves.toBeInstanceOf(Buffer);
+    await expectTimeout(first, 80);
+    await expect(e2.encrypt('c')).resolves.toBeInstanceOf(Buffer);
   });
 });

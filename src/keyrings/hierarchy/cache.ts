@@ -153,16 +153,25 @@ export class BranchKeyCache {
    * maxAgeMs ("cacheEntryWithinLimits": now - creation <= TTL). Use the result synchronously (see
    * the zeroing note above). A failed load is not cached; every waiter of it gets its error.
    */
-  async get(id: string, load: () => Promise<BranchKeyMaterials>): Promise<BranchKeyMaterials> {
-    const now = this.#opts.clock();
+  /**
+   * The cached materials for `id` when present and within maxAgeMs (counted as a hit), else
+   * undefined. Synchronous, so a hit costs the keyring no await (issue 14: per-message overhead).
+   */
+  lookup(id: string): BranchKeyMaterials | undefined {
     const hit = this.#lru.get(id);
     if (hit !== undefined) {
-      if (now - hit.createdAt <= this.#opts.maxAgeMs) {
+      if (this.#opts.clock() - hit.createdAt <= this.#opts.maxAgeMs) {
         this.#hits++;
         return hit.materials;
       }
       this.#lru.delete(id);
     }
+    return undefined;
+  }
+
+  async get(id: string, load: () => Promise<BranchKeyMaterials>): Promise<BranchKeyMaterials> {
+    const cached = this.lookup(id);
+    if (cached !== undefined) return cached;
     let pending = this.#loading.get(id);
     if (pending === undefined) {
       this.#misses++;

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
+import { isLibraryContext } from '../../format/context.js';
 import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, stringOption } from '../common.js';
 import { BranchKeyCache, cacheEntryId, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
 import type { BranchKeyMaterials } from './items.js';
@@ -108,10 +109,11 @@ export class HierarchicalKeyring implements Keyring {
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
     const suite = keyringSuite(input.suiteId);
     const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
-    const context = plainContext(input.context);
-    const branchKeyId = await this.#branchKeyIdFor(context);
+    const context = ownContext(input.context);
+    // A fixed branch key id and a cached branch key need no await (issue 14: per-message overhead).
+    const branchKeyId = this.#branchKeyId ?? (await this.#branchKeyIdFor(context));
     const id = this.#entryId(branchKeyId, undefined);
-    const materials = await this.#cache.get(id, () => this.#store.getActiveBranchKey(branchKeyId));
+    const materials = this.#cache.lookup(id) ?? (await this.#cache.get(id, () => this.#store.getActiveBranchKey(branchKeyId)));
     // From here to the return nothing awaits: the cached key is used before it can be zeroed.
     if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
     const dataKey = given ?? randomBytes(suite.keyLength);
@@ -138,8 +140,8 @@ export class HierarchicalKeyring implements Keyring {
 
   async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
-    const context = plainContext(input.context);
-    const branchKeyId = await this.#branchKeyIdFor(context);
+    const context = ownContext(input.context);
+    const branchKeyId = this.#branchKeyId ?? (await this.#branchKeyIdFor(context));
     // Spec "OnDecrypt": provider id aws-kms-hierarchy and provider info (UTF-8) = our branch key id.
     const ours = input.encryptedDataKeys.filter(
       (edk) => edk.providerId === HIERARCHY_PROVIDER_ID && decodeUtf8(edk.providerInfo) === branchKeyId,
@@ -155,7 +157,7 @@ export class HierarchicalKeyring implements Keyring {
       let materials: BranchKeyMaterials;
       try {
         const id = this.#entryId(branchKeyId, parts.version);
-        materials = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version));
+        materials = this.#cache.lookup(id) ?? (await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version)));
       } catch (err) {
         errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
         continue;
@@ -200,4 +202,14 @@ export class HierarchicalKeyring implements Keyring {
     if (typeof id !== 'string' || id.length === 0) throw new KeyringError('branchKeyIdSupplier must return a non-empty string');
     return id;
   }
+}
+
+/**
+ * The context a keyring call works with. One the Envelope built or parsed (frozen, string values,
+ * its serialization memoized: format/context.ts) is used as is, so the wrap AAD and the header
+ * share one serialization; any other (a caller invoking the keyring directly) is copied first, so
+ * what is bound cannot change between reads.
+ */
+function ownContext(context: Readonly<EncryptionContext>): Readonly<EncryptionContext> {
+  return isLibraryContext(context) ? context : plainContext(context);
 }

@@ -14,7 +14,7 @@
  * context (count + pairs sorted by UTF-8 key bytes; empty context = no bytes).
  */
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
-import { randomPooled } from '../../crypto/random.js';
+import { randomFillPooled } from '../../crypto/random.js';
 import { serializeContext } from '../../format/context.js';
 import type { EncryptionContext } from '../../types.js';
 
@@ -36,14 +36,24 @@ const DERIVED_KEY_LENGTH = 32;
  * The specification names the salt "salt"; in SP 800-108 terms it is the Context.
  */
 export function deriveWrappingKey(branchKey: Uint8Array, salt: Uint8Array): Buffer {
-  const fixed = Buffer.alloc(4 + PROVIDER_ID_BYTES.length + 1 + salt.length + 4);
-  let o = fixed.writeUInt32BE(1, 0);
-  o += PROVIDER_ID_BYTES.copy(fixed, o);
-  o = fixed.writeUInt8(0, o);
-  o += Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).copy(fixed, o);
-  fixed.writeUInt32BE(DERIVED_KEY_LENGTH * 8, o);
+  // The fixed input is not secret (label and salt, both in the message): one scratch buffer serves
+  // every call (createHmac's update reads it synchronously), instead of an allocation per message.
+  const fixed = salt.length === SALT_LENGTH ? KDF_INPUT : kdfInput(salt.length);
+  fixed.set(salt, KDF_SALT_OFFSET);
   return createHmac('sha256', branchKey).update(fixed).digest();
 }
+
+/** [1]_32 || label || 0x00 || (salt placeholder) || [256]_32, for a salt of `saltLength` bytes. */
+function kdfInput(saltLength: number): Buffer {
+  const fixed = Buffer.alloc(KDF_SALT_OFFSET + saltLength + 4);
+  let o = fixed.writeUInt32BE(1, 0);
+  o += PROVIDER_ID_BYTES.copy(fixed, o);
+  fixed.writeUInt8(0, o);
+  fixed.writeUInt32BE(DERIVED_KEY_LENGTH * 8, KDF_SALT_OFFSET + saltLength);
+  return fixed;
+}
+const KDF_SALT_OFFSET = 4 + PROVIDER_ID_BYTES.length + 1;
+const KDF_INPUT = kdfInput(SALT_LENGTH);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -61,7 +71,25 @@ export function bytesToUuid(bytes: Uint8Array): string {
 
 /** The AAD of the wrap (spec "Branch Key Wrapping and Unwrapping AAD"). Throws RangeError for an unserializable context. */
 export function wrappingAad(branchKeyId: string, version: Uint8Array, context: Readonly<EncryptionContext>): Buffer {
-  return Buffer.concat([PROVIDER_ID_BYTES, Buffer.from(branchKeyId, 'utf8'), version, serializeContext(context)]);
+  const prefix = aadPrefix(branchKeyId, version);
+  const ec = serializeContext(context);
+  const aad = Buffer.allocUnsafe(prefix.length + ec.length);
+  aad.set(prefix, 0);
+  aad.set(ec, prefix.length);
+  return aad;
+}
+
+/**
+ * "aws-kms-hierarchy" || branch key id || version of the last AAD built: the same for every message
+ * of one branch key version, so encoded once. Not secret (all of it is in the EDK).
+ */
+let lastPrefix: { branchKeyId: string; version: Buffer; bytes: Buffer } | undefined;
+function aadPrefix(branchKeyId: string, version: Uint8Array): Buffer {
+  const last = lastPrefix;
+  if (last !== undefined && last.branchKeyId === branchKeyId && last.version.equals(version)) return last.bytes;
+  const bytes = Buffer.concat([PROVIDER_ID_BYTES, Buffer.from(branchKeyId, 'utf8'), version]);
+  lastPrefix = { branchKeyId, version: Buffer.from(version), bytes };
+  return bytes;
 }
 
 /**
@@ -92,15 +120,22 @@ export function wrapDataKey(input: WrapInput): Buffer {
   // Salt and IV are not secret (they are stored in the EDK): drawn from the pooled CSPRNG buffer
   // like message ids (crypto/random.ts), which saves a CSPRNG call per message, a cost comparable
   // to the wrap itself at this size. The data key comes from randomBytes (the keyring), never a pool.
-  const random = randomPooled(SALT_LENGTH + IV_LENGTH);
-  const salt = random.subarray(0, SALT_LENGTH);
-  const iv = random.subarray(SALT_LENGTH);
+  // EDK ciphertext, written in place: salt || IV || version || encrypted key || tag.
+  const n = input.dataKey.length;
+  const out = Buffer.allocUnsafe(CIPHERTEXT_OVERHEAD + n);
+  randomFillPooled(out, 0, SALT_LENGTH + IV_LENGTH);
+  const salt = out.subarray(0, SALT_LENGTH);
+  const iv = out.subarray(SALT_LENGTH, SALT_LENGTH + IV_LENGTH);
+  out.set(version, SALT_LENGTH + IV_LENGTH);
   const key = deriveWrappingKey(input.branchKey, salt);
   try {
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
     cipher.setAAD(wrappingAad(input.branchKeyId, version, input.context));
-    const sealed = Buffer.concat([cipher.update(input.dataKey), cipher.final()]);
-    return Buffer.concat([salt, iv, version, sealed, cipher.getAuthTag()]);
+    const sealed = cipher.update(input.dataKey);
+    cipher.final(); // GCM is a stream mode: update returned every byte, final none
+    out.set(sealed, CIPHERTEXT_OVERHEAD - TAG_LENGTH);
+    out.set(cipher.getAuthTag(), CIPHERTEXT_OVERHEAD - TAG_LENGTH + n);
+    return out;
   } finally {
     key.fill(0);
   }
@@ -120,7 +155,20 @@ export function parseCiphertext(
   const versionBytes = take(VERSION_LENGTH);
   const encryptedKey = take(keyLength);
   const tag = take(TAG_LENGTH);
-  return { salt, iv, version: bytesToUuid(versionBytes), versionBytes, encryptedKey, tag };
+  return { salt, iv, version: versionText(versionBytes), versionBytes, encryptedKey, tag };
+}
+
+/**
+ * bytesToUuid of the last version read: the messages of one branch key version share it, so the
+ * hex formatting runs once per version, not per message. Kept as a copy (the EDK's buffer is the
+ * caller's). Versions are not secret.
+ */
+let lastRead: { bytes: Buffer; text: string } | undefined;
+function versionText(bytes: Buffer): string {
+  if (lastRead !== undefined && lastRead.bytes.equals(bytes)) return lastRead.text;
+  const text = bytesToUuid(bytes);
+  lastRead = { bytes: Buffer.from(bytes), text };
+  return text;
 }
 
 export interface UnwrapInput {
