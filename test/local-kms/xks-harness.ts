@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { ACCESS_KEY_ID, PATH, SECRET, startFakeXks } from './xks-fake.js';
+
+/** TEMPORARY (development only): replaced by the real proxy when src/xks-proxy lands. */
+export interface ProxyUnderTest {
+  url: string;
+  path: string;
+  accessKeyId: string;
+  secret: string;
+  createKey(id: string): Promise<string>;
+  keyExists(id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export const proxySkipReason: string | undefined = undefined;
+
+export async function startProxyUnderTest(): Promise<ProxyUnderTest> {
+  const fake = await startFakeXks();
+  return {
+    url: fake.url,
+    path: PATH,
+    accessKeyId: ACCESS_KEY_ID,
+    secret: SECRET,
+    createKey: async (id) => {
+      fake.keys.set(id, { key: randomBytes(32) });
+      return id;
+    },
+    keyExists: async (id) => fake.keys.has(id),
+    close: () => fake.close(),
+  };
+}
