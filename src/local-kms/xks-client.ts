@@ -7,8 +7,8 @@ import { formatAmzDate } from './sigv4.js';
  * The local KMS as a client of an external key store proxy (XKS Proxy API Specification v1,
  * aws/aws-kms-xksproxy-api-spec): every call is a POST of JSON to
  * `<XksProxyUriEndpoint><XksProxyUriPath>/health` or `.../keys/<externalKeyId>/<metadata|encrypt|decrypt>`,
- * signed with SigV4 (service `kms-xks`, the key store's Region, its XksProxyAuthenticationCredential;
- * spec Appendix A). Failures are classified (XksProxyFailure.kind) and mapped to KMS exceptions
+ * signed with SigV4 (service `kms-xks-proxy`, the key store's Region, its
+ * XksProxyAuthenticationCredential; spec Appendix A). Failures are classified (XksProxyFailure.kind) and mapped to KMS exceptions
  * by the caller (xks-stores.ts), because the same failure is a different exception per KMS
  * operation (spec "Error codes", KMS considerations table).
  */
@@ -79,9 +79,13 @@ function b64(v: unknown, check: (n: number) => boolean): Buffer {
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
 
+/** The SigV4 service name of XKS proxy requests (spec Appendix A: `kms-xks-proxy`). */
+export const XKS_SIGV4_SERVICE = 'kms-xks-proxy';
+
 /**
  * SigV4 headers for a POST of `body` to `url` (spec Appendix A: method POST, the URI path as the
- * canonical URI, empty query, the Host and X-Amz-Date headers signed, SHA-256 of the payload).
+ * canonical URI, empty query, SignedHeaders `host;x-amz-date` as KMS sends them, SHA-256 of the
+ * payload).
  * The path holds only `[A-Za-z0-9/_.-]` (XksProxyUriPath and XksKeyId patterns), which SigV4's
  * URI encoding leaves as is.
  */
@@ -89,20 +93,15 @@ export function signXksRequest(url: URL, body: Buffer, t: Pick<XksProxyTarget, '
   const amzDate = formatAmzDate(nowMs);
   const date = amzDate.slice(0, 8);
   const payloadHash = sha256(body).toString('hex');
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    host: url.host,
-    'x-amz-content-sha256': payloadHash,
-    'x-amz-date': amzDate,
-  };
+  const headers: Record<string, string> = { host: url.host, 'x-amz-date': amzDate };
   const signed = Object.keys(headers).sort();
   const canonical = ['POST', url.pathname, '', signed.map((h) => `${h}:${headers[h]}\n`).join(''), signed.join(';'), payloadHash].join('\n');
-  const scope = `${date}/${t.region}/kms-xks/aws4_request`;
+  const scope = `${date}/${t.region}/${XKS_SIGV4_SERVICE}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical).toString('hex')].join('\n');
   let key = hmac(`AWS4${t.secretAccessKey}`, date);
-  for (const part of [t.region, 'kms-xks', 'aws4_request']) key = hmac(key, part);
+  for (const part of [t.region, XKS_SIGV4_SERVICE, 'aws4_request']) key = hmac(key, part);
   const signature = createHmac('sha256', key).update(toSign, 'utf8').digest('hex');
-  return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${t.accessKeyId}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${signature}` };
+  return { ...headers, 'content-type': 'application/json', authorization: `AWS4-HMAC-SHA256 Credential=${t.accessKeyId}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${signature}` };
 }
 
 /** The largest proxy answer read (the biggest legitimate one, Encrypt of 4 KiB, is under 8 KiB). */

@@ -9,7 +9,7 @@ import { parseAuthorization, verifySigV4Signature } from '../../src/local-kms/si
  * real proxy, src/xks-proxy, cannot be made to do: hang, answer malformed JSON, a wrong integrity
  * value, arbitrary proxy errors, a TLS certificate of an unknown CA). The happy paths are tested
  * against the real proxy (xks-proxy-integration.test.ts). It checks each request's SigV4
- * signature (service kms-xks) and records the requests' operation and requestMetadata.
+ * signature (service kms-xks-proxy, spec Appendix A) and records the requests' operation and requestMetadata.
  */
 
 export const ACCESS_KEY_ID = 'ABCDEFGHIJKLMNOPQRST';
@@ -67,7 +67,7 @@ export async function startFakeXks(opts: { region?: string; tls?: { key: string;
       if (!op) return send(res, 404, { errorName: 'InvalidUriPathException' });
       try {
         const auth = parseAuthorization(String(req.headers.authorization ?? ''));
-        if (auth.accessKeyId !== ACCESS_KEY_ID || auth.service !== 'kms-xks' || auth.region !== region) throw new Error('scope');
+        if (auth.accessKeyId !== ACCESS_KEY_ID || auth.service !== 'kms-xks-proxy' || auth.region !== region) throw new Error('scope');
         verifySigV4Signature(
           { method: req.method ?? '', path: url, headers: req.headers, body },
           { ...auth, signedHeaders: [...auth.signedHeaders].sort(), amzDate: String(req.headers['x-amz-date']) },
