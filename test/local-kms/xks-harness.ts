@@ -7,24 +7,20 @@ export interface ProxyUnderTest {
   path: string;
   accessKeyId: string;
   secret: string;
-  createKey(id: string): Promise<string>;
   keyExists(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export const proxySkipReason: string | undefined = undefined;
 
-export async function startProxyUnderTest(): Promise<ProxyUnderTest> {
+export async function startProxyUnderTest(keys: readonly string[]): Promise<ProxyUnderTest> {
   const fake = await startFakeXks();
+  for (const id of keys) fake.keys.set(id, { key: randomBytes(32) });
   return {
     url: fake.url,
     path: PATH,
     accessKeyId: ACCESS_KEY_ID,
     secret: SECRET,
-    createKey: async (id) => {
-      fake.keys.set(id, { key: randomBytes(32) });
-      return id;
-    },
     keyExists: async (id) => fake.keys.has(id),
     close: () => fake.close(),
   };

@@ -29,8 +29,8 @@ afterAll(async () => {
 });
 
 it.skipIf(reason !== undefined)(`kms-envelope local-kms with an external key store, driven by the AWS CLI${reason ? ` (skipped: ${reason})` : ''}`, async () => {
-  proxy = await startProxyUnderTest();
-  const xksKeyId = await proxy.createKey('cli-key');
+  const xksKeyId = 'cli-key';
+  proxy = await startProxyUnderTest([xksKeyId]);
   child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'local-kms', '--port', '0', '--data-dir', join(dir, 'kms-data'), '--xks-timeout-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((res, rej) => {
     let out = '';

@@ -44,7 +44,7 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
   let keyArn: string;
 
   beforeAll(async () => {
-    proxy = await startProxyUnderTest();
+    proxy = await startProxyUnderTest(['xks-key-1']);
     relay = await startRelay(proxy.url);
     ({ server, kms } = await startServer({ testClock: true, xksProxyTimeoutMs: TIMEOUT_MS }));
   });
@@ -73,7 +73,7 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
     expect(store).toMatchObject({ ConnectionState: 'CONNECTED', CustomKeyStoreType: 'EXTERNAL_KEY_STORE', XksProxyConfiguration: { UriEndpoint: relay.url, UriPath: proxy.path, AccessKeyId: proxy.accessKeyId, Connectivity: 'PUBLIC_ENDPOINT' } });
     expect(seen('/health').map((r) => (r.body.requestMetadata as Record<string, unknown>).kmsOperation)).toEqual(['CreateCustomKeyStore', 'ConnectCustomKeyStore']);
 
-    const xksKeyId = await proxy.createKey('xks-key-1');
+    const xksKeyId = 'xks-key-1';
     await expectAwsError(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'no-such-key' })), 'XksKeyNotFoundException');
     const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: xksKeyId }));
     keyArn = KeyMetadata!.Arn!;
