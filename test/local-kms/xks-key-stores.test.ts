@@ -23,12 +23,21 @@ import {
   type CreateCustomKeyStoreCommandInput,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type LocalKmsServer } from '../../src/local-kms/index.js';
 import { ROOT_ARN, expectAwsError, startServer, tempDir } from './helpers.js';
 import { ACCESS_KEY_ID, PATH, SECRET, startFakeXks, type FakeXks } from './xks-fake.js';
 
 const TIMEOUT_MS = 1500;
+
+// External key stores need no PKCS#11 binding: this whole file runs as if pkcs11js were not
+// installed (it is an optional peer dependency, loaded only for CloudHSM key stores).
+vi.mock('../../src/local-kms/pkcs11.js', async (original) => ({
+  ...(await original<typeof import('../../src/local-kms/pkcs11.js')>()),
+  ensurePkcs11: async () => {
+    throw new Error('pkcs11js is not installed (mocked)');
+  },
+}));
 
 let stores = 0;
 
@@ -60,6 +69,9 @@ describe('external key stores: rules and proxy failures (fault-injecting fake pr
   beforeAll(async () => {
     fake = await startFakeXks();
     ({ server, kms } = await startServer({ xksProxyTimeoutMs: TIMEOUT_MS }));
+  });
+  beforeEach(() => {
+    if (fake) fake.fault = undefined;
   });
   afterAll(async () => {
     await server?.close();

@@ -170,7 +170,8 @@ export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Request
   // Disconnect is valid (and wins: reg.connect then closes the session it opened).
   conn.state = 'CONNECTING';
   try {
-    await requireBinding();
+    // The PKCS#11 binding is for CloudHSM key stores only; an external key store needs none.
+    if (rec.type === 'AWS_CLOUDHSM') await requireBinding();
     if (!rec.connect) {
       reg.records.set(rec.id, { ...rec, connect: true });
       reg.save();
