@@ -2,7 +2,7 @@
 //
 // - Type declarations (and the type check) from tsc, one .d.ts per source module.
 // - JavaScript from esbuild: one file per package entry point (., ./errors, ./local-kms, ./s3,
-//   ./branch-key-store-dynamodb and the CLI) plus shared chunks, instead of one file per source
+//   ./branch-key-store-dynamodb, ./xks-proxy and the CLI) plus shared chunks, instead of one file per source
 //   module. Node's ESM loader pays per file (resolve, read, compile, link): `import('kms-envelope')`
 //   loads 3 files instead of about 30, which cuts its import time by more than half (`npm run bench`,
 //   footprint group) and so a Lambda's cold start. Splitting keeps each module in exactly one output
@@ -76,6 +76,7 @@ await build({
     'src/local-kms/index.ts',
     'src/s3/index.ts',
     'src/branch-key-store-dynamodb/index.ts',
+    'src/xks-proxy/index.ts',
     'src/cli/main.ts',
   ],
   outbase: 'src',

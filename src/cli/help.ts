@@ -34,6 +34,7 @@ Usage:
   kms-envelope encrypt --key KEY [--context k=v]... [-i FILE] [-o FILE] [options]
   kms-envelope decrypt [--key KEY_ARN]... [--allow-account ID]... [--context k=v]... [-i FILE] [-o FILE]
   kms-envelope local-kms [--port 4599] [--data-dir DIR] [options]
+  kms-envelope xks-proxy --config FILE | create-key --config FILE --label LABEL
   kms-envelope branch-key create|version|describe STORE [--key KEY_ARN] [options]
   kms-envelope encrypt|decrypt --branch-key ID STORE [--cache-ttl SECONDS] [-i FILE] [-o FILE] [options]
   kms-envelope <command> --help
@@ -43,6 +44,7 @@ Commands:
   encrypt     encrypt a file or stdin into an AWS Encryption SDK message
   decrypt     decrypt an AWS Encryption SDK message (any KMS key it names, or only --key ones)
   local-kms   run an offline server that speaks the AWS KMS JSON protocol
+  xks-proxy   run an External Key Store (XKS) proxy on keys of a PKCS#11 token
   branch-key  create, rotate or describe a branch key of the hierarchical keyring (--branch-key)
 
 Examples (offline):

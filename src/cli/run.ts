@@ -36,6 +36,11 @@ export async function run(argv: readonly string[], io: Io = defaultIo()): Promis
         const code = await runLocalKmsCommand(rest);
         return typeof code === 'number' ? code : 0;
       }
+      case 'xks-proxy': {
+        // Loaded only for this command, like local-kms (and pkcs11js only when it starts).
+        const { runXksProxyCommand } = await import('../xks-proxy/cli.js');
+        return await runXksProxyCommand(rest);
+      }
       case '-h':
       case '--help':
       case 'help':

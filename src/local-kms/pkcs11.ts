@@ -120,11 +120,45 @@ export interface TokenLocation {
   tokenLabel: string;
 }
 
-/** The token object of one KMS key: its CKA_ID is the key id's 16 bytes, its label names the key. */
+/**
+ * A secret-key token object. The local KMS's keys: CKA_ID is the key id's 16 bytes (hex here), the
+ * label names the key. The XKS proxy's keys (src/xks-proxy/) have no `id`: an external key id is
+ * the object's CKA_LABEL, and the object is found by that label alone.
+ */
 export interface TokenKeyRef {
   label: string;
-  id: string;
+  id?: string;
 }
+
+/** What a token key may be used for (its CKA_ENCRYPT, CKA_DECRYPT... attributes). */
+export interface TokenKeyUsage {
+  encrypt: boolean;
+  decrypt: boolean;
+}
+
+/** A token key's type and usage attributes (PKCS#11 v2.40 §4.9, "Secret key objects"). */
+export interface TokenKeyInfo extends TokenKeyUsage {
+  /** True for a CKK_AES key. */
+  aes: boolean;
+  /** CKA_VALUE_LEN in bytes (32 for AES-256). */
+  valueLen: number;
+  wrap: boolean;
+  unwrap: boolean;
+  sign: boolean;
+  verify: boolean;
+  derive: boolean;
+}
+
+/** The token's CK_TOKEN_INFO fields an XKS health check reports (PKCS#11 v2.40 §3.2). */
+export interface TokenDescription {
+  label: string;
+  manufacturerId: string;
+  model: string;
+  serialNumber: string;
+}
+
+/** The cache key of a ref: the CKA_ID when there is one, else the label. */
+const refKey = (ref: TokenKeyRef): string => (ref.id !== undefined ? ref.id : `label:${ref.label}`);
 
 export function tokenKeyRef(keyId: string): TokenKeyRef {
   return { label: `kms-envelope:${keyId}`, id: keyId.replace(/^mrk-|-/g, '') };
@@ -207,9 +241,10 @@ export class TokenSession {
 
   /**
    * Generates a 256-bit AES key in the token: a token object (persists), private (needs the user
-   * login), sensitive and not extractable, usable only to encrypt and decrypt.
+   * login), sensitive and not extractable, usable only to encrypt and decrypt (or, with `usage`,
+   * only for what it allows: the XKS proxy's encrypt-only, decrypt-only and unusable keys).
    */
-  generateAesKey(ref: TokenKeyRef): void {
+  generateAesKey(ref: TokenKeyRef, usage: TokenKeyUsage = { encrypt: true, decrypt: true }): void {
     const { p, lib } = this.m;
     this.call('C_GenerateKey', () => {
       const handle = p.C_GenerateKey(this.session, { mechanism: lib.CKM_AES_KEY_GEN }, [
@@ -220,42 +255,99 @@ export class TokenSession {
         { type: lib.CKA_PRIVATE, value: true },
         { type: lib.CKA_SENSITIVE, value: true },
         { type: lib.CKA_EXTRACTABLE, value: false },
-        { type: lib.CKA_ENCRYPT, value: true },
-        { type: lib.CKA_DECRYPT, value: true },
+        { type: lib.CKA_ENCRYPT, value: usage.encrypt },
+        { type: lib.CKA_DECRYPT, value: usage.decrypt },
         { type: lib.CKA_WRAP, value: false },
         { type: lib.CKA_UNWRAP, value: false },
+        // Tokens default these as they like (SoftHSM 2.6: CKA_SIGN and CKA_VERIFY true, for MACs):
+        // a key that says "only encrypt and decrypt" must not also MAC or derive.
+        { type: lib.CKA_SIGN, value: false },
+        { type: lib.CKA_VERIFY, value: false },
+        { type: lib.CKA_DERIVE, value: false },
         { type: lib.CKA_LABEL, value: ref.label },
-        { type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') },
+        ...(ref.id !== undefined ? [{ type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') }] : []),
       ]);
-      this.handles.set(ref.id, handle);
+      if (ref.id !== undefined) this.handles.set(refKey(ref), handle);
     });
   }
 
-  /** The key's object handle, or undefined when the token has no such object. */
+  /**
+   * The key's object handle, or undefined when the token has no such object (or more than one).
+   * Handles found by CKA_ID are cached (the local KMS owns those objects); by label they are
+   * looked up each time, as a label's key can be replaced outside this process (the XKS proxy's
+   * keys are made by `xks-proxy create-key`, possibly while it runs).
+   */
   find(ref: TokenKeyRef): Handle | undefined {
-    const cached = this.handles.get(ref.id);
+    const cached = this.handles.get(refKey(ref));
     if (cached) return cached;
+    const found = this.findAll(ref, 2);
+    if (found.length !== 1) return undefined;
+    if (ref.id !== undefined) this.handles.set(refKey(ref), found[0]!);
+    return found[0];
+  }
+
+  /** How many secret-key objects match `ref` (0, 1, or 2 meaning "more than one"). */
+  count(ref: TokenKeyRef): number {
+    return this.findAll(ref, 2).length;
+  }
+
+  private findAll(ref: TokenKeyRef, max: number): Handle[] {
     const { p, lib } = this.m;
     return this.call('C_FindObjects', () => {
       p.C_FindObjectsInit(this.session, [
         { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
-        { type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') },
+        ref.id !== undefined ? { type: lib.CKA_ID, value: Buffer.from(ref.id, 'hex') } : { type: lib.CKA_LABEL, value: ref.label },
       ]);
       try {
-        const found = p.C_FindObjects(this.session, 2);
-        if (found.length !== 1) return undefined;
-        this.handles.set(ref.id, found[0]!);
-        return found[0];
+        return p.C_FindObjects(this.session, max);
       } finally {
         p.C_FindObjectsFinal(this.session);
       }
     });
   }
 
+  /** The key's type and usage attributes, or undefined when the token has no such object. */
+  keyInfo(ref: TokenKeyRef): TokenKeyInfo | undefined {
+    const h = this.find(ref);
+    if (!h) return undefined;
+    const { p, lib } = this.m;
+    return this.call('C_GetAttributeValue', () => {
+      const names = [lib.CKA_KEY_TYPE, lib.CKA_VALUE_LEN, lib.CKA_ENCRYPT, lib.CKA_DECRYPT, lib.CKA_WRAP, lib.CKA_UNWRAP, lib.CKA_SIGN, lib.CKA_VERIFY, lib.CKA_DERIVE];
+      const a = p.C_GetAttributeValue(this.session, h, names.map((type) => ({ type })));
+      // CK_ULONG values come back in the platform's byte order and width; CK_BBOOL as one byte.
+      const ulong = (b: Buffer | undefined) => (b && b.length >= 4 ? (b.length >= 8 ? Number(b.readBigUInt64LE(0)) : b.readUInt32LE(0)) : -1);
+      const bool = (i: number) => {
+        const v = a[i]?.value;
+        return Buffer.isBuffer(v) ? v[0] === 1 : v === true;
+      };
+      return {
+        aes: ulong(a[0]?.value as Buffer) === lib.CKK_AES,
+        valueLen: ulong(a[1]?.value as Buffer),
+        encrypt: bool(2),
+        decrypt: bool(3),
+        wrap: bool(4),
+        unwrap: bool(5),
+        sign: bool(6),
+        verify: bool(7),
+        derive: bool(8),
+      };
+    });
+  }
+
+  /** The token's label, manufacturer, model and serial number (C_GetTokenInfo). */
+  describeToken(): TokenDescription {
+    const { p } = this.m;
+    return this.call('C_GetTokenInfo', () => {
+      const slot = p.C_GetSessionInfo(this.session).slotID;
+      const t = p.C_GetTokenInfo(slot);
+      return { label: t.label.trim(), manufacturerId: t.manufacturerID.trim(), model: t.model.trim(), serialNumber: t.serialNumber.trim() };
+    });
+  }
+
   /** Destroys the key's token object (no-op when it is gone already). */
   destroy(ref: TokenKeyRef): void {
     const h = this.find(ref);
-    this.handles.delete(ref.id);
+    this.handles.delete(refKey(ref));
     if (!h) return;
     this.call('C_DestroyObject', () => this.m.p.C_DestroyObject(this.session, h));
   }

@@ -260,6 +260,11 @@ export interface SigV4Options {
    * name one.
    */
   region: string | ((region: string) => boolean);
+  /**
+   * The service name the credential scope must name: `kms` (the default) for the local KMS,
+   * `kms-xks-proxy` for the XKS proxy (XKS Proxy API Specification, Appendix A).
+   */
+  service?: string;
 }
 
 /** A request's SigV4 Authorization that passed every check but the signature itself. */
@@ -296,6 +301,7 @@ export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authori
     throw new TypeError('region must be a non-empty string or a function');
   }
   const served = opts.region;
+  const service = opts.service ?? SERVICE;
   if (!Number.isFinite(opts.nowMs)) throw new TypeError('nowMs must be a finite number of epoch milliseconds');
   const authorization = authorizationHeader(req);
   if (!authorization) {
@@ -348,7 +354,7 @@ export function checkSigV4(req: SignedRequest, opts: SigV4Options): SigV4Authori
   // one this server serves. AWS reports every scope problem at once.
   const scope: string[] = [];
   if (typeof served === 'string' ? parsed.region !== served : !served(parsed.region)) scope.push(`Credential should be scoped to a valid region, not '${parsed.region.slice(0, 64)}'.`);
-  if (parsed.service !== SERVICE) scope.push(`Credential should be scoped to correct service: '${SERVICE}'.`);
+  if (parsed.service !== service) scope.push(`Credential should be scoped to correct service: '${service}'.`);
   if (parsed.terminator !== 'aws4_request') {
     scope.push(`Credential should be scoped with a valid terminator: 'aws4_request', not '${parsed.terminator.slice(0, 64)}'.`);
   }

@@ -94,6 +94,26 @@ describe('module graph', () => {
     if (entry !== 'src/cli/main.ts') expect(await importsOf(entry, PKCS11)).toEqual([]);
   });
 
+  it.each(['src/index.ts', 'src/errors.ts', 'src/s3/index.ts', 'src/local-kms/index.ts', 'src/cli/main.ts'])(
+    '%s never reaches the XKS proxy statically (kms-envelope/xks-proxy and `kms-envelope xks-proxy` only)',
+    async (entry) => {
+      const meta = await graph(entry);
+      for (const [from, input] of Object.entries(meta.inputs)) {
+        for (const imp of input.imports) {
+          if (!from.startsWith('src/xks-proxy/') && /xks-proxy\//.test(imp.path)) expect(imp.kind, `${from} → ${imp.path}`).toBe('dynamic-import');
+        }
+      }
+      if (entry !== 'src/cli/main.ts') expect(Object.keys(meta.inputs).filter((f) => f.startsWith('src/xks-proxy/'))).toEqual([]);
+    },
+  );
+
+  it('kms-envelope/xks-proxy is a package entry point and reaches pkcs11js only through the dynamic import in pkcs11.ts', async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(pkg.exports['./xks-proxy']).toEqual({ types: './dist/xks-proxy/index.d.ts', default: './dist/xks-proxy/index.js' });
+    expect(readFileSync(join(root, 'scripts/build.mjs'), 'utf8')).toContain("'src/xks-proxy/index.ts'");
+    expect(await importsOf('src/xks-proxy/index.ts', PKCS11)).toEqual([{ from: 'src/local-kms/pkcs11.ts', path: 'pkcs11js', kind: 'dynamic-import' }]);
+  });
+
   it('the local KMS reaches pkcs11js through one dynamic import, in pkcs11.ts', async () => {
     const found = await importsOf('src/local-kms/index.ts', PKCS11);
     expect(found).toEqual([{ from: 'src/local-kms/pkcs11.ts', path: 'pkcs11js', kind: 'dynamic-import' }]);
