@@ -44,7 +44,7 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
   let keyArn: string;
 
   beforeAll(async () => {
-    proxy = await startProxyUnderTest(['xks-key-1']);
+    proxy = await startProxyUnderTest(['xks-key-1', ['encrypt-only', 'encrypt'], ['disabled-usage', 'none']]);
     relay = await startRelay(proxy.url);
     ({ server, kms } = await startServer({ testClock: true, xksProxyTimeoutMs: TIMEOUT_MS }));
   });
@@ -58,6 +58,21 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
   const seen = (suffix: string) => relay.seen.filter((r) => r.path.endsWith(suffix));
 
   it('create the store, connect it, create a key with an XksKeyId; DescribeKey and DescribeCustomKeyStores show the XKS configuration', async () => {
+    const input = {
+      CustomKeyStoreName: 'xks',
+      CustomKeyStoreType: 'EXTERNAL_KEY_STORE' as const,
+      XksProxyUriEndpoint: relay.url,
+      XksProxyUriPath: proxy.path,
+      XksProxyConnectivity: 'PUBLIC_ENDPOINT' as const,
+      XksProxyAuthenticationCredential: { AccessKeyId: proxy.accessKeyId, RawSecretAccessKey: proxy.secret },
+    };
+    // What the proxy itself refuses: a secret it does not know, a path it does not serve.
+    await expectAwsError(
+      kms.send(new CreateCustomKeyStoreCommand({ ...input, XksProxyAuthenticationCredential: { AccessKeyId: proxy.accessKeyId, RawSecretAccessKey: `${proxy.secret.slice(0, -1)}Z` } })),
+      'XksProxyIncorrectAuthenticationCredentialException',
+    );
+    await expectAwsError(kms.send(new CreateCustomKeyStoreCommand({ ...input, XksProxyUriPath: '/elsewhere/kms/xks/v1' })), 'XksProxyInvalidConfigurationException');
+    relay.seen.length = 0;
     ({ CustomKeyStoreId: storeId } = (await kms.send(
       new CreateCustomKeyStoreCommand({
         CustomKeyStoreName: 'xks',
@@ -75,6 +90,10 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
 
     const xksKeyId = 'xks-key-1';
     await expectAwsError(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'no-such-key' })), 'XksKeyNotFoundException');
+    // Token keys that cannot both encrypt and decrypt cannot back a KMS key.
+    for (const XksKeyId of ['encrypt-only', 'disabled-usage']) {
+      await expectAwsError(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId })), 'XksKeyInvalidConfigurationException');
+    }
     const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: xksKeyId }));
     keyArn = KeyMetadata!.Arn!;
     expect(seen('/metadata').at(-1)!.body.requestMetadata).toMatchObject({ awsPrincipalArn: ROOT_ARN, kmsOperation: 'CreateKey' });
