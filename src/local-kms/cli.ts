@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cannotStart, reportError, usage } from '../cli/errors.js';
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
 import { runCreateKeyCommand } from './create-key-cli.js';
@@ -72,6 +73,11 @@ Options:
                          --hsm cluster-1234567890a=/usr/lib/softhsm/libsofthsm2.so:kms-token
                          (repeatable; the token's user PIN is the key store password; needs
                          the optional dependency pkcs11js: npm install pkcs11js)
+  --xks-timeout-ms N     how long an external key store proxy may take to answer, in ms
+                         (default 250, AWS's fixed XKS proxy timeout; 1-60000)
+  --xks-ca FILE          PEM CA certificate(s) trusted, besides Node's, for HTTPS external key
+                         store proxies (e.g. a self-signed proxy certificate); repeatable.
+                         Plain http:// proxy URIs are accepted for loopback hosts only
   --max-body-bytes N     largest request body accepted (default 1048576)
   -h, --help             show this help
 
@@ -91,6 +97,7 @@ const VALUE_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--account-id': 'accountId',
   '--region': 'region',
   '--max-body-bytes': 'maxBodyBytes',
+  '--xks-timeout-ms': 'xksProxyTimeoutMs',
 };
 const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--allow-unknown-keys-as-root': 'allowUnknownKeysAsRoot',
@@ -98,7 +105,7 @@ const FLAG_OPTIONS: Record<string, keyof LocalKmsServerOptions> = {
   '--test-clock': 'testClock',
   '--console': 'console',
 };
-const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes']);
+const NUMERIC = new Set<keyof LocalKmsServerOptions>(['port', 'maxBodyBytes', 'xksProxyTimeoutMs']);
 
 export class LocalKmsUsageError extends Error {}
 
@@ -109,6 +116,7 @@ const OPTION_SPECS: Record<string, ValueOptionSpec> = Object.fromEntries([
   ...Object.keys(FLAG_OPTIONS).map((o) => [o.slice(2), { type: 'boolean' }] as const),
   ['help', { type: 'boolean', short: 'h' }] as const,
   ['hsm', { type: 'string' }] as const,
+  ['xks-ca', { type: 'string' }] as const,
 ]);
 
 /** `--hsm cluster-x=/path/lib.so:token-label`: the token label is after the last colon. */
@@ -146,6 +154,18 @@ export function parseLocalKmsArgs(argv: readonly string[]): LocalKmsServerOption
       const hsms = (opts.hsms ??= {}) as Record<string, unknown>;
       if (Object.hasOwn(hsms, cluster)) throw new LocalKmsUsageError(`--hsm ${cluster} is given twice`);
       hsms[cluster] = token;
+      continue;
+    }
+    if (name === '--xks-ca') {
+      const file = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (file === undefined || file === '') throw new LocalKmsUsageError('--xks-ca needs a file');
+      let pem: string;
+      try {
+        pem = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new LocalKmsUsageError(`--xks-ca ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      ((opts.xksProxyCa ??= []) as string[]).push(pem);
       continue;
     }
     const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;

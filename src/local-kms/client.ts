@@ -26,6 +26,10 @@ export interface LocalKmsOptions {
   replicaCreationMs?: number;
   /** PKCS#11 tokens CreateCustomKeyStore can name as CloudHSM clusters (LocalKmsServiceOptions.hsms). */
   hsms?: LocalKmsServiceOptions['hsms'];
+  /** External key store proxy timeout in ms (LocalKmsServiceOptions.xksProxyTimeoutMs; default 250). */
+  xksProxyTimeoutMs?: number;
+  /** Extra CAs for HTTPS external key store proxies (LocalKmsServiceOptions.xksProxyCa). */
+  xksProxyCa?: LocalKmsServiceOptions['xksProxyCa'];
 }
 
 export interface LocalKmsClientOptions {
@@ -71,6 +75,8 @@ export class LocalKms {
     if (options.maxGrantsPerKey !== undefined) o.maxGrantsPerKey = options.maxGrantsPerKey;
     if (options.replicaCreationMs !== undefined) o.replicaCreationMs = options.replicaCreationMs;
     if (options.hsms !== undefined) o.hsms = options.hsms;
+    if (options.xksProxyTimeoutMs !== undefined) o.xksProxyTimeoutMs = options.xksProxyTimeoutMs;
+    if (options.xksProxyCa !== undefined) o.xksProxyCa = options.xksProxyCa;
     this.service = new LocalKmsService(o);
   }
 

@@ -73,6 +73,20 @@ export interface LocalKmsServiceOptions {
    * dependency `pkcs11js` is loaded the first time one is used. Default: none.
    */
   hsms?: Record<string, HsmConfig>;
+  /**
+   * How long the local KMS waits for an external key store proxy's complete answer, in
+   * milliseconds (connection, TLS, request and response). Default 250, AWS's fixed proxy timeout
+   * (XKS Proxy API Specification); 1..60,000. A timeout fails the operation (XKS_PROXY_TIMED_OUT,
+   * XksProxyUriUnreachableException, KMSInvalidStateException, by operation).
+   */
+  xksProxyTimeoutMs?: number;
+  /**
+   * PEM CA certificate(s) trusted, in addition to Node's default CAs, when an external key store
+   * proxy is reached over HTTPS, e.g. the CA of a proxy's self-signed certificate. Verification is
+   * never turned off: a proxy whose certificate chains to neither fails with
+   * XKS_PROXY_INVALID_TLS_CONFIGURATION. Default: Node's CAs only.
+   */
+  xksProxyCa?: string | string[];
 }
 
 export type BackgroundTask = 'deletion' | 'imported material expiry' | 'import parameters expiry' | 'automatic rotation';

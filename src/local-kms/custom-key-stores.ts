@@ -6,6 +6,8 @@ import type { KmsStore } from './store.js';
 import { canonicalContext, blobHeader, type ParsedBlob } from './blob.js';
 import { TokenError, TokenSession, ensurePkcs11, gcmIv, tokenKeyRef, type TokenLocation } from './pkcs11.js';
 import { err } from './ops/util.js';
+import { DEFAULT_XKS_TIMEOUT_MS, connectXks, type XksStoreFields } from './xks-stores.js';
+import type { XksTransport } from './xks-client.js';
 
 /**
  * CloudHSM key stores of the local KMS (Developer Guide, "AWS CloudHSM key stores"; API Reference,
@@ -33,19 +35,33 @@ export interface HsmConfig extends TokenLocation {
   trustAnchor?: string;
 }
 
-export interface CustomKeyStoreRecord {
+interface StoreRecordBase {
   id: string;
   name: string;
   region: string;
-  type: 'AWS_CLOUDHSM';
-  clusterId: string;
-  trustAnchor: string;
-  /** The token's user PIN; sealed by the store at rest, never returned or logged. */
+  /**
+   * The secret: a CloudHSM store's token user PIN, an external key store's RawSecretAccessKey.
+   * Sealed by the store at rest, never returned or logged.
+   */
   password: string;
   createdAt: number;
   /** What the last Connect/Disconnect asked for: a restarted local KMS reconnects stores that were connected. */
   connect: boolean;
 }
+
+export interface CloudHsmStoreRecord extends StoreRecordBase {
+  type: 'AWS_CLOUDHSM';
+  clusterId: string;
+  trustAnchor: string;
+}
+
+/** An external key store (xks-stores.ts): its proxy's address and SigV4 access key id. */
+export interface XksStoreRecord extends StoreRecordBase {
+  type: 'EXTERNAL_KEY_STORE';
+  xks: XksStoreFields;
+}
+
+export type CustomKeyStoreRecord = CloudHsmStoreRecord | XksStoreRecord;
 
 interface Connection {
   state: ConnectionState;
@@ -62,6 +78,8 @@ export class KeyStoreRegistry {
   constructor(
     readonly hsms: ReadonlyMap<string, HsmConfig>,
     private readonly store: KmsStore,
+    /** How external key store proxies are reached (timeout, extra CAs). */
+    readonly xks: XksTransport,
   ) {
     for (const r of store.loadCustomKeyStores?.() ?? []) this.records.set(r.id, r);
   }
@@ -94,9 +112,18 @@ export class KeyStoreRegistry {
    */
   async connect(r: CustomKeyStoreRecord): Promise<void> {
     const c = this.connection(r.id);
-    const hsm = this.hsms.get(r.clusterId);
     c.state = 'CONNECTING';
     delete c.errorCode;
+    if (r.type === 'EXTERNAL_KEY_STORE') {
+      // An external key store is connected when its proxy answers GetHealthStatus (Developer
+      // Guide, "Connecting and disconnecting external key stores"); nothing stays open.
+      const code = await connectXks(r, this.xks);
+      if (c.state !== 'CONNECTING' || this.connections.get(r.id) !== c) return;
+      c.state = code === undefined ? 'CONNECTED' : 'FAILED';
+      if (code !== undefined) c.errorCode = code;
+      return;
+    }
+    const hsm = this.hsms.get(r.clusterId);
     if (!hsm) {
       c.state = 'FAILED';
       c.errorCode = 'CLUSTER_NOT_FOUND';
@@ -185,8 +212,23 @@ export function parseCertificate(pem: string): X509Certificate | undefined {
 }
 
 /** Called once by LocalKmsService: the registry of its Regions, loaded from the home store. */
-export function configureKeyStores(regions: RegionSet, store: KmsStore, hsms: Map<string, HsmConfig>): void {
-  registries.set(regions, new KeyStoreRegistry(hsms, store));
+export function configureKeyStores(regions: RegionSet, store: KmsStore, hsms: Map<string, HsmConfig>, xks: XksTransport): void {
+  registries.set(regions, new KeyStoreRegistry(hsms, store, xks));
+}
+
+/**
+ * Parses the external key store transport options once (LocalKmsServiceOptions.xksProxyTimeoutMs,
+ * xksProxyCa): RangeError/TypeError naming the option.
+ */
+export function parseXksOptions(timeoutMs: unknown, ca: unknown, clock: () => number): XksTransport {
+  const t = timeoutMs ?? DEFAULT_XKS_TIMEOUT_MS;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 60_000) throw new RangeError('xksProxyTimeoutMs must be an integer from 1 to 60000 (milliseconds)');
+  if (ca === undefined) return { timeoutMs: t, clock };
+  const list = typeof ca === 'string' ? [ca] : ca;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((c) => typeof c === 'string' && parseCertificate(c))) {
+    throw new TypeError('xksProxyCa must be a PEM X.509 certificate or a non-empty array of them');
+  }
+  return { timeoutMs: t, ca: list as string[], clock };
 }
 
 export function registryOf(kms: KmsCore): KeyStoreRegistry {
@@ -237,11 +279,24 @@ export function keyUnavailable(kms: KmsCore, key: KeyRecord): boolean {
   return r?.connections.get(key.customKeyStoreId)?.state !== 'CONNECTED';
 }
 
-/** DescribeKey members of a key in a key store (KeyMetadata CustomKeyStoreId, CloudHsmClusterId). */
-export function keyStoreMetadata(kms: KmsCore, key: KeyRecord): Record<string, string> {
+/**
+ * DescribeKey members of a key in a key store (KeyMetadata CustomKeyStoreId, CloudHsmClusterId;
+ * for external key stores XksKeyConfiguration { Id }).
+ */
+export function keyStoreMetadata(kms: KmsCore, key: KeyRecord): Record<string, unknown> {
   if (key.customKeyStoreId === undefined) return {};
+  if (key.xksKeyId !== undefined) return { CustomKeyStoreId: key.customKeyStoreId, XksKeyConfiguration: { Id: key.xksKeyId } };
   const rec = kms.regions ? registries.get(kms.regions)?.records.get(key.customKeyStoreId) : undefined;
-  return { CustomKeyStoreId: key.customKeyStoreId, ...(rec ? { CloudHsmClusterId: rec.clusterId } : {}) };
+  return { CustomKeyStoreId: key.customKeyStoreId, ...(rec?.type === 'AWS_CLOUDHSM' ? { CloudHsmClusterId: rec.clusterId } : {}) };
+}
+
+/** The external key store of a key in one, with the transport to reach its proxy. */
+export function xksStoreOf(kms: KmsCore, key: KeyRecord): { rec: XksStoreRecord; transport: XksTransport } {
+  const reg = registryOf(kms);
+  const rec = reg.records.get(key.customKeyStoreId!);
+  // requireEnabled ran first: the store exists and is connected.
+  if (!rec || rec.type !== 'EXTERNAL_KEY_STORE') throw kms.invalidState(key, 'Unavailable');
+  return { rec, transport: reg.xks };
 }
 
 function sessionFor(kms: KmsCore, key: KeyRecord): TokenSession {
@@ -284,7 +339,9 @@ export function hsmOpenBlob(kms: KmsCore, key: KeyRecord, parsed: ParsedBlob, co
  * Guide, "Deleting KMS keys from an AWS CloudHSM key store": orphaned key material); so does this.
  */
 export function destroyTokenKey(kms: KmsCore, key: KeyRecord): void {
-  if (key.customKeyStoreId === undefined) return;
+  // Keys of external key stores: AWS never deletes the external key (Developer Guide, "Deleting
+  // KMS keys from an external key store"); the KMS key's own material goes with its record.
+  if (key.customKeyStoreId === undefined || key.xksKeyId !== undefined) return;
   const s = kms.regions ? registries.get(kms.regions)?.connections.get(key.customKeyStoreId)?.session : undefined;
   if (s) s.destroy(tokenKeyRef(key.keyId));
 }
@@ -299,6 +356,8 @@ export function keyStoreRandom(kms: KmsCore, storeId: string, n: number, foreign
   const rec = reg.records.get(storeId);
   // A caller of another account names a key store of its own account, which is not here.
   if (!rec || rec.region !== kms.region || foreignCaller) throw err('CustomKeyStoreNotFoundException', `Custom key store ${storeId} does not exist.`);
+  // "External key stores do not support GenerateRandom" (API Reference, GenerateRandom CustomKeyStoreId).
+  if (rec.type === 'EXTERNAL_KEY_STORE') throw err('UnsupportedOperationException', `Custom key store ${storeId} is an external key store; GenerateRandom uses CloudHSM key stores only.`);
   const conn = reg.connection(storeId);
   if (conn.state !== 'CONNECTED' || !conn.session) {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${storeId} is ${conn.state}; GenerateRandom needs it CONNECTED.`);

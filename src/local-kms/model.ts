@@ -56,13 +56,18 @@ export interface KeyRecord {
   description: string;
   keyUsage: KeyUsage;
   keySpec: KeySpec;
-  origin: 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM';
+  origin: 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
   /**
    * Keys in a CloudHSM key store (custom-key-stores.ts): the key store's id. The key's AES key is
    * a token object (pkcs11.ts tokenKeyRef: CKA_ID = the key id's bytes); `materials` then holds one
    * entry with an empty secret, which only names the KeyMaterialId of its ciphertexts.
    */
   customKeyStoreId?: string;
+  /**
+   * Keys in an external key store (xks-stores.ts): the external key's id at the proxy (XksKeyId).
+   * `materials` then holds the key's own AES key, the inner layer of its double encryption.
+   */
+  xksKeyId?: string;
   /** The EnableKey/DisableKey switch; the visible KeyState also depends on deletion and import. */
   enabled: boolean;
   deletionDate?: number;

@@ -76,6 +76,10 @@ export interface LocalKmsServerOptions {
   console?: boolean;
   /** CloudHSM "clusters" (PKCS#11 tokens) custom key stores can use; see LocalKmsServiceOptions.hsms. */
   hsms?: LocalKmsServiceOptions['hsms'];
+  /** External key store proxy timeout in ms; see LocalKmsServiceOptions.xksProxyTimeoutMs (default 250). */
+  xksProxyTimeoutMs?: number;
+  /** Extra CAs for HTTPS external key store proxies; see LocalKmsServiceOptions.xksProxyCa. */
+  xksProxyCa?: LocalKmsServiceOptions['xksProxyCa'];
   /** Largest accepted request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
   /** Milliseconds a client has to send all request headers (slowloris guard); default 10 000. */
@@ -126,6 +130,8 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions = {}): 
     ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.replicaCreationMs !== undefined ? { replicaCreationMs: options.replicaCreationMs } : {}),
     ...(options.hsms !== undefined ? { hsms: options.hsms } : {}),
+    ...(options.xksProxyTimeoutMs !== undefined ? { xksProxyTimeoutMs: options.xksProxyTimeoutMs } : {}),
+    ...(options.xksProxyCa !== undefined ? { xksProxyCa: options.xksProxyCa } : {}),
   });
 
   const ctx: HandlerContext = {

@@ -20,7 +20,7 @@ import type { LocalKmsServiceOptions } from './core.js';
 import * as kem from './ops/kem.js';
 import { getKeyLastUsage, recordUsage } from './ops/usage.js';
 import * as keyStores from './ops/custom-key-stores.js';
-import { closeKeyStores, configureKeyStores, keyStoresReady, parseHsmOption } from './custom-key-stores.js';
+import { closeKeyStores, configureKeyStores, keyStoresReady, parseHsmOption, parseXksOptions } from './custom-key-stores.js';
 
 export type { LocalKmsServiceOptions, BackgroundTask } from './core.js';
 export type { KmsResponse } from './ops/util.js';
@@ -125,7 +125,7 @@ export class LocalKmsService extends KmsCore {
       }
       for (const region of this.store.otherRegions?.() ?? []) if (this.regions.serves(region)) this.regions.core(region);
       reconcileMultiRegionKeys(this.regions);
-      configureKeyStores(this.regions, this.store, parseHsmOption(options.hsms));
+      configureKeyStores(this.regions, this.store, parseHsmOption(options.hsms), parseXksOptions(options.xksProxyTimeoutMs, options.xksProxyCa, Date.now));
     } catch (e) {
       this.store.close();
       throw e;

@@ -85,7 +85,7 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
   GenerateDataKeyPair: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
   GenerateDataKeyPairWithoutPlaintext: { ...crypto, EncryptionContext: MAP, KeyPairSpec: S },
   GenerateRandom: { NumberOfBytes: I, CustomKeyStoreId: S },
-  // Custom key stores (ops/custom-key-stores.ts); the XKS members are decoded to be refused.
+  // Custom key stores (ops/custom-key-stores.ts, ops/xks-key-stores.ts).
   CreateCustomKeyStore: {
     CustomKeyStoreName: S, CloudHsmClusterId: S, TrustAnchorCertificate: S, KeyStorePassword: S, CustomKeyStoreType: S,
     XksProxyUriEndpoint: S, XksProxyUriPath: S, XksProxyVpcEndpointServiceName: S, XksProxyConnectivity: S,
@@ -135,9 +135,12 @@ export const SHAPES: Record<string, Record<string, MemberKind>> = {
  * the plaintext or shared secret that AWS only returns encrypted for the enclave.
  */
 const CONSTRAINT_MAPS = ['EncryptionContextSubset', 'EncryptionContextEquals'];
-type StructureKind = 'grantConstraints' | 'recipientInfo';
+type StructureKind = 'grantConstraints' | 'recipientInfo' | 'xksCredential';
 export const STRUCTURE_MEMBERS: Record<string, Record<string, StructureKind>> = {
   CreateGrant: { Constraints: 'grantConstraints' },
+  // XksProxyAuthenticationCredentialType: AccessKeyId and RawSecretAccessKey, strings.
+  CreateCustomKeyStore: { XksProxyAuthenticationCredential: 'xksCredential' },
+  UpdateCustomKeyStore: { XksProxyAuthenticationCredential: 'xksCredential' },
   Decrypt: { Recipient: 'recipientInfo' },
   DeriveSharedSecret: { Recipient: 'recipientInfo' },
   GenerateDataKey: { Recipient: 'recipientInfo' },
@@ -156,6 +159,22 @@ function decodeRecipient(member: string, v: unknown): Record<string, unknown> {
     out.AttestationDocument = decodeMember(`${member}.AttestationDocument`, 'blob', r.AttestationDocument);
   }
   return out;
+}
+
+function decodeXksCredential(member: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrongType(member, v, 'an XksProxyAuthenticationCredentialType structure');
+  const r = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const m of ['AccessKeyId', 'RawSecretAccessKey']) {
+    if (r[m] !== undefined && r[m] !== null) out[m] = decodeMember(`${member}.${m}`, 'string', r[m]);
+  }
+  return out;
+}
+
+function isXksCredential(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  return (r.AccessKeyId === undefined || typeof r.AccessKeyId === 'string') && (r.RawSecretAccessKey === undefined || typeof r.RawSecretAccessKey === 'string');
 }
 
 function isRecipient(v: unknown): boolean {
@@ -223,7 +242,8 @@ export function decodeInput(operation: string, body: unknown): Record<string, un
   const out: Record<string, unknown> = {};
   for (const [member, value] of Object.entries(body as Record<string, unknown>)) {
     if (Object.hasOwn(structures, member)) {
-      if (value !== null) out[member] = structures[member] === 'recipientInfo' ? decodeRecipient(member, value) : decodeConstraints(member, value);
+      const kind = structures[member];
+      if (value !== null) out[member] = kind === 'recipientInfo' ? decodeRecipient(member, value) : kind === 'xksCredential' ? decodeXksCredential(member, value) : decodeConstraints(member, value);
       continue;
     }
     const kind = Object.hasOwn(shape, member) ? shape[member] : undefined;
@@ -310,6 +330,9 @@ export function checkInputTypes(operation: string, input: Record<string, unknown
     if (v === undefined || v === null) continue;
     if (kind === 'grantConstraints' && !isConstraints(v)) {
       throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a GrantConstraints structure (string maps EncryptionContextSubset/EncryptionContextEquals, string SourceArn)`);
+    }
+    if (kind === 'xksCredential' && !isXksCredential(v)) {
+      throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be an XksProxyAuthenticationCredentialType structure ({ AccessKeyId: string, RawSecretAccessKey: string })`);
     }
     if (kind === 'recipientInfo' && !isRecipient(v)) {
       throw new KmsServiceError('ValidationException', `${operation}: member ${member} must be a RecipientInfo structure ({ KeyEncryptionAlgorithm?: string, AttestationDocument?: Uint8Array })`);

@@ -315,7 +315,7 @@ export class FileStore implements KmsStore {
     if (!existsSync(file)) return [];
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { version: number; stores: Array<Omit<CustomKeyStoreRecord, 'password'> & { sealedPassword: string }> };
     if (doc.version !== FORMAT_VERSION) throw new Error(`unsupported custom-key-stores.json version ${doc.version}`);
-    return doc.stores.map(({ sealedPassword, ...r }) => ({ ...r, password: this.root.openBytes(sealedPassword, `${r.id}|keystore-password`).toString('utf8') }));
+    return doc.stores.map(({ sealedPassword, ...r }) => ({ ...r, password: this.root.openBytes(sealedPassword, `${r.id}|keystore-password`).toString('utf8') }) as CustomKeyStoreRecord);
   }
 
   putCustomKeyStores(records: CustomKeyStoreRecord[]): void {

@@ -71,7 +71,8 @@ export class Checks {
   }
 }
 
-const SECRET_MEMBERS = /plaintext|keymaterial|message|^mac$|signature|ciphertext|token/i;
+// Secrets (key store passwords, XKS secret access keys) are never echoed either.
+const SECRET_MEMBERS = /plaintext|keymaterial|message|^mac$|signature|ciphertext|token|password|secret/i;
 
 function describe(value: unknown, member: string): string {
   if (value instanceof Uint8Array || SECRET_MEMBERS.test(member)) return '[SENSITIVE]';

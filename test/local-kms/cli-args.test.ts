@@ -1,4 +1,7 @@
 import { expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LocalKmsUsageError, parseLocalKmsArgs } from '../../src/local-kms/cli.js';
 
 it('parses local-kms options and refuses an option where a value belongs', () => {
@@ -40,4 +43,21 @@ it('--hsm CLUSTER=LIBRARY:TOKEN (repeatable) names the PKCS#11 tokens custom key
   expect(() => parseLocalKmsArgs(['--hsm', 'cluster-1234567890a=/lib.so:'])).toThrow(/--hsm must be/);
   expect(() => parseLocalKmsArgs(['--hsm', 'c=/a:b', '--hsm', 'c=/d:e'])).toThrow(/given twice/);
   expect(() => parseLocalKmsArgs(['--hsm'])).toThrow(/--hsm needs a value/);
+});
+
+it('--xks-timeout-ms N and --xks-ca FILE (repeatable) set how external key store proxies are reached', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xks-ca-'));
+  try {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    expect(parseLocalKmsArgs(['--xks-timeout-ms', '2000', '--xks-ca', ca, `--xks-ca=${ca}`])).toMatchObject({
+      xksProxyTimeoutMs: 2000,
+      xksProxyCa: [readFileSync(ca, 'utf8'), readFileSync(ca, 'utf8')],
+    });
+    expect(() => parseLocalKmsArgs(['--xks-timeout-ms', 'soon'])).toThrow(/non-negative integer/);
+    expect(() => parseLocalKmsArgs(['--xks-ca', join(dir, 'missing.pem')])).toThrow(/--xks-ca .*ENOENT/);
+    expect(() => parseLocalKmsArgs(['--xks-ca'])).toThrow(LocalKmsUsageError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -50,8 +50,8 @@ describe('JSON 1.1 protocol', () => {
     expect((await post(server.url, undefined, '{}')).json.__type).toBe('UnknownOperationException');
     expect((await post(server.url, 'TrentService.NoSuchOp', '{}')).json.__type).toBe('UnknownOperationException');
     expect((await post(server.url, 'Other.CreateKey', '{}')).json.__type).toBe('UnknownOperationException');
-    // A modelled operation asked for what is not modelled (an external key store).
-    expect((await post(server.url, 'TrentService.CreateCustomKeyStore', '{"CustomKeyStoreName": "x", "CustomKeyStoreType": "EXTERNAL_KEY_STORE"}')).json.__type).toBe('UnsupportedOperationException');
+    // A modelled operation asked for what is not modelled (a VPC endpoint service connection).
+    expect((await post(server.url, 'TrentService.CreateCustomKeyStore', '{"CustomKeyStoreName": "x", "CustomKeyStoreType": "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint": "https://xks.example.com", "XksProxyUriPath": "/kms/xks/v1", "XksProxyConnectivity": "VPC_ENDPOINT_SERVICE", "XksProxyVpcEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdefg", "XksProxyAuthenticationCredential": {"AccessKeyId": "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey": "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"}}')).json.__type).toBe('XksProxyVpcEndpointServiceNotFoundException');
     expect((await post(server.url, 'TrentService.CreateKey', '{"Description": ')).json.__type).toBe('SerializationException');
     expect((await post(server.url, 'TrentService.CreateKey', '[1]')).json.__type).toBe('SerializationException');
     expect((await post(server.url, 'TrentService.CreateKey', '{"Description": 5}')).json.__type).toBe('SerializationException');

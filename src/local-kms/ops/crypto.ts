@@ -7,7 +7,8 @@ import { generateKeyPairFor, rsaOaepDecrypt, rsaOaepEncrypt } from '../asym.js';
 import { Checks, validationError } from '../validate.js';
 import type { KeyRecord, MaterialRecord } from '../model.js';
 import type { KmsCore } from '../core.js';
-import { hsmOpenBlob, hsmSealBlob, keyStoreRandom } from '../custom-key-stores.js';
+import { hsmOpenBlob, hsmSealBlob, keyStoreRandom, xksStoreOf } from '../custom-key-stores.js';
+import { newRequestMetadata, xksOpenBlob, xksSealBlob } from '../xks-stores.js';
 import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, type Context, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -18,20 +19,30 @@ import { checkGrantTokens, checkKeyId, err, num, str, withMaterial, type Blob, t
 
 const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'];
 
-/** A symmetric ciphertext blob under `m`; for a key in a CloudHSM key store AES-GCM runs in its token. */
-function sealWith(kms: KmsCore, key: KeyRecord, m: MaterialRecord, plaintext: Uint8Array, context: Context | undefined): Buffer {
+/**
+ * A symmetric ciphertext blob under `m`; for a key in a CloudHSM key store AES-GCM runs in its
+ * token; for a key in an external key store the blob is encrypted again by its external key
+ * (xks-stores.ts), the proxy told who asks (`who`) in which operation.
+ */
+async function sealWith(kms: KmsCore, key: KeyRecord, m: MaterialRecord, plaintext: Uint8Array, context: Context | undefined, who: Requester, operation: string): Promise<Buffer> {
+  if (key.xksKeyId !== undefined) {
+    const { rec, transport } = xksStoreOf(kms, key);
+    return xksSealBlob(rec, transport, key, m, plaintext, context, newRequestMetadata(operation, who, key));
+  }
   if (key.customKeyStoreId !== undefined) return hsmSealBlob(kms, key, m.id, plaintext, context);
   return sealBlob(key.keyId, m.id, m.secret, plaintext, context);
 }
 
 /** Checks shared by Encrypt and the ReEncrypt destination; returns the ciphertext. */
-function encryptWith(kms: KmsCore, 
+async function encryptWith(
+  kms: KmsCore,
+  who: Requester,
   key: KeyRecord,
   plaintext: Blob,
   context: Context | undefined,
   algorithm: string,
   operation: string,
-): { blob: Buffer; materialId?: string } {
+): Promise<{ blob: Buffer; materialId?: string }> {
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   if (!encryptionAlgorithmsFor(key.keySpec).includes(algorithm)) {
@@ -39,7 +50,7 @@ function encryptWith(kms: KmsCore,
   }
   if (key.keySpec === 'SYMMETRIC_DEFAULT') {
     const m = kms.currentMaterial(key);
-    return { blob: sealWith(kms, key, m, plaintext, context), materialId: m.id };
+    return { blob: await sealWith(kms, key, m, plaintext, context, who, operation), materialId: m.id };
   }
   if (context && Object.keys(context).length > 0) {
     throw validationError('EncryptionContext is not supported with asymmetric KMS keys.');
@@ -52,7 +63,7 @@ function encryptWith(kms: KmsCore,
 }
 
 /** Checks shared by Decrypt and the ReEncrypt source. */
-function decryptWith(
+async function decryptWith(
   kms: KmsCore,
   who: Requester,
   action: string,
@@ -63,7 +74,7 @@ function decryptWith(
   operation: string,
   /** ReEncrypt: the destination key, for kms:ReEncryptOnSameKey on the source's authorization too. */
   destinationKeyId?: string,
-): { key: KeyRecord; plaintext: Buffer; materialId?: string } {
+): Promise<{ key: KeyRecord; plaintext: Buffer; materialId?: string }> {
   // The documented kms:ReEncryptOnSameKey statement allows kms:ReEncrypt* (both permissions) on
   // the condition, so the ReEncryptFrom request carries it as well (Developer Guide, "AWS KMS
   // condition keys", kms:ReEncryptOnSameKey).
@@ -103,7 +114,13 @@ function decryptWith(
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   const material = key.materials.find((m) => m.id === parsed.materialId);
-  const plaintext = !material ? undefined : key.customKeyStoreId !== undefined ? hsmOpenBlob(kms, key, parsed, context) : openBlob(parsed, material.secret, context);
+  let plaintext: Buffer | undefined;
+  if (!material) plaintext = undefined;
+  else if (key.xksKeyId !== undefined) {
+    const { rec, transport } = xksStoreOf(kms, key);
+    plaintext = await xksOpenBlob(rec, transport, key, blob, material, context, newRequestMetadata(operation, who, key));
+  } else if (key.customKeyStoreId !== undefined) plaintext = hsmOpenBlob(kms, key, parsed, context);
+  else plaintext = openBlob(parsed, material.secret, context);
   if (!plaintext) throw invalidCiphertext();
   return { key, plaintext, materialId: parsed.materialId };
 }
@@ -120,7 +137,7 @@ export async function encrypt(kms: KmsCore, req: Req, who: Requester): Promise<K
   const context = req.EncryptionContext as Context | undefined;
   const { key, alias } = kms.resolve(String(req.KeyId), { alias: true }, who);
   kms.authorize(who, 'kms:Encrypt', key, { encryptionContext: context ?? {}, keys: { 'kms:EncryptionAlgorithm': algorithm } }, alias);
-  const out = encryptWith(kms, key, req.Plaintext as Blob, context, algorithm, 'Encrypt');
+  const out = await encryptWith(kms, who, key, req.Plaintext as Blob, context, algorithm, 'Encrypt');
   kms.dryRun(req);
   return withMaterial({ CiphertextBlob: out.blob, KeyId: key.arn, EncryptionAlgorithm: algorithm }, out.materialId);
 }
@@ -146,7 +163,7 @@ export async function decrypt(kms: KmsCore, req: Req, who: Requester): Promise<K
   c.done();
   refuseRecipient(req);
   const algorithm = str(req.EncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
-  const out = decryptWith(
+  const out = await decryptWith(
     kms,
     who,
     'kms:Decrypt',
@@ -175,7 +192,7 @@ export async function reEncrypt(kms: KmsCore, req: Req, who: Requester): Promise
   const dstAlg = str(req.DestinationEncryptionAlgorithm) ?? 'SYMMETRIC_DEFAULT';
   const dstContext = req.DestinationEncryptionContext as Context | undefined;
   const { key: dst, alias: dstAlias } = kms.resolve(String(req.DestinationKeyId), { alias: true }, who);
-  const src = decryptWith(
+  const src = await decryptWith(
     kms,
     who,
     'kms:ReEncryptFrom',
@@ -197,7 +214,7 @@ export async function reEncrypt(kms: KmsCore, req: Req, who: Requester): Promise
       },
       dstAlias,
     );
-    const out = encryptWith(kms, dst, src.plaintext, dstContext, dstAlg, 'ReEncrypt');
+    const out = await encryptWith(kms, who, dst, src.plaintext, dstContext, dstAlg, 'ReEncrypt');
     kms.dryRun(req);
     const res: KmsResponse = {
       CiphertextBlob: out.blob,
@@ -242,7 +259,13 @@ async function dataKey(kms: KmsCore, req: Req, who: Requester, action: string, o
   kms.dryRun(req);
   const plaintext = randomBytes(length);
   const m = kms.currentMaterial(key);
-  const out: KmsResponse = { CiphertextBlob: sealWith(kms, key, m, plaintext, context) };
+  let out: KmsResponse;
+  try {
+    out = { CiphertextBlob: await sealWith(kms, key, m, plaintext, context, who, operation) };
+  } catch (e) {
+    plaintext.fill(0);
+    throw e;
+  }
   if (withPlaintext) out.Plaintext = plaintext;
   else plaintext.fill(0);
   out.KeyId = key.arn;
@@ -283,7 +306,7 @@ async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: strin
   kms.dryRun(req);
   const pair = await generateKeyPairFor(pairSpec);
   const m = kms.currentMaterial(key);
-  const out: KmsResponse = { PrivateKeyCiphertextBlob: sealWith(kms, key, m, pair.privateKey, context) };
+  const out: KmsResponse = { PrivateKeyCiphertextBlob: await sealWith(kms, key, m, pair.privateKey, context, who, operation) };
   if (withPlaintext) out.PrivateKeyPlaintext = pair.privateKey;
   else pair.privateKey.fill(0);
   out.PublicKey = pair.publicKey;

@@ -12,15 +12,17 @@ import {
   registryOf,
   sameToken,
   trustAnchorMatches,
+  type CloudHsmStoreRecord,
   type CustomKeyStoreRecord,
 } from '../custom-key-stores.js';
+import { checkXksKeyId, checkXksKeyRequest, checkXksMembers, createXksStore, describeXks, hasXksMembers, updateXksStore } from './xks-key-stores.js';
 import { checkMarker, err, num, str, withPage, type KmsResponse, type Req } from './util.js';
 
 /**
  * Custom key store operations (API Reference: CreateCustomKeyStore, ConnectCustomKeyStore,
  * DisconnectCustomKeyStore, DescribeCustomKeyStores, UpdateCustomKeyStore, DeleteCustomKeyStore)
- * for CloudHSM key stores backed by a PKCS#11 token (custom-key-stores.ts). External key stores
- * (CustomKeyStoreType EXTERNAL_KEY_STORE) are not modelled: UnsupportedOperationException.
+ * for CloudHSM key stores backed by a PKCS#11 token (custom-key-stores.ts) and external key stores
+ * reached through an XKS proxy (xks-key-stores.ts, xks-stores.ts).
  *
  * Connecting is synchronous here: AWS answers ConnectCustomKeyStore at once and connects in the
  * background (CONNECTING, then CONNECTED or FAILED); the local KMS connects before it answers, so
@@ -63,13 +65,6 @@ function storeOperand(kms: KmsCore, req: Req, who: Requester, operation: string)
   return { rec: find(kms, String(req.CustomKeyStoreId), who), reg: registryOf(kms) };
 }
 
-function refuseXks(req: Req): void {
-  const type = str(req.CustomKeyStoreType);
-  if ((type !== undefined && type !== 'AWS_CLOUDHSM') || req.XksProxyUriEndpoint !== undefined || req.XksProxyConnectivity !== undefined) {
-    throw err('UnsupportedOperationException', 'External key stores (EXTERNAL_KEY_STORE) are not supported by the local KMS.');
-  }
-}
-
 function requireCluster(kms: KmsCore, clusterId: string) {
   const hsm = registryOf(kms).hsms.get(clusterId);
   if (!hsm || !CLUSTER_ID.test(clusterId)) {
@@ -83,7 +78,7 @@ function requireClusterFree(kms: KmsCore, clusterId: string, except?: string): v
   const reg = registryOf(kms);
   const hsm = reg.hsms.get(clusterId)!;
   for (const r of reg.records.values()) {
-    if (r.id === except) continue;
+    if (r.id === except || r.type !== 'AWS_CLOUDHSM') continue;
     const other = reg.hsms.get(r.clusterId);
     if (r.clusterId === clusterId || (other && sameToken(other, hsm))) {
       throw err('CloudHsmClusterInUseException', `CloudHSM cluster ${clusterId} is already associated with custom key store ${r.id}.`);
@@ -113,15 +108,21 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   c.length('trustAnchorCertificate', str(req.TrustAnchorCertificate), 1, 5000);
   checkPassword(c, req.KeyStorePassword);
   c.oneOf('customKeyStoreType', str(req.CustomKeyStoreType), ['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE']);
+  checkXksMembers(c, req);
   c.done();
   kms.authorizeIamOnly(who, 'CreateCustomKeyStore');
-  refuseXks(req);
+  if (kms.isForeign(who)) throw err('UnsupportedOperationException', `The local KMS serves account ${kms.accountId} only.`);
+  if (str(req.CustomKeyStoreType) === 'EXTERNAL_KEY_STORE') {
+    const rec = await createXksStore(kms, req, (name) => requireNameFree(kms, name));
+    // Another request may have taken the name or the address while the proxy was asked.
+    return { CustomKeyStoreId: commitNew(kms, rec) };
+  }
+  if (hasXksMembers(req)) throw validationError('XksProxy* members apply only to a custom key store of type EXTERNAL_KEY_STORE.');
   // "To create a CloudHSM key store, specify the CustomKeyStoreName, CloudHsmClusterId,
   // KeyStorePassword, and TrustAnchorCertificate" (API Reference, CreateCustomKeyStore).
   for (const [member, v] of [['CloudHsmClusterId', req.CloudHsmClusterId], ['TrustAnchorCertificate', req.TrustAnchorCertificate], ['KeyStorePassword', req.KeyStorePassword]] as const) {
     if (v === undefined) throw validationError(`${member} is required for a custom key store of type AWS_CLOUDHSM.`);
   }
-  if (kms.isForeign(who)) throw err('UnsupportedOperationException', `The local KMS serves account ${kms.accountId} only.`);
   const name = String(req.CustomKeyStoreName);
   const clusterId = String(req.CloudHsmClusterId);
   requireNameFree(kms, name);
@@ -131,7 +132,6 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
     throw err('IncorrectTrustAnchorException', `The trust anchor certificate is not the trust anchor of CloudHSM cluster ${clusterId}.`);
   }
   await requireBinding();
-  const reg = registryOf(kms);
   const rec: CustomKeyStoreRecord = {
     id: newKeyStoreId(randomBytes(16)),
     name,
@@ -143,6 +143,12 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
     createdAt: kms.now(),
     connect: false,
   };
+  return { CustomKeyStoreId: commitNew(kms, rec) };
+}
+
+/** Adds a new key store to the registry and persists it (undone when the store cannot write). */
+function commitNew(kms: KmsCore, rec: CustomKeyStoreRecord): string {
+  const reg = registryOf(kms);
   reg.records.set(rec.id, rec);
   try {
     reg.save();
@@ -150,7 +156,7 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
     reg.records.delete(rec.id);
     throw e;
   }
-  return { CustomKeyStoreId: rec.id };
+  return rec.id;
 }
 
 export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Requester): Promise<KmsResponse> {
@@ -164,7 +170,8 @@ export async function connectCustomKeyStore(kms: KmsCore, req: Req, who: Request
   // Disconnect is valid (and wins: reg.connect then closes the session it opened).
   conn.state = 'CONNECTING';
   try {
-    await requireBinding();
+    // The PKCS#11 binding is for CloudHSM key stores only; an external key store needs none.
+    if (rec.type === 'AWS_CLOUDHSM') await requireBinding();
     if (!rec.connect) {
       reg.records.set(rec.id, { ...rec, connect: true });
       reg.save();
@@ -219,8 +226,7 @@ export async function describeCustomKeyStores(kms: KmsCore, req: Req, who: Reque
         return {
           CustomKeyStoreId: r.id,
           CustomKeyStoreName: r.name,
-          CloudHsmClusterId: r.clusterId,
-          TrustAnchorCertificate: r.trustAnchor,
+          ...(r.type === 'AWS_CLOUDHSM' ? { CloudHsmClusterId: r.clusterId, TrustAnchorCertificate: r.trustAnchor } : describeXks(r)),
           ConnectionState: conn.state,
           ...(conn.state === 'FAILED' && conn.errorCode ? { ConnectionErrorCode: conn.errorCode } : {}),
           CreationDate: new Date(r.createdAt),
@@ -238,15 +244,21 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   c.length('newCustomKeyStoreName', str(req.NewCustomKeyStoreName), 1, 256);
   checkPassword(c, req.KeyStorePassword);
   checkCluster(c, req.CloudHsmClusterId);
+  checkXksMembers(c, req);
   c.done();
   kms.authorizeIamOnly(who, 'UpdateCustomKeyStore');
-  const rec = find(kms, String(req.CustomKeyStoreId), who);
-  if (req.XksProxyUriEndpoint !== undefined || req.XksProxyUriPath !== undefined || req.XksProxyAuthenticationCredential !== undefined || req.XksProxyConnectivity !== undefined || req.XksProxyVpcEndpointServiceName !== undefined) {
-    throw err('UnsupportedOperationException', 'External key store settings do not apply to a CloudHSM key store.');
-  }
+  const found = find(kms, String(req.CustomKeyStoreId), who);
   const reg = registryOf(kms);
-  const state = reg.connection(rec.id).state;
+  const state = reg.connection(found.id).state;
   const newName = str(req.NewCustomKeyStoreName);
+  if (newName !== undefined) requireNameFree(kms, newName, found.id);
+  if (found.type === 'EXTERNAL_KEY_STORE') {
+    const next = await updateXksStore(kms, found, req, state);
+    if (newName !== undefined) requireNameFree(kms, newName, found.id);
+    return commitUpdate(kms, found, next);
+  }
+  if (hasXksMembers(req)) throw err('UnsupportedOperationException', 'External key store settings do not apply to a CloudHSM key store.');
+  const rec: CloudHsmStoreRecord = found;
   const newCluster = str(req.CloudHsmClusterId);
   const newPassword = str(req.KeyStorePassword);
   // "you can change the name while connected; to change the password or the cluster, disconnect
@@ -254,7 +266,6 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   if ((newCluster !== undefined || newPassword !== undefined) && state !== 'DISCONNECTED') {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} must be DISCONNECTED to change its password or cluster; it is ${state}.`);
   }
-  if (newName !== undefined) requireNameFree(kms, newName, rec.id);
   if (newCluster !== undefined && newCluster !== rec.clusterId) {
     const hsm = requireCluster(kms, newCluster);
     const old = reg.hsms.get(rec.clusterId);
@@ -263,12 +274,17 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
       throw err('CloudHsmClusterNotRelatedException', `CloudHSM cluster ${newCluster} is not related to ${rec.clusterId}.`);
     }
   }
-  reg.records.set(rec.id, {
+  return commitUpdate(kms, rec, {
     ...rec,
     ...(newName !== undefined ? { name: newName } : {}),
     ...(newCluster !== undefined ? { clusterId: newCluster } : {}),
     ...(newPassword !== undefined ? { password: newPassword } : {}),
   });
+}
+
+function commitUpdate(kms: KmsCore, rec: CustomKeyStoreRecord, next: CustomKeyStoreRecord): KmsResponse {
+  const reg = registryOf(kms);
+  reg.records.set(rec.id, next);
   try {
     reg.save();
   } catch (e) {
@@ -300,29 +316,40 @@ export async function deleteCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
 }
 
 /**
- * CreateKey in a CloudHSM key store (Origin AWS_CLOUDHSM + CustomKeyStoreId): symmetric
- * encryption keys only, single-Region, in a CONNECTED store. Generates the AES-256 key in the
- * token and returns the key record's fields; the record holds no key material (its one material
- * entry has an empty secret: it only gives the ciphertext blob a KeyMaterialId).
+ * CreateKey in a custom key store: symmetric encryption keys only, single-Region.
+ * - Origin AWS_CLOUDHSM + CustomKeyStoreId of a CONNECTED CloudHSM key store: the AES-256 key is
+ *   generated in the token (generateHsmKey); the record holds no key material (its one material
+ *   entry has an empty secret: it only gives the ciphertext blob a KeyMaterialId).
+ * - Origin EXTERNAL_KEY_STORE + CustomKeyStoreId of a CONNECTED external key store + XksKeyId
+ *   (xks-key-stores.ts): the record holds the inner layer's key material and the XksKeyId.
  */
-export function checkHsmKeyRequest(kms: KmsCore, req: Req, who: Requester, spec: string, usage: string, origin: string): CustomKeyStoreRecord | undefined {
+export async function checkKeyStoreRequest(kms: KmsCore, req: Req, who: Requester, spec: string, usage: string, origin: string): Promise<{ rec: CustomKeyStoreRecord; xksKeyId?: string } | undefined> {
+  const c = new Checks();
+  checkXksKeyId(c, req.XksKeyId);
+  c.done();
   const storeId = str(req.CustomKeyStoreId);
-  if (origin === 'EXTERNAL_KEY_STORE' || req.XksKeyId !== undefined) {
-    throw err('UnsupportedOperationException', 'External key stores (EXTERNAL_KEY_STORE) are not supported by the local KMS.');
+  const inStore = origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE';
+  if (storeId === undefined && !inStore) {
+    if (req.XksKeyId !== undefined) throw validationError('XksKeyId applies only when Origin is EXTERNAL_KEY_STORE.');
+    return undefined;
   }
-  if (storeId === undefined && origin !== 'AWS_CLOUDHSM') return undefined;
-  if (storeId === undefined) throw validationError('CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.');
-  if (origin !== 'AWS_CLOUDHSM') throw validationError(`Origin must be AWS_CLOUDHSM to create a KMS key in custom key store ${storeId}; it is ${origin}.`);
+  if (storeId === undefined) throw validationError(`CustomKeyStoreId is required when Origin is ${origin}.`);
+  if (!inStore) throw validationError(`Origin must be AWS_CLOUDHSM or EXTERNAL_KEY_STORE to create a KMS key in custom key store ${storeId}; it is ${origin}.`);
   const rec = find(kms, storeId, who);
   if (spec !== 'SYMMETRIC_DEFAULT' || usage !== 'ENCRYPT_DECRYPT') {
     throw err('UnsupportedOperationException', `KMS keys in a custom key store must be symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT), not ${spec} ${usage}.`);
   }
   if (req.MultiRegion === true) throw err('UnsupportedOperationException', 'Multi-Region keys cannot be created in a custom key store.');
+  if (origin === 'EXTERNAL_KEY_STORE') return { rec, xksKeyId: await checkXksKeyRequest(kms, req, who, rec) };
+  if (req.XksKeyId !== undefined) throw validationError('XksKeyId applies only when Origin is EXTERNAL_KEY_STORE.');
+  if (rec.type !== 'AWS_CLOUDHSM') {
+    throw err('UnsupportedOperationException', `Custom key store ${rec.id} is an external key store; Origin AWS_CLOUDHSM needs a CloudHSM key store.`);
+  }
   const state = registryOf(kms).connection(rec.id).state;
   if (state !== 'CONNECTED') {
     throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${state}; CreateKey needs it CONNECTED.`);
   }
-  return rec;
+  return { rec };
 }
 
 /** Generates the key in the token; the caller commits the record (and calls undo if that fails). */

@@ -10,7 +10,7 @@ import type { KeyRecord, Tag } from '../model.js';
 import type { KmsCore } from '../core.js';
 import { checkTagRules, checkTagShapes } from './aliases-tags.js';
 import { isReplica, liveReplicas, syncReplicas } from '../multi-region.js';
-import { checkHsmKeyRequest, generateHsmKey } from './custom-key-stores.js';
+import { checkKeyStoreRequest, generateHsmKey } from './custom-key-stores.js';
 import { DAY_MS, checkKeyId, checkMarker, err, newMaterialId, newSymmetricMaterial, num, requireKeyId, str, withPage, type KmsResponse, type Req } from './util.js';
 
 /**
@@ -70,8 +70,8 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
       `The local KMS serves account ${kms.accountId} only; CreateKey by a principal of account ${who.caller.account} would create a key in that account.`,
     );
   }
-  // CloudHSM key stores (ops/custom-key-stores.ts); external key stores are refused there.
-  const keyStore = checkHsmKeyRequest(kms, req, who, spec, usage, origin);
+  // Custom key stores: CloudHSM (the key in the token) and external (the external key at the proxy).
+  const keyStore = await checkKeyStoreRequest(kms, req, who, spec, usage, origin);
   // Past that check the origin is one the local KMS makes keys of.
   const keyOrigin = origin as KeyRecord['origin'];
   checkTagRules(tags, []);
@@ -98,11 +98,18 @@ export async function createKey(kms: KmsCore, req: Req, who: Requester): Promise
     onDemandRotations: 0,
     ...(mrk ? { multiRegion: mrk } : {}),
   };
+  if (keyStore?.xksKeyId !== undefined) {
+    // The KMS key's own material is the inner layer of the double encryption (xks-stores.ts).
+    key.customKeyStoreId = keyStore.rec.id;
+    key.xksKeyId = keyStore.xksKeyId;
+    key.materials.push(newSymmetricMaterial(now));
+    return { KeyMetadata: kms.metadata(kms.commit(key, {})) };
+  }
   if (keyStore) {
     key.origin = 'AWS_CLOUDHSM';
-    key.customKeyStoreId = keyStore.id;
+    key.customKeyStoreId = keyStore.rec.id;
     key.materials.push({ id: newMaterialId(), createdAt: now, secret: Buffer.alloc(0) });
-    const { undo } = generateHsmKey(kms, keyStore, key);
+    const { undo } = generateHsmKey(kms, keyStore.rec, key);
     try {
       return { KeyMetadata: kms.metadata(kms.commit(key, {})) };
     } catch (e) {
