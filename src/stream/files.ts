@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Transform } from 'node:stream';
@@ -68,13 +68,14 @@ async function throughTempFile(
   signal?.throwIfAborted();
   const tmp = tempPathFor(dst);
   let renamed = false;
+  let output: WriteStream | undefined;
   try {
     // The transform first: its factory validates options and may throw, and must not leave the
     // source's descriptor open behind it.
     const transform = makeStream();
     const input = createReadStream(src, { highWaterMark: READ_CHUNK_BYTES });
     // 'wx': fail rather than follow or clobber anything already at the (random) temp path.
-    const output = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: READ_CHUNK_BYTES });
+    output = createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: READ_CHUNK_BYTES });
     // Resolves once the output stream flushed and closed its descriptor.
     // An abort (e.g. Ctrl-C in the CLI) destroys the streams and lands in `finally` below, which
     // removes exactly this run's temporary file.
@@ -90,7 +91,13 @@ async function throughTempFile(
     // platforms and file systems cannot fsync a directory; the file data is synced already.
     await syncPath(dirname(dst), 'r').catch(() => undefined);
   } finally {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
+    if (!renamed) {
+      // A pipeline that failed early (the source could not be opened) may reject while the
+      // temporary file's open is still pending: the destroyed stream opens it, then closes it.
+      // Unlinking before that 'close' would run ahead of the open and leave the file behind.
+      if (output !== undefined && !output.closed) await new Promise<void>((resolve) => output!.once('close', () => resolve()));
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 }
 

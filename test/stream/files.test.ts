@@ -157,4 +157,18 @@ describe('encryptFile / decryptFile', () => {
     await expect(decryptFile(join(dir, 'missing'), join(dir, 'x'), dec)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await entries()).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('a source that cannot be opened leaves no temporary file, even when the output opens after the failure', async () => {
+    // The source's open fails while the temporary file's open is still queued on the libuv
+    // thread pool; the cleanup must wait for the output stream to close, or the file appears after
+    // the unlink. Many concurrent calls make that ordering likely.
+    const runs = Array.from({ length: 200 }, (_, i) =>
+      decryptFile(join(dir, `missing-${i}`), join(dir, `out-${i}`), dec).then(
+        () => 'resolved',
+        (e: NodeJS.ErrnoException) => e.code,
+      ),
+    );
+    expect(new Set(await Promise.all(runs))).toEqual(new Set(['ENOENT']));
+    expect((await entries()).filter((n) => n.endsWith('.tmp') || n.startsWith('out-'))).toEqual([]);
+  });
 });
