@@ -71,7 +71,9 @@ export class Checks {
   }
 }
 
-const SECRET_MEMBERS = /plaintext|keymaterial|message|^mac$|signature|ciphertext|token/i;
+// keyStorePassword (CloudHSM kmsuser password) and rawSecretAccessKey (XKS proxy credential) are
+// sensitive members too (API Reference, CreateCustomKeyStore): never quoted back.
+const SECRET_MEMBERS = /plaintext|keymaterial|message|^mac$|signature|ciphertext|token|password|secretaccesskey/i;
 
 function describe(value: unknown, member: string): string {
   if (value instanceof Uint8Array || SECRET_MEMBERS.test(member)) return '[SENSITIVE]';

@@ -1,0 +1,83 @@
+/**
+ * Adversarial review of the local KMS's CloudHSM key stores (SoftHSM2 token) over HTTP with
+ * @aws-sdk/client-kms: the KeyStorePassword never comes back (error messages included), and a few
+ * state rules from the API Reference. Skipped when SoftHSM2 or pkcs11js is missing.
+ */
+import {
+  CancelKeyDeletionCommand,
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
+  EnableKeyRotationCommand,
+  GetParametersForImportCommand,
+  RotateKeyOnDemandCommand,
+  ScheduleKeyDeletionCommand,
+  UpdateCustomKeyStoreCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalKmsServer } from '../../src/local-kms/index.js';
+import { expectAwsError, startServer, tempDir } from '../local-kms/helpers.js';
+import { USER_PIN, skipReason, softHsm, type SoftHsm } from '../local-kms/softhsm.js';
+
+const CLUSTER = 'cluster-review12345a';
+
+describe.skipIf(skipReason !== undefined)(`CloudHSM key store review${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let hsm: SoftHsm;
+  let data: ReturnType<typeof tempDir>;
+  let server: LocalKmsServer;
+  let kms: KMSClient;
+  let anchor: string;
+  let storeId: string;
+
+  beforeAll(async () => {
+    hsm = softHsm();
+    hsm.initToken('kms-r');
+    anchor = hsm.certificate('customerCA');
+    data = tempDir('lkms-cks-review-');
+    ({ server, kms } = await startServer({ dataDir: data.dir, testClock: true, hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'kms-r' } } }));
+  });
+  afterAll(async () => {
+    await server?.close();
+    data?.cleanup();
+    hsm?.cleanup();
+  });
+
+  it('a KeyStorePassword of the wrong length is refused without being echoed (CreateCustomKeyStore, UpdateCustomKeyStore)', async () => {
+    // API Reference, CreateCustomKeyStore: KeyStorePassword is sensitive (7-32 characters); a
+    // ValidationException that quotes it hands the kmsuser password to whatever logs errors.
+    const short = 'pw-123';
+    const long = `long-password-${'z'.repeat(30)}`;
+    const base = { CustomKeyStoreName: 'review-store', CloudHsmClusterId: CLUSTER, TrustAnchorCertificate: anchor };
+    for (const pw of [short, long]) {
+      const e = await expectAwsError(kms.send(new CreateCustomKeyStoreCommand({ ...base, KeyStorePassword: pw })), 'ValidationException');
+      expect(e.message).not.toContain(pw);
+    }
+    const { CustomKeyStoreId } = await kms.send(new CreateCustomKeyStoreCommand({ ...base, KeyStorePassword: USER_PIN }));
+    storeId = CustomKeyStoreId!;
+    for (const pw of [short, long]) {
+      const e = await expectAwsError(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId, KeyStorePassword: pw })), 'ValidationException');
+      expect(e.message).not.toContain(pw);
+    }
+  });
+
+  it('keys in a CloudHSM store refuse rotation and import; disconnected they are Unavailable, PendingDeletion wins, and crypto fails with KMSInvalidStateException (held)', async () => {
+    // The first test's store (it holds the only cluster).
+    const CustomKeyStoreId = storeId;
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId }));
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId }))).KeyMetadata!.KeyId!;
+    await expectAwsError(kms.send(new EnableKeyRotationCommand({ KeyId: keyId })), 'UnsupportedOperationException');
+    await expectAwsError(kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId })), 'UnsupportedOperationException');
+    await expectAwsError(kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })), 'UnsupportedOperationException');
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId }));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Unavailable');
+    await expectAwsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })), 'KMSInvalidStateException');
+    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingDeletion');
+    await kms.send(new CancelKeyDeletionCommand({ KeyId: keyId }));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Unavailable');
+  });
+});
