@@ -114,4 +114,21 @@ describe.skipIf(hsmMissing !== undefined)(`XKS proxy review${hsmMissing ? ` (ski
     const iv16 = Buffer.concat([Buffer.from(ct.initializationVector, 'base64'), Buffer.alloc(4)]);
     expect((await dec({ additionalAuthenticatedData: b64(aad), initializationVector: b64(iv16) })).json.errorName).toBe('InvalidCiphertextException');
   });
+
+  it('a Decrypt IV, tag or ciphertextMetadata of an impossible length is InvalidCiphertextException (400), whatever its length', async () => {
+    // Spec, Decrypt: the IV MUST be 12 or 16 bytes, the tag 16, the metadata at most 20; the error
+    // table gives InvalidCiphertextException for an IV or tag that is "corrupted, missing, or
+    // otherwise invalid". UnsupportedOperationException (501) is for sizes beyond an
+    // implementation's maximum "beyond the minimum size required by this API specification",
+    // which fixed-size fields have no room for.
+    const r = await call({ path: 'keys/foo/encrypt', body: { requestMetadata: metadata('Encrypt'), plaintext: b64('secret'), encryptionAlgorithm: 'AES_GCM' } });
+    const ct = r.json as { ciphertext: string; initializationVector: string; authenticationTag: string };
+    const dec = (extra: Record<string, unknown>) =>
+      call({ path: 'keys/foo/decrypt', body: { requestMetadata: metadata('Decrypt'), encryptionAlgorithm: 'AES_GCM', ciphertext: ct.ciphertext, initializationVector: ct.initializationVector, authenticationTag: ct.authenticationTag, ...extra } });
+    for (const extra of [{ initializationVector: b64(Buffer.alloc(100)) }, { authenticationTag: b64(Buffer.alloc(100)) }, { ciphertextMetadata: b64(Buffer.alloc(100)) }]) {
+      const d = await dec(extra);
+      expect(d.json.errorName, JSON.stringify(extra).slice(0, 40)).toBe('InvalidCiphertextException');
+      expect(d.status).toBe(400);
+    }
+  });
 });
