@@ -80,4 +80,30 @@ describe.skipIf(skipReason !== undefined)(`CloudHSM key store review${skipReason
     await kms.send(new CancelKeyDeletionCommand({ KeyId: keyId }));
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Unavailable');
   });
+
+  it('a wrong KeyStorePassword does not connect a store while another key store of this process is logged in to the same token', async () => {
+    // API Reference, ConnectCustomKeyStore / CustomKeyStoresListEntry ConnectionErrorCode
+    // INVALID_CREDENTIALS: the key store password must be the kmsuser's. PKCS#11 answers C_Login
+    // with CKR_USER_ALREADY_LOGGED_IN, without looking at the PIN, when the application is logged
+    // in already; that must not count as a successful login with this password.
+    const data2 = tempDir('lkms-cks-review2-');
+    const second = await startServer({ dataDir: data2.dir, hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'kms-r' } } });
+    try {
+      const { DescribeCustomKeyStoresCommand } = await import('@aws-sdk/client-kms');
+      // The first server's store, connected with the right password.
+      await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      expect((await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
+      const { CustomKeyStoreId } = await second.kms.send(
+        new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'intruder', CloudHsmClusterId: CLUSTER, TrustAnchorCertificate: anchor, KeyStorePassword: 'not-the-pin' }),
+      );
+      await second.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId }));
+      const s = (await second.kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId }))).CustomKeyStores![0]!;
+      expect(s.ConnectionState).toBe('FAILED');
+      expect(s.ConnectionErrorCode).toBe('INVALID_CREDENTIALS');
+      await expectAwsError(second.kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId })), 'CustomKeyStoreInvalidStateException');
+    } finally {
+      await second.server.close();
+      data2.cleanup();
+    }
+  });
 });
