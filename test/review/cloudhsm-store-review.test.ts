@@ -16,7 +16,7 @@ import {
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
   UpdateCustomKeyStoreCommand,
-  type KMSClient,
+  KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKmsServer } from '../../src/local-kms/index.js';
@@ -24,6 +24,8 @@ import { expectAwsError, startServer, tempDir } from '../local-kms/helpers.js';
 import { USER_PIN, skipReason, softHsm, type SoftHsm } from '../local-kms/softhsm.js';
 
 const CLUSTER = 'cluster-review12345a';
+/** A second cluster (another token), for a key store in another Region. */
+const WEST = 'cluster-reviewwest01';
 
 describe.skipIf(skipReason !== undefined)(`CloudHSM key store review${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let hsm: SoftHsm;
@@ -36,9 +38,10 @@ describe.skipIf(skipReason !== undefined)(`CloudHSM key store review${skipReason
   beforeAll(async () => {
     hsm = softHsm();
     hsm.initToken('kms-r');
+    hsm.initToken('kms-w');
     anchor = hsm.certificate('customerCA');
     data = tempDir('lkms-cks-review-');
-    ({ server, kms } = await startServer({ dataDir: data.dir, testClock: true, hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'kms-r' } } }));
+    ({ server, kms } = await startServer({ dataDir: data.dir, testClock: true, hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'kms-r' }, [WEST]: { module: hsm.module, tokenLabel: 'kms-w' } } }));
   });
   afterAll(async () => {
     await server?.close();
@@ -105,5 +108,16 @@ describe.skipIf(skipReason !== undefined)(`CloudHSM key store review${skipReason
       await second.server.close();
       data2.cleanup();
     }
+  });
+
+  it('a key store name is unique per account and Region: another Region may use it', async () => {
+    // API Reference, CreateCustomKeyStore, CustomKeyStoreName: "The name must be unique in your
+    // AWS account and Region."
+    const west = new KMSClient({ endpoint: server.url, region: 'us-west-2', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }, maxAttempts: 1 });
+    const { CustomKeyStoreId } = await west.send(new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'review-store', CloudHsmClusterId: WEST, TrustAnchorCertificate: anchor, KeyStorePassword: USER_PIN }));
+    expect(CustomKeyStoreId).toMatch(/^cks-/);
+    // Still unique within the Region.
+    await expectAwsError(west.send(new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'review-store', CloudHsmClusterId: CLUSTER, TrustAnchorCertificate: anchor, KeyStorePassword: USER_PIN })), 'CustomKeyStoreNameInUseException');
+    west.destroy();
   });
 });
