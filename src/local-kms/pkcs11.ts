@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type * as Pkcs11Types from 'pkcs11js';
 
 /**
@@ -72,7 +72,17 @@ interface LoadedModule {
   users: number;
   /** Logged-in sessions per token label: C_Logout logs out every session of the application. */
   logins: Map<string, number>;
+  /**
+   * Per token label, a keyed hash of the PIN the application logged in with: C_Login answers
+   * CKR_USER_ALREADY_LOGGED_IN without checking the PIN (PKCS#11 v2.40 §5.6), so a later open
+   * with another PIN is refused by comparing with this instead.
+   */
+  loginPins: Map<string, Buffer>;
 }
+
+/** Per-process key of the PIN hashes above (never leaves memory). */
+const PIN_HASH_KEY = randomBytes(32);
+const pinHash = (pin: string): Buffer => createHmac('sha256', PIN_HASH_KEY).update(pin, 'utf8').digest();
 
 const modules = new Map<string, LoadedModule>();
 
@@ -94,7 +104,7 @@ async function openModule(path: string): Promise<LoadedModule> {
     } catch (e) {
       if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw new TokenError(ckrOf(e), `C_Initialize of ${path} failed: ${ckrOf(e)}`);
     }
-    m = { p, lib, users: 0, logins: new Map() };
+    m = { p, lib, users: 0, logins: new Map(), loginPins: new Map() };
     modules.set(path, m);
   }
   m.users++;
@@ -192,8 +202,12 @@ export class TokenSession {
       session = p.C_OpenSession(slot, lib.CKF_RW_SESSION | lib.CKF_SERIAL_SESSION);
       try {
         p.C_Login(session, lib.CKU_USER, pin);
+        m.loginPins.set(where.tokenLabel, pinHash(pin));
       } catch (e) {
         if (ckrOf(e) !== 'CKR_USER_ALREADY_LOGGED_IN') throw new TokenError(ckrOf(e), `C_Login failed: ${ckrOf(e)}`);
+        // Already logged in: the token did not look at this PIN. Only the PIN of that login passes.
+        const known = m.loginPins.get(where.tokenLabel);
+        if (!known || !timingSafeEqual(known, pinHash(pin))) throw new TokenError('CKR_PIN_INCORRECT', 'C_Login failed: CKR_PIN_INCORRECT');
       }
       m.logins.set(where.tokenLabel, (m.logins.get(where.tokenLabel) ?? 0) + 1);
       return new TokenSession(where, m, session);
@@ -218,7 +232,10 @@ export class TokenSession {
     const { p } = this.m;
     const left = (this.m.logins.get(this.where.tokenLabel) ?? 1) - 1;
     if (left > 0) this.m.logins.set(this.where.tokenLabel, left);
-    else this.m.logins.delete(this.where.tokenLabel);
+    else {
+      this.m.logins.delete(this.where.tokenLabel);
+      this.m.loginPins.delete(this.where.tokenLabel);
+    }
     try {
       if (left === 0) p.C_Logout(this.session);
     } catch {

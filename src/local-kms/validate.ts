@@ -71,7 +71,8 @@ export class Checks {
   }
 }
 
-// Secrets (key store passwords, XKS secret access keys) are never echoed either.
+// keyStorePassword (CloudHSM kmsuser password) and rawSecretAccessKey (XKS proxy credential) are
+// sensitive members too (API Reference, CreateCustomKeyStore): never quoted back.
 const SECRET_MEMBERS = /plaintext|keymaterial|message|^mac$|signature|ciphertext|token|password|secret/i;
 
 function describe(value: unknown, member: string): string {

@@ -150,14 +150,14 @@ export function readDecrypt(body: Record<string, unknown>): DecryptInput {
   const ciphertext = base64Field(body, 'ciphertext', { required: true, max: MAX_DATA_BYTES, bad })!;
   if (ciphertext.length === 0) throw new XksError(bad, 'ciphertext must not be empty.');
   // IV, tag and metadata of a wrong length are a bad ciphertext, not an unsupported size: read
-  // with a loose bound, then checked exactly.
-  const iv = base64Field(body, 'initializationVector', { required: true, max: 64, bad })!;
+  // with the body's own bound (so no length is UnsupportedOperationException), then checked exactly.
+  const iv = base64Field(body, 'initializationVector', { required: true, max: MAX_BODY_BYTES, bad })!;
   // 12 or 16 bytes (spec, Decrypt: initializationVector).
   if (iv.length !== 12 && iv.length !== 16) throw new XksError(bad, 'initializationVector must be 12 or 16 bytes.');
-  const tag = base64Field(body, 'authenticationTag', { required: true, max: 64, bad })!;
+  const tag = base64Field(body, 'authenticationTag', { required: true, max: MAX_BODY_BYTES, bad })!;
   if (tag.length !== 16) throw new XksError(bad, 'authenticationTag must be 16 bytes.');
   const aad = base64Field(body, 'additionalAuthenticatedData', { required: false, max: MAX_AAD_BYTES, bad });
-  const ciphertextMetadata = base64Field(body, 'ciphertextMetadata', { required: false, max: 64, bad });
+  const ciphertextMetadata = base64Field(body, 'ciphertextMetadata', { required: false, max: MAX_BODY_BYTES, bad });
   if (ciphertextMetadata && ciphertextMetadata.length > MAX_CIPHERTEXT_METADATA_BYTES) {
     throw new XksError(bad, `ciphertextMetadata must be at most ${MAX_CIPHERTEXT_METADATA_BYTES} bytes.`);
   }

@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KmsServiceError } from '../local-kms/errors.js';
 import { checkSigV4, verifySigV4Signature } from '../local-kms/sigv4.js';
-import { type ResolveOptions, type ResolvedXksProxyConfig, type XksProxyConfig, resolveXksProxyConfig } from './config.js';
+import { type ResolveOptions, type ResolvedXksProxyConfig, type XksProxyConfig, XksProxyConfigError, isLoopback, resolveXksProxyConfig } from './config.js';
 import { XksError, errorBody } from './errors.js';
 import { type Api, MAX_BODY_BYTES, type RequestMetadata, parseBody, readDecrypt, readEncrypt, readRequestMetadata } from './requests.js';
 import { TokenKeys } from './token-keys.js';
@@ -80,6 +80,11 @@ function route(path: string, uriPath: string): Route | undefined {
  */
 export async function startXksProxy(config: XksProxyConfig | ResolvedXksProxyConfig, opts: StartXksProxyOptions = {}): Promise<XksProxyHandle> {
   const c = config.credentials instanceof Map ? (config as ResolvedXksProxyConfig) : resolveXksProxyConfig(config, opts);
+  // An already-resolved config skips resolveXksProxyConfig: the transport rule is checked here too
+  // (spec, "Authentication": proxy traffic MUST be HTTPS; plain HTTP only for loopback tests).
+  if (!c.tls && !isLoopback(c.host)) {
+    throw new XksProxyConfigError('tls', `is required to listen on ${c.host}: without TLS only a loopback address (127.0.0.1, ::1, localhost) may be bound`);
+  }
   const keys = await TokenKeys.open(c.module, c.tokenLabel, c.pin);
   const uriPath = `${c.uriPrefix ? `/${c.uriPrefix}` : ''}/kms/xks/v1`;
   const now = opts.now ?? Date.now;

@@ -87,8 +87,9 @@ function requireClusterFree(kms: KmsCore, clusterId: string, except?: string): v
 }
 
 function requireNameFree(kms: KmsCore, name: string, except?: string): void {
+  // "The name must be unique in your AWS account and Region" (API Reference, CreateCustomKeyStore).
   for (const r of registryOf(kms).records.values()) {
-    if (r.id !== except && r.name === name) throw err('CustomKeyStoreNameInUseException', `Custom key store name ${name} is already in use.`);
+    if (r.id !== except && r.region === kms.region && r.name === name) throw err('CustomKeyStoreNameInUseException', `Custom key store name ${name} is already in use.`);
   }
 }
 
