@@ -45,6 +45,16 @@ export function pkcs11Loaded(): boolean {
   return binding !== undefined;
 }
 
+/**
+ * How many TokenSessions of this process are open and logged in on the token labelled
+ * `tokenLabel`, over every loaded module (diagnostics and tests: a failed start must leave none).
+ */
+export function openTokenSessions(tokenLabel: string): number {
+  let n = 0;
+  for (const m of modules.values()) n += m.logins.get(tokenLabel) ?? 0;
+  return n;
+}
+
 export class Pkcs11UnavailableError extends Error {
   override readonly name = 'Pkcs11UnavailableError';
 }

@@ -159,11 +159,12 @@ export async function startXksProxy(config: XksProxyConfig | ResolvedXksProxyCon
     });
   };
 
-  const server: Server = c.tls
-    ? createHttpsServer({ cert: c.tls.cert, key: c.tls.key, minVersion: 'TLSv1.2' }, handler)
-    : createHttpServer(handler);
-  server.keepAliveTimeout = 5_000;
+  let server: Server;
   try {
+    // Inside the try: a certificate and key that do not match throw here, and the token session
+    // opened above must not stay logged in behind the error.
+    server = c.tls ? createHttpsServer({ cert: c.tls.cert, key: c.tls.key, minVersion: 'TLSv1.2' }, handler) : createHttpServer(handler);
+    server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(c.port, c.host, () => {
