@@ -1,0 +1,318 @@
+/**
+ * Adversarial review of external key stores (EXTERNAL_KEY_STORE): the local KMS over HTTP with
+ * @aws-sdk/client-kms against a HOSTILE XKS proxy written here (one that redirects, streams huge
+ * or endless bodies, drops the connection, lies about plaintext, puts secrets in its error
+ * messages). It answers honestly (AES-256-GCM, spec "Encrypt"/"Decrypt") unless told otherwise.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import {
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeCustomKeyStoresCommand,
+  DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
+  GenerateDataKeyPairCommand,
+  GenerateDataKeyPairWithoutPlaintextCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type LocalKmsServer } from '../../src/local-kms/index.js';
+import { expectAwsError, startServer, tempDir } from '../local-kms/helpers.js';
+
+const ACCESS_KEY_ID = 'ABCDEFGHIJKLMNOPQRST';
+const SECRET = 'UmV2aWV3U2VjcmV0QWNjZXNzS2V5Rm9yWGtzVGVzdHMxMjM0NTY3';
+const TIMEOUT_MS = 1500;
+
+type Override = (op: string, body: Record<string, unknown>, req: IncomingMessage, res: ServerResponse) => boolean;
+
+interface Hostile {
+  url: string;
+  override: Override | undefined;
+  /** Raw request bodies and headers the proxy received. */
+  seen: Array<{ url: string; headers: IncomingMessage['headers']; body: string }>;
+  close(): Promise<void>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function gcmAad(aad: Buffer, md: Buffer): Buffer {
+  const a = Buffer.alloc(2);
+  a.writeUInt16BE(aad.length);
+  return Buffer.concat([a, aad, Buffer.from([md.length]), md]);
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function startHostile(): Promise<Hostile> {
+  const keys = new Map<string, Buffer>();
+  const sockets = new Set<import('node:net').Socket>();
+  const h: Hostile = { url: '', override: undefined, seen: [], close: async () => {} };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      h.seen.push({ url: req.url ?? '', headers: req.headers, body: text });
+      const body = JSON.parse(text) as Record<string, unknown>;
+      const url = req.url ?? '';
+      const m = /\/kms\/xks\/v1\/keys\/([A-Za-z0-9._-]+)\/(metadata|encrypt|decrypt)$/.exec(url);
+      const op = url.endsWith('/kms/xks/v1/health') ? 'health' : m ? m[2]! : 'unknown';
+      if (h.override?.(op, body, req, res)) return;
+      if (op === 'health') return json(res, 200, { xksProxyFleetSize: 1, xksProxyVendor: 'r', xksProxyModel: 'r', ekmVendor: 'r', ekmFleetDetails: [{ id: '1', model: 'r', healthStatus: 'ACTIVE' }] });
+      if (!m) return json(res, 404, { errorName: 'InvalidUriPathException' });
+      let k = keys.get(m[1]!);
+      if (!k) keys.set(m[1]!, (k = randomBytes(32)));
+      if (op === 'metadata') return json(res, 200, { keySpec: 'AES_256', keyUsage: ['ENCRYPT', 'DECRYPT'], keyStatus: 'ENABLED' });
+      const aad = Buffer.from(String(body.additionalAuthenticatedData ?? ''), 'base64');
+      if (op === 'encrypt') {
+        const iv = randomBytes(12);
+        const md = Buffer.alloc(0);
+        const c = createCipheriv('aes-256-gcm', k, iv);
+        c.setAAD(gcmAad(aad, md));
+        const ct = Buffer.concat([c.update(Buffer.from(String(body.plaintext), 'base64')), c.final()]);
+        const tag = c.getAuthTag();
+        const cdiv = createHash('sha256').update(Buffer.concat([aad, md, iv, ct, tag])).digest();
+        return json(res, 200, { ciphertext: ct.toString('base64'), initializationVector: iv.toString('base64'), authenticationTag: tag.toString('base64'), ciphertextDataIntegrityValue: cdiv.toString('base64') });
+      }
+      try {
+        const d = createDecipheriv('aes-256-gcm', k, Buffer.from(String(body.initializationVector), 'base64'));
+        d.setAAD(gcmAad(aad, Buffer.from(String(body.ciphertextMetadata ?? ''), 'base64')));
+        d.setAuthTag(Buffer.from(String(body.authenticationTag), 'base64'));
+        const pt = Buffer.concat([d.update(Buffer.from(String(body.ciphertext), 'base64')), d.final()]);
+        return json(res, 200, { plaintext: pt.toString('base64') });
+      } catch {
+        return json(res, 400, { errorName: 'InvalidCiphertextException' });
+      }
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  h.url = await listen(server);
+  h.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return h;
+}
+
+let n = 0;
+
+describe('review: external key stores against a hostile XKS proxy', () => {
+  let hostile: Hostile;
+  let server: LocalKmsServer;
+  let kms: KMSClient;
+  let storeId: string;
+  let keyId: string;
+  const tmp = tempDir('xks-review-');
+
+  beforeAll(async () => {
+    hostile = await startHostile();
+    ({ server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS }));
+    storeId = (
+      await kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: `review-${++n}`,
+          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+          XksProxyUriEndpoint: hostile.url,
+          XksProxyUriPath: '/review/kms/xks/v1',
+          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+          XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+        }),
+      )
+    ).CustomKeyStoreId!;
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'k1' }))).KeyMetadata!.KeyId!;
+  });
+  beforeEach(() => {
+    if (hostile) hostile.override = undefined;
+  });
+  afterAll(async () => {
+    kms?.destroy();
+    await server?.close();
+    await hostile?.close();
+    tmp.cleanup();
+  });
+
+  const encrypt = (pt = Buffer.from('attack at dawn'), ctx?: Record<string, string>) =>
+    kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: pt, ...(ctx ? { EncryptionContext: ctx } : {}) })).then((r) => r.CiphertextBlob!);
+
+  it('the proxy never sees the plaintext nor the secret access key', async () => {
+    const pt = Buffer.from('the-plaintext-marker-0123456789');
+    hostile.seen.length = 0;
+    await encrypt(pt);
+    const all = JSON.stringify(hostile.seen);
+    expect(hostile.seen.length).toBe(1);
+    expect(all).not.toContain(pt.toString('base64'));
+    expect(all).not.toContain(pt.toString('utf8'));
+    expect(all).not.toContain(SECRET);
+  });
+
+  it('a proxy that lies on Decrypt (same-length wrong plaintext) gets InvalidCiphertextException, never the lie', async () => {
+    const blob = await encrypt();
+    hostile.override = (op, body, _req, res) => {
+      if (op !== 'decrypt') return false;
+      json(res, 200, { plaintext: randomBytes(Buffer.from(String(body.ciphertext), 'base64').length).toString('base64') });
+      return true;
+    };
+    await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'InvalidCiphertextException');
+  });
+
+  it('a proxy that echoes (no outer encryption) cannot make a wrong encryption context decrypt', async () => {
+    hostile.override = (op, body, _req, res) => {
+      const aad = Buffer.from(String(body.additionalAuthenticatedData ?? ''), 'base64');
+      if (op === 'encrypt') {
+        const ct = Buffer.from(String(body.plaintext), 'base64');
+        const iv = Buffer.alloc(12);
+        const tag = Buffer.alloc(16);
+        const cdiv = createHash('sha256').update(Buffer.concat([aad, iv, ct, tag])).digest();
+        json(res, 200, { ciphertext: ct.toString('base64'), initializationVector: iv.toString('base64'), authenticationTag: tag.toString('base64'), ciphertextDataIntegrityValue: cdiv.toString('base64') });
+        return true;
+      }
+      if (op === 'decrypt') {
+        json(res, 200, { plaintext: body.ciphertext });
+        return true;
+      }
+      return false;
+    };
+    const blob = await encrypt(Buffer.from('bound'), { purpose: 'a' });
+    await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { purpose: 'b' } })), 'InvalidCiphertextException');
+    const ok = await kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { purpose: 'a' } }));
+    expect(Buffer.from(ok.Plaintext!).toString()).toBe('bound');
+  });
+
+  it('redirects are not followed (the redirect target receives nothing)', async () => {
+    let hits = 0;
+    const target = createServer((_req, res) => {
+      hits++;
+      res.end('{}');
+    });
+    const targetUrl = await listen(target);
+    try {
+      const blob = await encrypt();
+      hostile.override = (op, _b, req, res) => {
+        if (op !== 'decrypt' && op !== 'encrypt') return false;
+        res.writeHead(307, { location: `${targetUrl}${req.url}` });
+        res.end();
+        return true;
+      };
+      await expectAwsError(encrypt(), 'KMSInvalidStateException');
+      await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'KMSInvalidStateException');
+      expect(hits).toBe(0);
+    } finally {
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+  });
+
+  it('a huge (endless) body, a dribbling body and a dropped connection fail the operation without hanging; the KMS keeps serving', async () => {
+    const blob = await encrypt();
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      hostile.override = (op, _b, _req, res) => {
+        if (op !== 'decrypt') return false;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        res.write('{"plaintext":"');
+        pump();
+        return true;
+      };
+      await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'KMSInvalidStateException');
+      hostile.override = (op, _b, _req, res) => {
+        if (op !== 'decrypt') return false;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        timers.push(setInterval(() => !res.destroyed && res.write(' '), 50));
+        return true;
+      };
+      await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'KMSInvalidStateException');
+      hostile.override = (op, _b, req, res) => {
+        if (op !== 'decrypt') return false;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"plaintext":"');
+        setTimeout(() => req.socket.destroy(), 20);
+        return true;
+      };
+      await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'KMSInvalidStateException');
+    } finally {
+      for (const t of timers) clearInterval(t);
+    }
+    hostile.override = undefined;
+    const ok = await kms.send(new DecryptCommand({ CiphertextBlob: blob }));
+    expect(Buffer.from(ok.Plaintext!).toString()).toBe('attack at dawn');
+  }, 30_000);
+
+  it("the proxy's errorMessage (or a secret it echoes) never reaches the KMS caller", async () => {
+    hostile.override = (op, _b, _req, res) => {
+      if (op !== 'encrypt') return false;
+      json(res, 400, { errorName: 'ValidationException', errorMessage: `leaked ${SECRET}` });
+      return true;
+    };
+    const e = await expectAwsError(encrypt(), 'KMSInvalidStateException');
+    expect(e.message).not.toContain('leaked');
+    expect(e.message).not.toContain(SECRET);
+  });
+
+  it('malformed health answers leave the store FAILED with XKS_PROXY_INVALID_RESPONSE', async () => {
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    try {
+      for (const bad of [{ ekmFleetDetails: [null] }, { ekmFleetDetails: 'ACTIVE' }, [], null]) {
+        hostile.override = (op, _b, _req, res) => {
+          if (op !== 'health') return false;
+          json(res, 200, bad);
+          return true;
+        };
+        await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+        const s = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores![0]!;
+        expect([s.ConnectionState, s.ConnectionErrorCode]).toEqual(['FAILED', 'XKS_PROXY_INVALID_RESPONSE']);
+        await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      }
+    } finally {
+      hostile.override = undefined;
+      await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    }
+  });
+
+  it('GenerateDataKeyPair(WithoutPlaintext) refuses a KMS key in an external key store (UnsupportedOperationException), sending nothing to the proxy', async () => {
+    // API Reference, GenerateDataKeyPair / GenerateDataKeyPairWithoutPlaintext: "You cannot use an
+    // asymmetric KMS key or a KMS key in a custom key store."
+    hostile.seen.length = 0;
+    await expectAwsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })), 'UnsupportedOperationException');
+    await expectAwsError(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })), 'UnsupportedOperationException');
+    expect(hostile.seen).toEqual([]);
+  });
+
+  it('the secret access key is sealed at rest in the data directory', async () => {
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk(tmp.dir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const text = readFileSync(f).toString('latin1');
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(Buffer.from(SECRET).toString('base64'));
+    }
+  });
+});
