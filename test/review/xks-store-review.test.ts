@@ -60,12 +60,8 @@ async function startHostile(): Promise<Hostile> {
   const keys = new Map<string, Buffer>();
   const sockets = new Set<import('node:net').Socket>();
   const h: Hostile = { url: '', override: undefined, seen: [], close: async () => {} };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      h.seen.push({ url: req.url ?? '', headers: req.headers, body: text });
+  const handle = (req: IncomingMessage, res: ServerResponse, text: string) => {
+    {
       const body = JSON.parse(text) as Record<string, unknown>;
       const url = req.url ?? '';
       const m = /\/kms\/xks\/v1\/keys\/([A-Za-z0-9._-]+)\/(metadata|encrypt|decrypt)$/.exec(url);
@@ -96,6 +92,16 @@ async function startHostile(): Promise<Hostile> {
       } catch {
         return json(res, 400, { errorName: 'InvalidCiphertextException' });
       }
+    }
+  };
+  (h as unknown as { redispatch: typeof handle }).redispatch = handle;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      h.seen.push({ url: req.url ?? '', headers: req.headers, body: text });
+      handle(req, res, text);
     });
   });
   server.on('connection', (s) => {
@@ -296,6 +302,41 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     await expectAwsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })), 'UnsupportedOperationException');
     await expectAwsError(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })), 'UnsupportedOperationException');
     expect(hostile.seen).toEqual([]);
+  });
+
+  /** Answers `op` honestly but only after `ms`. */
+  const delay = (ops: string[], ms: number): Override => {
+    const inner = hostile.override;
+    return (op, body, req, res) => {
+      if (!ops.includes(op)) return inner?.(op, body, req, res) ?? false;
+      const saved = hostile.override;
+      setTimeout(() => {
+        // Re-dispatch without the delay: the honest answer.
+        hostile.override = undefined;
+        (hostile as unknown as { redispatch: (req: IncomingMessage, res: ServerResponse, body: string) => void }).redispatch(req, res, JSON.stringify(body));
+        hostile.override = saved;
+      }, ms);
+      return true;
+    };
+  };
+
+  it('two concurrent CreateCustomKeyStore with the same name or the same proxy URI: one fails (names and endpoint+path are unique)', async () => {
+    hostile.override = delay(['health'], 300);
+    const input = (name: string, path: string) =>
+      new CreateCustomKeyStoreCommand({
+        CustomKeyStoreName: name,
+        CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+        XksProxyUriEndpoint: hostile.url,
+        XksProxyUriPath: path,
+        XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+        XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+      });
+    const sameName = await Promise.allSettled([kms.send(input('race-name', '/race1/kms/xks/v1')), kms.send(input('race-name', '/race2/kms/xks/v1'))]);
+    expect(sameName.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((sameName.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.name).toBe('CustomKeyStoreNameInUseException');
+    const samePath = await Promise.allSettled([kms.send(input('race-a', '/race3/kms/xks/v1')), kms.send(input('race-b', '/race3/kms/xks/v1'))]);
+    expect(samePath.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((samePath.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.name).toBe('XksProxyUriInUseException');
   });
 
   it('the secret access key is sealed at rest in the data directory', async () => {

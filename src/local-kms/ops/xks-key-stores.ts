@@ -136,6 +136,11 @@ export async function createXksStore(kms: KmsCore, req: Req, requireNameFree: (n
   // (API Reference, XksProxyUriUnreachableException: "The path must be reachable before you
   // create the external key store or update its settings").
   await checkProxyHealth(rec, registryOf(kms).xks, 'CreateCustomKeyStore');
+  // Again: a concurrent CreateCustomKeyStore may have taken the name or the proxy URI while the
+  // proxy was asked (API Reference, CreateCustomKeyStore: CustomKeyStoreNameInUseException,
+  // XksProxyUriInUseException).
+  requireNameFree(name);
+  requireAddressFree(kms, f);
   return rec;
 }
 
