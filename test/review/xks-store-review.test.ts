@@ -14,6 +14,8 @@ import {
   CreateCustomKeyStoreCommand,
   CreateKeyCommand,
   DecryptCommand,
+  DeleteCustomKeyStoreCommand,
+  DescribeKeyCommand,
   DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
   EncryptCommand,
@@ -337,6 +339,37 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     const samePath = await Promise.allSettled([kms.send(input('race-a', '/race3/kms/xks/v1')), kms.send(input('race-b', '/race3/kms/xks/v1'))]);
     expect(samePath.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect((samePath.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.name).toBe('XksProxyUriInUseException');
+  });
+
+  it('CreateKey does not create a key in a store disconnected and deleted while the proxy was asked (GetKeyMetadata)', async () => {
+    const other = (
+      await kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: 'race-delete',
+          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+          XksProxyUriEndpoint: hostile.url,
+          XksProxyUriPath: '/racedel/kms/xks/v1',
+          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+          XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+        }),
+      )
+    ).CustomKeyStoreId!;
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+    hostile.override = delay(['metadata'], 300);
+    const creating = kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: other, XksKeyId: 'race-key' }));
+    const settled = creating.then(
+      (r) => r,
+      (e: Error) => e,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+    await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+    const out = await settled;
+    if (!(out instanceof Error)) {
+      const d = await kms.send(new DescribeKeyCommand({ KeyId: out.KeyMetadata!.KeyId! }));
+      throw new Error(`CreateKey succeeded in deleted store ${other}: key ${d.KeyMetadata!.KeyId} (${d.KeyMetadata!.KeyState})`);
+    }
+    expect(['CustomKeyStoreInvalidStateException', 'CustomKeyStoreNotFoundException']).toContain(out.name);
   });
 
   it('the secret access key is sealed at rest in the data directory', async () => {

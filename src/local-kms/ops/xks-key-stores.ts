@@ -214,6 +214,12 @@ export async function checkXksKeyRequest(kms: KmsCore, req: Req, who: Requester,
   await checkExternalKey(rec, registryOf(kms).xks, xksKeyId, who);
   // Again: a concurrent CreateKey may have taken it while the proxy was asked.
   requireUnused();
+  // And the store may have been disconnected or deleted meanwhile: CreateKey needs it to exist
+  // and be CONNECTED (API Reference, CreateKey: CustomKeyStoreNotFoundException,
+  // CustomKeyStoreInvalidStateException).
+  if (registryOf(kms).records.get(rec.id) === undefined) throw err('CustomKeyStoreNotFoundException', `Custom key store ${rec.id} does not exist.`);
+  const after = registryOf(kms).connection(rec.id).state;
+  if (after !== 'CONNECTED') throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${after}; CreateKey needs it CONNECTED.`);
   return xksKeyId;
 }
 
