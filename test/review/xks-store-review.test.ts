@@ -21,6 +21,7 @@ import {
   EncryptCommand,
   GenerateDataKeyPairCommand,
   GenerateDataKeyPairWithoutPlaintextCommand,
+  UpdateCustomKeyStoreCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -370,6 +371,31 @@ describe('review: external key stores against a hostile XKS proxy', () => {
       throw new Error(`CreateKey succeeded in deleted store ${other}: key ${d.KeyMetadata!.KeyId} (${d.KeyMetadata!.KeyState})`);
     }
     expect(['CustomKeyStoreInvalidStateException', 'CustomKeyStoreNotFoundException']).toContain(out.name);
+  });
+
+  it('UpdateCustomKeyStore does not bring back a store deleted while its GetHealthStatus was pending', async () => {
+    const other = (
+      await kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: 'race-update',
+          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+          XksProxyUriEndpoint: hostile.url,
+          XksProxyUriPath: '/raceupd/kms/xks/v1',
+          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+          XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+        }),
+      )
+    ).CustomKeyStoreId!;
+    hostile.override = delay(['health'], 300);
+    const updating = kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: other, XksProxyUriPath: '/raceupd2/kms/xks/v1' })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+    const out = await updating;
+    await expectAwsError(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: other })), 'CustomKeyStoreNotFoundException');
+    expect(out?.name).toBe('CustomKeyStoreNotFoundException');
   });
 
   it('the secret access key is sealed at rest in the data directory', async () => {
