@@ -416,3 +416,52 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     }
   });
 });
+
+describe('review: external key stores across a restart', () => {
+  const tmp = tempDir('xks-review-restart-');
+  let hostile: Hostile;
+  afterAll(async () => {
+    await hostile?.close();
+    tmp.cleanup();
+  });
+
+  it('a restart restores the stores (connected ones reconnect), the XKS key and its ciphertexts; a bad secret is never echoed', async () => {
+    hostile = await startHostile();
+    let { server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS });
+    const create = (name: string, path: string, secret = SECRET) =>
+      kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: name,
+          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+          XksProxyUriEndpoint: hostile.url,
+          XksProxyUriPath: path,
+          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+          XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: secret },
+        }),
+      );
+    const badSecret = `${'Z'.repeat(40)}!!!!!!`;
+    const e = await expectAwsError(create('bad', '/bad/kms/xks/v1', badSecret), 'ValidationException');
+    expect(e.message).not.toContain(badSecret);
+    const a = (await create('a', '/a/kms/xks/v1')).CustomKeyStoreId!;
+    const b = (await create('b', '/b/kms/xks/v1')).CustomKeyStoreId!;
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: a }));
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: a, XksKeyId: 'persist' }))).KeyMetadata!.KeyId!;
+    const blob = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('survives'), EncryptionContext: { c: '1' } }))).CiphertextBlob!;
+    kms.destroy();
+    await server.close();
+    ({ server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS }));
+    try {
+      const pt = await kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { c: '1' } }));
+      expect(Buffer.from(pt.Plaintext!).toString()).toBe('survives');
+      const stores = (await kms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores!;
+      expect(Object.fromEntries(stores.map((s) => [s.CustomKeyStoreId, s.ConnectionState]))).toEqual({ [a]: 'CONNECTED', [b]: 'DISCONNECTED' });
+      expect(JSON.stringify(stores)).not.toContain(SECRET);
+      const d = await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
+      expect(d.KeyMetadata!.XksKeyConfiguration?.Id).toBe('persist');
+      expect(d.KeyMetadata!.Origin).toBe('EXTERNAL_KEY_STORE');
+    } finally {
+      kms.destroy();
+      await server.close();
+    }
+  });
+});
