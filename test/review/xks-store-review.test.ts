@@ -36,6 +36,8 @@ type Override = (op: string, body: Record<string, unknown>, req: IncomingMessage
 
 interface Hostile {
   url: string;
+  /** The external keys (XksKeyId → AES-256 key), made on first use. */
+  keys: Map<string, Buffer>;
   override: Override | undefined;
   /** Raw request bodies and headers the proxy received. */
   seen: Array<{ url: string; headers: IncomingMessage['headers']; body: string }>;
@@ -62,7 +64,7 @@ async function listen(server: Server): Promise<string> {
 async function startHostile(): Promise<Hostile> {
   const keys = new Map<string, Buffer>();
   const sockets = new Set<import('node:net').Socket>();
-  const h: Hostile = { url: '', override: undefined, seen: [], close: async () => {} };
+  const h: Hostile = { url: '', keys, override: undefined, seen: [], close: async () => {} };
   const handle = (req: IncomingMessage, res: ServerResponse, text: string) => {
     {
       const body = JSON.parse(text) as Record<string, unknown>;
@@ -127,9 +129,10 @@ describe('review: external key stores against a hostile XKS proxy', () => {
   let kms: KMSClient;
   let storeId: string;
   let keyId: string;
-  const tmp = tempDir('xks-review-');
+  let tmp: ReturnType<typeof tempDir>;
 
   beforeAll(async () => {
+    tmp = tempDir('xks-review-');
     hostile = await startHostile();
     ({ server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS }));
     storeId = (
@@ -154,7 +157,7 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     kms?.destroy();
     await server?.close();
     await hostile?.close();
-    tmp.cleanup();
+    tmp?.cleanup();
   });
 
   const encrypt = (pt = Buffer.from('attack at dawn'), ctx?: Record<string, string>) =>
@@ -398,6 +401,28 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     expect(out?.name).toBe('CustomKeyStoreNotFoundException');
   });
 
+  it('ciphertexts do not cross keys: another XKS key (same or other store), a swapped header, a replaced external key all fail', async () => {
+    const blob = Buffer.from(await encrypt(Buffer.from('mine')));
+    const key2 = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'k2' }))).KeyMetadata!.KeyId!;
+    await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob, KeyId: key2 })), 'IncorrectKeyException');
+    // The blob's header names its key (blob.ts: version byte, then the key id's 16 bytes).
+    const swapped = Buffer.from(blob);
+    const at = swapped.indexOf(Buffer.from(keyId.replace(/-/g, ''), 'hex'));
+    expect(at).toBe(1);
+    Buffer.from(key2.replace(/-/g, ''), 'hex').copy(swapped, at);
+    await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: swapped })), 'InvalidCiphertextException');
+    // The external key behind XksKeyId k1 replaced in the external key manager: never decrypts.
+    const old = hostile.keys.get('k1')!;
+    hostile.keys.set('k1', randomBytes(32));
+    try {
+      await expectAwsError(kms.send(new DecryptCommand({ CiphertextBlob: blob })), 'KMSInvalidStateException');
+    } finally {
+      hostile.keys.set('k1', old);
+    }
+    const ok = await kms.send(new DecryptCommand({ CiphertextBlob: blob }));
+    expect(Buffer.from(ok.Plaintext!).toString()).toBe('mine');
+  });
+
   it('the secret access key is sealed at rest in the data directory', async () => {
     const files: string[] = [];
     const walk = (d: string) => {
@@ -418,16 +443,18 @@ describe('review: external key stores against a hostile XKS proxy', () => {
 });
 
 describe('review: external key stores across a restart', () => {
-  const tmp = tempDir('xks-review-restart-');
+  let tmp: ReturnType<typeof tempDir> | undefined;
   let hostile: Hostile;
   afterAll(async () => {
     await hostile?.close();
-    tmp.cleanup();
+    tmp?.cleanup();
   });
 
   it('a restart restores the stores (connected ones reconnect), the XKS key and its ciphertexts; a bad secret is never echoed', async () => {
+    tmp = tempDir('xks-review-restart-');
+    const dataDir = tmp.dir;
     hostile = await startHostile();
-    let { server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS });
+    let { server, kms } = await startServer({ dataDir, xksProxyTimeoutMs: TIMEOUT_MS });
     const create = (name: string, path: string, secret = SECRET) =>
       kms.send(
         new CreateCustomKeyStoreCommand({
@@ -449,7 +476,7 @@ describe('review: external key stores across a restart', () => {
     const blob = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('survives'), EncryptionContext: { c: '1' } }))).CiphertextBlob!;
     kms.destroy();
     await server.close();
-    ({ server, kms } = await startServer({ dataDir: tmp.dir, xksProxyTimeoutMs: TIMEOUT_MS }));
+    ({ server, kms } = await startServer({ dataDir, xksProxyTimeoutMs: TIMEOUT_MS }));
     try {
       const pt = await kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { c: '1' } }));
       expect(Buffer.from(pt.Plaintext!).toString()).toBe('survives');
