@@ -423,6 +423,44 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     expect(Buffer.from(ok.Plaintext!).toString()).toBe('mine');
   });
 
+  it('UpdateCustomKeyStore does not change the endpoint of a store connected while the new endpoint was asked (endpoint changes need DISCONNECTED)', async () => {
+    const second = await startHostile();
+    try {
+      const other = (
+        await kms.send(
+          new CreateCustomKeyStoreCommand({
+            CustomKeyStoreName: 'race-endpoint',
+            CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+            XksProxyUriEndpoint: hostile.url,
+            XksProxyUriPath: '/raceep/kms/xks/v1',
+            XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+            XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+          }),
+        )
+      ).CustomKeyStoreId!;
+      second.override = (op, body, req, res) => {
+        if (op !== 'health') return false;
+        second.override = undefined;
+        setTimeout(() => (second as unknown as { redispatch: (q: IncomingMessage, s: ServerResponse, b: string) => void }).redispatch(req, res, JSON.stringify(body)), 300);
+        return true;
+      };
+      const updating = kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: other, XksProxyUriEndpoint: second.url })).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+      const out = await updating;
+      const s = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: other }))).CustomKeyStores![0]!;
+      expect([s.ConnectionState, s.XksProxyConfiguration?.UriEndpoint]).toEqual(['CONNECTED', hostile.url]);
+      expect(out?.name).toBe('CustomKeyStoreInvalidStateException');
+      await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+      await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: other }));
+    } finally {
+      await second.close();
+    }
+  });
+
   it('the secret access key is sealed at rest in the data directory', async () => {
     const files: string[] = [];
     const walk = (d: string) => {

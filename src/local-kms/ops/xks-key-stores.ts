@@ -173,7 +173,17 @@ export async function updateXksStore(kms: KmsCore, rec: XksStoreRecord, req: Req
   if (f.connectivity === 'VPC_ENDPOINT_SERVICE') refuseVpc(f.vpcEndpointServiceName);
   const next: XksStoreRecord = { ...rec, ...(str(req.NewCustomKeyStoreName) !== undefined ? { name: String(req.NewCustomKeyStoreName) } : {}), xks: f, password: cred?.RawSecretAccessKey ?? rec.password };
   const proxyChanged = cred !== undefined || f.endpoint !== rec.xks.endpoint || f.path !== rec.xks.path;
-  if (proxyChanged) await checkProxyHealth(next, registryOf(kms).xks, 'UpdateCustomKeyStore');
+  if (proxyChanged) {
+    await checkProxyHealth(next, registryOf(kms).xks, 'UpdateCustomKeyStore');
+    // Again after the proxy answered: the store may have been connected meanwhile (the endpoint
+    // changes only while DISCONNECTED, Developer Guide "Edit external key store properties"), or
+    // another store may have taken the proxy URI (XksProxyUriInUseException).
+    const now = registryOf(kms).connections.get(rec.id)?.state ?? 'DISCONNECTED';
+    if (needsDisconnect.length > 0 && now !== 'DISCONNECTED') {
+      throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} must be DISCONNECTED to change ${needsDisconnect.join(', ')}; it is ${now}.`);
+    }
+    requireAddressFree(kms, f, rec.id);
+  }
   return next;
 }
 
