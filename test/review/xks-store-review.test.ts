@@ -207,6 +207,29 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     expect(Buffer.from(ok.Plaintext!).toString()).toBe('bound');
   });
 
+  it('a proxy that replays another ciphertext\'s inner layer (same key, same context) cannot make Decrypt return that other plaintext', async () => {
+    // The proxy sees what it wraps (the inner layer) at Encrypt; a hostile one keeps the first and
+    // answers every later Decrypt with it.
+    const wrapped: string[] = [];
+    hostile.override = (op, body) => {
+      if (op === 'encrypt') wrapped.push(String(body.plaintext));
+      return false;
+    };
+    const ctx = { tenant: 't1' };
+    await encrypt(Buffer.from('transfer $1 to bob'), ctx);
+    const b = await encrypt(Buffer.from('transfer $9 to eve'), ctx);
+    hostile.override = (op, _b, _req, res) => {
+      if (op !== 'decrypt') return false;
+      json(res, 200, { plaintext: wrapped[0] });
+      return true;
+    };
+    const out = await kms.send(new DecryptCommand({ CiphertextBlob: b, EncryptionContext: ctx })).then(
+      (r) => Buffer.from(r.Plaintext!).toString(),
+      (e: Error) => e.name,
+    );
+    expect(out).toBe('InvalidCiphertextException');
+  });
+
   it('redirects are not followed (the redirect target receives nothing)', async () => {
     let hits = 0;
     const target = createServer((_req, res) => {
