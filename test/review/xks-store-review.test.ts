@@ -21,8 +21,8 @@ import {
   EncryptCommand,
   GenerateDataKeyPairCommand,
   GenerateDataKeyPairWithoutPlaintextCommand,
+  KMSClient,
   UpdateCustomKeyStoreCommand,
-  type KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalKmsServer } from '../../src/local-kms/index.js';
@@ -481,6 +481,27 @@ describe('review: external key stores against a hostile XKS proxy', () => {
       await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: other }));
     } finally {
       await second.close();
+    }
+  });
+
+  it('custom key store names are unique per Region: the same name in another Region is accepted', async () => {
+    // API Reference, CreateCustomKeyStore CustomKeyStoreName: "must be unique in your AWS account and Region".
+    const west = new KMSClient({ endpoint: server.url, region: 'us-west-2', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }, maxAttempts: 1 });
+    const input = {
+      CustomKeyStoreName: 'per-region-name',
+      CustomKeyStoreType: 'EXTERNAL_KEY_STORE' as const,
+      XksProxyUriEndpoint: hostile.url,
+      XksProxyUriPath: '/perregion/kms/xks/v1',
+      XksProxyConnectivity: 'PUBLIC_ENDPOINT' as const,
+      XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+    };
+    try {
+      await kms.send(new CreateCustomKeyStoreCommand(input));
+      const id = (await west.send(new CreateCustomKeyStoreCommand(input))).CustomKeyStoreId!;
+      const listed = (await west.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores!.map((s) => s.CustomKeyStoreId);
+      expect(listed).toEqual([id]);
+    } finally {
+      west.destroy();
     }
   });
 

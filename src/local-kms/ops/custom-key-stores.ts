@@ -88,7 +88,9 @@ function requireClusterFree(kms: KmsCore, clusterId: string, except?: string): v
 
 function requireNameFree(kms: KmsCore, name: string, except?: string): void {
   for (const r of registryOf(kms).records.values()) {
-    if (r.id !== except && r.name === name) throw err('CustomKeyStoreNameInUseException', `Custom key store name ${name} is already in use.`);
+    // "The name must be unique in your AWS account and Region" (API Reference,
+    // CreateCustomKeyStore CustomKeyStoreName): a store of another Region does not count.
+    if (r.id !== except && r.name === name && r.region === kms.region) throw err('CustomKeyStoreNameInUseException', `Custom key store name ${name} is already in use.`);
   }
 }
 
