@@ -77,7 +77,11 @@ export function endpointProblem(endpoint: string): string | undefined {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
     return 'must use https:// (the local KMS also accepts http:// to 127.0.0.1, localhost or [::1])';
   }
-  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || endpoint.endsWith('/')) {
+  // After the scheme AWS allows only letters, digits, dots and hyphens (API Reference,
+  // CreateCustomKeyStore XksProxyUriEndpoint; pattern ^https://[a-zA-Z0-9.-]+$); the local
+  // deviations are an optional port and [::1]. A stray `?` or `#` (empty query or fragment) or a
+  // %-escape would otherwise pass the URL checks below.
+  if (!/^https?:\/\/(?:[A-Za-z0-9.-]+|\[::1\])(?::\d{1,5})?$/.test(endpoint) || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || endpoint.endsWith('/')) {
     return 'must be only the scheme, the host and an optional port (the path goes in XksProxyUriPath)';
   }
   return undefined;

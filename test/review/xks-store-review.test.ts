@@ -505,6 +505,27 @@ describe('review: external key stores against a hostile XKS proxy', () => {
     }
   });
 
+  it('XksProxyUriEndpoint: only letters, digits, dots and hyphens after the scheme (local deviation: a port, [::1]) — no stray ?, #, %-escapes', async () => {
+    // API Reference, CreateCustomKeyStore XksProxyUriEndpoint: "The remainder can contain upper
+    // and lower case letters (A-Z and a-z), numbers (0-9), dots (.), and hyphens (-)"
+    // (XksProxyConfigurationType UriEndpoint pattern ^https://[a-zA-Z0-9.-]+$).
+    for (const endpoint of [`${hostile.url}?`, `${hostile.url}#`, 'https://proxy%2eexample.com', `http://127.0.0.1:${new URL(hostile.url).port}?`]) {
+      await expectAwsError(
+        kms.send(
+          new CreateCustomKeyStoreCommand({
+            CustomKeyStoreName: `bad-endpoint-${++n}`,
+            CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+            XksProxyUriEndpoint: endpoint,
+            XksProxyUriPath: `/badep${n}/kms/xks/v1`,
+            XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+            XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET },
+          }),
+        ),
+        'ValidationException',
+      );
+    }
+  });
+
   it('the secret access key is sealed at rest in the data directory', async () => {
     const files: string[] = [];
     const walk = (d: string) => {
