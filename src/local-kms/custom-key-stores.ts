@@ -1,4 +1,6 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { KmsCore } from './core.js';
 import type { RegionSet } from './regions.js';
 import type { KeyRecord } from './model.js';
@@ -228,7 +230,23 @@ export function parseXksOptions(timeoutMs: unknown, ca: unknown, clock: () => nu
   if (!Array.isArray(list) || list.length === 0 || !list.every((c) => typeof c === 'string' && parseCertificate(c))) {
     throw new TypeError('xksProxyCa must be a PEM X.509 certificate or a non-empty array of them');
   }
-  return { timeoutMs: t, ca: list as string[], clock };
+  // Node's `ca` option REPLACES the CAs it trusts by default ("Mozilla's CAs are completely
+  // replaced when CAs are explicitly specified", Node docs, tls.createSecureContext), while
+  // xksProxyCa is documented to add to them: the defaults are the bundled roots
+  // (tls.rootCertificates) extended with NODE_EXTRA_CA_CERTS (Node docs, "NODE_EXTRA_CA_CERTS"),
+  // which Node reads at start-up; an unreadable file is skipped, as Node only warns about it.
+  let extra: string[] = [];
+  const envFile = process.env.NODE_EXTRA_CA_CERTS;
+  if (envFile) {
+    try {
+      extra = [readFileSync(envFile, 'utf8')];
+    } catch {
+      extra = [];
+    }
+  }
+  const all = [...rootCertificates, ...extra, ...(list as string[])];
+  // Built once: parsing every root for each proxy request would block the event loop each time.
+  return { timeoutMs: t, ca: all, secureContext: createSecureContext({ ca: all }), clock };
 }
 
 export function registryOf(kms: KmsCore): KeyStoreRegistry {

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { SecureContext } from 'node:tls';
 import { formatAmzDate } from './sigv4.js';
 
 /**
@@ -29,6 +30,8 @@ export interface XksTransport {
   timeoutMs: number;
   /** Extra PEM CA certificates trusted for HTTPS proxies (added to Node's defaults, never replacing verification). */
   ca?: string[];
+  /** The TLS context built once from `ca` (Node's default CAs plus the extra ones). */
+  secureContext?: SecureContext;
   clock: () => number;
 }
 
@@ -154,7 +157,7 @@ export function callProxy(t: XksProxyTarget, transport: XksTransport, suffix: st
       });
     };
     const req = https
-      ? httpsRequest(url, { ...options, ...(transport.ca ? { ca: transport.ca } : {}) }, onResponse)
+      ? httpsRequest(url, { ...options, ...(transport.secureContext ? { secureContext: transport.secureContext } : transport.ca ? { ca: transport.ca } : {}) }, onResponse)
       : httpRequest(url, options, onResponse);
     // The whole exchange (connect, TLS, request, answer) within the timeout, as KMS counts it.
     const timer = setTimeout(() => fail(new XksProxyFailure('timeout')), transport.timeoutMs);

@@ -77,7 +77,11 @@ export function endpointProblem(endpoint: string): string | undefined {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
     return 'must use https:// (the local KMS also accepts http:// to 127.0.0.1, localhost or [::1])';
   }
-  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || endpoint.endsWith('/')) {
+  // After the scheme AWS allows only letters, digits, dots and hyphens (API Reference,
+  // CreateCustomKeyStore XksProxyUriEndpoint; pattern ^https://[a-zA-Z0-9.-]+$); the local
+  // deviations are an optional port and [::1]. A stray `?` or `#` (empty query or fragment) or a
+  // %-escape would otherwise pass the URL checks below.
+  if (!/^https?:\/\/(?:[A-Za-z0-9.-]+|\[::1\])(?::\d{1,5})?$/.test(endpoint) || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || endpoint.endsWith('/')) {
     return 'must be only the scheme, the host and an optional port (the path goes in XksProxyUriPath)';
   }
   return undefined;
@@ -261,7 +265,16 @@ export async function checkExternalKey(rec: XksStoreLike, transport: XksTranspor
 //   tag       16 B  the proxy's GCM tag
 //   mdLen     u8    0-20
 //   metadata        the proxy's ciphertextMetadata
-//   ct              the proxy's ciphertext of the inner blob's iv || ct || tag
+//   innerTag  16 B  the inner blob's GCM tag, kept out of the proxy's hands
+//   ct              the proxy's ciphertext of the inner blob's iv || ct
+//
+// The inner tag stays with the caller's ciphertext: were it wrapped too, a hostile proxy could
+// answer a Decrypt with the inner layer of ANOTHER ciphertext it wrapped earlier (same key,
+// material and context) and the inner layer would authenticate it, so Decrypt would return the
+// other plaintext. With the tag outside, a substituted iv || ct fails the inner layer
+// (InvalidCiphertextException): the answer must be the one this ciphertext was made with
+// (spec Appendix C, ciphertext data integrity: KMS's assurance that decrypting gives the
+// plaintext back).
 //
 // The inner blob is blob.ts's, under the KMS key's local material with AAD = header || context;
 // the proxy's AAD is the header, so the outer layer is bound to the key and material too. A
@@ -272,17 +285,18 @@ const HEADER = 49;
 export async function xksSealBlob(rec: XksStoreLike, transport: XksTransport, key: KeyRecord, m: MaterialRecord, plaintext: Uint8Array, context: Readonly<Record<string, string>> | undefined, md: XksRequestMetadata): Promise<Buffer> {
   const inner = sealBlob(key.keyId, m.id, m.secret, plaintext, context);
   const header = blobHeader(key.keyId, m.id);
+  const innerTag = inner.subarray(inner.length - 16);
   let c: XksCiphertext;
   try {
-    c = await xksEncrypt(targetOf(rec), transport, key.xksKeyId!, md, inner.subarray(HEADER), header);
+    c = await xksEncrypt(targetOf(rec), transport, key.xksKeyId!, md, inner.subarray(HEADER, inner.length - 16), header);
   } catch (e) {
     throw cryptoError(e);
   }
-  return Buffer.concat([header, Buffer.from([c.iv.length]), c.iv, c.tag, Buffer.from([c.metadata.length]), c.metadata, c.ciphertext]);
+  return Buffer.concat([header, Buffer.from([c.iv.length]), c.iv, c.tag, Buffer.from([c.metadata.length]), c.metadata, innerTag, c.ciphertext]);
 }
 
 /** The outer layer's parts, or undefined when the bytes are not an external key store blob. */
-export function parseXksBlob(blob: Uint8Array): { header: Buffer; c: XksCiphertext } | undefined {
+export function parseXksBlob(blob: Uint8Array): { header: Buffer; innerTag: Buffer; c: XksCiphertext } | undefined {
   const b = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
   let at = HEADER;
   const ivLen = b[at++];
@@ -292,9 +306,10 @@ export function parseXksBlob(blob: Uint8Array): { header: Buffer; c: XksCipherte
   const mdLen = b[at++];
   if (mdLen === undefined || mdLen > 20) return undefined;
   const metadata = b.subarray(at, (at += mdLen));
-  // The inner blob's iv + tag are 28 bytes; its ciphertext at least one.
+  // The inner tag (16 bytes), then the wrapped inner iv (12 bytes) + ciphertext (at least one).
   if (b.length < at + 29) return undefined;
-  return { header: b.subarray(0, HEADER), c: { iv, tag, metadata, ciphertext: b.subarray(at) } };
+  const innerTag = b.subarray(at, (at += 16));
+  return { header: b.subarray(0, HEADER), innerTag, c: { iv, tag, metadata, ciphertext: b.subarray(at) } };
 }
 
 /** Decrypts both layers; undefined when the bytes are not ours or the inner layer fails (InvalidCiphertextException). */
@@ -308,7 +323,7 @@ export async function xksOpenBlob(rec: XksStoreLike, transport: XksTransport, ke
     throw cryptoError(e);
   }
   try {
-    const parsed = parseBlob(Buffer.concat([outer.header, innerBody]));
+    const parsed = parseBlob(Buffer.concat([outer.header, innerBody, outer.innerTag]));
     return parsed ? openBlob(parsed, material.secret, context) : undefined;
   } finally {
     innerBody.fill(0);

@@ -128,9 +128,10 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
     const plaintext = Buffer.from('the proxy must not see this text');
     const ctx = { purpose: 'double' };
     const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyArn, Plaintext: plaintext, EncryptionContext: ctx }));
-    // What the external key encrypted: the inner ciphertext (12-byte IV + ciphertext + 16-byte tag), not the plaintext.
+    // What the external key encrypted: the inner ciphertext (12-byte IV + ciphertext; its 16-byte
+    // tag stays in the blob, out of the proxy's hands), not the plaintext.
     const sent = Buffer.from(String(seen('/encrypt').at(-1)!.body.plaintext), 'base64');
-    expect(sent).toHaveLength(plaintext.length + 28);
+    expect(sent).toHaveLength(plaintext.length + 12);
     expect(sent.includes(plaintext.subarray(0, 8))).toBe(false);
     // The KMS key's own material, taken from the local KMS, does not open the stored ciphertext.
     const key = server.service.keys.get(keyArn.split('/')[1]!)!;
@@ -138,7 +139,8 @@ describe.skipIf(proxySkipReason !== undefined)(`external key store with the real
     const parsed = parseBlob(CiphertextBlob!)!;
     expect(openBlob(parsed, key.materials[0]!.secret, ctx)).toBeUndefined();
     // ...but it does open what the proxy decrypts: both layers are needed.
-    const inner = parseBlob(Buffer.concat([parsed.header, sent]))!;
+    const innerTag = CiphertextBlob!.subarray(CiphertextBlob!.length - sent.length - 16, CiphertextBlob!.length - sent.length);
+    const inner = parseBlob(Buffer.concat([parsed.header, sent, innerTag]))!;
     expect(openBlob(inner, key.materials[0]!.secret, ctx)).toEqual(plaintext);
   });
 

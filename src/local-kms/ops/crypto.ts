@@ -303,6 +303,11 @@ async function dataKeyPair(kms: KmsCore, req: Req, who: Requester, action: strin
   kms.requireEnabled(key);
   kms.requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   kms.requireSymmetric(key, operation);
+  // "You cannot use an asymmetric KMS key or a KMS key in a custom key store" (API Reference,
+  // GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext).
+  if (key.customKeyStoreId !== undefined) {
+    throw err('UnsupportedOperationException', `${key.arn} is in custom key store ${key.customKeyStoreId}; ${operation} cannot use a KMS key in a custom key store.`);
+  }
   kms.dryRun(req);
   const pair = await generateKeyPairFor(pairSpec);
   const m = kms.currentMaterial(key);

@@ -255,6 +255,9 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   if (newName !== undefined) requireNameFree(kms, newName, found.id);
   if (found.type === 'EXTERNAL_KEY_STORE') {
     const next = await updateXksStore(kms, found, req, state);
+    // The store may have been deleted while its proxy was asked: committing would bring it back
+    // (API Reference, UpdateCustomKeyStore: CustomKeyStoreNotFoundException).
+    if (reg.records.get(found.id) === undefined) throw err('CustomKeyStoreNotFoundException', `Custom key store ${found.id} does not exist.`);
     if (newName !== undefined) requireNameFree(kms, newName, found.id);
     return commitUpdate(kms, found, next);
   }

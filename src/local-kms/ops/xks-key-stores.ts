@@ -136,6 +136,11 @@ export async function createXksStore(kms: KmsCore, req: Req, requireNameFree: (n
   // (API Reference, XksProxyUriUnreachableException: "The path must be reachable before you
   // create the external key store or update its settings").
   await checkProxyHealth(rec, registryOf(kms).xks, 'CreateCustomKeyStore');
+  // Again: a concurrent CreateCustomKeyStore may have taken the name or the proxy URI while the
+  // proxy was asked (API Reference, CreateCustomKeyStore: CustomKeyStoreNameInUseException,
+  // XksProxyUriInUseException).
+  requireNameFree(name);
+  requireAddressFree(kms, f);
   return rec;
 }
 
@@ -168,7 +173,17 @@ export async function updateXksStore(kms: KmsCore, rec: XksStoreRecord, req: Req
   if (f.connectivity === 'VPC_ENDPOINT_SERVICE') refuseVpc(f.vpcEndpointServiceName);
   const next: XksStoreRecord = { ...rec, ...(str(req.NewCustomKeyStoreName) !== undefined ? { name: String(req.NewCustomKeyStoreName) } : {}), xks: f, password: cred?.RawSecretAccessKey ?? rec.password };
   const proxyChanged = cred !== undefined || f.endpoint !== rec.xks.endpoint || f.path !== rec.xks.path;
-  if (proxyChanged) await checkProxyHealth(next, registryOf(kms).xks, 'UpdateCustomKeyStore');
+  if (proxyChanged) {
+    await checkProxyHealth(next, registryOf(kms).xks, 'UpdateCustomKeyStore');
+    // Again after the proxy answered: the store may have been connected meanwhile (the endpoint
+    // changes only while DISCONNECTED, Developer Guide "Edit external key store properties"), or
+    // another store may have taken the proxy URI (XksProxyUriInUseException).
+    const now = registryOf(kms).connections.get(rec.id)?.state ?? 'DISCONNECTED';
+    if (needsDisconnect.length > 0 && now !== 'DISCONNECTED') {
+      throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} must be DISCONNECTED to change ${needsDisconnect.join(', ')}; it is ${now}.`);
+    }
+    requireAddressFree(kms, f, rec.id);
+  }
   return next;
 }
 
@@ -209,6 +224,12 @@ export async function checkXksKeyRequest(kms: KmsCore, req: Req, who: Requester,
   await checkExternalKey(rec, registryOf(kms).xks, xksKeyId, who);
   // Again: a concurrent CreateKey may have taken it while the proxy was asked.
   requireUnused();
+  // And the store may have been disconnected or deleted meanwhile: CreateKey needs it to exist
+  // and be CONNECTED (API Reference, CreateKey: CustomKeyStoreNotFoundException,
+  // CustomKeyStoreInvalidStateException).
+  if (registryOf(kms).records.get(rec.id) === undefined) throw err('CustomKeyStoreNotFoundException', `Custom key store ${rec.id} does not exist.`);
+  const after = registryOf(kms).connection(rec.id).state;
+  if (after !== 'CONNECTED') throw err('CustomKeyStoreInvalidStateException', `Custom key store ${rec.id} is ${after}; CreateKey needs it CONNECTED.`);
   return xksKeyId;
 }
 
