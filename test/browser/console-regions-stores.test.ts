@@ -1,7 +1,7 @@
 /**
  * The console in chromium, issue 16's remaining parts: imported key material with an expiration
  * date and its deletion, a multi-Region key from the wizard, the Region menu, and the "AWS
- * CloudHSM key store" origin (SoftHSM2 token; skipped with the reason when SoftHSM2 or pkcs11js
+ * CloudHSM key store" and "External key store" origins (the latter with a real XKS proxy) (SoftHSM2 token; skipped with the reason when SoftHSM2 or pkcs11js
  * is missing, see test/local-kms/softhsm.ts). What the console did is checked over HTTP with
  * @aws-sdk/client-kms. Set-up and skip rule for chromium: ./harness.ts.
  */
@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import {
-  ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, DescribeKeyCommand,
+  ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DecryptCommand, DescribeCustomKeyStoresCommand, DescribeKeyCommand, EncryptCommand,
 } from '@aws-sdk/client-kms';
 import { CHROMIUM, ROOT, errorText, importMaterial, runWizard, startRig, type ConsoleRig } from './harness.js';
 import { USER_PIN, skipReason as hsmSkipReason, softHsm, type SoftHsm } from '../local-kms/softhsm.js';
+import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, TOKEN_LABEL, xksFixture } from '../xks-proxy/harness.js';
+import { createXksKey } from '../../src/xks-proxy/index.js';
 
 const CLUSTER = 'cluster-2345678901a';
 const OTHER_CLUSTER = 'cluster-bcdefghijkl';
@@ -29,11 +31,14 @@ beforeAll(async () => {
     hsm = softHsm();
     hsm.initToken('console-a');
     hsm.initToken('console-b');
+    hsm.initToken(TOKEN_LABEL); // the XKS proxy's token (test f): SoftHSM2 lists tokens at C_Initialize
     const dataDir = join(hsm.dir, 'data');
     mkdirSync(dataDir);
     options = {
       dataDir,
       hsms: { [CLUSTER]: { module: hsm.module, tokenLabel: 'console-a' }, [OTHER_CLUSTER]: { module: hsm.module, tokenLabel: 'console-b' } },
+      // The XKS proxy of test (f) shares this loaded machine: more than AWS's 250 ms.
+      xksProxyTimeoutMs: 10_000,
     };
   }
   rig = await startRig('kms-console-more-', options);
@@ -139,49 +144,7 @@ describe.skipIf(!CHROMIUM)('console: key material, multi-Region keys, the Region
   });
 });
 
-describe.skipIf(!CHROMIUM)('console: the External key store origin', () => {
-  it('an EXTERNAL_KEY_STORE store offers "External key store" with an External key ID; CreateKey gets Origin, CustomKeyStoreId and XksKeyId', async () => {
-    // The local KMS does not model external key stores yet (another change adds them), so this
-    // page sees one store answered by the browser in place of DescribeCustomKeyStores; CreateKey
-    // still goes to the server, and what the wizard sent is read from the request.
-    const page = await rig.open(ROOT);
-    const xks = { CustomKeyStoreId: 'cks-1234567890abcdef0', CustomKeyStoreName: 'xks-demo', CustomKeyStoreType: 'EXTERNAL_KEY_STORE', ConnectionState: 'CONNECTED', CreationDate: 1_700_000_000 };
-    const sent: Array<{ operation: string; input: Record<string, unknown> }> = [];
-    await page.route('**/console/api/call', async (route) => {
-      const body = JSON.parse(route.request().postData() ?? '{}') as { operation: string; input: Record<string, unknown> };
-      sent.push(body);
-      if (body.operation === 'DescribeCustomKeyStores') await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ CustomKeyStores: [xks], Truncated: false }) });
-      else await route.continue();
-    });
-    await page.click('#create-key');
-    await page.waitForSelector('#wizard-step-1');
-    expect(await page.locator('input[name="origin"][value="AWS_CLOUDHSM"]').count()).toBe(0);
-    await page.check('input[name="keyType"][value="asymmetric"]');
-    expect(await page.isDisabled('input[name="origin"][value="EXTERNAL_KEY_STORE"]')).toBe(true); // symmetric encryption keys only
-    await page.check('input[name="keyType"][value="symmetric"]');
-    await page.check('input[name="regionality"][value="multi"]');
-    await page.check('input[name="origin"][value="EXTERNAL_KEY_STORE"]');
-    expect(await page.isChecked('input[name="regionality"][value="single"]')).toBe(true);
-    await page.check(`#store-list input[data-store-id="${xks.CustomKeyStoreId}"]`);
-    await page.fill('#xks-key-id', 'bad key id!');
-    await page.click('#wizard-next');
-    expect(await errorText(page)).toMatch(/^Enter the external key ID/);
-    await page.fill('#xks-key-id', 'ext-key.0001_a');
-    for (let i = 1; i <= 4; i++) {
-      await page.click('#wizard-next');
-      await page.waitForSelector(`#wizard-step-${i + 1}`);
-    }
-    expect(await page.textContent('#review')).toContain('ext-key.0001_a');
-    await page.click('#wizard-finish');
-    await page.waitForSelector('#error:not(.hidden), #key-title');
-    const create = sent.find((b) => b.operation === 'CreateKey')!;
-    expect(create.input).toMatchObject({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: xks.CustomKeyStoreId, XksKeyId: 'ext-key.0001_a', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' });
-    expect(create.input.MultiRegion).toBeUndefined();
-    await page.context().close();
-  });
-});
-
-describe.skipIf(!CHROMIUM || hsmSkipReason !== undefined)(`console: the AWS CloudHSM key store origin${hsmSkipReason ? ` (skipped: ${hsmSkipReason})` : ''}`, () => {
+describe.skipIf(!CHROMIUM || hsmSkipReason !== undefined)(`console: the custom key store origins${hsmSkipReason ? ` (skipped: ${hsmSkipReason})` : ''}`, () => {
   it('(e) only the CONNECTED store is selectable, the origin forces a symmetric single-Region key, and DescribeKey names the store', async () => {
     const kms = rig.client(ROOT);
     const anchor = hsm!.certificate('consoleCA');
@@ -226,5 +189,55 @@ describe.skipIf(!CHROMIUM || hsmSkipReason !== undefined)(`console: the AWS Clou
     await list.waitForSelector(`#key-stores tr[data-store-id="${storeId}"] [data-connection]:text-is("接続済み")`);
     await list.selectOption('#lang', 'en');
     await list.context().close();
+  });
+  it('(f) an external key store: the wizard offers it with an External key ID, and the key it makes is an XKS key of the real proxy', async () => {
+    // A real XKS proxy (kms-envelope/xks-proxy) on its own SoftHSM2 token, reached by the local KMS
+    // over loopback HTTP; runs after (e), which checks that no external store is offered yet.
+    const xks = await xksFixture({ hsm: hsm! });
+    try {
+      await createXksKey(xks.config, 'console-ext-key');
+      const kms = rig.client(ROOT);
+      const { CustomKeyStoreId: xksStore } = await kms.send(new CreateCustomKeyStoreCommand({
+        CustomKeyStoreName: 'console-xks',
+        CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+        XksProxyUriEndpoint: xks.proxy.url,
+        XksProxyUriPath: xks.proxy.uriPath,
+        XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+        XksProxyAuthenticationCredential: { AccessKeyId: ACCESS_KEY_ID, RawSecretAccessKey: SECRET_ACCESS_KEY },
+      }));
+      await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: xksStore }));
+
+      const page = await rig.open(ROOT);
+      await page.click('#create-key');
+      await page.waitForSelector('#wizard-step-1');
+      await page.check('input[name="keyType"][value="asymmetric"]');
+      expect(await page.isDisabled('input[name="origin"][value="EXTERNAL_KEY_STORE"]')).toBe(true); // symmetric encryption keys only
+      await page.check('input[name="keyType"][value="symmetric"]');
+      await page.check('input[name="regionality"][value="multi"]');
+      await page.check('input[name="origin"][value="EXTERNAL_KEY_STORE"]');
+      expect(await page.isChecked('input[name="regionality"][value="single"]')).toBe(true);
+      await page.check(`#store-list input[data-store-id="${xksStore}"]`);
+      await page.fill('#xks-key-id', 'bad key id!');
+      await page.click('#wizard-next');
+      expect(await errorText(page)).toMatch(/^Enter the external key ID/);
+      await page.fill('#xks-key-id', 'console-ext-key');
+      const { keyId } = await runWizard(page, [async () => {}, async (p) => p.fill('#alias', 'outside-kms'), async () => {}, async () => {}, async (p) => {
+        expect(await p.textContent('#review')).toContain('console-ext-key');
+      }]);
+      expect(await page.textContent('#custom-key-store-id')).toBe(xksStore);
+      expect(await page.textContent('#xks-key-id-value')).toBe('console-ext-key');
+      const { KeyMetadata } = await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
+      expect(KeyMetadata).toMatchObject({
+        Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: xksStore, XksKeyConfiguration: { Id: 'console-ext-key' }, KeySpec: 'SYMMETRIC_DEFAULT', MultiRegion: false,
+      });
+      // The key works, through the proxy (its log shows one Encrypt and one Decrypt).
+      const before = xks.log.length;
+      const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('through the proxy') }));
+      expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('through the proxy');
+      expect(xks.log.slice(before).map((e) => [e.api, e.status])).toEqual([['Encrypt', 200], ['Decrypt', 200]]);
+      await page.context().close();
+    } finally {
+      await xks.proxy.close();
+    }
   });
 });
