@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { cannotStart, reportError, usage } from '../cli/errors.js';
 import { missingOptionValue, type ValueOptionSpec } from '../cli/option-values.js';
+import { serveUntilSignal } from '../cli/serve.js';
 import { runCreateKeyCommand } from './create-key-cli.js';
 import { runKeyPolicyCommand } from './policy-cli.js';
 import { loadPrincipals } from './principals.js';
@@ -222,15 +223,6 @@ export async function runLocalKmsCommand(argv: string[]): Promise<number> {
   for (const warning of authWarnings(opts)) process.stderr.write(`kms-envelope local-kms: ${warning}\n`);
   process.stdout.write(`listening on ${server.url}\n`);
   if (opts.console) process.stdout.write(`console at ${server.url}/console\n`);
-  const running = server;
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      running.close().then(resolve, resolve);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await serveUntilSignal(server);
   return 0;
 }

@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { cannotStart, reportError, usage } from '../cli/errors.js';
 import { missingOptionValue } from '../cli/option-values.js';
+import { serveUntilSignal } from '../cli/serve.js';
 import { loadXksProxyConfig } from './config.js';
 import { createXksKey, XKS_KEY_USAGES, type XksKeyUsage } from './create-key.js';
 import { startXksProxy } from './server.js';
@@ -100,16 +101,7 @@ export async function runXksProxyCommand(argv: string[]): Promise<number> {
     return reportError(cannotStart('xks-proxy', e));
   }
   process.stdout.write(`listening on ${proxy.url}\nXksProxyUriPath ${proxy.uriPath}\n`);
-  const running = proxy;
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      running.close().then(resolve, resolve);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await serveUntilSignal(proxy);
   return 0;
 }
 
