@@ -199,3 +199,31 @@ describe('console review: custom key stores', () => {
     expect(Object.keys(enc.json).sort()).toEqual(['CiphertextBlob', 'EncryptionAlgorithm', 'KeyId', 'KeyMaterialId'].filter((k) => k in enc.json).sort());
   });
 });
+
+describe('console review: Regions that held keys once', () => {
+  it('Regions whose keys were all deleted do not count against the Region limit at the next start (70 such Regions, then a restart)', async () => {
+    const dataDir = join(tmp.dir, 'churn');
+    let kms = await startLocalKmsServer({ port: 0, accountId: ACCOUNT, console: true, dataDir, testClock: true });
+    try {
+      const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec((await raw(kms, 'GET', '/console')).text)![1]!;
+      const at = (srv: LocalKmsServer, operation: string, input: unknown, region: string) =>
+        raw(srv, 'POST', '/console/api/call', { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, JSON.stringify({ operation, input, region }));
+      for (let i = 0; i < 70; i++) {
+        const region = `eu-churn${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}-1`;
+        const made = await at(kms, 'CreateKey', {}, region);
+        expect([region, made.status]).toEqual([region, 200]);
+        const keyId = (made.json.KeyMetadata as { KeyId: string }).KeyId;
+        expect((await at(kms, 'ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 }, region)).status).toBe(200);
+        expect((await raw(kms, 'POST', '/_local/clock', {}, JSON.stringify({ advanceSeconds: 8 * 86_400 }))).status).toBe(200);
+        // The next call deletes the key; the Region, empty again, is dropped after it.
+        expect((await at(kms, 'ListKeys', {}, region)).json.Keys).toEqual([]);
+      }
+      expect(kms.service.regions.all().length).toBeLessThanOrEqual(2);
+      await kms.close();
+      kms = await startLocalKmsServer({ port: 0, accountId: ACCOUNT, console: true, dataDir, testClock: true });
+      expect((await raw(kms, 'GET', '/console/api/session')).json.regions).toEqual(['us-east-1']);
+    } finally {
+      await kms.close();
+    }
+  });
+});
