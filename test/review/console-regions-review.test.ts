@@ -109,7 +109,7 @@ describe('console review: Region names', () => {
   });
 
   it('held: the region route and a Region-naming call need the CSRF token and a loopback Host', async () => {
-    for (const headers of [{ 'X-CSRF-Token': '' }, { 'X-CSRF-Token': `${token}x` }, { Origin: 'http://evil.example' }, { Host: 'evil.example' }, { Host: `localhost.:${server.port}` }]) {
+    for (const headers of <Array<Record<string, string>>>[{ 'X-CSRF-Token': '' }, { 'X-CSRF-Token': `${token}x` }, { Origin: 'http://evil.example' }, { Host: 'evil.example' }, { Host: `localhost.:${server.port}` }]) {
       expect((await post('region', { region: 'eu-west-1' }, headers)).status).toBe(403);
       expect((await post('call', { operation: 'CreateKey', input: {}, principal: ROOT, region: 'eu-west-2' }, headers)).status).toBe(403);
     }
@@ -222,6 +222,30 @@ describe('console review: Regions that held keys once', () => {
       await kms.close();
       kms = await startLocalKmsServer({ port: 0, accountId: ACCOUNT, console: true, dataDir, testClock: true });
       expect((await raw(kms, 'GET', '/console/api/session')).json.regions).toEqual(['us-east-1']);
+    } finally {
+      await kms.close();
+    }
+  });
+
+  it('Regions emptied by deletions that ran during a request to another Region do not block a new Region (63 Regions filled, their keys deleted at once)', async () => {
+    const kms = await startLocalKmsServer({ port: 0, accountId: ACCOUNT, console: true, testClock: true });
+    try {
+      const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec((await raw(kms, 'GET', '/console')).text)![1]!;
+      const at = (operation: string, input: unknown, region: string) =>
+        raw(kms, 'POST', '/console/api/call', { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, JSON.stringify({ operation, input, region }));
+      for (let i = 0; i < 63; i++) {
+        const region = `eu-fill${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}-1`;
+        const made = await at('CreateKey', {}, region);
+        expect([region, made.status]).toEqual([region, 200]);
+        expect((await at('ScheduleKeyDeletion', { KeyId: (made.json.KeyMetadata as { KeyId: string }).KeyId, PendingWindowInDays: 7 }, region)).status).toBe(200);
+      }
+      expect((await at('ListKeys', {}, 'eu-west-1')).json.__type).toBe('LimitExceededException'); // 64 Regions hold keys: the bound
+      expect((await raw(kms, 'POST', '/_local/clock', {}, JSON.stringify({ advanceSeconds: 8 * 86_400 }))).status).toBe(200);
+      // This request's tick deletes every key pending deletion, in all 63 Regions.
+      expect((await at('ListKeys', {}, 'us-east-1')).status).toBe(200);
+      expect((await raw(kms, 'GET', '/console/api/session')).json.regions).toEqual(['us-east-1']);
+      const ireland = await at('ListKeys', {}, 'eu-west-1');
+      expect([ireland.status, ireland.json.Keys]).toEqual([200, []]);
     } finally {
       await kms.close();
     }
