@@ -83,7 +83,7 @@ describe.skipIf(!CHROMIUM)('console review: custom key stores in the browser', (
     await page.click('#create-key');
     await page.waitForSelector('#wizard-step-1');
     await page.check('input[name="origin"][value="EXTERNAL_KEY_STORE"]');
-    await page.$eval(`#store-list input[data-store-id="${idle}"]`, (el) => { (el as HTMLInputElement).disabled = false; });
+    await page.$eval(`#store-list input[data-store-id="${idle}"]`, (el) => { (el as { disabled: boolean }).disabled = false; });
     await page.check(`#store-list input[data-store-id="${idle}"]`);
     await page.fill('#xks-key-id', 'good-key');
     await page.click('#wizard-next');
