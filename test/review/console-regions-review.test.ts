@@ -91,6 +91,26 @@ describe('console review: Region names', () => {
     }
   });
 
+  it('held: a server in another partition (aws-cn, aws-us-gov, aws-iso-b) refuses the aws partition\'s Regions and the other partitions\', accepts its own', async () => {
+    for (const [home, own, others] of [
+      ['cn-north-1', 'cn-northwest-1', ['us-east-1', 'us-gov-west-1', 'us-isob-east-1']],
+      ['us-gov-west-1', 'us-gov-east-1', ['us-east-1', 'cn-north-1', 'us-iso-east-1']],
+      ['us-isob-east-1', 'us-isob-west-1', ['us-east-1', 'us-iso-east-1', 'us-isof-south-1']],
+    ] as const) {
+      const other = await startLocalKmsServer({ port: 0, accountId: ACCOUNT, console: true, region: home });
+      try {
+        const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec((await raw(other, 'GET', '/console')).text)![1]!;
+        const check = (region: string) => raw(other, 'POST', '/console/api/region', { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, JSON.stringify({ region }));
+        const made = await raw(other, 'POST', '/console/api/call', { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, JSON.stringify({ operation: 'CreateKey', input: {}, region: own }));
+        expect((made.json.KeyMetadata as { Arn: string }).Arn.split(':').slice(1, 4)).toEqual([home.startsWith('cn') ? 'aws-cn' : home.startsWith('us-gov') ? 'aws-us-gov' : 'aws-iso-b', 'kms', own]);
+        for (const region of others) expect([home, region, (await check(region)).json.__type]).toEqual([home, region, 'ValidationException']);
+        expect(other.service.regions.all().map((c) => c.region).sort()).toEqual([home, own].sort());
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
   it('held: 300 distinct made-up Regions named in reads and refused writes leave no Region open, listed or on disk', async () => {
     for (let i = 0; i < 300; i++) {
       const region = `us-x${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}-${i % 10}`;
