@@ -175,7 +175,7 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
     const service = settings.service;
     if (!service.regions.serves(region)) {
       // Cut as checkRegionName cuts it: a well-formed name may be any length, and is not echoed whole.
-      throw new KmsServiceError('ValidationException', `${region.slice(0, 64)} is not a Region in the partition of this local KMS (${service.regions.partition}, default Region ${service.defaultRegion}).`);
+      throw new KmsServiceError('ValidationException', `${region.slice(0, 64)} is not in the partition of this local KMS (${service.regions.partition}, default Region ${service.defaultRegion}).`);
     }
     return region;
   }
