@@ -90,4 +90,22 @@ describe.skipIf(!CHROMIUM)('console review: custom key stores in the browser', (
     expect(await errorText(page)).toBe('Choose a connected custom key store.');
     await page.context().close();
   });
+
+  it('a double click on Finish creates one key, not two (the wizard comment: "Finish cannot make a second key")', async () => {
+    const kms = rig.server.service;
+    const count = async () => ((await kms.call('ListKeys', {})).Keys as unknown[]).length;
+    const before = await count();
+    const page = await rig.open(ROOT);
+    await page.click('#create-key');
+    for (let i = 1; i <= 4; i++) {
+      await page.waitForSelector(`#wizard-step-${i}`);
+      await page.click('#wizard-next');
+    }
+    await page.waitForSelector('#wizard-step-5');
+    await page.dblclick('#wizard-finish');
+    await page.waitForSelector('#key-title');
+    await page.waitForLoadState('networkidle'); // a second CreateKey, if one was sent, has been answered
+    expect(await count()).toBe(before + 1);
+    await page.context().close();
+  });
 });
