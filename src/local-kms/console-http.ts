@@ -174,7 +174,8 @@ export function createConsole(settings: ConsoleSettings): ConsoleHandler {
     }
     const service = settings.service;
     if (!service.regions.serves(region)) {
-      throw new KmsServiceError('ValidationException', `${region} is not in the partition of this local KMS (${service.regions.partition}, default Region ${service.defaultRegion}).`);
+      // Cut as checkRegionName cuts it: a well-formed name may be any length, and is not echoed whole.
+      throw new KmsServiceError('ValidationException', `${region.slice(0, 64)} is not in the partition of this local KMS (${service.regions.partition}, default Region ${service.defaultRegion}).`);
     }
     return region;
   }

@@ -89,6 +89,9 @@ export class RegionSet {
       // the account's credentials.
       throw err('UnrecognizedClientException', 'The security token included in the request is invalid.');
     }
+    // A Region emptied while another Region's request ran (its keys' deletions run in every
+    // Region's tick) was not released: drop the idle empty ones before counting.
+    if (this.#cores.size >= MAX_REGIONS) for (const c of [...this.#cores.values()]) this.release(c, c.inflight > 0);
     if (this.#cores.size >= MAX_REGIONS) {
       throw err('LimitExceededException', `The local KMS serves at most ${MAX_REGIONS} Regions; ${region} would be one more.`);
     }

@@ -123,7 +123,13 @@ export class LocalKmsService extends KmsCore {
       if (!this.regions.serves(this.defaultRegion)) {
         throw new RangeError(`region ${this.defaultRegion} is not in the partition of this data directory's Region ${this.region}`);
       }
-      for (const region of this.store.otherRegions?.() ?? []) if (this.regions.serves(region)) this.regions.core(region);
+      for (const region of this.store.otherRegions?.() ?? []) {
+        if (!this.regions.serves(region)) continue;
+        // A Region whose keys were all deleted keeps its directory; opened empty, it is dropped again
+        // as after a request (RegionSet.release), or such directories would fill MAX_REGIONS and the
+        // next start would fail.
+        this.regions.release(this.regions.core(region), false);
+      }
       reconcileMultiRegionKeys(this.regions);
       configureKeyStores(this.regions, this.store, parseHsmOption(options.hsms), parseXksOptions(options.xksProxyTimeoutMs, options.xksProxyCa, Date.now));
     } catch (e) {

@@ -210,7 +210,19 @@ async function goto(step) {
   draw();
 }
 
+/** Whether a Finish is running: a second click (a double click) must not send a second CreateKey. */
+let finishing = false;
 async function finish() {
+  if (finishing) return;
+  finishing = true;
+  try {
+    await create();
+  } finally {
+    finishing = false;
+  }
+}
+
+async function create() {
   await attempt(async () => {
     await consoleApi.validatePolicy(w.policy);
     const input = { KeySpec: w.keySpec, KeyUsage: w.keyUsage, Origin: w.origin, Policy: w.policy };
