@@ -90,6 +90,23 @@ export class KeyStoreRegistry {
     this.store.putCustomKeyStores?.([...this.records.values()]);
   }
 
+  /**
+   * Sets (or, with `undefined`, removes) the record of key store `id` and persists the registry;
+   * when the store cannot write, the record in memory is put back as it was and the error thrown.
+   */
+  commit(id: string, next: CustomKeyStoreRecord | undefined): void {
+    const before = this.records.get(id);
+    if (next === undefined) this.records.delete(id);
+    else this.records.set(id, next);
+    try {
+      this.save();
+    } catch (e) {
+      if (before === undefined) this.records.delete(id);
+      else this.records.set(id, before);
+      throw e;
+    }
+  }
+
   connection(id: string): Connection {
     let c = this.connections.get(id);
     if (!c) {

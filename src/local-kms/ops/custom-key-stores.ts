@@ -149,14 +149,7 @@ export async function createCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
 
 /** Adds a new key store to the registry and persists it (undone when the store cannot write). */
 function commitNew(kms: KmsCore, rec: CustomKeyStoreRecord): string {
-  const reg = registryOf(kms);
-  reg.records.set(rec.id, rec);
-  try {
-    reg.save();
-  } catch (e) {
-    reg.records.delete(rec.id);
-    throw e;
-  }
+  registryOf(kms).commit(rec.id, rec);
   return rec.id;
 }
 
@@ -287,14 +280,7 @@ export async function updateCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
 }
 
 function commitUpdate(kms: KmsCore, rec: CustomKeyStoreRecord, next: CustomKeyStoreRecord): KmsResponse {
-  const reg = registryOf(kms);
-  reg.records.set(rec.id, next);
-  try {
-    reg.save();
-  } catch (e) {
-    reg.records.set(rec.id, rec);
-    throw e;
-  }
+  registryOf(kms).commit(rec.id, next);
   return {};
 }
 
@@ -308,14 +294,8 @@ export async function deleteCustomKeyStore(kms: KmsCore, req: Req, who: Requeste
   for (const k of kms.keys.values()) {
     if (k.customKeyStoreId === rec.id) throw err('CustomKeyStoreHasCMKsException', `Custom key store ${rec.id} contains KMS keys; delete them first (ScheduleKeyDeletion).`);
   }
-  reg.records.delete(rec.id);
+  reg.commit(rec.id, undefined);
   reg.connections.delete(rec.id);
-  try {
-    reg.save();
-  } catch (e) {
-    reg.records.set(rec.id, rec);
-    throw e;
-  }
   return {};
 }
 
