@@ -251,6 +251,28 @@ function hmac(key: Buffer | string, data: string): Buffer {
 
 const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
+/** The SigV4 service name of XKS proxy requests (XKS Proxy API Specification, Appendix A). */
+export const XKS_SIGV4_SERVICE = 'kms-xks-proxy';
+
+/**
+ * SigV4's string to sign and signature of a canonical request, for a credential scope
+ * (`date` YYYYMMDD, Region, service) and signing time `amzDate`: what a signer sends and a
+ * verifier recomputes.
+ */
+export function sigV4Signature(
+  secretAccessKey: string,
+  scope: { date: string; region: string; service: string },
+  amzDate: string,
+  canonicalRequest: string,
+): { stringToSign: string; signature: Buffer } {
+  const stringToSign = [ALGORITHM, amzDate, `${scope.date}/${scope.region}/${scope.service}/aws4_request`, sha256Hex(canonicalRequest)].join('\n');
+  let key = hmac(`AWS4${secretAccessKey}`, scope.date);
+  key = hmac(key, scope.region);
+  key = hmac(key, scope.service);
+  key = hmac(key, 'aws4_request');
+  return { stringToSign, signature: createHmac('sha256', key).update(stringToSign, 'utf8').digest() };
+}
+
 /** What the server checks a signature against. */
 export interface SigV4Options {
   /** The server's time, epoch milliseconds; the signing time must be within MAX_CLOCK_SKEW_MS of it. */
@@ -415,13 +437,7 @@ export function verifySigV4Signature(req: SignedRequest, auth: SigV4Authorizatio
     auth.signedHeaders.join(';'),
     sha256Hex(req.body),
   ].join('\n');
-  const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
-  const stringToSign = [ALGORITHM, auth.amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  let key = hmac(`AWS4${secretAccessKey}`, auth.date);
-  key = hmac(key, auth.region);
-  key = hmac(key, auth.service);
-  key = hmac(key, 'aws4_request');
-  const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
+  const { stringToSign, signature: expected } = sigV4Signature(secretAccessKey, auth, auth.amzDate, canonicalRequest);
 
   // Constant-time comparison of the raw 32-byte MACs; a malformed hex signature simply mismatches.
   const wellFormed = /^[0-9a-f]{64}$/i.test(auth.signature);

@@ -1,8 +1,8 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { SecureContext } from 'node:tls';
-import { formatAmzDate } from './sigv4.js';
+import { formatAmzDate, sigV4Signature, XKS_SIGV4_SERVICE } from './sigv4.js';
 
 /**
  * The local KMS as a client of an external key store proxy (XKS Proxy API Specification v1,
@@ -80,10 +80,6 @@ function b64(v: unknown, check: (n: number) => boolean): Buffer {
 }
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
-const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
-
-/** The SigV4 service name of XKS proxy requests (spec Appendix A: `kms-xks-proxy`). */
-export const XKS_SIGV4_SERVICE = 'kms-xks-proxy';
 
 /**
  * SigV4 headers for a POST of `body` to `url` (spec Appendix A: method POST, the URI path as the
@@ -99,12 +95,9 @@ export function signXksRequest(url: URL, body: Buffer, t: Pick<XksProxyTarget, '
   const headers: Record<string, string> = { host: url.host, 'x-amz-date': amzDate };
   const signed = Object.keys(headers).sort();
   const canonical = ['POST', url.pathname, '', signed.map((h) => `${h}:${headers[h]}\n`).join(''), signed.join(';'), payloadHash].join('\n');
+  const { signature } = sigV4Signature(t.secretAccessKey, { date, region: t.region, service: XKS_SIGV4_SERVICE }, amzDate, canonical);
   const scope = `${date}/${t.region}/${XKS_SIGV4_SERVICE}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical).toString('hex')].join('\n');
-  let key = hmac(`AWS4${t.secretAccessKey}`, date);
-  for (const part of [t.region, XKS_SIGV4_SERVICE, 'aws4_request']) key = hmac(key, part);
-  const signature = createHmac('sha256', key).update(toSign, 'utf8').digest('hex');
-  return { ...headers, 'content-type': 'application/json', authorization: `AWS4-HMAC-SHA256 Credential=${t.accessKeyId}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${signature}` };
+  return { ...headers, 'content-type': 'application/json', authorization: `AWS4-HMAC-SHA256 Credential=${t.accessKeyId}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${signature.toString('hex')}` };
 }
 
 /** The largest proxy answer read (the biggest legitimate one, Encrypt of 4 KiB, is under 8 KiB). */

@@ -12,14 +12,14 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KmsServiceError } from '../local-kms/errors.js';
-import { checkSigV4, verifySigV4Signature } from '../local-kms/sigv4.js';
+import { checkSigV4, verifySigV4Signature, XKS_SIGV4_SERVICE } from '../local-kms/sigv4.js';
 import { type ResolveOptions, type ResolvedXksProxyConfig, type XksProxyConfig, XksProxyConfigError, isLoopback, resolveXksProxyConfig } from './config.js';
 import { XksError, errorBody } from './errors.js';
 import { type Api, MAX_BODY_BYTES, type RequestMetadata, parseBody, readDecrypt, readEncrypt, readRequestMetadata } from './requests.js';
 import { TokenKeys } from './token-keys.js';
 
 /** SigV4 service name of the XKS API (spec, Appendix A). */
-export const XKS_SIGV4_SERVICE = 'kms-xks-proxy';
+export { XKS_SIGV4_SERVICE };
 
 /** One line of the proxy's request log (spec, "Logging"): never plaintext, keys, secrets or PINs. */
 export interface XksLogEntry {
