@@ -37,17 +37,22 @@ export interface XksFixture {
   close(): Promise<void>;
 }
 
-/** A token with the client's four keys and a proxy serving it (`tls`: PEM file paths). */
-export async function xksFixture(opts: { tls?: { cert: string; key: string }; hsm?: SoftHsm } = {}): Promise<XksFixture> {
-  const hsm = opts.hsm ?? softHsm();
-  const config: XksProxyConfig = {
+/** The proxy config of the tests: a free port, the client's credential, TOKEN_LABEL on `hsm` (`tls`: PEM file paths). */
+export function proxyConfig(hsm: SoftHsm, tls?: { cert: string; key: string }): XksProxyConfig {
+  return {
     port: 0,
     uriPrefix: URI_PREFIX,
     region: REGION,
     credentials: [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }],
     pkcs11: { module: hsm.module, tokenLabel: TOKEN_LABEL, pin: USER_PIN },
-    ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(tls ? { tls } : {}),
   };
+}
+
+/** A token with the client's four keys and a proxy serving it (`tls`: PEM file paths). */
+export async function xksFixture(opts: { tls?: { cert: string; key: string }; hsm?: SoftHsm } = {}): Promise<XksFixture> {
+  const hsm = opts.hsm ?? softHsm();
+  const config = proxyConfig(hsm, opts.tls);
   if (!opts.hsm) {
     hsm.initToken(TOKEN_LABEL);
     await createXksKey(config, 'foo');

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { openTokenSessions } from '../../src/local-kms/pkcs11.js';
-import { startXksProxy, type XksProxyConfig } from '../../src/xks-proxy/index.js';
-import { USER_PIN, skipReason, softHsm } from '../local-kms/softhsm.js';
-import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, TOKEN_LABEL, URI_PREFIX } from './harness.js';
+import { startXksProxy } from '../../src/xks-proxy/index.js';
+import { skipReason, softHsm } from '../local-kms/softhsm.js';
+import { TOKEN_LABEL, proxyConfig } from './harness.js';
 
 it.skipIf(skipReason !== undefined)(`a certificate that does not match its key: the start fails and its token session is closed${skipReason ? ` (skipped: ${skipReason})` : ''}`, async () => {
   const hsm = softHsm();
@@ -22,14 +22,7 @@ it.skipIf(skipReason !== undefined)(`a certificate that does not match its key: 
     const otherKey = join(dir, 'other.key');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', key, '-out', cert], { stdio: 'pipe' });
     execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', otherKey], { stdio: 'pipe' });
-    const config: XksProxyConfig = {
-      port: 0,
-      uriPrefix: URI_PREFIX,
-      region: REGION,
-      credentials: [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }],
-      pkcs11: { module: hsm.module, tokenLabel: TOKEN_LABEL, pin: USER_PIN },
-      tls: { cert, key: otherKey },
-    };
+    const config = proxyConfig(hsm, { cert, key: otherKey });
     expect(openTokenSessions(TOKEN_LABEL)).toBe(0);
     await expect(startXksProxy(config)).rejects.toThrow();
     expect(openTokenSessions(TOKEN_LABEL)).toBe(0);
