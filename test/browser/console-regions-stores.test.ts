@@ -71,7 +71,7 @@ describe.skipIf(!CHROMIUM)('console: key material, multi-Region keys, the Region
     externalKey = (await runWizard(page, [async (p) => p.check('input[name="origin"][value="EXTERNAL"]')])).keyId;
     expect(await page.textContent('#material-expiration')).toBe('—');
     const validTo = dateIn(30);
-    await importMaterial(page, rig.dir, validTo);
+    await importMaterial(page, rig.dir, { validTo });
     expect(await page.textContent('#material-expiration')).toBe(`${validTo}T00:00:00Z`);
     const { KeyMetadata } = await rig.client(ROOT).send(new DescribeKeyCommand({ KeyId: externalKey }));
     expect([KeyMetadata!.ExpirationModel, KeyMetadata!.ValidTo!.toISOString()]).toEqual(['KEY_MATERIAL_EXPIRES', `${validTo}T00:00:00.000Z`]);

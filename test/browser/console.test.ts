@@ -5,18 +5,17 @@
  * every check below is also a check that key policies apply to the console as to an SDK.
  * Shared set-up, screenshots and skip rule: ./harness.ts.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Download, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import {
   DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetKeyRotationStatusCommand, GetPublicKeyCommand, ListResourceTagsCommand,
 } from '@aws-sdk/client-kms';
 import { keyPolicyFor } from '../../src/local-kms/generated-policies.js';
 import { Envelope } from '../../src/index.js';
-import { ACCOUNT, ADMIN, CHROMIUM, ROOT, USER, errorText, runWizard, startRig, type ConsoleRig } from './harness.js';
+import { ACCOUNT, ADMIN, CHROMIUM, ROOT, USER, errorText, importMaterial, runWizard, startRig, type ConsoleRig } from './harness.js';
 
 let rig: ConsoleRig;
 let dir = '';
@@ -102,29 +101,14 @@ describe.skipIf(!CHROMIUM)('the local KMS console in chromium', () => {
     ]);
     expect(made.policy).toBe(keyPolicyFor({ accountId: ACCOUNT, administrators: [ADMIN.arn], users: [USER.arn], externalOrigin: true }));
     expect(await page.getAttribute('#general [data-state]', 'data-state')).toBe('PendingImport');
-    await page.selectOption('#wrapping-algorithm', 'RSAES_OAEP_SHA_1');
-    await page.selectOption('#wrapping-spec', 'RSA_2048');
-    const downloads: Download[] = [];
-    const both = new Promise<void>((res) => page.on('download', (d) => { downloads.push(d); if (downloads.length === 2) res(); }));
-    await page.click('#download-wrapping');
-    await both;
-    const files: Record<string, string> = {};
-    for (const d of downloads) {
-      files[d.suggestedFilename()] = join(dir, d.suggestedFilename());
-      await d.saveAs(files[d.suggestedFilename()]!);
-    }
-    expect(Object.keys(files).sort()).toEqual(['ImportToken.bin', 'WrappingPublicKey.bin']);
-    expect(await page.textContent('#token-expiry')).toMatch(/Import token expires: \d{4}-\d\d-\d\dT/);
-    await shot(page, 'console-key-material.png');
-    const material = join(dir, 'material.bin');
-    const wrapped = join(dir, 'wrapped.bin');
-    writeFileSync(material, randomBytes(32));
-    execFileSync('openssl', ['pkeyutl', '-encrypt', '-in', material, '-out', wrapped, '-inkey', files['WrappingPublicKey.bin']!, '-keyform', 'DER', '-pubin',
-      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha1']);
-    await page.setInputFiles('#material-file', wrapped);
-    await page.setInputFiles('#token-file', files['ImportToken.bin']!);
-    await page.click('#import-material');
-    await page.waitForSelector('#general [data-state="Enabled"]');
+    await importMaterial(page, dir, {
+      algorithm: 'RSAES_OAEP_SHA_1',
+      downloaded: async (files) => {
+        expect(Object.keys(files).sort()).toEqual(['ImportToken.bin', 'WrappingPublicKey.bin']);
+        expect(await page.textContent('#token-expiry')).toMatch(/Import token expires: \d{4}-\d\d-\d\dT/);
+        await shot(page, 'console-key-material.png');
+      },
+    });
     expect(await page.textContent('#notice')).toContain('Key material imported.');
 
     const { KeyMetadata } = await client(ROOT).send(new DescribeKeyCommand({ KeyId: made.keyId }));

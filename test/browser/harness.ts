@@ -120,13 +120,25 @@ export async function errorText(page: Page): Promise<string> {
   return (await page.textContent('#error'))!;
 }
 
+/** The OpenSSL digest options of each wrapping algorithm the import helper uses. */
+const OAEP_DIGESTS = {
+  RSAES_OAEP_SHA_1: ['-pkeyopt', 'rsa_oaep_md:sha1'],
+  RSAES_OAEP_SHA_256: ['-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256'],
+} as const;
+
 /**
- * On the key page of an External key in PendingImport: downloads the wrapping public key and
- * import token, wraps 32 random bytes with openssl (RSAES_OAEP_SHA_256, RSA_2048) and uploads them
- * with the token, expiring on `validTo` (YYYY-MM-DD) when given. Waits for the key to be Enabled.
+ * On the key page of an External key in PendingImport: downloads the wrapping public key (RSA_2048)
+ * and import token, wraps 32 random bytes with `openssl pkeyutl` under `algorithm` (default
+ * RSAES_OAEP_SHA_256) and uploads them with the token, expiring on `validTo` (YYYY-MM-DD) when
+ * given. `downloaded` runs with the saved files before the upload. Waits for the key to be Enabled.
  */
-export async function importMaterial(page: Page, dir: string, validTo?: string): Promise<void> {
-  await page.selectOption('#wrapping-algorithm', 'RSAES_OAEP_SHA_256');
+export async function importMaterial(
+  page: Page,
+  dir: string,
+  opts: { validTo?: string; algorithm?: keyof typeof OAEP_DIGESTS; downloaded?: (files: Record<string, string>) => Promise<void> } = {},
+): Promise<void> {
+  const algorithm = opts.algorithm ?? 'RSAES_OAEP_SHA_256';
+  await page.selectOption('#wrapping-algorithm', algorithm);
   await page.selectOption('#wrapping-spec', 'RSA_2048');
   const downloads: Download[] = [];
   const both = new Promise<void>((res) => page.on('download', (d) => { downloads.push(d); if (downloads.length === 2) res(); }));
@@ -137,16 +149,17 @@ export async function importMaterial(page: Page, dir: string, validTo?: string):
     files[d.suggestedFilename()] = join(dir, `${randomBytes(4).toString('hex')}-${d.suggestedFilename()}`);
     await d.saveAs(files[d.suggestedFilename()]!);
   }
+  await opts.downloaded?.(files);
   const material = join(dir, `material-${randomBytes(4).toString('hex')}.bin`);
   const wrapped = `${material}.wrapped`;
   writeFileSync(material, randomBytes(32));
   execFileSync('openssl', ['pkeyutl', '-encrypt', '-in', material, '-out', wrapped, '-inkey', files['WrappingPublicKey.bin']!, '-keyform', 'DER', '-pubin',
-    '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256']);
+    '-pkeyopt', 'rsa_padding_mode:oaep', ...OAEP_DIGESTS[algorithm]]);
   await page.setInputFiles('#material-file', wrapped);
   await page.setInputFiles('#token-file', files['ImportToken.bin']!);
-  if (validTo !== undefined) {
+  if (opts.validTo !== undefined) {
     await page.check('input[name="expiration"][value="date"]');
-    await page.fill('#valid-to', validTo);
+    await page.fill('#valid-to', opts.validTo);
   }
   await page.click('#import-material');
   await page.waitForSelector('#general [data-state="Enabled"]');
