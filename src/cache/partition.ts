@@ -27,7 +27,7 @@ export function readContextPairs(context: object | undefined): readonly unknown[
   const keys = Object.keys(context);
   const n = keys.length;
   if (n === 0) return NO_PAIRS;
-  if (n > 1) keys.sort();
+  if (n > 1) sortKeys(keys);
   const pairs: unknown[] = new Array(2 * n);
   for (let i = 0; i < n; i++) {
     const k = keys[i]!;
@@ -35,6 +35,29 @@ export function readContextPairs(context: object | undefined): readonly unknown[
     pairs[2 * i + 1] = (context as Record<string, unknown>)[k];
   }
   return pairs;
+}
+
+/**
+ * Sorts string keys in place in UTF-16 code unit order, the order of `Array.prototype.sort` without
+ * a comparator (for strings, `<` compares code units the same way). Contexts have a few keys, and
+ * an insertion sort of a few needs no work array, where the built-in sort allocates one per call:
+ * this runs once per encrypt, so that was garbage on every message.
+ */
+function sortKeys(keys: string[]): void {
+  const n = keys.length;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
 }
 
 /** The partition of a read (see above), or `undefined` when a value is not a string. */

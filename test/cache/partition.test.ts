@@ -91,3 +91,25 @@ describe('the encrypt partition comes from the validated copy of the context', (
     expect(envelope.stats().encryptMisses).toBe(1);
   });
 });
+
+describe('readContextPairs sorts keys as Array.prototype.sort does', () => {
+  it('matches the built-in order for random keys, including non-BMP and look-alike ones', async () => {
+    const { readContextPairs } = await import('../../src/cache/partition.js');
+    // Code units chosen to disagree between code point order and UTF-16 order (U+FF5E vs a
+    // surrogate pair), plus prefixes and the empty string.
+    const alphabet = ['a', 'b', 'A', '', 'ab', '\u{1F600}', '\uFF5E', '\u00E9', 'e\u0301', '~', '0'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (let trial = 0; trial < 500; trial++) {
+      const n = 1 + Math.floor(next() * 20); // past 16 the built-in sort is used
+      const context: Record<string, string> = {};
+      for (let i = 0; i < n; i++) {
+        let k = '';
+        for (let j = 0, len = Math.floor(next() * 4); j < len; j++) k += alphabet[Math.floor(next() * alphabet.length)];
+        context[k] = `v${i}`;
+      }
+      const keys = Object.keys(context).sort();
+      expect(readContextPairs(context)).toEqual(keys.flatMap((k) => [k, context[k]]));
+    }
+  });
+});
