@@ -73,11 +73,23 @@ export function bytesToUuid(bytes: Uint8Array): string {
 export function wrappingAad(branchKeyId: string, version: Uint8Array, context: Readonly<EncryptionContext>): Buffer {
   const prefix = aadPrefix(branchKeyId, version);
   const ec = serializeContext(context);
+  // The same prefix and context bytes (both memoized, so the same objects) give the same AAD: the
+  // messages of one branch key version under one library context share it, built once.
+  const last = lastAad;
+  if (last !== undefined && last.prefix === prefix && last.ec === ec) return last.bytes;
   const aad = Buffer.allocUnsafe(prefix.length + ec.length);
   aad.set(prefix, 0);
   aad.set(ec, prefix.length);
+  lastAad = { prefix, ec, bytes: aad };
   return aad;
 }
+
+/**
+ * The last AAD built, by the identity of its two parts. Only memoized parts ever match again: a
+ * context serialized afresh (not a library context) is a new Buffer each time. Not secret, and
+ * only ever read (setAAD), never handed out.
+ */
+let lastAad: { prefix: Buffer; ec: Buffer; bytes: Buffer } | undefined;
 
 /**
  * "aws-kms-hierarchy" || branch key id || version of the last AAD built: the same for every message
