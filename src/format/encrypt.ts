@@ -53,9 +53,14 @@ export interface PreparedEncryption {
 /**
  * Validates materials and serializes everything independent of the message id.
  * `frameLength` is the plaintext bytes per regular frame: an integer from 1 to 2^32 - 1, the
- * range the ESDK accepts (`0 < frameLength <= Maximum.FRAME_SIZE`).
+ * range the ESDK accepts (`0 < frameLength <= Maximum.FRAME_SIZE`). `lifetime`: 'message' only
+ * when the result is used for one message and dropped (serializeHeaderTemplate).
  */
-export function prepareEncryption(m: EncryptionMaterials, frameLength: number): PreparedEncryption {
+export function prepareEncryption(
+  m: EncryptionMaterials,
+  frameLength: number,
+  lifetime: 'long' | 'message' = 'long',
+): PreparedEncryption {
   if (m === null || typeof m !== 'object') throw new TypeError('materials must be an object');
   const { suite } = m;
   if (suite === undefined || suite === null || !suite.committing) {
@@ -84,7 +89,7 @@ export function prepareEncryption(m: EncryptionMaterials, frameLength: number): 
     if (m.signingKey !== undefined) throw new TypeError('materials.signingKey must be absent for an unsigned suite');
     if (hasPublicKey) throw new TypeError(`materials.context must not contain "${PUBLIC_KEY_CONTEXT_KEY}" for an unsigned suite`);
   }
-  const template = serializeHeaderTemplate(suite, context, m.encryptedDataKeys, frameLength);
+  const template = serializeHeaderTemplate(suite, context, m.encryptedDataKeys, frameLength, lifetime);
   return Object.freeze({
     suite,
     frameLength,

@@ -211,7 +211,9 @@ export function tryParseHeader(input: Uint8Array, limits: ParseLimits, scan?: He
   if (version === 2) {
     frameLength = h.readUInt32BE(tailStart + 1);
     commitment = h.subarray(tailStart + 5, authenticatedLength);
-    headerIv = Buffer.alloc(IV_LENGTH);
+    // From Node's buffer pool, then zeroed: Buffer.alloc makes a new ArrayBuffer, which costs
+    // microseconds per message (issue 14's profile). The IV is not secret.
+    headerIv = Buffer.allocUnsafe(IV_LENGTH).fill(0);
   } else {
     // message-header.md: reserved MUST be 00 00 00 00; IV length MUST equal the suite's.
     if (h.readUInt32BE(tailStart + 1) !== 0) throw new MalformedMessageError('malformed message header');
@@ -308,12 +310,19 @@ export interface HeaderTemplate {
  * Serializes a framed v2 header once for a set of materials; only the message id, commitment and
  * tag differ between messages, so encrypt copies this template and splices those three in.
  * Throws TypeError/RangeError for materials that cannot be represented in the format.
+ *
+ * `lifetime` says where its bytes live. `'long'` (materials kept in a cache): a buffer of its own.
+ * `'message'` (materials used for one message and dropped): a slice of Node's buffer pool, which
+ * is much cheaper than a new ArrayBuffer per message, but keeps the pool's 8 KiB slab alive as
+ * long as the template lives, so it is only for templates that die with their message. Header
+ * bytes are not secret, so sharing a slab with other pooled buffers exposes nothing.
  */
 export function serializeHeaderTemplate(
   suite: Suite,
   context: Readonly<EncryptionContext>,
   encryptedDataKeys: readonly EncryptedDataKey[],
   frameLength: number,
+  lifetime: 'long' | 'message' = 'long',
 ): HeaderTemplate {
   if (suite.messageFormat !== 2) throw new RangeError('only message format v2 suites can be written');
   const aad = serializeContext(context);
@@ -336,10 +345,11 @@ export function serializeHeaderTemplate(
   const authenticatedLength = size + 1 + 4 + suite.suiteDataLength;
   const length = authenticatedLength + TAG_LENGTH;
 
-  const out = Buffer.alloc(length);
+  const out = lifetime === 'message' ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
   let o = out.writeUInt8(2, 0);
   o = out.writeUInt16BE(suite.id, o);
   const messageIdOffset = o;
+  out.fill(0, o, o + V2_MESSAGE_ID_LENGTH); // placeholder, as the commitment and tag below
   o += V2_MESSAGE_ID_LENGTH;
   o = out.writeUInt16BE(aad.length, o);
   o += aad.copy(out, o);
@@ -353,5 +363,6 @@ export function serializeHeaderTemplate(
   }
   o = out.writeUInt8(CONTENT_TYPE_FRAMED, o);
   o = out.writeUInt32BE(frameLength, o);
+  out.fill(0, o); // commitment and tag placeholders: every byte of the template is written
   return { bytes: out, messageIdOffset, commitmentOffset: o, authenticatedLength, length };
 }

@@ -90,6 +90,28 @@ describe('round trips', () => {
     expect(bodies.size).toBe(500);
   });
 
+  it("a template's bytes live in their own buffer unless it dies with its message; both write the same header", () => {
+    // serializeHeaderTemplate: 'long' templates (cached materials, streams) must not pin a slab of
+    // Node's buffer pool; 'message' ones may use it. Either way every byte is written (no pool
+    // garbage in the placeholders) and the messages are the same apart from id, commitment and tag.
+    const m = makeMaterials(0x0478, { a: '1' });
+    for (let i = 0; i < 20; i++) Buffer.allocUnsafe(64).fill(0xee); // leave garbage in the pool
+    const long = prepareEncryption(m, 4096);
+    const short = prepareEncryption(m, 4096, 'message');
+    expect(long.template.bytes.buffer.byteLength).toBe(long.template.length);
+    expect(short.template.bytes.length).toBe(long.template.length);
+    expect(short.template.bytes.equals(long.template.bytes)).toBe(true);
+    const { messageIdOffset, commitmentOffset, length } = long.template;
+    expect(long.template.bytes.subarray(messageIdOffset, messageIdOffset + 32).every((b) => b === 0)).toBe(true);
+    expect(long.template.bytes.subarray(commitmentOffset, length).every((b) => b === 0)).toBe(true);
+    for (const p of [long, short]) {
+      const msg = encryptBuffer(p, m.dataKey, Buffer.from('same'));
+      const h = parseHeader(msg, limits)!;
+      expect(h.context).toEqual({ a: '1' });
+      expect(h.headerIv.equals(Buffer.alloc(12))).toBe(true);
+    }
+  });
+
   it('writes the header the spec describes', () => {
     const m = makeMaterials(0x0478, { b: '2', a: '1' });
     const p = prepareEncryption(m, 4096);
