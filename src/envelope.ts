@@ -7,7 +7,8 @@ import {
   NoDecryptableKeyError,
   SignaturePolicyError,
 } from './errors.js';
-import type { EncryptedDataKey, EncryptionContext, Keyring } from './types.js';
+import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from './types.js';
+import { DECRYPT_NOW, ENCRYPT_NOW, keyringMethod } from './keyrings/immediate.js';
 import type { Suite } from './format/suites.js';
 import {
   checkEncryptContext,
@@ -107,6 +108,9 @@ interface CachedMaterials {
  */
 export class Envelope {
   readonly #keyring: Keyring;
+  /** The keyring's calls: its immediate methods when it has them (keyrings/immediate.ts), else onEncrypt/onDecrypt. */
+  readonly #onEncrypt: (input: KeyringEncryptInput) => KeyringEncryptOutput | Promise<KeyringEncryptOutput>;
+  readonly #onDecrypt: (input: KeyringDecryptInput) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
   readonly #suite: Suite;
   readonly #frameLength: number;
   readonly #policy: CommitmentPolicy;
@@ -131,6 +135,8 @@ export class Envelope {
   constructor(options: EnvelopeOptions) {
     const o = resolveEnvelopeOptions(options);
     this.#keyring = o.keyring;
+    this.#onEncrypt = keyringMethod(o.keyring, 'onEncrypt', ENCRYPT_NOW);
+    this.#onDecrypt = keyringMethod(o.keyring, 'onDecrypt', DECRYPT_NOW);
     this.#suite = o.suite;
     this.#contextReserve = publicKeyPairBytes(this.#suite);
     this.#policy = o.commitmentPolicy;
@@ -165,7 +171,9 @@ export class Envelope {
     const data = toBytes(plaintext, 'plaintext');
     const cache = this.#cache;
     if (cache === undefined) {
-      const m = await this.#loadMaterials(this.#checkedContext(options?.context));
+      // A keyring that answers at once (keyrings/immediate.ts) costs no await here.
+      const loaded = this.#loadMaterials(this.#checkedContext(options?.context), 'message');
+      const m = loaded instanceof Promise ? await loaded : loaded;
       try {
         return encryptBuffer(m.prepared, m.dataKey, data);
       } finally {
@@ -182,8 +190,8 @@ export class Envelope {
       if (hit !== undefined) return encryptBuffer(hit.prepared, hit.dataKey, data);
     }
     const context = checkEncryptContext(pairsToObject(pairs), 'options.context', this.#contextReserve);
-    const { materials, cached } = await cache.loadEncrypt(validatedPartition(context), data.length, () =>
-      this.#loadMaterials(context),
+    const { materials, cached } = await cache.loadEncrypt(validatedPartition(context), data.length, async () =>
+      this.#loadMaterials(context, 'long'),
     );
     try {
       return encryptBuffer(materials.prepared, materials.dataKey, data);
@@ -386,14 +394,14 @@ export class Envelope {
   ): Promise<{ prepared: PreparedEncryption; dataKey: Buffer }> {
     const cache = this.#cache;
     if (cache === undefined || plaintextLength === undefined) {
-      const m = await this.#loadMaterials(context);
+      const m = await this.#loadMaterials(context, 'long');
       return m; // fresh and uncached: the stream owns it and zeroes it
     }
     const partition = validatedPartition(context);
     const hit = cache.takeEncrypt(partition, plaintextLength);
     if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
-    const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, () =>
-      this.#loadMaterials(context),
+    const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, async () =>
+      this.#loadMaterials(context, 'long'),
     );
     return cached ? { prepared: materials.prepared, dataKey: Buffer.from(materials.dataKey) } : materials;
   }
@@ -413,26 +421,23 @@ export class Envelope {
     const cache = this.#cache;
     if (cache === undefined || header.suite.kdfHash === undefined) return this.#unwrap(header);
     const key = decryptCacheKey(header);
-    return cache.getDecrypt(key) ?? cache.loadDecrypt(key, () => this.#unwrap(header));
+    return cache.getDecrypt(key) ?? cache.loadDecrypt(key, async () => this.#unwrap(header));
   }
 
   // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
-  async #unwrap(header: MessageHeader): Promise<Buffer> {
+  // Synchronous when the keyring answered at once (keyrings/immediate.ts).
+  #unwrap(header: MessageHeader): Buffer | Promise<Buffer> {
     this.#keyringCalls++;
-    const dataKey = await this.#deadlines.call(
-      () =>
-        this.#keyring.onDecrypt({
-          suiteId: header.suite.id,
-          context: header.context,
-          encryptedDataKeys: header.encryptedDataKeys,
-        }),
-      wipe,
-    );
-    if (dataKey === undefined) throw new NoDecryptableKeyError();
-    return takeDataKey(dataKey, header.suite.keyLength);
+    const input = { suiteId: header.suite.id, context: header.context, encryptedDataKeys: header.encryptedDataKeys };
+    const answer = this.#deadlines.callNow(() => this.#onDecrypt(input), wipe);
+    const keyLength = header.suite.keyLength;
+    return answer instanceof Promise ? answer.then((k) => unwrapped(k, keyLength)) : unwrapped(answer, keyLength);
   }
 
-  async #loadMaterials(context: Readonly<EncryptionContext>): Promise<CachedMaterials> {
+  // Materials, synchronously when the keyring answered at once. `lifetime`: 'message' when they
+  // are used for one buffer encrypt and dropped, 'long' when a cache or a stream keeps them
+  // (serializeHeaderTemplate says what that changes).
+  #loadMaterials(context: Readonly<EncryptionContext>, lifetime: 'long' | 'message'): CachedMaterials | Promise<CachedMaterials> {
     const suite = this.#suite;
     let fullContext: Readonly<EncryptionContext> = context;
     let signingKey: KeyObject | undefined;
@@ -446,10 +451,23 @@ export class Envelope {
       );
     }
     this.#keyringCalls++;
-    const out = await this.#deadlines.call(
-      () => this.#keyring.onEncrypt({ suiteId: suite.id, context: fullContext }),
+    const input = { suiteId: suite.id, context: fullContext };
+    const answer = this.#deadlines.callNow(
+      () => this.#onEncrypt(input),
       (late) => wipe(late?.dataKey),
     );
+    return answer instanceof Promise
+      ? answer.then((out) => this.#materialsFrom(out, fullContext, signingKey, lifetime))
+      : this.#materialsFrom(answer, fullContext, signingKey, lifetime);
+  }
+
+  #materialsFrom(
+    out: KeyringEncryptOutput,
+    fullContext: Readonly<EncryptionContext>,
+    signingKey: KeyObject | undefined,
+    lifetime: 'long' | 'message',
+  ): CachedMaterials {
+    const suite = this.#suite;
     // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
     const dataKey = takeDataKey(out?.dataKey, suite.keyLength);
     try {
@@ -464,6 +482,7 @@ export class Envelope {
       const prepared = prepareEncryption(
         { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
         this.#frameLength,
+        lifetime,
       );
       return { dataKey, prepared };
     } catch (err) {
@@ -530,6 +549,12 @@ function publicKeyPairBytes(suite: Suite): number {
  * An EDK from the keyring, copied, if the header can hold it (message-header.md: provider id,
  * provider info and ciphertext are each at most 65,535 bytes); otherwise a KeyringError.
  */
+/** A keyring's decrypt answer as the Envelope's data key (takeDataKey), or NoDecryptableKeyError for none. */
+function unwrapped(dataKey: Uint8Array | undefined, keyLength: number): Buffer {
+  if (dataKey === undefined) throw new NoDecryptableKeyError();
+  return takeDataKey(dataKey, keyLength);
+}
+
 function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
   const edk = e as Partial<EncryptedDataKey> | null;
   if (

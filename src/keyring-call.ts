@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
+import { isThenable } from './keyrings/immediate.js';
 
 /** A pending keyring call in a KeyringDeadlines queue. `expire` is cleared once it settles. */
 interface Pending {
@@ -91,6 +92,25 @@ export class KeyringDeadlines {
         },
       );
     });
+  }
+
+  /**
+   * As `call`, but a keyring that answered synchronously (a value, or a synchronous throw) is
+   * answered synchronously: there is nothing left to time out, so no promise or queue entry is
+   * made. A thenable goes through `call` and its time limit. Used with the library's own keyrings'
+   * immediate methods (keyrings/immediate.ts) and with keyrings whose methods are not `async`.
+   */
+  callNow<T>(start: () => T | Promise<T>, discard: (late: T) => void): T | Promise<T> {
+    let answer: T | Promise<T>;
+    let pending: boolean;
+    try {
+      answer = start();
+      pending = isThenable(answer); // reads `then`, which a hostile answer may make throw
+    } catch (err) {
+      throw foreignKeyringError(err);
+    }
+    if (!pending) return answer as T;
+    return this.call(() => answer, discard);
   }
 
   #add(entry: Pending): void {

@@ -17,6 +17,7 @@ import type {
   KeyringEncryptOutput,
 } from '../types.js';
 import { checkGivenDataKey, keyringSuite, rawKeyNamespaceOption, stringOption } from './common.js';
+import { DECRYPT_NOW, ENCRYPT_NOW, type ImmediateKeyring } from './immediate.js';
 
 export interface RawAesKeyringOptions {
   /** Provider id written to the message, e.g. `my-app`. Must not be or start with `aws-kms` (reserved for the KMS keyrings). */
@@ -36,7 +37,7 @@ const TAG_BYTES = 16;
 const TAG_BITS = TAG_BYTES * 8;
 const IV_BYTES = 12;
 
-export class RawAesKeyring implements Keyring {
+export class RawAesKeyring implements Keyring, ImmediateKeyring {
   readonly keyNamespace: string;
   readonly keyName: string;
   readonly #key: KeyObject;
@@ -68,6 +69,15 @@ export class RawAesKeyring implements Keyring {
   }
 
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
+    return this[ENCRYPT_NOW](input);
+  }
+
+  async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
+    return this[DECRYPT_NOW](input);
+  }
+
+  /** onEncrypt without the promise (keyrings/immediate.ts): a raw key needs no I/O. */
+  [ENCRYPT_NOW](input: KeyringEncryptInput): KeyringEncryptOutput {
     const suite = keyringSuite(input.suiteId);
     // Serialized first (spec "OnEncrypt": a context that cannot be serialized fails), so such a
     // failure leaves no freshly generated data key behind.
@@ -88,7 +98,8 @@ export class RawAesKeyring implements Keyring {
     return { dataKey, encryptedDataKeys: [edk] };
   }
 
-  async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
+  /** onDecrypt without the promise (keyrings/immediate.ts). */
+  [DECRYPT_NOW](input: KeyringDecryptInput): Uint8Array | undefined {
     const suite = keyringSuite(input.suiteId);
     const aad = serializeContext(input.context);
     const nameLen = this.#nameBytes.length;

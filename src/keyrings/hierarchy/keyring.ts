@@ -12,6 +12,8 @@ import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
 import { isLibraryContext } from '../../format/context.js';
 import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, stringOption } from '../common.js';
+import { DECRYPT_NOW, ENCRYPT_NOW, isThenable, type ImmediateKeyring } from '../immediate.js';
+import type { Suite } from '../../format/suites.js';
 import { BranchKeyCache, cacheEntryId, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
 import type { BranchKeyMaterials } from './items.js';
 import type { BranchKeyStore } from './store.js';
@@ -49,7 +51,7 @@ export interface HierarchicalKeyringOptions {
 const KNOWN = new Set(['keyStore', 'branchKeyId', 'branchKeyIdSupplier', 'cache', 'partitionId']);
 const PROVIDER_ID_MAX = 0xffff;
 
-export class HierarchicalKeyring implements Keyring {
+export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
   readonly #store: BranchKeyStore;
   readonly #branchKeyId: string | undefined;
   readonly #supplier: ((context: Readonly<EncryptionContext>) => string | Promise<string>) | undefined;
@@ -107,14 +109,49 @@ export class HierarchicalKeyring implements Keyring {
   }
 
   async onEncrypt(input: KeyringEncryptInput): Promise<KeyringEncryptOutput> {
+    return this[ENCRYPT_NOW](input);
+  }
+
+  async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
+    return this[DECRYPT_NOW](input);
+  }
+
+  /**
+   * onEncrypt, answered without a promise when the branch key id is known at once (a fixed id, or a
+   * supplier that returned a string) and the branch key is cached (keyrings/immediate.ts).
+   */
+  [ENCRYPT_NOW](input: KeyringEncryptInput): KeyringEncryptOutput | Promise<KeyringEncryptOutput> {
     const suite = keyringSuite(input.suiteId);
     const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
     const context = ownContext(input.context);
-    // A fixed branch key id and a cached branch key need no await (issue 14: per-message overhead).
-    const branchKeyId = this.#branchKeyId ?? (await this.#branchKeyIdFor(context));
+    const branchKeyId = this.#branchKeyIdFor(context);
+    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#encryptUnder(id, suite, given, context));
+    return this.#encryptUnder(branchKeyId, suite, given, context);
+  }
+
+  #encryptUnder(
+    branchKeyId: string,
+    suite: Suite,
+    given: Uint8Array | undefined,
+    context: Readonly<EncryptionContext>,
+  ): KeyringEncryptOutput | Promise<KeyringEncryptOutput> {
     const id = this.#entryId(branchKeyId, undefined);
-    const materials = this.#cache.lookup(id) ?? (await this.#cache.get(id, () => this.#store.getActiveBranchKey(branchKeyId)));
-    // From here to the return nothing awaits: the cached key is used before it can be zeroed.
+    const cached = this.#cache.lookup(id);
+    if (cached !== undefined) return this.#wrap(cached, branchKeyId, suite, given, context);
+    return this.#cache
+      .get(id, () => this.#store.getActiveBranchKey(branchKeyId))
+      .then((materials) => this.#wrap(materials, branchKeyId, suite, given, context));
+  }
+
+  // Runs in the same turn as the cache lookup or load that produced `materials`: the cached branch
+  // key is used before anything can evict and zero it.
+  #wrap(
+    materials: BranchKeyMaterials,
+    branchKeyId: string,
+    suite: Suite,
+    given: Uint8Array | undefined,
+    context: Readonly<EncryptionContext>,
+  ): KeyringEncryptOutput {
     if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
     const dataKey = given ?? randomBytes(suite.keyLength);
     let ciphertext: Buffer;
@@ -138,45 +175,82 @@ export class HierarchicalKeyring implements Keyring {
     return { dataKey, encryptedDataKeys: [edk] };
   }
 
-  async onDecrypt(input: KeyringDecryptInput): Promise<Uint8Array | undefined> {
+  /**
+   * onDecrypt, answered without a promise when the branch key id is known at once and the branch
+   * key version of the EDK that authenticates is cached (keyrings/immediate.ts).
+   */
+  [DECRYPT_NOW](input: KeyringDecryptInput): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
     const context = ownContext(input.context);
-    const branchKeyId = this.#branchKeyId ?? (await this.#branchKeyIdFor(context));
+    const branchKeyId = this.#branchKeyIdFor(context);
+    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#decryptFor(id, suite, input, context));
+    return this.#decryptFor(branchKeyId, suite, input, context);
+  }
+
+  #decryptFor(
+    branchKeyId: string,
+    suite: Suite,
+    input: KeyringDecryptInput,
+    context: Readonly<EncryptionContext>,
+  ): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     // Spec "OnDecrypt": provider id aws-kms-hierarchy and provider info (UTF-8) = our branch key id.
     const ours = input.encryptedDataKeys.filter(
       (edk) => edk.providerId === HIERARCHY_PROVIDER_ID && decodeUtf8(edk.providerInfo) === branchKeyId,
     );
     if (ours.length === 0) return undefined;
-    const errors: Error[] = [];
-    for (const edk of ours) {
-      const parts = parseCiphertext(edk.ciphertext, suite.keyLength);
+    return this.#unwrapFirst({ ours, branchKeyId, suite, context, errors: [] }, 0);
+  }
+
+  /**
+   * Tries the matching EDKs in order from `from`, returning the first data key that authenticates.
+   * A cache miss continues in #loadAndUnwrap, which resumes here with the next EDK.
+   */
+  #unwrapFirst(attempt: DecryptAttempt, from: number): Uint8Array | Promise<Uint8Array> {
+    const { ours, suite, errors } = attempt;
+    for (let i = from; i < ours.length; i++) {
+      const parts = parseCiphertext(ours[i]!.ciphertext, suite.keyLength);
       if (parts === undefined) {
         errors.push(new KeyringError('encrypted data key has the wrong length'));
         continue;
       }
-      let materials: BranchKeyMaterials;
-      try {
-        const id = this.#entryId(branchKeyId, parts.version);
-        materials = this.#cache.lookup(id) ?? (await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version)));
-      } catch (err) {
-        errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
-        continue;
-      }
-      try {
-        if (materials.branchKeyId !== branchKeyId || materials.branchKeyVersion !== parts.version) {
-          throw new KeyringError('the branch key store returned another branch key version');
-        }
-        return unwrapDataKey({ branchKey: materials.branchKey, branchKeyId, parts, context });
-      } catch {
-        // One message for every unwrap failure: wrong key, changed context, flipped bit.
-        errors.push(new KeyringError('encrypted data key did not authenticate'));
-      }
+      const id = this.#entryId(attempt.branchKeyId, parts.version);
+      const cached = this.#cache.lookup(id);
+      if (cached === undefined) return this.#loadAndUnwrap(attempt, i, parts, id);
+      const key = this.#tryUnwrap(attempt, cached, parts);
+      if (key !== undefined) return key;
     }
     const names = [...new Set(errors.map((e) => ('code' in e ? String(e.code) : e.name)))];
     throw new NoDecryptableKeyError(
       `HierarchicalKeyring could not decrypt any of its ${ours.length} matching encrypted data key(s) (${names.join(', ')})`,
       { cause: new AggregateError(errors, 'hierarchical keyring decrypt attempts failed') },
     );
+  }
+
+  async #loadAndUnwrap(attempt: DecryptAttempt, i: number, parts: CiphertextParts, id: string): Promise<Uint8Array> {
+    const { branchKeyId } = attempt;
+    let materials: BranchKeyMaterials;
+    try {
+      materials = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version));
+    } catch (err) {
+      attempt.errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
+      return this.#unwrapFirst(attempt, i + 1);
+    }
+    // Nothing awaits between the load and the unwrap: the key is used before it can be zeroed.
+    return this.#tryUnwrap(attempt, materials, parts) ?? this.#unwrapFirst(attempt, i + 1);
+  }
+
+  /** The data key, or undefined (the failure recorded in `attempt.errors`) when this EDK does not authenticate. */
+  #tryUnwrap(attempt: DecryptAttempt, materials: BranchKeyMaterials, parts: CiphertextParts): Buffer | undefined {
+    try {
+      if (materials.branchKeyId !== attempt.branchKeyId || materials.branchKeyVersion !== parts.version) {
+        throw new KeyringError('the branch key store returned another branch key version');
+      }
+      return unwrapDataKey({ branchKey: materials.branchKey, branchKeyId: attempt.branchKeyId, parts, context: attempt.context });
+    } catch {
+      // One message for every unwrap failure: wrong key, changed context, flipped bit.
+      attempt.errors.push(new KeyringError('encrypted data key did not authenticate'));
+      return undefined;
+    }
   }
 
   #entryId(branchKeyId: string, version: string | undefined): string {
@@ -191,18 +265,44 @@ export class HierarchicalKeyring implements Keyring {
     return id;
   }
 
-  async #branchKeyIdFor(context: Readonly<EncryptionContext>): Promise<string> {
+  /**
+   * The branch key id of a message: the fixed one, or the supplier's answer (a string at once, or
+   * a promise of one when the supplier is async). A supplier failure is a KeyringError.
+   */
+  #branchKeyIdFor(context: Readonly<EncryptionContext>): string | Promise<string> {
     if (this.#branchKeyId !== undefined) return this.#branchKeyId;
     let id: unknown;
+    let pending: boolean;
     try {
-      id = await this.#supplier!(Object.freeze({ ...context }));
+      id = this.#supplier!(Object.freeze({ ...context }));
+      pending = isThenable(id);
     } catch (err) {
       throw new KeyringError('branchKeyIdSupplier failed', { cause: err });
     }
-    if (typeof id !== 'string' || id.length === 0) throw new KeyringError('branchKeyIdSupplier must return a non-empty string');
-    return id;
+    if (pending) {
+      return Promise.resolve(id).then(suppliedId, (err: unknown) => {
+        throw new KeyringError('branchKeyIdSupplier failed', { cause: err });
+      });
+    }
+    return suppliedId(id);
   }
 }
+
+function suppliedId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0) throw new KeyringError('branchKeyIdSupplier must return a non-empty string');
+  return id;
+}
+
+/** One onDecrypt call's matching EDKs and the failures seen so far. */
+interface DecryptAttempt {
+  readonly ours: readonly EncryptedDataKey[];
+  readonly branchKeyId: string;
+  readonly suite: Suite;
+  readonly context: Readonly<EncryptionContext>;
+  readonly errors: Error[];
+}
+
+type CiphertextParts = NonNullable<ReturnType<typeof parseCiphertext>>;
 
 /**
  * The context a keyring call works with. One the Envelope built or parsed (frozen, string values,
