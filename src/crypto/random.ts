@@ -24,7 +24,7 @@ export function randomFillPooled(target: Uint8Array, at: number, length: number)
     randomFillSync(pool);
     offset = 0;
   }
-  target.set(pool.subarray(offset, offset + length), at);
+  pool.copy(target, at, offset, offset + length); // no view of the pool is made
   // Wipe what was handed out so the same bytes can never be handed out twice, even by mistake.
   pool.fill(0, offset, offset + length);
   offset += length;

@@ -294,6 +294,16 @@ function decodeUtf8(b: Uint8Array): string {
   }
 }
 
+function edkBytes(b: unknown, i: number, name: string): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new TypeError(`encryptedDataKeys[${i}].${name} must be a Uint8Array`);
+  return b;
+}
+
+function edkFieldLength(n: number, i: number, name: string): number {
+  if (n > 0xffff) throw new RangeError(`encryptedDataKeys[${i}].${name} must be at most 65535 bytes`);
+  return n;
+}
+
 /** A serialized v2 header with blanks for the per-message fields (see serializeHeaderTemplate). */
 export interface HeaderTemplate {
   /** Header body + room for the tag; message id, commitment and tag are zero placeholders. */
@@ -329,19 +339,18 @@ export function serializeHeaderTemplate(
   if (!Array.isArray(encryptedDataKeys) || encryptedDataKeys.length < 1 || encryptedDataKeys.length > 0xffff) {
     throw new RangeError('encryptedDataKeys must hold from 1 to 65535 keys');
   }
-  const edks = encryptedDataKeys.map((k, i) => {
+  // Two passes over the EDKs (check and size, then write), with no per-EDK arrays or copies:
+  // with a fresh data key per message (hierarchical keyring, no cache) this runs per message.
+  let size = 1 + 2 + V2_MESSAGE_ID_LENGTH + 2 + aad.length + 2;
+  for (let i = 0; i < encryptedDataKeys.length; i++) {
+    const k = encryptedDataKeys[i];
     if (k === null || typeof k !== 'object' || typeof k.providerId !== 'string') {
       throw new TypeError(`encryptedDataKeys[${i}].providerId must be a string`);
     }
-    const id = Buffer.from(k.providerId, 'utf8');
-    for (const [name, b] of [['providerId', id], ['providerInfo', k.providerInfo], ['ciphertext', k.ciphertext]] as const) {
-      if (!(b instanceof Uint8Array)) throw new TypeError(`encryptedDataKeys[${i}].${name} must be a Uint8Array`);
-      if (b.length > 0xffff) throw new RangeError(`encryptedDataKeys[${i}].${name} must be at most 65535 bytes`);
-    }
-    return [id, k.providerInfo, k.ciphertext] as const;
-  });
-  let size = 1 + 2 + V2_MESSAGE_ID_LENGTH + 2 + aad.length + 2;
-  for (const [a, b, c] of edks) size += 6 + a.length + b.length + c.length;
+    size += 6 + edkFieldLength(Buffer.byteLength(k.providerId, 'utf8'), i, 'providerId');
+    size += edkFieldLength(edkBytes(k.providerInfo, i, 'providerInfo').length, i, 'providerInfo');
+    size += edkFieldLength(edkBytes(k.ciphertext, i, 'ciphertext').length, i, 'ciphertext');
+  }
   const authenticatedLength = size + 1 + 4 + suite.suiteDataLength;
   const length = authenticatedLength + TAG_LENGTH;
 
@@ -353,13 +362,17 @@ export function serializeHeaderTemplate(
   o += V2_MESSAGE_ID_LENGTH;
   o = out.writeUInt16BE(aad.length, o);
   o += aad.copy(out, o);
-  o = out.writeUInt16BE(edks.length, o);
-  for (const fields of edks) {
-    for (const f of fields) {
-      o = out.writeUInt16BE(f.length, o);
-      out.set(f, o);
-      o += f.length;
-    }
+  o = out.writeUInt16BE(encryptedDataKeys.length, o);
+  for (const k of encryptedDataKeys) {
+    // Written as Buffer.from(providerId, 'utf8') would encode it (its length was counted the same way).
+    const idLength = out.write(k.providerId, o + 2, 'utf8');
+    o = out.writeUInt16BE(idLength, o) + idLength;
+    o = out.writeUInt16BE(k.providerInfo.length, o);
+    out.set(k.providerInfo, o);
+    o += k.providerInfo.length;
+    o = out.writeUInt16BE(k.ciphertext.length, o);
+    out.set(k.ciphertext, o);
+    o += k.ciphertext.length;
   }
   o = out.writeUInt8(CONTENT_TYPE_FRAMED, o);
   o = out.writeUInt32BE(frameLength, o);

@@ -194,10 +194,11 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     context: Readonly<EncryptionContext>,
   ): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     // Spec "OnDecrypt": provider id aws-kms-hierarchy and provider info (UTF-8) = our branch key id.
-    const ours = input.encryptedDataKeys.filter(
-      (edk) => edk.providerId === HIERARCHY_PROVIDER_ID && decodeUtf8(edk.providerInfo) === branchKeyId,
-    );
-    if (ours.length === 0) return undefined;
+    let ours: EncryptedDataKey[] | undefined;
+    for (const edk of input.encryptedDataKeys) {
+      if (edk.providerId === HIERARCHY_PROVIDER_ID && decodeUtf8(edk.providerInfo) === branchKeyId) (ours ??= []).push(edk);
+    }
+    if (ours === undefined) return undefined;
     return this.#unwrapFirst({ ours, branchKeyId, suite, context, errors: [] }, 0);
   }
 

@@ -159,15 +159,20 @@ export function parseCiphertext(
   keyLength: number,
 ): { salt: Buffer; iv: Buffer; version: string; versionBytes: Buffer; encryptedKey: Buffer; tag: Buffer } | undefined {
   if (ciphertext.length !== CIPHERTEXT_OVERHEAD + keyLength) return undefined;
-  const b = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
-  let o = 0;
-  const take = (n: number): Buffer => b.subarray(o, (o += n));
-  const salt = take(SALT_LENGTH);
-  const iv = take(IV_LENGTH);
-  const versionBytes = take(VERSION_LENGTH);
-  const encryptedKey = take(keyLength);
-  const tag = take(TAG_LENGTH);
-  return { salt, iv, version: versionText(versionBytes), versionBytes, encryptedKey, tag };
+  const b = Buffer.isBuffer(ciphertext) ? ciphertext : Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
+  const ivAt = SALT_LENGTH;
+  const versionAt = ivAt + IV_LENGTH;
+  const keyAt = versionAt + VERSION_LENGTH;
+  const tagAt = keyAt + keyLength;
+  const versionBytes = b.subarray(versionAt, keyAt);
+  return {
+    salt: b.subarray(0, ivAt),
+    iv: b.subarray(ivAt, versionAt),
+    version: versionText(versionBytes),
+    versionBytes,
+    encryptedKey: b.subarray(keyAt, tagAt),
+    tag: b.subarray(tagAt, tagAt + TAG_LENGTH),
+  };
 }
 
 /**
