@@ -25,7 +25,7 @@ import { generateSigningKey } from './crypto/ecdsa.js';
 import { DataKeyCache } from './cache/cache.js';
 import type { CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
-import { KeyringDeadlines, takeDataKey, wipe } from './keyring-call.js';
+import { foreignKeyringError, KeyringDeadlines, takeDataKey, wipe } from './keyring-call.js';
 import {
   createDecryptStream,
   createEncryptStream,
@@ -429,9 +429,8 @@ export class Envelope {
   #unwrap(header: MessageHeader): Buffer | Promise<Buffer> {
     this.#keyringCalls++;
     const input = { suiteId: header.suite.id, context: header.context, encryptedDataKeys: header.encryptedDataKeys };
-    const answer = this.#deadlines.callNow(() => this.#onDecrypt(input), wipe);
     const keyLength = header.suite.keyLength;
-    return answer instanceof Promise ? answer.then((k) => unwrapped(k, keyLength)) : unwrapped(answer, keyLength);
+    return this.#deadlines.callNow(() => this.#onDecrypt(input), wipe, (k) => unwrapped(k, keyLength));
   }
 
   // Materials, synchronously when the keyring answered at once. `lifetime`: 'message' when they
@@ -452,13 +451,11 @@ export class Envelope {
     }
     this.#keyringCalls++;
     const input = { suiteId: suite.id, context: fullContext };
-    const answer = this.#deadlines.callNow(
+    return this.#deadlines.callNow(
       () => this.#onEncrypt(input),
       (late) => wipe(late?.dataKey),
+      (out) => this.#materialsFrom(out, fullContext, signingKey, lifetime),
     );
-    return answer instanceof Promise
-      ? answer.then((out) => this.#materialsFrom(out, fullContext, signingKey, lifetime))
-      : this.#materialsFrom(answer, fullContext, signingKey, lifetime);
   }
 
   #materialsFrom(
@@ -468,17 +465,33 @@ export class Envelope {
     lifetime: 'long' | 'message',
   ): CachedMaterials {
     const suite = this.#suite;
-    // Ours from here on (keyring-call.ts): the keyring's buffer itself, zeroed when its life ends.
-    const dataKey = takeDataKey(out?.dataKey, suite.keyLength);
+    // The keyring's answer is read once, each field through foreignKeyringError (a getter on it
+    // may throw anything).
+    let given: unknown;
+    let edks: unknown;
     try {
-      const edks = out.encryptedDataKeys;
-      if (!Array.isArray(edks) || edks.length === 0) {
-        throw new KeyringError('keyring returned no encrypted data key');
+      given = out?.dataKey;
+      edks = out?.encryptedDataKeys;
+    } catch (err) {
+      wipe(given);
+      throw foreignKeyringError(err);
+    }
+    // Ours from here on (keyring-call.ts): copied into a buffer of our own, zeroed when its life ends.
+    const dataKey = takeDataKey(given, suite.keyLength);
+    try {
+      let encryptedDataKeys: EncryptedDataKey[];
+      try {
+        // A Proxy passes Array.isArray and may throw from any trap: typed errors only.
+        if (!Array.isArray(edks) || edks.length === 0) {
+          throw new KeyringError('keyring returned no encrypted data key');
+        }
+        if (edks.length > this.#maxEdks) {
+          throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
+        }
+        encryptedDataKeys = edks.map(checkKeyringEdk);
+      } catch (err) {
+        throw foreignKeyringError(err);
       }
-      if (edks.length > this.#maxEdks) {
-        throw new LimitExceededError(`keyring returned more than maxEncryptedDataKeys (${this.#maxEdks}) encrypted data keys`);
-      }
-      const encryptedDataKeys: EncryptedDataKey[] = edks.map(checkKeyringEdk);
       const prepared = prepareEncryption(
         { suite, dataKey, encryptedDataKeys, context: fullContext, signingKey },
         this.#frameLength,

@@ -3,13 +3,15 @@
  * keyring hands over (DESIGN.md, Keyring interface).
  *
  * Ownership follows the ESDK: its encryption and decryption materials hold the data key a keyring
- * sets and SHOULD offer a way to zero it (framework/structures.md, "Plaintext Data Key"); the
- * JavaScript ESDK keeps the keyring's buffer without a copy and zeroes it through
- * `zeroUnencryptedDataKey`. Here the buffer a keyring returns becomes the Envelope's.
- * It is used as is, never copied, and zeroed when its life ends, at once when uncached, when it
- * leaves the cache otherwise. A keyring must therefore return a fresh buffer it does not keep; one
- * that keeps its buffer and hands it out again gives the Envelope zeros the second time, which is
- * refused, so the mistake fails loudly instead of encrypting under a known key.
+ * sets and SHOULD offer a way to zero it (framework/structures.md, "Plaintext Data Key"). Here the
+ * buffer a keyring returns is handed over: the Envelope copies the key into a buffer of its own
+ * (never a slice of Node's shared Buffer pool, where the AWS SDK's decoded KMS plaintexts live and
+ * where any other pooled Buffer's `.buffer` would reach it) and zeroes the keyring's bytes at once.
+ * Its own copy is zeroed when its life ends: at once when uncached, when it leaves the cache
+ * otherwise. A keyring must therefore return a fresh buffer it does not keep; one that keeps its
+ * buffer and hands it out again finds it zeroed, gives the Envelope zeros the second time, which
+ * is refused, so the mistake fails loudly instead of encrypting under a known key, and no cache
+ * entry shares memory with another.
  */
 import { performance } from 'node:perf_hooks';
 import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
@@ -48,8 +50,8 @@ export class KeyringDeadlines {
   }
 
   /**
-   * Calls a keyring method (`start`) and settles like it, or rejects with KeyringTimeoutError once
-   * `timeoutMs` have passed. A call that settles after its timeout is detached: its value goes to
+   * Calls a keyring method (`start`) and settles with `next` of its answer (or like its failure),
+   * or rejects with KeyringTimeoutError once `timeoutMs` have passed. A call that settles after its timeout is detached: its value goes to
    * `discard` (which zeroes the data key) and a late rejection is swallowed, since its callers were
    * already given the timeout. The shared timer is `unref()`ed, so a hanging keyring never keeps
    * the process alive. Keyrings take no cancellation signal, so the call itself cannot be aborted.
@@ -57,7 +59,7 @@ export class KeyringDeadlines {
    * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
    * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.
    */
-  call<T>(start: () => T | Promise<T>, discard: (late: T) => void): Promise<T> {
+  call<T, R>(start: () => T | Promise<T>, discard: (late: T) => void, next: (value: T) => R): Promise<R> {
     let call: Promise<T>;
     try {
       // A keyring method that is not `async` may throw before returning a promise.
@@ -65,18 +67,32 @@ export class KeyringDeadlines {
     } catch (err) {
       return Promise.reject(foreignKeyringError(err));
     }
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       const timeoutMs = this.#timeoutMs;
       const entry: Pending = {
         deadline: performance.now() + timeoutMs,
         expire: () => reject(new KeyringTimeoutError(timeoutMs)),
       };
       this.#add(entry);
-      call.then(
+      // Promise.prototype.then, not `call.then`: Promise.resolve returns a keyring's own native
+      // promise as it is, and an own `then` property on it (a hostile or broken keyring) would
+      // otherwise run here, could throw past foreignKeyringError or call back twice.
+      Promise.prototype.then.call(
+        call,
         (value) => {
           if (entry.expire !== undefined) {
             this.#settle(entry);
-            resolve(value);
+            // `next` turns the keyring's answer into our own value before anything resolves with
+            // it: resolving a promise with the answer itself would read its `then` once more, and
+            // an answer that turns into a thenable on that read would escape the deadline.
+            let result: R;
+            try {
+              result = next(value);
+            } catch (err) {
+              reject(err);
+              return;
+            }
+            resolve(result);
             return;
           }
           try {
@@ -97,20 +113,27 @@ export class KeyringDeadlines {
   /**
    * As `call`, but a keyring that answered synchronously (a value, or a synchronous throw) is
    * answered synchronously: there is nothing left to time out, so no promise or queue entry is
-   * made. A thenable goes through `call` and its time limit. Used with the library's own keyrings'
-   * immediate methods (keyrings/immediate.ts) and with keyrings whose methods are not `async`.
+   * made. Used with the library's own keyrings' immediate methods (keyrings/immediate.ts) and with
+   * keyrings whose methods are not `async`.
+   *
+   * The answer is inspected once, here: anything that is or may be a promise (a native promise,
+   * an object inheriting from Promise.prototype, anything with a callable `then`) goes through
+   * `call` and its time limit, and `next` gets the settled value. The caller never looks at the
+   * keyring's answer itself: a hostile answer whose `then` (or prototype) reads differently the
+   * second time cannot slip past the deadline.
    */
-  callNow<T>(start: () => T | Promise<T>, discard: (late: T) => void): T | Promise<T> {
+  callNow<T, R>(start: () => T | Promise<T>, discard: (late: T) => void, next: (value: T) => R): R | Promise<R> {
     let answer: T | Promise<T>;
     let pending: boolean;
     try {
       answer = start();
-      pending = isThenable(answer); // reads `then`, which a hostile answer may make throw
+      // Both read the answer (`then`, the prototype chain), which a hostile answer may make throw.
+      pending = answer instanceof Promise || isThenable(answer);
     } catch (err) {
       throw foreignKeyringError(err);
     }
-    if (!pending) return answer as T;
-    return this.call(() => answer, discard);
+    if (!pending) return next(answer as T);
+    return this.call(() => answer, discard, next);
   }
 
   #add(entry: Pending): void {
@@ -203,24 +226,34 @@ export function foreignKeyringError(err: unknown): EnvelopeError {
 }
 
 /**
- * Takes the data key a keyring returned: the same memory (a Buffer view when it is a plain
- * Uint8Array, never a copy), so zeroing it wipes the keyring's bytes. Refuses with KeyringError
- * anything but `length` bytes, and an all-zero key; a refused key is zeroed too (it is ours).
+ * Takes the data key a keyring returned: copied into a new buffer of exactly `length` bytes with an
+ * ArrayBuffer of its own, and the keyring's bytes zeroed (see the top of this file). Refuses with
+ * KeyringError anything but `length` bytes, and an all-zero key; a refused key is zeroed too.
+ * Reads the keyring's array only through the intrinsic TypedArray methods, so a subclass with
+ * lying `length` or `fill` cannot make the copy and the wipe disagree.
  */
 export function takeDataKey(key: unknown, length: number): Buffer {
   if (!(key instanceof Uint8Array)) {
     throw new KeyringError(`keyring returned a data key of the wrong length (not a Uint8Array of ${length} bytes)`);
   }
-  const buf = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  if (buf.length !== length) {
-    buf.fill(0);
-    throw new KeyringError(`keyring returned a data key of the wrong length (${buf.length} bytes, not ${length})`);
+  const n = typedArrayLength.call(key);
+  if (n !== length) {
+    typedArrayFill.call(key, 0);
+    throw new KeyringError(`keyring returned a data key of the wrong length (${n} bytes, not ${length})`);
   }
-  if (isAllZero(buf)) {
+  const own = Buffer.allocUnsafeSlow(length);
+  typedArraySet.call(own, key);
+  typedArrayFill.call(key, 0);
+  if (isAllZero(own)) {
     throw new KeyringError('keyring returned an all-zero data key (a keyring must return a fresh buffer it does not keep)');
   }
-  return buf;
+  return own;
 }
+
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'length')!.get! as (this: Uint8Array) => number;
+const typedArrayFill = (typedArrayPrototype as Uint8Array).fill as (this: Uint8Array, value: number) => Uint8Array;
+const typedArraySet = (typedArrayPrototype as Uint8Array).set as (this: Uint8Array, source: ArrayLike<number>) => void;
 
 /** Zeroes a late or refused keyring answer if it is bytes; anything else has nothing to wipe. */
 export function wipe(key: unknown): void {

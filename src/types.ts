@@ -34,11 +34,13 @@ export interface KeyringDecryptInput {
  * `onDecrypt` returns `undefined` when none of the encrypted data keys belongs to this keyring.
  *
  * Ownership of the data key: the Envelope takes ownership of the data key buffer a keyring returns
- * (from `onEncrypt` or `onDecrypt`) and zeroes it when done with it, as the ESDK's materials do: at
- * once when the cache is off, when the key leaves the cache otherwise (eviction, expiry, usage limit,
- * `clearCache()`). Return a fresh buffer, never one you keep or hand out twice. An all-zero key is
- * refused (ERR_KEYRING), so a keyring that hands out a buffer it keeps fails loudly on its second
- * use instead of encrypting under zeros. The keyrings in this package all return fresh buffers.
+ * (from `onEncrypt` or `onDecrypt`): it copies the key into memory of its own (never Node's shared
+ * Buffer pool) and zeroes the returned buffer at once; its copy is zeroed when done with it, as the
+ * ESDK's materials do: at once when the cache is off, when the key leaves the cache otherwise
+ * (eviction, expiry, usage limit, `clearCache()`). Return a fresh buffer, never one you keep or hand
+ * out twice. An all-zero key is refused (ERR_KEYRING), so a keyring that hands out a buffer it
+ * keeps fails loudly on its second use instead of encrypting under zeros. The keyrings in this
+ * package all return fresh buffers.
  *
  * Every call is bounded by the Envelope's `keyringTimeoutMs`; a call that answers after it has its
  * data key zeroed and unused.

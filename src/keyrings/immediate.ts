@@ -26,11 +26,26 @@ export function isThenable(x: unknown): x is PromiseLike<unknown> {
 }
 
 /**
+ * The public methods each immediate keyring class defined, captured when its module loaded
+ * (registerImmediate), before any other code could patch its prototype.
+ */
+const originals = new WeakMap<object, { onEncrypt: unknown; onDecrypt: unknown }>();
+
+/**
+ * Records `proto`'s own onEncrypt/onDecrypt as the ones its immediate methods stand for. Called
+ * once per class, right after the class definition.
+ */
+export function registerImmediate(proto: object): void {
+  const p = proto as Record<string, unknown>;
+  originals.set(proto, { onEncrypt: p.onEncrypt, onDecrypt: p.onDecrypt });
+}
+
+/**
  * How the Envelope calls a keyring's `onEncrypt` or `onDecrypt`: through the immediate method when
- * the keyring has one and its public method is still the one defined beside it. A subclass that
- * overrides `onEncrypt`, or a spy or wrapper assigned over it (before or after the Envelope was
- * made), is called as written, since it may do more than the immediate method does. Checked per
- * call: one property read and one comparison.
+ * the keyring has one and its public method is still the one its class defined (registerImmediate).
+ * A subclass that overrides `onEncrypt`, or a spy or wrapper assigned over it (on the instance or
+ * on the prototype, before or after the Envelope was made), is called as written, since it may do
+ * more than the immediate method does. Checked per call: one property read and one comparison.
  */
 export function keyringMethod(keyring: Keyring, name: 'onEncrypt', now: typeof ENCRYPT_NOW): (input: KeyringEncryptInput) => KeyringEncryptOutput | Promise<KeyringEncryptOutput>;
 export function keyringMethod(keyring: Keyring, name: 'onDecrypt', now: typeof DECRYPT_NOW): (input: KeyringDecryptInput) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
@@ -39,7 +54,7 @@ export function keyringMethod(keyring: Keyring, name: 'onEncrypt' | 'onDecrypt',
   const immediate = k[now];
   let owner: object | null = keyring;
   while (owner !== null && !Object.prototype.hasOwnProperty.call(owner, now)) owner = Object.getPrototypeOf(owner) as object | null;
-  const paired = owner === null ? undefined : Object.getOwnPropertyDescriptor(owner, name)?.value;
+  const paired = owner === null ? undefined : originals.get(owner)?.[name];
   if (typeof immediate !== 'function' || typeof paired !== 'function') {
     return (input) => (k[name] as (i: unknown) => unknown).call(keyring, input);
   }

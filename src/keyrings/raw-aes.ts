@@ -17,7 +17,7 @@ import type {
   KeyringEncryptOutput,
 } from '../types.js';
 import { checkGivenDataKey, keyringSuite, rawKeyNamespaceOption, stringOption } from './common.js';
-import { DECRYPT_NOW, ENCRYPT_NOW, type ImmediateKeyring } from './immediate.js';
+import { DECRYPT_NOW, ENCRYPT_NOW, registerImmediate, type ImmediateKeyring } from './immediate.js';
 
 export interface RawAesKeyringOptions {
   /** Provider id written to the message, e.g. `my-app`. Must not be or start with `aws-kms` (reserved for the KMS keyrings). */
@@ -138,6 +138,7 @@ export class RawAesKeyring implements Keyring, ImmediateKeyring {
     return undefined;
   }
 }
+registerImmediate(RawAesKeyring.prototype);
 
 function isSecretKeyObject(k: unknown): k is KeyObject {
   return (

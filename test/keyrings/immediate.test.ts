@@ -27,6 +27,10 @@ import {
 } from '../../src/index.js';
 import { LocalKms } from '../../src/local-kms/index.js';
 import { DECRYPT_NOW, ENCRYPT_NOW, isThenable } from '../../src/keyrings/immediate.js';
+import { parseHeader } from '../../src/format/header.js';
+import { deriveAndVerifyHeader } from '../../src/format/decrypt.js';
+
+const isZero = (b: Uint8Array): boolean => b.length > 0 && b.every((x) => x === 0);
 
 const TIMEOUT_MS = 98_765;
 
@@ -278,6 +282,179 @@ describe('immediate keyring path: hierarchical keyring', () => {
       expect(String((thrown as Error).message)).not.toContain('supplier secret');
       const e = new Envelope({ keyring, cache: false });
       await expect(e.encrypt('x')).rejects.toMatchObject({ code: 'ERR_KEYRING' });
+    }
+  });
+});
+
+/**
+ * Attacks from the adversarial review of this path (issue 14 note): answers that read differently
+ * the second time, prototype patches made before the Envelope, native promises with an own
+ * `then`, and keyrings that keep the buffer they hand out.
+ */
+describe('immediate keyring path: hostile answers and patches', () => {
+  const raw = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'k', key: randomBytes(32) });
+  const underZeroKey = (message: Buffer): boolean => {
+    const h = parseHeader(message, { maxEncryptedDataKeys: 10, maxHeaderBytes: 1 << 20 })!;
+    try {
+      deriveAndVerifyHeader(h, Buffer.alloc(32));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /**
+   * An answer inheriting from Promise.prototype whose `then` getter returns undefined on the first
+   * `hideFirst` reads and a slow thenable's `then` after that.
+   */
+  function flipping<T>(value: () => T, handed: Uint8Array[], hideFirst: number): unknown {
+    let reads = 0;
+    return Object.create(Promise.prototype, {
+      then: {
+        get() {
+          if (reads++ < hideFirst) return undefined;
+          return (onFulfilled: (v: T) => unknown) =>
+            setTimeout(() => {
+              const v = value();
+              handed.push((v as { dataKey?: Uint8Array }).dataKey ?? (v as Uint8Array));
+              onFulfilled(v);
+            }, 300);
+        },
+      },
+    });
+  }
+
+  it('an answer whose `then` appears on a later read never escapes keyringTimeoutMs, and a late key is zeroed', async () => {
+    const message = await new Envelope({ keyring: raw, cache: false }).encrypt('m');
+    // hideFirst 0: a slow thenable from the start (timed out); 1 and 2: a plain value when the
+    // library reads it (a malformed answer, refused), whatever `then` says afterwards.
+    for (const hideFirst of [0, 1, 2]) {
+      const handed: Uint8Array[] = [];
+      const keyring = {
+        onEncrypt: (i: KeyringEncryptInput) => flipping(() => raw[ENCRYPT_NOW](i), handed, hideFirst),
+        onDecrypt: (i: KeyringDecryptInput) => flipping(() => raw[DECRYPT_NOW](i), handed, hideFirst),
+      } as unknown as Keyring;
+      const expected = hideFirst === 0 ? 'ERR_KEYRING_TIMEOUT' : 'ERR_KEYRING';
+      for (const cache of [undefined, false] as const) {
+        const e = new Envelope({ keyring, keyringTimeoutMs: 50, ...(cache === false ? { cache } : {}) });
+        const started = performance.now();
+        await expect(e.encrypt('x')).rejects.toMatchObject({ code: expected });
+        await expect(e.decrypt(message)).rejects.toMatchObject({ code: expected });
+        expect(performance.now() - started).toBeLessThan(290);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(handed).toHaveLength(hideFirst === 0 ? 4 : 0);
+      for (const key of handed) expect(isZero(key)).toBe(true);
+    }
+  });
+
+  it('a patch of the class prototype made before the Envelope is honoured (not bypassed by the immediate method)', async () => {
+    const original = RawAesKeyring.prototype.onEncrypt;
+    const originalDecrypt = RawAesKeyring.prototype.onDecrypt;
+    let calls = 0;
+    RawAesKeyring.prototype.onEncrypt = async function (this: RawAesKeyring, input: KeyringEncryptInput) {
+      calls++;
+      if (input.context.forbidden !== undefined) throw new Error('policy: refused');
+      return original.call(this, input);
+    };
+    const decryptSpy = vi.spyOn(RawAesKeyring.prototype, 'onDecrypt');
+    try {
+      const e = new Envelope({ keyring: new RawAesKeyring({ keyNamespace: 'ns', keyName: 'k', key: randomBytes(32) }), cache: false });
+      await expect(e.encrypt('x', { context: { forbidden: 'yes' } })).rejects.toMatchObject({ code: 'ERR_KEYRING' });
+      await e.decrypt(await e.encrypt('y'));
+      expect(calls).toBe(2);
+      expect(decryptSpy).toHaveBeenCalledTimes(1);
+    } finally {
+      RawAesKeyring.prototype.onEncrypt = original;
+      vi.restoreAllMocks();
+      expect(RawAesKeyring.prototype.onDecrypt).toBe(originalDecrypt);
+    }
+  });
+
+  it("a native promise's own `then` is never called: one that throws gives ERR_KEYRING, one that calls back twice is not believed", async () => {
+    const secret = 'SECRET-TOKEN';
+    const throwing = {
+      onEncrypt: (i: KeyringEncryptInput) => {
+        const p = Promise.resolve(raw[ENCRYPT_NOW](i));
+        (p as unknown as { then: unknown }).then = () => {
+          throw new Error(secret);
+        };
+        return p;
+      },
+      onDecrypt: async () => undefined,
+    } as unknown as Keyring;
+    const err = await new Envelope({ keyring: throwing, cache: false }).encrypt('x').catch((caught: unknown) => caught);
+    // The promise itself resolved: its own `then` was not used, so the message is written.
+    expect(err).toBeInstanceOf(Buffer);
+
+    const messages: Buffer[] = [];
+    const twice = {
+      onEncrypt: (i: KeyringEncryptInput) => {
+        const p = new Promise<never>(() => {}); // never settles
+        (p as unknown as { then: unknown }).then = (f: (v: unknown) => void) => {
+          const out = raw[ENCRYPT_NOW](i);
+          f(out);
+          f(out);
+        };
+        return p;
+      },
+      onDecrypt: async () => undefined,
+    } as unknown as Keyring;
+    const e = new Envelope({ keyring: twice, keyringTimeoutMs: 50 });
+    for (let i = 0; i < 2; i++) {
+      await expect(e.encrypt('x').then((m) => void messages.push(m))).rejects.toMatchObject({ code: 'ERR_KEYRING_TIMEOUT' });
+    }
+    expect(messages.filter(underZeroKey)).toHaveLength(0);
+  });
+
+  it('a keyring that keeps the buffer it hands out, under a data-key cache: loud failure, never a message under zeros', async () => {
+    const FIXED = randomBytes(32);
+    const keyring: Keyring = {
+      onEncrypt: async (i) => raw.onEncrypt({ ...i, dataKey: FIXED }),
+      onDecrypt: async (i) => raw.onDecrypt(i),
+    };
+    const e = new Envelope({ keyring, cache: { maxEntries: 1 } });
+    const m1 = await e.encrypt('one', { context: { t: '1' } });
+    await expect(e.encrypt('two', { context: { t: '2' } })).rejects.toMatchObject({ code: 'ERR_KEYRING' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const m3 = await e.encrypt('three', { context: { t: '1' } }); // a hit on the first entry, intact
+    for (const m of [m1, m3]) {
+      expect(underZeroKey(m)).toBe(false);
+      expect((await e.decrypt(m)).plaintext.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('a supplier id with an unpaired surrogate or over 65,535 bytes, or a native promise with a throwing own `then`: ERR_KEYRING from onEncrypt itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kms-envelope-immediate-'));
+    const kms = new LocalKms();
+    try {
+      const store = new BranchKeyStore({
+        storage: new DirectoryBranchKeyStorage({ dir }),
+        logicalKeyStoreName: 'immediate',
+        kmsConfiguration: { kmsKeyArn: (await kms.createKey()).arn },
+        kmsClient: kms.client(),
+      });
+      const hostilePromise = (): Promise<string> => {
+        const p = Promise.resolve('a');
+        (p as unknown as { then: unknown }).then = () => {
+          throw new Error('SUPPLIER-SECRET');
+        };
+        return p;
+      };
+      for (const supplier of [() => 'a\ud800', () => 'x'.repeat(70_000), async () => '\udc00b', hostilePromise]) {
+        const keyring = new HierarchicalKeyring({ keyStore: store, branchKeyIdSupplier: supplier, cache: { maxAgeMs: 60_000 } });
+        const err = await keyring.onEncrypt({ suiteId: 0x0478, context: {} }).catch((caught: unknown) => caught);
+        if (supplier === hostilePromise) {
+          // The promise resolved to 'a': its own `then` is not used; 'a' has no branch key here.
+          expect(err).toMatchObject({ code: 'ERR_BRANCH_KEY_STORE' });
+        } else {
+          expect(err).toMatchObject({ code: 'ERR_KEYRING' });
+        }
+        expect(String((err as Error).message)).not.toContain('SECRET');
+      }
+    } finally {
+      kms.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

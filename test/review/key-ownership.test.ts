@@ -1,11 +1,14 @@
 /**
  * Issue 10, hole 6 (key hygiene). The Envelope takes ownership of the data key a keyring returns
- * (DESIGN.md, Keyring interface): it uses that very buffer and zeroes it when its life ends:
- * at once when uncached, on eviction, expiry, usage exhaustion or clearCache() when cached. It
- * refuses an all-zero data key (ERR_KEYRING), so a keyring that hands out a buffer it keeps fails
- * loudly instead of encrypting under zeros. Buffer decrypt destroys its derived message key.
+ * (DESIGN.md, Keyring interface, and src/keyring-call.ts): it copies the key into a buffer of its
+ * own (never a slice of Node's shared Buffer pool) and zeroes the keyring's bytes at once; its own
+ * copy is zeroed when its life ends: at once when uncached, on eviction, expiry, usage exhaustion
+ * or clearCache() when cached. It refuses an all-zero data key (ERR_KEYRING), so a keyring that
+ * hands out a buffer it keeps fails loudly instead of encrypting under zeros (and two cache entries
+ * never share one buffer). Buffer decrypt destroys its derived message key.
  *
- * Every buffer a keyring hands out is kept by reference (never copied) and read back afterwards.
+ * Every buffer a keyring hands out is kept by reference and read back afterwards, and so is every
+ * copy the Envelope takes (takeDataKey, wrapped below).
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -25,7 +28,8 @@ import {
   type KeyringEncryptOutput,
 } from '../../src/index.js';
 import type { DecryptionKey } from '../../src/format/decrypt.js';
-import { LocalKms } from '../../src/local-kms/index.js';
+import { LocalKms, startLocalKmsServer } from '../../src/local-kms/index.js';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 
 // Every per-message key buffer decrypt derives, captured to read back after the call.
 const derived = vi.hoisted(() => [] as DecryptionKey[]);
@@ -36,6 +40,20 @@ vi.mock('../../src/format/decrypt.js', async (importOriginal) => {
     deriveAndVerifyHeader: (...args: Parameters<typeof orig.deriveAndVerifyHeader>) => {
       const key = orig.deriveAndVerifyHeader(...args);
       derived.push(key);
+      return key;
+    },
+  };
+});
+
+// Every data key copy the Envelope takes from a keyring (takeDataKey), to read back after the call.
+const owned = vi.hoisted(() => [] as Buffer[]);
+vi.mock('../../src/keyring-call.js', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../src/keyring-call.js')>();
+  return {
+    ...orig,
+    takeDataKey: (...args: Parameters<typeof orig.takeDataKey>) => {
+      const key = orig.takeDataKey(...args);
+      owned.push(key);
       return key;
     },
   };
@@ -124,23 +142,33 @@ describe('uncached: the keyring buffer is zeroed as soon as the message is done'
   });
 });
 
-describe('cached: the keyring buffer itself is what the cache holds, and it is zeroed when it leaves', () => {
+describe("cached: the Envelope's own copy is what the cache holds, and it is zeroed when it leaves", () => {
+  // The keyring's buffers are zeroed as soon as they are taken; the cache holds the copies.
+  const keyringBuffersZeroed = (keyring: HandOverKeyring): void => {
+    expect(keyring.handedOut.length).toBeGreaterThan(0);
+    for (const key of keyring.handedOut) expect(isZero(key)).toBe(true);
+  };
+
   it('encrypt entry evicted for capacity, then clearCache()', async () => {
+    owned.length = 0;
     const keyring = new HandOverKeyring();
     const e = envelope(keyring, { cache: { maxEntries: 1 } });
     await e.encrypt('a', { context: { p: '1' } });
     await e.encrypt('b', { context: { p: '1' } }); // a hit on the same key
     await e.encrypt('c', { context: { p: '2' } }); // pushes p=1 out
     await tick();
-    expect(keyring.handedOut).toHaveLength(2);
-    expect(isZero(keyring.handedOut[0]!)).toBe(true);
-    expect(isZero(keyring.handedOut[1]!)).toBe(false); // still cached, still in use
+    expect(owned).toHaveLength(2);
+    expect(isZero(owned[0]!)).toBe(true);
+    expect(isZero(owned[1]!)).toBe(false); // still cached, still in use
+    keyringBuffersZeroed(keyring); // the keyring's own bytes were wiped when they were taken
+    for (const key of owned) expect(key.buffer.byteLength).toBe(32); // not a slice of a shared pool
     e.clearCache();
     await tick();
-    expect(isZero(keyring.handedOut[1]!)).toBe(true);
+    expect(isZero(owned[1]!)).toBe(true);
   });
 
   it('encrypt entry expired (injected clock)', async () => {
+    owned.length = 0;
     let now = 0;
     const keyring = new HandOverKeyring();
     const e = envelope(keyring, { cache: { maxAgeMs: 1000, clock: () => now } });
@@ -148,12 +176,13 @@ describe('cached: the keyring buffer itself is what the cache holds, and it is z
     now = 1000;
     await e.encrypt('b'); // the first entry is expired: removed, and a new key loaded
     await tick();
-    expect(keyring.handedOut).toHaveLength(2);
-    expect(isZero(keyring.handedOut[0]!)).toBe(true);
-    expect(isZero(keyring.handedOut[1]!)).toBe(false);
+    expect(owned).toHaveLength(2);
+    expect(isZero(owned[0]!)).toBe(true);
+    expect(isZero(owned[1]!)).toBe(false);
   });
 
   it('encrypt entry used up (maxMessagesPerKey, maxBytesPerKey)', async () => {
+    owned.length = 0;
     const keyring = new HandOverKeyring();
     const byMessages = envelope(keyring, { cache: { maxMessagesPerKey: 2 } });
     await byMessages.encrypt('a');
@@ -161,34 +190,37 @@ describe('cached: the keyring buffer itself is what the cache holds, and it is z
     const byBytes = envelope(keyring, { cache: { maxBytesPerKey: 10 } });
     await byBytes.encrypt(Buffer.alloc(10));
     await tick();
-    expect(keyring.handedOut).toHaveLength(2);
-    for (const key of keyring.handedOut) expect(isZero(key)).toBe(true);
+    expect(owned).toHaveLength(2);
+    for (const key of owned) expect(isZero(key)).toBe(true);
   });
 
   it('decrypt entries evicted for capacity, expired, and cleared', async () => {
+    owned.length = 0;
     let now = 0;
     const keyring = new HandOverKeyring();
     const writer = envelope(keyring.inner, { cache: false });
     const [m1, m2, m3] = [await writer.encrypt('1'), await writer.encrypt('2'), await writer.encrypt('3')];
+    owned.length = 0;
     const e = envelope(keyring, { cache: { maxEntries: 1, maxAgeMs: 1000, clock: () => now } });
     await e.decrypt(m1);
     await e.decrypt(m1); // hit
     await e.decrypt(m2); // evicts m1's key for capacity
     await tick();
-    expect(keyring.handedOut).toHaveLength(2);
-    expect(isZero(keyring.handedOut[0]!)).toBe(true);
-    expect(isZero(keyring.handedOut[1]!)).toBe(false);
+    expect(owned).toHaveLength(2);
+    expect(isZero(owned[0]!)).toBe(true);
+    expect(isZero(owned[1]!)).toBe(false);
     now = 1000;
     await e.decrypt(m3); // m2's key has expired
     await tick();
-    expect(isZero(keyring.handedOut[1]!)).toBe(true);
-    expect(isZero(keyring.handedOut[2]!)).toBe(false);
+    expect(isZero(owned[1]!)).toBe(true);
+    expect(isZero(owned[2]!)).toBe(false);
     e.clearCache();
     await tick();
-    expect(isZero(keyring.handedOut[2]!)).toBe(true);
+    expect(isZero(owned[2]!)).toBe(true);
   });
 
   it('a stream from the cache gets its own copy; the cached key lives on until it leaves', async () => {
+    owned.length = 0;
     const keyring = new HandOverKeyring();
     const e = envelope(keyring);
     const message = await e.encrypt('m');
@@ -205,11 +237,12 @@ describe('cached: the keyring buffer itself is what the cache holds, and it is z
     );
     expect(Buffer.concat(out).toString()).toBe('m');
     await tick();
-    expect(keyring.handedOut.some((k) => isZero(k))).toBe(false); // both still cached
+    expect(owned.some((k) => isZero(k))).toBe(false); // both still cached
+    keyringBuffersZeroed(keyring);
     expect((await e.decrypt(message)).plaintext.toString()).toBe('m'); // a hit, on an intact key
     e.clearCache();
     await tick();
-    for (const key of keyring.handedOut) expect(isZero(key)).toBe(true);
+    for (const key of owned) expect(isZero(key)).toBe(true);
   });
 });
 
@@ -285,5 +318,59 @@ describe('the bundled keyrings hand over fresh buffers (zeroing one breaks nothi
     expect(keyring.handedOut).toHaveLength(6);
     expect(new Set(keyring.handedOut).size).toBe(6); // six distinct buffers
     for (const key of keyring.handedOut) expect(isZero(key)).toBe(true);
+  });
+});
+
+describe("KMS data keys never stay in Node's shared Buffer pool", () => {
+  // The AWS SDK decodes KMS plaintexts into pooled Buffers (8 KiB slabs shared with any other
+  // pooled Buffer, whose `.buffer` reaches them). The Envelope copies them into buffers of its own
+  // and wipes the SDK's bytes at once (src/keyring-call.ts), cached or not.
+  it('GenerateDataKey and Decrypt over HTTP through @aws-sdk/client-kms, with the default cache', async () => {
+    const server = await startLocalKmsServer({ port: 0 });
+    const client = new KMSClient({ endpoint: server.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDPOOL', secretAccessKey: 'pool' } });
+    try {
+      const arn = (await client.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+      const keyring = new HandOverKeyring(new KmsKeyring({ keyId: arn, client }));
+      // Copies of the keys, each in its own memory (Buffer.from would put them in the pool too).
+      const copies: Buffer[] = [];
+      const keep = (k: Uint8Array): void => {
+        const c = Buffer.allocUnsafeSlow(k.length);
+        c.set(k);
+        copies.push(c);
+      };
+      const watching: Keyring = {
+        onEncrypt: async (i) => {
+          const out = await keyring.onEncrypt(i);
+          keep(out.dataKey);
+          return out;
+        },
+        onDecrypt: async (i) => {
+          const key = await keyring.onDecrypt(i);
+          if (key !== undefined) keep(key);
+          return key;
+        },
+      };
+      owned.length = 0;
+      const e = envelope(watching);
+      const detailed = await e.encryptDetailed('pooled?');
+      const reader = envelope(watching);
+      expect((await reader.decrypt(detailed.message)).plaintext.toString()).toBe('pooled?');
+      expect(keyring.handedOut).toHaveLength(2);
+      expect(keyring.handedOut.some((k) => k.buffer.byteLength > k.length)).toBe(true); // the SDK's are pooled
+      for (const key of keyring.handedOut) expect(isZero(key)).toBe(true); // and wiped when taken
+      expect(owned).toHaveLength(2);
+      for (const key of owned) {
+        expect(key.buffer.byteLength).toBe(32); // the Envelope's copies are not
+        expect(isZero(key)).toBe(false); // both still cached
+      }
+      // Nothing the caller was handed reaches a slab with a live key in it.
+      for (const view of [detailed.header.headerIv, detailed.header.bytes, detailed.message]) {
+        const slab = Buffer.from(view.buffer);
+        for (const copy of copies) expect(slab.indexOf(copy)).toBe(-1);
+      }
+    } finally {
+      client.destroy();
+      await server.close();
+    }
   });
 });

@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
-import { isLibraryContext } from '../../format/context.js';
+import { isLibraryContext, isWellFormedUtf16 } from '../../format/context.js';
 import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, stringOption } from '../common.js';
-import { DECRYPT_NOW, ENCRYPT_NOW, isThenable, type ImmediateKeyring } from '../immediate.js';
+import { DECRYPT_NOW, ENCRYPT_NOW, registerImmediate, isThenable, type ImmediateKeyring } from '../immediate.js';
 import type { Suite } from '../../format/suites.js';
 import { BranchKeyCache, cacheEntryId, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
 import type { BranchKeyMaterials } from './items.js';
@@ -273,24 +273,34 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
   #branchKeyIdFor(context: Readonly<EncryptionContext>): string | Promise<string> {
     if (this.#branchKeyId !== undefined) return this.#branchKeyId;
     let id: unknown;
-    let pending: boolean;
+    let settled: Promise<unknown> | undefined;
     try {
       id = this.#supplier!(Object.freeze({ ...context }));
-      pending = isThenable(id);
+      // The answer is read here only (as keyring-call.ts callNow reads a keyring's): anything that
+      // is or may be a promise is adopted by a promise of ours, and Promise.prototype.then (not
+      // the answer's own `then`) carries the result on.
+      if (id instanceof Promise || isThenable(id)) settled = Promise.resolve(id);
     } catch (err) {
       throw new KeyringError('branchKeyIdSupplier failed', { cause: err });
     }
-    if (pending) {
-      return Promise.resolve(id).then(suppliedId, (err: unknown) => {
+    if (settled !== undefined) {
+      return Promise.prototype.then.call(settled, suppliedId, (err: unknown) => {
         throw new KeyringError('branchKeyIdSupplier failed', { cause: err });
-      });
+      }) as Promise<string>;
     }
     return suppliedId(id);
   }
 }
+registerImmediate(HierarchicalKeyring.prototype);
 
 function suppliedId(id: unknown): string {
   if (typeof id !== 'string' || id.length === 0) throw new KeyringError('branchKeyIdSupplier must return a non-empty string');
+  // As the branchKeyId option (stringOption): written into messages as UTF-8 (an unpaired
+  // surrogate would come back as U+FFFD and never match), in a field of at most 65,535 bytes.
+  if (!isWellFormedUtf16(id)) throw new KeyringError('branchKeyIdSupplier returned a string with an unpaired surrogate');
+  if (Buffer.byteLength(id, 'utf8') > PROVIDER_ID_MAX) {
+    throw new KeyringError(`branchKeyIdSupplier returned an id over ${PROVIDER_ID_MAX} UTF-8 bytes`);
+  }
   return id;
 }
 
