@@ -21,6 +21,7 @@ import {
   type KeyringEncryptOutput,
 } from '../../src/index.js';
 import * as errorsEntry from '../../src/errors.js';
+import { spyTimers } from './timer-spy.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const isZero = (b: Uint8Array): boolean => b.length > 0 && b.every((x) => x === 0);
@@ -205,23 +206,6 @@ describe('a keyring call that never settles', () => {
 describe('keyring timeout timers', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  /** Timers created with our distinctive delay, and which of them were cleared. */
-  function spyTimers(ms: number) {
-    const created: NodeJS.Timeout[] = [];
-    const cleared = new Set<unknown>();
-    const realSet = globalThis.setTimeout;
-    const realClear = globalThis.clearTimeout;
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, delay?: number, ...args: unknown[]) => {
-      const t = (realSet as (...a: unknown[]) => NodeJS.Timeout)(fn, delay, ...args);
-      if (delay === ms) created.push(t);
-      return t;
-    }) as typeof setTimeout);
-    vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((t?: NodeJS.Timeout) => {
-      cleared.add(t);
-      realClear(t);
-    }) as typeof clearTimeout);
-    return { created, cleared };
-  }
 
   it('are unref()ed while a call is pending, so they never keep the process alive', async () => {
     const ms = 123_457;

@@ -29,22 +29,14 @@ import { LocalKms } from '../../src/local-kms/index.js';
 import { DECRYPT_NOW, ENCRYPT_NOW, isThenable } from '../../src/keyrings/immediate.js';
 import { parseHeader } from '../../src/format/header.js';
 import { deriveAndVerifyHeader } from '../../src/format/decrypt.js';
+import { spyTimers } from '../envelope/timer-spy.js';
 
 const isZero = (b: Uint8Array): boolean => b.length > 0 && b.every((x) => x === 0);
 
 const TIMEOUT_MS = 98_765;
 
-/** Counts the timers created with the Envelope's keyring time limit. */
-function keyringTimers(): { created: unknown[] } {
-  const created: unknown[] = [];
-  const realSet = globalThis.setTimeout;
-  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, delay?: number, ...args: unknown[]) => {
-    const t = (realSet as (...a: unknown[]) => NodeJS.Timeout)(fn, delay, ...args);
-    if (delay === TIMEOUT_MS) created.push(t);
-    return t;
-  }) as typeof setTimeout);
-  return { created };
-}
+/** The timers created with the Envelope's keyring time limit. */
+const keyringTimers = (): { created: unknown[] } => spyTimers(TIMEOUT_MS);
 
 afterEach(() => {
   vi.restoreAllMocks();
