@@ -294,6 +294,18 @@ function decodeUtf8(b: Uint8Array): string {
   }
 }
 
+/**
+ * The length of a Uint8Array through the intrinsic TypedArray getter, which is what `set` copies:
+ * a subclass (or an own property) with a `length` that answers differently on each read could
+ * otherwise make the sizing pass and the writing pass disagree and leave stale pooled bytes in
+ * the header.
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!
+  .get! as (this: Uint8Array) => number;
+function lengthOf(b: Uint8Array): number {
+  return typedArrayLength.call(b);
+}
+
 function edkBytes(b: unknown, i: number, name: string): Uint8Array {
   if (!(b instanceof Uint8Array)) throw new TypeError(`encryptedDataKeys[${i}].${name} must be a Uint8Array`);
   return b;
@@ -348,8 +360,8 @@ export function serializeHeaderTemplate(
       throw new TypeError(`encryptedDataKeys[${i}].providerId must be a string`);
     }
     size += 6 + edkFieldLength(Buffer.byteLength(k.providerId, 'utf8'), i, 'providerId');
-    size += edkFieldLength(edkBytes(k.providerInfo, i, 'providerInfo').length, i, 'providerInfo');
-    size += edkFieldLength(edkBytes(k.ciphertext, i, 'ciphertext').length, i, 'ciphertext');
+    size += edkFieldLength(lengthOf(edkBytes(k.providerInfo, i, 'providerInfo')), i, 'providerInfo');
+    size += edkFieldLength(lengthOf(edkBytes(k.ciphertext, i, 'ciphertext')), i, 'ciphertext');
   }
   const authenticatedLength = size + 1 + 4 + suite.suiteDataLength;
   const length = authenticatedLength + TAG_LENGTH;
@@ -367,12 +379,14 @@ export function serializeHeaderTemplate(
     // Written as Buffer.from(providerId, 'utf8') would encode it (its length was counted the same way).
     const idLength = out.write(k.providerId, o + 2, 'utf8');
     o = out.writeUInt16BE(idLength, o) + idLength;
-    o = out.writeUInt16BE(k.providerInfo.length, o);
+    const info = lengthOf(k.providerInfo);
+    o = out.writeUInt16BE(info, o);
     out.set(k.providerInfo, o);
-    o += k.providerInfo.length;
-    o = out.writeUInt16BE(k.ciphertext.length, o);
+    o += info;
+    const ciphertext = lengthOf(k.ciphertext);
+    o = out.writeUInt16BE(ciphertext, o);
     out.set(k.ciphertext, o);
-    o += k.ciphertext.length;
+    o += ciphertext;
   }
   o = out.writeUInt8(CONTENT_TYPE_FRAMED, o);
   o = out.writeUInt32BE(frameLength, o);

@@ -245,3 +245,26 @@ describe('MessageDecryptor on our messages', () => {
     expect(dec2.end()).toEqual([]);
   });
 });
+
+describe('header template: EDK fields are sized and written from the same lengths', () => {
+  it('a Uint8Array whose `length` answers differently on each read writes the bytes it really holds', () => {
+    // A hostile in-process keyring could hand over such an array; the header must still describe
+    // exactly the bytes copied, with nothing left over from Node's buffer pool.
+    class Lying extends Uint8Array {
+      reads = 0;
+      override get length(): number {
+        return this.reads++ % 2 === 0 ? 3 : 9999;
+      }
+    }
+    const honest = makeMaterials(0x0478, { a: '1' });
+    const edk = honest.encryptedDataKeys[0]!;
+    const lyingInfo = new Lying(edk.providerInfo);
+    const lyingCiphertext = new Lying(edk.ciphertext);
+    const lying = { ...honest, encryptedDataKeys: [{ providerId: edk.providerId, providerInfo: lyingInfo, ciphertext: lyingCiphertext }] };
+    for (let i = 0; i < 20; i++) Buffer.allocUnsafe(256).fill(0xee); // leave garbage in the pool
+    const a = prepareEncryption(honest, 4096, 'message');
+    const b = prepareEncryption(lying, 4096, 'message');
+    expect(b.template.length).toBe(a.template.length);
+    expect(b.template.bytes.equals(a.template.bytes)).toBe(true);
+  });
+});
