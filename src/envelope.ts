@@ -424,7 +424,7 @@ export class Envelope {
     return cache.getDecrypt(key) ?? cache.loadDecrypt(key, async () => this.#unwrap(header));
   }
 
-  // The unwrapped data key, owned by the caller (keyring-call.ts): the keyring's own buffer.
+  // The unwrapped data key, owned by the caller (keyring-call.ts): a copy the keyring's bytes were wiped from.
   // Synchronous when the keyring answered at once (keyrings/immediate.ts).
   #unwrap(header: MessageHeader): Buffer | Promise<Buffer> {
     this.#keyringCalls++;
@@ -558,16 +558,16 @@ function publicKeyPairBytes(suite: Suite): number {
   return 4 + PUBLIC_KEY_CONTEXT_KEY.length + 4 * Math.ceil(point / 3);
 }
 
-/**
- * An EDK from the keyring, copied, if the header can hold it (message-header.md: provider id,
- * provider info and ciphertext are each at most 65,535 bytes); otherwise a KeyringError.
- */
 /** A keyring's decrypt answer as the Envelope's data key (takeDataKey), or NoDecryptableKeyError for none. */
 function unwrapped(dataKey: Uint8Array | undefined, keyLength: number): Buffer {
   if (dataKey === undefined) throw new NoDecryptableKeyError();
   return takeDataKey(dataKey, keyLength);
 }
 
+/**
+ * An EDK from the keyring, copied, if the header can hold it (message-header.md: provider id,
+ * provider info and ciphertext are each at most 65,535 bytes); otherwise a KeyringError.
+ */
 function checkKeyringEdk(e: unknown, i: number): EncryptedDataKey {
   const edk = e as Partial<EncryptedDataKey> | null;
   if (

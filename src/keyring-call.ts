@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
 import { isThenable } from './keyrings/immediate.js';
+import { copyInto, lengthOf, zeroFill } from './format/typed-array.js';
 
 /** A pending keyring call in a KeyringDeadlines queue. `expire` is cleared once it settles. */
 interface Pending {
@@ -51,10 +52,10 @@ export class KeyringDeadlines {
 
   /**
    * Calls a keyring method (`start`) and settles with `next` of its answer (or like its failure),
-   * or rejects with KeyringTimeoutError once `timeoutMs` have passed. A call that settles after its timeout is detached: its value goes to
-   * `discard` (which zeroes the data key) and a late rejection is swallowed, since its callers were
-   * already given the timeout. The shared timer is `unref()`ed, so a hanging keyring never keeps
-   * the process alive. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+   * or rejects with KeyringTimeoutError once `timeoutMs` have passed. A call that settles after its
+   * timeout is detached: its value goes to `discard` (which zeroes the data key) and a late
+   * rejection is swallowed, since its callers were already given the timeout. The shared timer is
+   * `unref()`ed, so a hanging keyring never keeps the process alive. Keyrings take no cancellation signal, so the call itself cannot be aborted.
    *
    * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
    * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.
@@ -229,31 +230,26 @@ export function foreignKeyringError(err: unknown): EnvelopeError {
  * Takes the data key a keyring returned: copied into a new buffer of exactly `length` bytes with an
  * ArrayBuffer of its own, and the keyring's bytes zeroed (see the top of this file). Refuses with
  * KeyringError anything but `length` bytes, and an all-zero key; a refused key is zeroed too.
- * Reads the keyring's array only through the intrinsic TypedArray methods, so a subclass with
- * lying `length` or `fill` cannot make the copy and the wipe disagree.
+ * Reads the keyring's array only through the intrinsic TypedArray methods (format/typed-array.ts),
+ * so a subclass with lying `length` or `fill` cannot make the copy and the wipe disagree.
  */
 export function takeDataKey(key: unknown, length: number): Buffer {
   if (!(key instanceof Uint8Array)) {
     throw new KeyringError(`keyring returned a data key of the wrong length (not a Uint8Array of ${length} bytes)`);
   }
-  const n = typedArrayLength.call(key);
+  const n = lengthOf(key);
   if (n !== length) {
-    typedArrayFill.call(key, 0);
+    zeroFill(key);
     throw new KeyringError(`keyring returned a data key of the wrong length (${n} bytes, not ${length})`);
   }
   const own = Buffer.allocUnsafeSlow(length);
-  typedArraySet.call(own, key);
-  typedArrayFill.call(key, 0);
+  copyInto(own, key);
+  zeroFill(key);
   if (isAllZero(own)) {
     throw new KeyringError('keyring returned an all-zero data key (a keyring must return a fresh buffer it does not keep)');
   }
   return own;
 }
-
-const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'length')!.get! as (this: Uint8Array) => number;
-const typedArrayFill = (typedArrayPrototype as Uint8Array).fill as (this: Uint8Array, value: number) => Uint8Array;
-const typedArraySet = (typedArrayPrototype as Uint8Array).set as (this: Uint8Array, source: ArrayLike<number>) => void;
 
 /** Zeroes a late or refused keyring answer if it is bytes; anything else has nothing to wipe. */
 export function wipe(key: unknown): void {

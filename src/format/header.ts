@@ -2,6 +2,7 @@ import { LimitExceededError, MalformedMessageError } from '../errors.js';
 import type { EncryptedDataKey, EncryptionContext } from '../types.js';
 import { markLibraryContext, parseContext, serializeContext } from './context.js';
 import { suiteFromMessage, type Suite } from './suites.js';
+import { lengthOf } from './typed-array.js';
 
 /**
  * Message header (aws-encryption-sdk-specification data-format/message-header.md).
@@ -294,18 +295,6 @@ function decodeUtf8(b: Uint8Array): string {
   }
 }
 
-/**
- * The length of a Uint8Array through the intrinsic TypedArray getter, which is what `set` copies:
- * a subclass (or an own property) with a `length` that answers differently on each read could
- * otherwise make the sizing pass and the writing pass disagree and leave stale pooled bytes in
- * the header.
- */
-const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!
-  .get! as (this: Uint8Array) => number;
-function lengthOf(b: Uint8Array): number {
-  return typedArrayLength.call(b);
-}
-
 function edkBytes(b: unknown, i: number, name: string): Uint8Array {
   if (!(b instanceof Uint8Array)) throw new TypeError(`encryptedDataKeys[${i}].${name} must be a Uint8Array`);
   return b;
@@ -376,7 +365,9 @@ export function serializeHeaderTemplate(
   o += aad.copy(out, o);
   o = out.writeUInt16BE(encryptedDataKeys.length, o);
   for (const k of encryptedDataKeys) {
-    // Written as Buffer.from(providerId, 'utf8') would encode it (its length was counted the same way).
+    // Written as Buffer.from(providerId, 'utf8') would encode it (its length was counted the same
+    // way). Field lengths through lengthOf in both passes (format/typed-array.ts), so the sizes
+    // counted are the sizes written.
     const idLength = out.write(k.providerId, o + 2, 'utf8');
     o = out.writeUInt16BE(idLength, o) + idLength;
     const info = lengthOf(k.providerInfo);

@@ -124,9 +124,7 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     const suite = keyringSuite(input.suiteId);
     const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
     const context = ownContext(input.context);
-    const branchKeyId = this.#branchKeyIdFor(context);
-    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#encryptUnder(id, suite, given, context));
-    return this.#encryptUnder(branchKeyId, suite, given, context);
+    return this.#withBranchKeyId(context, (id) => this.#encryptUnder(id, suite, given, context));
   }
 
   #encryptUnder(
@@ -182,9 +180,7 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
   [DECRYPT_NOW](input: KeyringDecryptInput): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
     const context = ownContext(input.context);
-    const branchKeyId = this.#branchKeyIdFor(context);
-    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#decryptFor(id, suite, input, context));
-    return this.#decryptFor(branchKeyId, suite, input, context);
+    return this.#withBranchKeyId(context, (id) => this.#decryptFor(id, suite, input, context));
   }
 
   #decryptFor(
@@ -264,6 +260,12 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
       this.#entryIds.set(key, id);
     }
     return id;
+  }
+
+  /** `next` of the message's branch key id: at once when the id is known at once, else later. */
+  #withBranchKeyId<T>(context: Readonly<EncryptionContext>, next: (branchKeyId: string) => T | Promise<T>): T | Promise<T> {
+    const branchKeyId = this.#branchKeyIdFor(context);
+    return typeof branchKeyId === 'string' ? next(branchKeyId) : branchKeyId.then(next);
   }
 
   /**
