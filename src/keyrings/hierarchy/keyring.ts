@@ -124,7 +124,10 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     const suite = keyringSuite(input.suiteId);
     const given = input.dataKey !== undefined ? checkGivenDataKey(input.dataKey, suite) : undefined;
     const context = ownContext(input.context);
-    return this.#withBranchKeyId(context, (id) => this.#encryptUnder(id, suite, given, context));
+    // No closure unless the id is late: this runs per message.
+    const branchKeyId = this.#branchKeyIdFor(context);
+    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#encryptUnder(id, suite, given, context));
+    return this.#encryptUnder(branchKeyId, suite, given, context);
   }
 
   #encryptUnder(
@@ -180,7 +183,9 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
   [DECRYPT_NOW](input: KeyringDecryptInput): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const suite = keyringSuite(input.suiteId);
     const context = ownContext(input.context);
-    return this.#withBranchKeyId(context, (id) => this.#decryptFor(id, suite, input, context));
+    const branchKeyId = this.#branchKeyIdFor(context);
+    if (typeof branchKeyId !== 'string') return branchKeyId.then((id) => this.#decryptFor(id, suite, input, context));
+    return this.#decryptFor(branchKeyId, suite, input, context);
   }
 
   #decryptFor(
@@ -260,12 +265,6 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
       this.#entryIds.set(key, id);
     }
     return id;
-  }
-
-  /** `next` of the message's branch key id: at once when the id is known at once, else later. */
-  #withBranchKeyId<T>(context: Readonly<EncryptionContext>, next: (branchKeyId: string) => T | Promise<T>): T | Promise<T> {
-    const branchKeyId = this.#branchKeyIdFor(context);
-    return typeof branchKeyId === 'string' ? next(branchKeyId) : branchKeyId.then(next);
   }
 
   /**
