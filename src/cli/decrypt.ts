@@ -79,10 +79,13 @@ export async function decryptCommand(argv: readonly string[], io: Io): Promise<n
     const envelope = asUsage(
       () =>
         new Envelope({
-          keyring:
-            branchKey !== undefined
-              ? kms.keyring
-              : explainingKeyring(kms.keyring as Parameters<typeof explainingKeyring>[0], { keyIds, allowAccounts, partition, region: discoveryRegion }),
+          keyring: explainingKeyring(kms.keyring as Parameters<typeof explainingKeyring>[0], {
+            keyIds,
+            allowAccounts,
+            partition,
+            region: discoveryRegion,
+            branchKeyId: branchKey?.id,
+          }),
           cache: false,
           maxEncryptedDataKeys,
           keyringTimeoutMs: kms.timeoutMs,

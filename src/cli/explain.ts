@@ -25,7 +25,12 @@ export interface AllowedKeys {
   partition: string;
   /** `decrypt --region R` without --key: multi-Region-key-aware discovery limited to R. */
   region?: string | undefined;
+  /** `decrypt --branch-key ID`: the hierarchical keyring's branch key id. */
+  branchKeyId?: string | undefined;
 }
+
+/** Provider id of the hierarchical keyring's EDKs; their provider info is the branch key id (UTF-8). */
+const HIERARCHY_PROVIDER = 'aws-kms-hierarchy';
 
 /** Rewrites a library error in terms of the decrypt command's flags; anything else is returned as is. */
 export function explainDecryptError(err: unknown): unknown {
@@ -59,6 +64,7 @@ function describeEdks(edks: readonly EncryptedDataKey[]): string {
   const names = edks.map((edk) => {
     const info = decodeUtf8(edk.providerInfo);
     if (edk.providerId === 'aws-kms' && info !== undefined) return quote(info);
+    if (edk.providerId === HIERARCHY_PROVIDER && info !== undefined) return `branch key ${quote(info)} (a hierarchical keyring)`;
     return `a key of provider ${quote(edk.providerId)} (not KMS)`;
   });
   const unique = [...new Set(names)];
@@ -79,7 +85,9 @@ export function explainingKeyring(inner: Keyring, allowed: AllowedKeys): Keyring
       if (key !== undefined) return key;
       const named = `the message's data key is wrapped by ${describeEdks(input.encryptedDataKeys)}`;
       let what: string;
-      if (allowed.keyIds.length > 0) {
+      if (allowed.branchKeyId !== undefined) {
+        what = `not by the branch key given with --branch-key (${quote(allowed.branchKeyId)})`;
+      } else if (allowed.keyIds.length > 0) {
         what = `not by a key given with --key (${allowed.keyIds.map(quote).join(', ')})`;
       } else if (allowed.region !== undefined) {
         const accounts =
@@ -91,6 +99,9 @@ export function explainingKeyring(inner: Keyring, allowed: AllowedKeys): Keyring
           `(--region ${allowed.region} limits decryption to that Region's keys and replicas)`;
       } else if (allowed.allowAccounts !== undefined) {
         what = `not by a key of the --allow-account accounts (${allowed.allowAccounts.join(', ')}, partition ${allowed.partition})`;
+      } else if (input.encryptedDataKeys.some((edk) => edk.providerId === HIERARCHY_PROVIDER)) {
+        // The message was written with `encrypt --branch-key`: say how to read it back.
+        what = 'and none of them is a KMS key (decrypt with --branch-key ID and the branch key store the message was written with)';
       } else {
         what = 'and none of them is a KMS key';
       }

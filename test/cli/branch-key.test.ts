@@ -98,6 +98,30 @@ describe('branch-key with a directory store and --local KMS', () => {
     expect(dec2.stdout).toEqual(plain);
   });
 
+  it('a message the given keys cannot open says which branch key it names: wrong --branch-key, no --branch-key, --branch-key on a KMS message', async () => {
+    writeFileSync(p('w.txt'), 'which key?\n');
+    expect((await cli(['branch-key', 'create', ...store(), '--key', arn, '--branch-key-id', 'tenant-w', '-c', 'tenant=w'])).code).toBe(0);
+    expect((await cli(['branch-key', 'create', ...store(), '--key', arn, '--branch-key-id', 'tenant-x', '-c', 'tenant=x'])).code).toBe(0);
+    expect((await cli(['encrypt', ...store(), '--branch-key', 'tenant-w', '-i', p('w.txt'), '-o', p('w.enc')])).code).toBe(0);
+
+    const wrong = await cli(['decrypt', ...store(), '--branch-key', 'tenant-x', '-i', p('w.enc'), '-o', p('w.out')]);
+    expect(wrong.code).toBe(7);
+    expect(wrong.stderr.toString()).toContain('ERR_NO_DECRYPTABLE_KEY');
+    expect(wrong.stderr.toString()).toContain('wrapped by branch key "tenant-w" (a hierarchical keyring), not by the branch key given with --branch-key ("tenant-x")');
+
+    const none = await cli(['decrypt', '--local', kmsDir, '-i', p('w.enc'), '-o', p('w.out')]);
+    expect(none.code).toBe(7);
+    expect(none.stderr.toString()).toContain('wrapped by branch key "tenant-w" (a hierarchical keyring), and none of them is a KMS key (decrypt with --branch-key ID');
+
+    expect((await cli(['encrypt', '--local', kmsDir, '--key', arn, '-i', p('w.txt'), '-o', p('k.enc')])).code).toBe(0);
+    const kmsMessage = await cli(['decrypt', ...store(), '--branch-key', 'tenant-w', '-i', p('k.enc'), '-o', p('k.out')]);
+    expect(kmsMessage.code).toBe(7);
+    expect(kmsMessage.stderr.toString()).toContain(`wrapped by ${JSON.stringify(arn)}, not by the branch key given with --branch-key ("tenant-w")`);
+    // Nothing written for any of the three.
+    expect(() => readFileSync(p('w.out'))).toThrow();
+    expect(() => readFileSync(p('k.out'))).toThrow();
+  });
+
   it('describe writes each context pair on one line: a newline or a bidi override in a value is escaped', async () => {
     const created = await cli(['branch-key', 'create', ...store(), '--key', arn, '--branch-key-id', 'odd', '-c', 'note=two\nlines\u202e', '-c', 'path=a\\b']);
     expect(created.code).toBe(0);
