@@ -98,3 +98,25 @@ describe('examples/local-kms', () => {
     expect(r.stdout).toMatch(/stopped the local KMS/);
   });
 });
+
+describe('examples/hierarchy', () => {
+  it('three tenants, 1,000 messages: a distinct data key each, one KMS Decrypt per tenant; another branch key opens none; a rotation keeps old messages readable; a second run reuses the keys', () => {
+    const run = () =>
+      spawnSync(process.execPath, [join(ROOT, 'examples/hierarchy/tenants.mjs')], {
+        env: env({ KMS_ENVELOPE_EXAMPLE_DIR: join(dir, 'hierarchy') }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const first = run();
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/branch keys +tenant-a, tenant-b, tenant-c \(created tenant-a, tenant-b, tenant-c\)/);
+    expect(first.stdout).toMatch(/1,000 messages for 3 tenants: 1,000 distinct data keys, KMS Decrypt x3 /);
+    expect(first.stdout).toMatch(/decrypt +1,000 of 1,000; a keyring with tenant-b's branch key refused 10 of 10 tenant-a messages/);
+    expect(first.stdout).toMatch(/rotate +tenant-a [0-9a-f]{8}\.\.\. -> [0-9a-f]{8}\.\.\.: a new message and one from before the rotation both decrypt/);
+    const second = run();
+    expect(second.status).toBe(0);
+    expect(second.stdout).toMatch(/branch keys +tenant-a, tenant-b, tenant-c \(reused\)/);
+    expect(second.stdout).toMatch(/KMS Decrypt x3 /);
+  });
+});
