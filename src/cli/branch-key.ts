@@ -34,6 +34,7 @@ import { intFlag, parse, parseContext } from './args.js';
 import { asUsage, CliError, usage } from './errors.js';
 import { BRANCH_KEY_HELP } from './help.js';
 import type { Io } from './io.js';
+import { printableValue } from './printable.js';
 import {
   abortableClients,
   checkProfileExists,
@@ -328,17 +329,6 @@ export async function branchKeyCommand(argv: readonly string[], io: Io): Promise
  * Decrypt under the item's full encryption context; the plaintext key is zeroed at once), then its
  * plain attributes read from the storage. A rotation between the two reads is retried once.
  */
-/**
- * A stored value as one line of describe's `name: value` output: control characters (a newline
- * would start a line of its own) and bidirectional overrides (which reorder what a terminal shows)
- * are written as \uXXXX.
- */
-function printable(value: string): string {
-  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g, (c) =>
-    c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
 async function describeBranchKey(open: OpenStore, branchKeyId: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     const materials = await open.store.getActiveBranchKey(branchKeyId);
@@ -352,12 +342,12 @@ async function describeBranchKey(open: OpenStore, branchKeyId: string): Promise<
       throw new BranchKeyStoreError('ACTIVE_CHANGED', `branch key ${JSON.stringify(branchKeyId)} was rotated while it was described: try again`);
     }
     const lines = [
-      `branch-key-id: ${branchKeyId}`,
-      `version: ${materials.branchKeyVersion}`,
-      `create-time: ${(item as unknown as Record<string, string>)[CREATE_TIME]}`,
-      `kms-arn: ${(item as unknown as Record<string, string>)[KMS_ARN]}`,
-      `logical-key-store-name: ${open.store.logicalKeyStoreName}`,
-      ...Object.entries(materials.encryptionContext).map(([k, val]) => `context: ${printable(k)}=${printable(val)}`),
+      `branch-key-id: ${printableValue(branchKeyId)}`,
+      `version: ${printableValue(materials.branchKeyVersion)}`,
+      `create-time: ${printableValue(String((item as unknown as Record<string, string>)[CREATE_TIME]))}`,
+      `kms-arn: ${printableValue(String((item as unknown as Record<string, string>)[KMS_ARN]))}`,
+      `logical-key-store-name: ${printableValue(open.store.logicalKeyStoreName)}`,
+      ...Object.entries(materials.encryptionContext).map(([k, val]) => `context: ${printableValue(k)}=${printableValue(val)}`),
     ];
     return `${lines.join('\n')}\n`;
   }

@@ -5,6 +5,7 @@
  * or plaintext (src/errors.ts guarantees it for our errors; KMS and OS messages name keys and paths).
  */
 import { BranchKeyStoreError, EnvelopeError, NoDecryptableKeyError, type EnvelopeErrorCode } from '../errors.js';
+import { printable } from './printable.js';
 
 /** Codes the CLI adds to the library's EnvelopeErrorCode set. */
 export type CliErrorCode = 'ERR_USAGE' | 'ERR_NO_KMS' | 'ERR_IO' | 'ERR_INTERNAL' | 'ERR_INTERRUPTED' | 'ERR_KEYRING_TIMEOUT';
@@ -116,8 +117,17 @@ export interface Classified {
   message: string;
 }
 
-/** Maps anything thrown to the code, exit status and one-line message the CLI prints. */
+/**
+ * Maps anything thrown to the code, exit status and one-line message the CLI prints. The message
+ * may quote a hostile message header or a KMS error: it is made printable (cli/printable.ts), so
+ * it stays one line and cannot drive the terminal.
+ */
 export function classify(err: unknown): Classified {
+  const c = classifyRaw(err);
+  return { ...c, message: printable(c.message) };
+}
+
+function classifyRaw(err: unknown): Classified {
   if (err instanceof CliError) return { code: err.code, exit: err.exit ?? exitCodeFor(err.code), message: err.message };
   if (err instanceof EnvelopeError) {
     let message = err.message;

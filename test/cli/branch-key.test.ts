@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKms } from '../../src/local-kms/index.js';
 import { BranchKeyStore } from '../../src/keyrings/hierarchy/index.js';
 import { parseHeader } from '../../src/format/header.js';
+import { Envelope } from '../../src/envelope.js';
+import { randomBytes } from 'node:crypto';
 import { runCli, type CliResult } from '../support/cli.js';
 import { DynamoDBClient, DynamoTestBranchKeyStorage, startDynalite, TEST_CREDENTIALS } from '../support/dynamodb-branch-storage.js';
 
@@ -120,6 +122,30 @@ describe('branch-key with a directory store and --local KMS', () => {
     // Nothing written for any of the three.
     expect(() => readFileSync(p('w.out'))).toThrow();
     expect(() => readFileSync(p('k.out'))).toThrow();
+  });
+
+  it('a hostile header cannot drive the terminal through the error: control, C1 and bidi characters of a branch key id are escaped, on one line', async () => {
+    // A message whose one EDK claims a branch key id with ESC, CSI (U+009B), a newline and a
+    // right-to-left override; its ciphertext is noise. Written by the library with a keyring of the test's.
+    const id = 'evil\u001b[2J\u009b31m\nnext\u202eid';
+    const envelope = new Envelope({
+      keyring: {
+        onEncrypt: async () => ({
+          dataKey: randomBytes(32),
+          encryptedDataKeys: [{ providerId: 'aws-kms-hierarchy', providerInfo: Buffer.from(id), ciphertext: randomBytes(92) }],
+        }),
+        onDecrypt: async () => undefined,
+      },
+    });
+    writeFileSync(p('hostile.enc'), await envelope.encrypt('x'));
+    for (const args of [['--local', kmsDir], [...store(), '--branch-key', 'tenant-w']]) {
+      const r = await cli(['decrypt', ...args, '-i', p('hostile.enc'), '-o', p('hostile.out')]);
+      expect(r.code).toBe(7);
+      const err = r.stderr.toString();
+      expect(err.split('\n')).toHaveLength(2); // one line, then the final newline
+      expect(err).not.toMatch(/[\u001b\u009b\u202e]/);
+      expect(err).toContain('branch key "evil\\u001b[2J\\u009b31m\\nnext\\u202eid"');
+    }
   });
 
   it('describe writes each context pair on one line: a newline or a bidi override in a value is escaped', async () => {
