@@ -8,7 +8,10 @@
 //   node scripts/spec-requirements.mjs --spec DIR skeleton file.md     # table rows for a new section
 //
 // DIR is a checkout (or `git archive`) of awslabs/aws-encryption-sdk-specification at the commit named
-// in test/spec/compliance/README.md. The specification text is not part of this repository; the
+// in test/spec/compliance/README.md. The tables under xks-proxy/ follow another specification,
+// aws/aws-kms-xksproxy-api-spec: `check` compares them only when `--xks-spec XDIR` (a checkout of it)
+// is given as well, reading xks-proxy/F from XDIR/F, and skips them otherwise; `list` and
+// `skeleton` read any markdown file, so `--spec XDIR list xks_proxy_api_spec.md` works as it is. The specification text is not part of this repository; the
 // tables carry only our own words, an id and a fingerprint per requirement.
 //
 // Extraction rule (a simplified form of what the ESDKs' `duvet` annotations use): the text of each
@@ -182,6 +185,8 @@ export function extract(markdown) {
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const TABLES = join(here, '..', 'test', 'spec', 'compliance');
+/** Tables of the XKS Proxy API Specification (another repository than the ESDK's). */
+const XKS_DIR = 'xks-proxy/';
 
 function tableFiles(dir = TABLES) {
   if (!existsSync(dir)) return [];
@@ -204,11 +209,13 @@ function tableRows(file) {
 function main(argv) {
   const i = argv.indexOf('--spec');
   if (i < 0 || !argv[i + 1]) {
-    process.stderr.write('usage: spec-requirements.mjs --spec DIR (list [file ...] | check | skeleton file)\n');
+    process.stderr.write('usage: spec-requirements.mjs --spec DIR [--xks-spec XDIR] (list [file ...] | check | skeleton file)\n');
     return 2;
   }
   const spec = argv[i + 1];
-  const rest = argv.filter((_, k) => k !== i && k !== i + 1);
+  const x = argv.indexOf('--xks-spec');
+  const xksSpec = x >= 0 ? argv[x + 1] : undefined;
+  const rest = argv.filter((_, k) => k !== i && k !== i + 1 && (x < 0 || (k !== x && k !== x + 1)));
   const cmd = rest[0] ?? 'check';
   const read = (f) => extract(readFileSync(join(spec, f), 'utf8'));
 
@@ -228,8 +235,15 @@ function main(argv) {
   if (cmd === 'check') {
     let problems = 0;
     for (const file of tableFiles()) {
-      const section = relative(TABLES, file);
-      const want = new Map(read(section).map((r) => [r.id, r]));
+      const section = relative(TABLES, file).split('\\').join('/');
+      let want;
+      if (section.startsWith(XKS_DIR)) {
+        if (!xksSpec) {
+          process.stdout.write(`${section}: skipped (the XKS proxy specification: give --xks-spec DIR)\n`);
+          continue;
+        }
+        want = new Map(extract(readFileSync(join(xksSpec, section.slice(XKS_DIR.length)), 'utf8')).map((r) => [r.id, r]));
+      } else want = new Map(read(section).map((r) => [r.id, r]));
       const have = new Map(tableRows(file).map((r) => [r.id, r]));
       for (const [id, r] of want) {
         const row = have.get(id);
