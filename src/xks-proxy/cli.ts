@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cannotStart, reportError, usage } from '../cli/errors.js';
+import { printable } from '../cli/printable.js';
 import { missingOptionValue } from '../cli/option-values.js';
 import { serveUntilSignal } from '../cli/serve.js';
 import { loadXksProxyConfig } from './config.js';
@@ -96,7 +97,9 @@ export async function runXksProxyCommand(argv: string[]): Promise<number> {
     // An invalid config is a TypeError naming the field: a usage error (exit 2), via cannotStart.
     const config = loadXksProxyConfig(values.config!);
     const quiet = values.quiet === true;
-    proxy = await startXksProxy(config, quiet ? {} : { log: (e) => process.stderr.write(`${JSON.stringify(e)}\n`) });
+    // One JSON line per request; the metadata strings are KMS's (or any signed caller's), so the
+    // line is made printable (\uXXXX for C1, bidi and line separators JSON.stringify leaves raw).
+    proxy = await startXksProxy(config, quiet ? {} : { log: (e) => process.stderr.write(`${printable(JSON.stringify(e))}\n`) });
   } catch (e) {
     return reportError(cannotStart('xks-proxy', e));
   }

@@ -1,10 +1,11 @@
 /**
  * Reading XKS API request bodies (XKS Proxy API Specification, "API operations"): the
  * requestMetadata every call carries and the Base64 fields of Encrypt and Decrypt, with the spec's
- * size limits. A field that is missing, of the wrong type or not Base64 is a ValidationException,
- * except the fields of a ciphertext given to Decrypt (ciphertext, IV, tag, AAD, ciphertext
- * metadata), which are InvalidCiphertextException as the spec's error table says ("corrupted,
- * missing, or otherwise invalid").
+ * size limits. A field the proxy needs that is missing, of the wrong type or not Base64 is a
+ * ValidationException, except the fields of a ciphertext given to Decrypt (ciphertext, IV, tag,
+ * AAD, ciphertext metadata), which are InvalidCiphertextException as the spec's error table says
+ * ("corrupted, missing, or otherwise invalid"). GetHealthStatus never answers ValidationException
+ * (the table has none for it), and the opaque metadata fields are never a reason to refuse.
  */
 import { XksError, type XksErrorName } from './errors.js';
 
@@ -27,8 +28,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /** The requestMetadata fields the proxy reads (and logs): all opaque strings to it. */
 export interface RequestMetadata {
-  kmsRequestId: string;
-  kmsOperation: string;
+  kmsRequestId?: string;
+  kmsOperation?: string;
   awsPrincipalArn?: string;
   kmsKeyArn?: string;
   kmsViaService?: string;
@@ -38,48 +39,69 @@ export interface RequestMetadata {
 
 export type Api = 'GetHealthStatus' | 'GetKeyMetadata' | 'Encrypt' | 'Decrypt';
 
-/** Which requestMetadata fields each API requires (the spec's "This field is REQUIRED"). */
-const REQUIRED: Record<Api, Array<keyof RequestMetadata>> = {
-  GetHealthStatus: ['kmsRequestId', 'kmsOperation'],
-  // kmsKeyArn is absent when KMS calls GetKeyMetadata for CreateKey (spec change log 0.0.12).
-  GetKeyMetadata: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn'],
-  Encrypt: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn'],
-  Decrypt: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn'],
+/**
+ * The requestMetadata fields a request must carry for the proxy to answer it: the ARNs KMS always
+ * sends with a key operation (kmsKeyArn is absent when KMS calls GetKeyMetadata for CreateKey, spec
+ * change log 0.0.12). kmsRequestId and kmsOperation are REQUIRED of KMS too, but opaque to the
+ * proxy: kmsRequestId "MUST NOT" be validated in any way and an unknown kmsOperation "MUST NOT" be
+ * rejected, so neither is ever a reason to refuse a request (they are logged when they are strings).
+ */
+const REQUIRED: Record<Exclude<Api, 'GetHealthStatus'>, Array<keyof RequestMetadata>> = {
+  GetKeyMetadata: ['awsPrincipalArn'],
+  Encrypt: ['awsPrincipalArn', 'kmsKeyArn'],
+  Decrypt: ['awsPrincipalArn', 'kmsKeyArn'],
 };
-const OPTIONAL: Array<keyof RequestMetadata> = ['awsPrincipalArn', 'kmsKeyArn', 'kmsViaService', 'awsSourceVpc', 'awsSourceVpce'];
+const LOGGED: Array<keyof RequestMetadata> = ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn', 'kmsViaService', 'awsSourceVpc', 'awsSourceVpce'];
 
 const validation = (m: string) => new XksError('ValidationException', m);
 
 /** The parsed JSON body: an object, else ValidationException. */
 export function parseBody(body: Buffer): Record<string, unknown> {
+  const v = tryParseBody(body);
+  if (v === undefined) throw validation('The request body must be a JSON object.');
+  return v;
+}
+
+/** The parsed JSON body when it is an object, else undefined. */
+function tryParseBody(body: Buffer): Record<string, unknown> | undefined {
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));
   } catch {
-    throw validation('The request body is not valid JSON.');
+    return undefined;
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw validation('The request body must be a JSON object.');
-  return v as Record<string, unknown>;
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** The string fields of a requestMetadata object (others are neither logged nor checked). */
+function stringFields(md: Record<string, unknown>): RequestMetadata {
+  const out: RequestMetadata = {};
+  for (const k of LOGGED) if (typeof md[k] === 'string') out[k] = md[k] as string;
+  return out;
 }
 
 /**
- * The request's requestMetadata, its required fields present as strings (kmsOperation is never
- * checked against a list: the spec forbids rejecting unknown operations; kmsRequestId is opaque).
+ * The requestMetadata of a key operation (GetKeyMetadata, Encrypt, Decrypt): an object whose
+ * REQUIRED ARNs are non-empty strings, else ValidationException. Nothing else in it is checked.
  */
-export function readRequestMetadata(body: Record<string, unknown>, api: Api): RequestMetadata {
+export function readRequestMetadata(body: Record<string, unknown>, api: Exclude<Api, 'GetHealthStatus'>): RequestMetadata {
   const m = body.requestMetadata;
   if (typeof m !== 'object' || m === null || Array.isArray(m)) throw validation('requestMetadata is missing or not an object.');
   const md = m as Record<string, unknown>;
-  const out: Partial<RequestMetadata> = {};
   for (const k of REQUIRED[api]) {
     if (typeof md[k] !== 'string' || md[k] === '') throw validation(`requestMetadata.${k} is required (a non-empty string).`);
   }
-  for (const k of ['kmsRequestId', 'kmsOperation', ...OPTIONAL] as Array<keyof RequestMetadata>) {
-    if (md[k] === undefined) continue;
-    if (typeof md[k] !== 'string') throw validation(`requestMetadata.${k} must be a string.`);
-    out[k] = md[k];
-  }
-  return out as RequestMetadata;
+  return stringFields(md);
+}
+
+/**
+ * What a GetHealthStatus body says, for the log. Never an error: the spec's error table has no
+ * ValidationException for GetHealthStatus, and the health answer depends on nothing in the body
+ * (the request is authenticated by its signature before this is read).
+ */
+export function readHealthMetadata(body: Buffer): RequestMetadata {
+  const m = tryParseBody(body)?.requestMetadata;
+  return typeof m === 'object' && m !== null && !Array.isArray(m) ? stringFields(m as Record<string, unknown>) : {};
 }
 
 /** Standard Base64 with padding (RFC 4648 §4), as the spec requires; not the URL-safe alphabet. */

@@ -186,6 +186,9 @@ export class TokenKeys {
    */
   createKey(label: string, usage: TokenKeyUsage): void {
     if (!KEY_ID.test(label)) throw new TypeError('label must be 1-128 of A-Z, a-z, 0-9, -, . and _ (an XKS external key id)');
+    // In the spec's alphabet, but a URI path segment "." or ".." is removed by clients and signers
+    // that normalize paths (RFC 3986 5.2.4): KMS could never reach such a key.
+    if (label === '.' || label === '..') throw new TypeError(`label must not be "${label}" (a path segment that URIs normalize away)`);
     if (this.session.count({ label }) > 0) throw new RangeError(`the token already has a key labelled ${label}`);
     this.session.generateAesKey({ label }, usage);
   }

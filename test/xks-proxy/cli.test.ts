@@ -81,6 +81,11 @@ describe('kms-envelope xks-proxy', () => {
       const bad = cli(['xks-proxy', 'create-key', '--config', file, '--label', 'a/b'], env());
       expect(bad.status).toBe(2);
       expect(bad.stderr).toMatch(/label must be 1-128 of/);
+      for (const dots of ['.', '..']) {
+        const r = cli(['xks-proxy', 'create-key', '--config', file, '--label', dots], env());
+        expect(r.status, dots).toBe(2);
+        expect(r.stderr).toContain(`label must not be "${dots}"`);
+      }
     });
 
     it('an invalid config: exit 2, the field named, the secret not repeated', () => {
@@ -118,12 +123,19 @@ describe('kms-envelope xks-proxy', () => {
       const proxy = { url: m![1]!, uriPath: m![2]! };
       const r = await xksCall(proxy, { path: 'keys/foo/metadata', body: { requestMetadata: metadata('DescribeKey') } });
       expect(r.json).toEqual({ keySpec: 'AES_256', keyUsage: ['ENCRYPT', 'DECRYPT'], keyStatus: 'ENABLED' });
+      // A signed caller's opaque kmsRequestId with C1 (CSI), DEL, NEL, a line separator and a
+      // right-to-left override: logged, escaped, on its one line, and the same string once parsed.
+      const hostileId = 'id-\u202egnp.exe\u202c-\u2028NEXT-\u009b31m-\u007f-\u0085';
+      const h = await xksCall(proxy, { path: 'keys/foo/metadata', body: { requestMetadata: { ...metadata('DescribeKey'), kmsRequestId: hostileId } } });
+      expect(h.status).toBe(200);
       const exited = new Promise<number | null>((res) => child!.once('exit', (code) => res(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       const lines = stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
+      expect(lines).toHaveLength(2);
       expect(JSON.parse(lines[0]!)).toMatchObject({ api: 'GetKeyMetadata', keyId: 'foo', status: 200, kmsOperation: 'DescribeKey' });
+      expect(lines[1]).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+      expect(JSON.parse(lines[1]!)).toMatchObject({ api: 'GetKeyMetadata', status: 200, kmsRequestId: hostileId });
       expect(stderr).not.toContain(USER_PIN);
       expect(stderr).not.toContain(SECRET_ACCESS_KEY);
     });
