@@ -4,8 +4,8 @@
  * size limits. A field the proxy needs that is missing, of the wrong type or not Base64 is a
  * ValidationException, except the fields of a ciphertext given to Decrypt (ciphertext, IV, tag,
  * AAD, ciphertext metadata), which are InvalidCiphertextException as the spec's error table says
- * ("corrupted, missing, or otherwise invalid"). GetHealthStatus never answers ValidationException
- * (the table has none for it), and the opaque metadata fields are never a reason to refuse.
+ * ("corrupted, missing, or otherwise invalid"). The opaque metadata fields (kmsRequestId,
+ * kmsOperation) must be present, but their content is never a reason to refuse.
  */
 import { XksError, type XksErrorName } from './errors.js';
 
@@ -40,68 +40,57 @@ export interface RequestMetadata {
 export type Api = 'GetHealthStatus' | 'GetKeyMetadata' | 'Encrypt' | 'Decrypt';
 
 /**
- * The requestMetadata fields a request must carry for the proxy to answer it: the ARNs KMS always
- * sends with a key operation (kmsKeyArn is absent when KMS calls GetKeyMetadata for CreateKey, spec
- * change log 0.0.12). kmsRequestId and kmsOperation are REQUIRED of KMS too, but opaque to the
- * proxy: kmsRequestId "MUST NOT" be validated in any way and an unknown kmsOperation "MUST NOT" be
- * rejected, so neither is ever a reason to refuse a request (they are logged when they are strings).
+ * The requestMetadata fields a request must carry, each as a string (the spec's "This field is
+ * REQUIRED"). kmsRequestId and kmsOperation are opaque to the proxy: their presence is checked,
+ * never their content (kmsRequestId "MUST NOT" be validated in its structure, an unknown
+ * kmsOperation "MUST NOT" be rejected), so any string passes, the empty one included. A missing
+ * requestMetadata, or one without them, is a ValidationException for GetHealthStatus too: AWS's XKS
+ * proxy compliance client (test/third-party/) requires that, although the spec's error table lists
+ * ValidationException for "ALL except GetHealthStatus". kmsKeyArn is absent when KMS calls
+ * GetKeyMetadata for CreateKey (spec change log 0.0.12).
  */
-const REQUIRED: Record<Exclude<Api, 'GetHealthStatus'>, Array<keyof RequestMetadata>> = {
-  GetKeyMetadata: ['awsPrincipalArn'],
-  Encrypt: ['awsPrincipalArn', 'kmsKeyArn'],
-  Decrypt: ['awsPrincipalArn', 'kmsKeyArn'],
+const REQUIRED: Record<Api, Array<keyof RequestMetadata>> = {
+  GetHealthStatus: ['kmsRequestId', 'kmsOperation'],
+  GetKeyMetadata: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn'],
+  Encrypt: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn'],
+  Decrypt: ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn'],
 };
+/** Required fields whose content the proxy may not judge: a string, even an empty one, is enough. */
+const OPAQUE: ReadonlySet<keyof RequestMetadata> = new Set(['kmsRequestId', 'kmsOperation']);
 const LOGGED: Array<keyof RequestMetadata> = ['kmsRequestId', 'kmsOperation', 'awsPrincipalArn', 'kmsKeyArn', 'kmsViaService', 'awsSourceVpc', 'awsSourceVpce'];
 
 const validation = (m: string) => new XksError('ValidationException', m);
 
 /** The parsed JSON body: an object, else ValidationException. */
 export function parseBody(body: Buffer): Record<string, unknown> {
-  const v = tryParseBody(body);
-  if (v === undefined) throw validation('The request body must be a JSON object.');
-  return v;
-}
-
-/** The parsed JSON body when it is an object, else undefined. */
-function tryParseBody(body: Buffer): Record<string, unknown> | undefined {
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));
   } catch {
-    return undefined;
+    throw validation('The request body is not valid JSON.');
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-/** The string fields of a requestMetadata object (others are neither logged nor checked). */
-function stringFields(md: Record<string, unknown>): RequestMetadata {
-  const out: RequestMetadata = {};
-  for (const k of LOGGED) if (typeof md[k] === 'string') out[k] = md[k] as string;
-  return out;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw validation('The request body must be a JSON object.');
+  return v as Record<string, unknown>;
 }
 
 /**
- * The requestMetadata of a key operation (GetKeyMetadata, Encrypt, Decrypt): an object whose
- * REQUIRED ARNs are non-empty strings, else ValidationException. Nothing else in it is checked.
+ * The request's requestMetadata: an object with the API's REQUIRED fields as strings (non-empty,
+ * but for the opaque kmsRequestId and kmsOperation), else ValidationException. Other fields are
+ * logged when they are strings and otherwise ignored: the spec sets "no expectation for the XKS
+ * Proxy to validate any information included in the requestMetadata".
  */
-export function readRequestMetadata(body: Record<string, unknown>, api: Exclude<Api, 'GetHealthStatus'>): RequestMetadata {
+export function readRequestMetadata(body: Record<string, unknown>, api: Api): RequestMetadata {
   const m = body.requestMetadata;
   if (typeof m !== 'object' || m === null || Array.isArray(m)) throw validation('requestMetadata is missing or not an object.');
   const md = m as Record<string, unknown>;
   for (const k of REQUIRED[api]) {
-    if (typeof md[k] !== 'string' || md[k] === '') throw validation(`requestMetadata.${k} is required (a non-empty string).`);
+    if (typeof md[k] !== 'string' || (md[k] === '' && !OPAQUE.has(k))) {
+      throw validation(`requestMetadata.${k} is required (${OPAQUE.has(k) ? 'a string' : 'a non-empty string'}).`);
+    }
   }
-  return stringFields(md);
-}
-
-/**
- * What a GetHealthStatus body says, for the log. Never an error: the spec's error table has no
- * ValidationException for GetHealthStatus, and the health answer depends on nothing in the body
- * (the request is authenticated by its signature before this is read).
- */
-export function readHealthMetadata(body: Buffer): RequestMetadata {
-  const m = tryParseBody(body)?.requestMetadata;
-  return typeof m === 'object' && m !== null && !Array.isArray(m) ? stringFields(m as Record<string, unknown>) : {};
+  const out: RequestMetadata = {};
+  for (const k of LOGGED) if (typeof md[k] === 'string') out[k] = md[k] as string;
+  return out;
 }
 
 /** Standard Base64 with padding (RFC 4648 §4), as the spec requires; not the URL-safe alphabet. */

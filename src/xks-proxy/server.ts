@@ -15,7 +15,7 @@ import { KmsServiceError } from '../local-kms/errors.js';
 import { checkSigV4, verifySigV4Signature, XKS_SIGV4_SERVICE } from '../local-kms/sigv4.js';
 import { type ResolveOptions, type ResolvedXksProxyConfig, type XksProxyConfig, XksProxyConfigError, isLoopback, resolveXksProxyConfig } from './config.js';
 import { XksError, errorBody } from './errors.js';
-import { type Api, MAX_BODY_BYTES, type RequestMetadata, parseBody, readDecrypt, readEncrypt, readHealthMetadata, readRequestMetadata } from './requests.js';
+import { type Api, MAX_BODY_BYTES, type RequestMetadata, parseBody, readDecrypt, readEncrypt, readRequestMetadata } from './requests.js';
 import { TokenKeys } from './token-keys.js';
 
 /** SigV4 service name of the XKS API (spec, Appendix A). */
@@ -149,11 +149,6 @@ export async function startXksProxy(config: XksProxyConfig | ResolvedXksProxyCon
       try {
         const body = Buffer.concat(chunks);
         entry.accessKeyId = authenticate(req, body, c, now());
-        if (r.api === 'GetHealthStatus') {
-          logMetadata(entry, readHealthMetadata(body));
-          send(200, operate(keys, r, {}));
-          return;
-        }
         const json = parseBody(body);
         logMetadata(entry, readRequestMetadata(json, r.api));
         send(200, operate(keys, r, json));
