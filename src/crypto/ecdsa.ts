@@ -32,17 +32,28 @@ function curveOf(suite: Suite): Curve {
   return suite.signatureCurve;
 }
 
-/** SEC 1 compressed encoding of an EC public key: 0x02/0x03 (parity of y) || x. */
+/**
+ * SEC 1 compressed encoding of an EC public key: 0x02/0x03 (parity of y) || x, read from its DER
+ * SubjectPublicKeyInfo, whose BIT STRING ends with the uncompressed point 0x04 || x || y.
+ *
+ * Not through a JWK export. On Node 20 a JWK export holds the key's lock while it allocates the
+ * JWK's strings, and the key generation job that generateKeyPairSync leaves to the garbage
+ * collector takes the same lock in its destructor: a collection inside the export deadlocks the
+ * process. Seen here as a test worker stuck in KeyObjectHandle::ExportJWK -> GC -> ~KeyGenJob ->
+ * uv_mutex_lock, and reproduced by generating P-384 pairs and exporting them as JWK in a loop (it
+ * hangs within seconds; the same loop with SPKI exports, or with sign(), ran 20,000 pairs).
+ */
 export function compressPublicKey(publicKey: KeyObject): Buffer {
-  const jwk = publicKey.export({ format: 'jwk' });
-  if (jwk.kty !== 'EC' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
-    throw new TypeError('signing key must be an EC key');
-  }
-  const x = Buffer.from(jwk.x, 'base64url');
-  const y = Buffer.from(jwk.y, 'base64url');
-  const out = Buffer.allocUnsafe(1 + x.length);
-  out[0] = (y[y.length - 1]! & 1) === 1 ? 0x03 : 0x02;
-  x.copy(out, 1);
+  const details = publicKey.asymmetricKeyDetails;
+  const curve = publicKey.asymmetricKeyType === 'ec' ? Object.values(CURVES).find((c) => c.nodeName === details?.namedCurve) : undefined;
+  if (curve === undefined) throw new TypeError('signing key must be an EC key on P-256 or P-384');
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const n = curve.coordinateLength;
+  const at = spki.length - (1 + 2 * n);
+  if (at < 0 || spki[at] !== 0x04) throw new TypeError('signing key must be an EC key on P-256 or P-384');
+  const out = Buffer.allocUnsafe(1 + n);
+  out[0] = (spki[spki.length - 1]! & 1) === 1 ? 0x03 : 0x02;
+  spki.copy(out, 1, at + 1, at + 1 + n);
   return out;
 }
 
