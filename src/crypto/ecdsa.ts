@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { MalformedMessageError } from '../errors.js';
 import type { Suite } from '../format/suites.js';
 
@@ -18,12 +18,16 @@ const CURVES = {
     // SubjectPublicKeyInfo prefix up to the BIT STRING contents, for a 33-byte compressed point:
     // SEQUENCE { SEQUENCE { OID id-ecPublicKey, OID prime256v1 }, BIT STRING (0 unused bits) }
     spkiPrefix: Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+    // The named-curve OID, DER (1.2.840.10045.3.1.7).
+    oid: Buffer.from('06082a8648ce3d030107', 'hex'),
   },
   'P-384': {
     nodeName: 'secp384r1',
     coordinateLength: 48,
     // Same structure with OID secp384r1 and a 49-byte compressed point.
     spkiPrefix: Buffer.from('3046301006072a8648ce3d020106052b81040022033200', 'hex'),
+    // 1.3.132.0.34
+    oid: Buffer.from('06052b81040022', 'hex'),
   },
 } as const;
 
@@ -40,8 +44,8 @@ function curveOf(suite: Suite): Curve {
  * JWK's strings, and the key generation job that generateKeyPairSync leaves to the garbage
  * collector takes the same lock in its destructor: a collection inside the export deadlocks the
  * process. Seen here as a test worker stuck in KeyObjectHandle::ExportJWK -> GC -> ~KeyGenJob ->
- * uv_mutex_lock, and reproduced by generating P-384 pairs and exporting them as JWK in a loop (it
- * hangs within seconds; the same loop with SPKI exports, or with sign(), ran 20,000 pairs).
+ * uv_mutex_lock; generating P-384 pairs and exporting them as JWK in a loop hangs within 200-1,000
+ * pairs. An SPKI export costs about 170 µs, so the library's own keys never need one (below).
  */
 export function compressPublicKey(publicKey: KeyObject): Buffer {
   const details = publicKey.asymmetricKeyDetails;
@@ -57,19 +61,68 @@ export function compressPublicKey(publicKey: KeyObject): Buffer {
   return out;
 }
 
+/** The `aws-crypto-public-key` value of each private key generateSigningKey made (public values). */
+const generatedPublicKeys = new WeakMap<KeyObject, string>();
+
 /**
  * Generates a fresh ECDSA key pair for a signed suite. `publicKey` is the value for the
  * `aws-crypto-public-key` context entry (base64 compressed point), as the ESDK writes it.
+ *
+ * With createECDH, not generateKeyPairSync: no key generation job is left to the garbage collector
+ * (compressPublicKey says why that matters), and the compressed point comes with the key, so no
+ * export is needed. The private key is imported from a SEC 1 DER ECPrivateKey built here with its
+ * public key (without it OpenSSL recomputes it, which doubles the cost); the buffers that held the
+ * scalar are zeroed at once.
  */
 export function generateSigningKey(suite: Suite): { privateKey: KeyObject; publicKey: string } {
   const curve = CURVES[curveOf(suite)];
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve.nodeName });
-  return { privateKey, publicKey: compressPublicKey(publicKey).toString('base64') };
+  const ecdh = createECDH(curve.nodeName);
+  ecdh.generateKeys();
+  const scalar = ecdh.getPrivateKey();
+  const der = sec1PrivateKey(curve, scalar, ecdh.getPublicKey());
+  try {
+    const privateKey = createPrivateKey({ key: der, format: 'der', type: 'sec1' });
+    const publicKey = ecdh.getPublicKey(null, 'compressed').toString('base64');
+    generatedPublicKeys.set(privateKey, publicKey);
+    return { privateKey, publicKey };
+  } finally {
+    scalar.fill(0);
+    der.fill(0);
+  }
 }
 
-/** The `aws-crypto-public-key` value for an existing private key (used to check materials). */
+/**
+ * SEC 1 (RFC 5915) ECPrivateKey, DER: SEQUENCE { INTEGER 1, OCTET STRING d (the coordinate length,
+ * zero-padded on the left), [0] { named curve OID }, [1] { BIT STRING the uncompressed point } }.
+ */
+function sec1PrivateKey(curve: (typeof CURVES)[keyof typeof CURVES], scalar: Buffer, point: Buffer): Buffer {
+  const n = curve.coordinateLength;
+  if (scalar.length > n || point.length !== 1 + 2 * n) throw new RangeError('EC key of the wrong size for its curve');
+  const body = 3 + (2 + n) + (2 + curve.oid.length) + (2 + 2 + 1 + point.length);
+  const long = body > 127; // P-384: 164 bytes, a one-byte long-form length
+  const der = Buffer.alloc(2 + (long ? 1 : 0) + body);
+  let o = 0;
+  der[o++] = 0x30;
+  if (long) der[o++] = 0x81;
+  der[o++] = body;
+  der.set([0x02, 0x01, 0x01, 0x04, n], o);
+  o += 5;
+  scalar.copy(der, o + n - scalar.length); // left zero padding: Buffer.alloc is zero-filled
+  o += n;
+  der.set([0xa0, curve.oid.length], o);
+  curve.oid.copy(der, o + 2);
+  o += 2 + curve.oid.length;
+  der.set([0xa1, 2 + 1 + point.length, 0x03, 1 + point.length, 0x00], o);
+  point.copy(der, o + 5);
+  return der;
+}
+
+/**
+ * The `aws-crypto-public-key` value for a private key (used to check materials): remembered for
+ * the keys generateSigningKey made, read from the SPKI for any other.
+ */
 export function publicKeyStringFor(privateKey: KeyObject): string {
-  return compressPublicKey(createPublicKey(privateKey)).toString('base64');
+  return generatedPublicKeys.get(privateKey) ?? compressPublicKey(createPublicKey(privateKey)).toString('base64');
 }
 
 /** True when `key` is an EC key on the suite's signature curve. */

@@ -1,9 +1,9 @@
 /**
- * Signing keys of the signed suites (src/crypto/ecdsa.ts). The compressed public key is read from
- * the SPKI, never from a JWK export: on Node 20 a JWK export of a fresh generateKeyPairSync key can
- * deadlock the process against the garbage collector (see compressPublicKey). These check that the
- * pair is a pair on both curves, that the point read back is the generator's, and that the path a
- * signed encrypt takes per message no longer hangs.
+ * Signing keys of the signed suites (src/crypto/ecdsa.ts): made with createECDH and imported from
+ * a SEC 1 DER built by hand, so that no key generation job is left to the garbage collector and no
+ * JWK export is needed (on Node 20 the two together deadlock the process; see compressPublicKey).
+ * These check that the pair is a pair on both curves, that a point read from an SPKI matches the
+ * generator's, and that the path a signed encrypt takes per message no longer hangs.
  */
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
