@@ -5,19 +5,13 @@
  */
 import { request as httpRequest } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { XksProxyConfigError, resolveXksProxyConfig, startXksProxy } from '../../src/xks-proxy/index.js';
 import { NodeSha256 } from '../local-kms/signing.js';
 import { metadata, xksCall, type XksCall } from '../xks-proxy/client.js';
-import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, hsmMissing, xksFixture, type XksFixture } from '../xks-proxy/harness.js';
+import { ACCESS_KEY_ID, fileFixture, REGION, SECRET_ACCESS_KEY, hsmMissing } from '../xks-proxy/harness.js';
 
-let f: XksFixture;
-beforeAll(async () => {
-  if (!hsmMissing) f = await xksFixture();
-});
-afterAll(async () => {
-  await f?.close();
-});
+const f = fileFixture();
 
 const call = (c: XksCall) => xksCall(f.proxy, c);
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');

@@ -5,6 +5,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { createXksKey, startXksProxy, type XksLogEntry, type XksProxyConfig, type XksProxyHandle } from '../../src/xks-proxy/index.js';
 import { USER_PIN, skipReason, softHsm, type SoftHsm } from '../local-kms/softhsm.js';
 
@@ -72,6 +73,21 @@ export async function xksFixture(opts: { tls?: { cert: string; key: string }; hs
       if (!opts.hsm) hsm.cleanup();
     },
   };
+}
+
+/**
+ * The fixture of one test file: the object returned is filled in by a beforeAll (when SoftHSM2 is
+ * there; the suites that use it skip otherwise) and closed by an afterAll.
+ */
+export function fileFixture(): XksFixture {
+  const f = {} as XksFixture;
+  beforeAll(async () => {
+    if (!hsmMissing) Object.assign(f, await xksFixture());
+  });
+  afterAll(async () => {
+    await f.close?.();
+  });
+  return f;
 }
 
 /** Runs `./test-xks-proxy -a` against the proxy; `secure` goes to curl (e.g. `--cacert FILE`). */

@@ -5,19 +5,13 @@
  * log. Skipped when SoftHSM2 or pkcs11js is missing.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createXksKey, XKS_ERRORS } from '../../src/xks-proxy/index.js';
 import { xksCall, metadata, type XksCall } from './client.js';
-import { hsmMissing, SECRET_ACCESS_KEY, xksFixture, type XksFixture } from './harness.js';
+import { fileFixture, hsmMissing, SECRET_ACCESS_KEY } from './harness.js';
 import { USER_PIN } from '../local-kms/softhsm.js';
 
-let f: XksFixture;
-beforeAll(async () => {
-  if (!hsmMissing) f = await xksFixture();
-});
-afterAll(async () => {
-  await f?.close();
-});
+const f = fileFixture();
 
 const call = (c: XksCall) => xksCall(f.proxy, c);
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');

@@ -17,16 +17,10 @@ import { errorBody } from '../../src/xks-proxy/errors.js';
 import { resolveXksProxyConfig, startXksProxy, XksError, XKS_ERRORS, XksProxyConfigError, type XksLogEntry } from '../../src/xks-proxy/index.js';
 import { keyUsageOf, tokenAad } from '../../src/xks-proxy/token-keys.js';
 import { metadata, xksCall, type XksCall, type XksReply } from './client.js';
-import { ACCESS_KEY_ID, hsmMissing, SECRET_ACCESS_KEY, xksFixture, type XksFixture } from './harness.js';
+import { ACCESS_KEY_ID, fileFixture, hsmMissing, SECRET_ACCESS_KEY, xksFixture, type XksFixture } from './harness.js';
 import { USER_PIN } from '../local-kms/softhsm.js';
 
-let f: XksFixture;
-beforeAll(async () => {
-  if (!hsmMissing) f = await xksFixture();
-});
-afterAll(async () => {
-  await f?.close();
-});
+const f = fileFixture();
 
 const call = (c: XksCall) => xksCall(f.proxy, c);
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
