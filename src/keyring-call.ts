@@ -55,7 +55,8 @@ export class KeyringDeadlines {
    * or rejects with KeyringTimeoutError once `timeoutMs` have passed. A call that settles after its
    * timeout is detached: its value goes to `discard` (which zeroes the data key) and a late
    * rejection is swallowed, since its callers were already given the timeout. The shared timer is
-   * `unref()`ed, so a hanging keyring never keeps the process alive. Keyrings take no cancellation signal, so the call itself cannot be aborted.
+   * `unref()`ed, so a hanging keyring never keeps the process alive. Keyrings take no cancellation
+   * signal, so the call itself cannot be aborted.
    *
    * A failure that is not an EnvelopeError (a plain Error, a string, `undefined`, thrown
    * synchronously or rejected) becomes a KeyringError: see foreignKeyringError.

@@ -9,6 +9,7 @@
  */
 import { CommitmentPolicyError, LimitExceededError, NoDecryptableKeyError } from '../errors.js';
 import { decodeUtf8 } from '../keyrings/common.js';
+import { HIERARCHY_PROVIDER_ID } from '../keyrings/hierarchy/wrapping.js';
 import type { EncryptedDataKey, Keyring } from '../types.js';
 import { CliError } from './errors.js';
 
@@ -28,9 +29,6 @@ export interface AllowedKeys {
   /** `decrypt --branch-key ID`: the hierarchical keyring's branch key id. */
   branchKeyId?: string | undefined;
 }
-
-/** Provider id of the hierarchical keyring's EDKs; their provider info is the branch key id (UTF-8). */
-const HIERARCHY_PROVIDER = 'aws-kms-hierarchy';
 
 /** Rewrites a library error in terms of the decrypt command's flags; anything else is returned as is. */
 export function explainDecryptError(err: unknown): unknown {
@@ -64,7 +62,7 @@ function describeEdks(edks: readonly EncryptedDataKey[]): string {
   const names = edks.map((edk) => {
     const info = decodeUtf8(edk.providerInfo);
     if (edk.providerId === 'aws-kms' && info !== undefined) return quote(info);
-    if (edk.providerId === HIERARCHY_PROVIDER && info !== undefined) return `branch key ${quote(info)} (a hierarchical keyring)`;
+    if (edk.providerId === HIERARCHY_PROVIDER_ID && info !== undefined) return `branch key ${quote(info)} (a hierarchical keyring)`;
     return `a key of provider ${quote(edk.providerId)} (not KMS)`;
   });
   const unique = [...new Set(names)];
@@ -99,7 +97,7 @@ export function explainingKeyring(inner: Keyring, allowed: AllowedKeys): Keyring
           `(--region ${allowed.region} limits decryption to that Region's keys and replicas)`;
       } else if (allowed.allowAccounts !== undefined) {
         what = `not by a key of the --allow-account accounts (${allowed.allowAccounts.join(', ')}, partition ${allowed.partition})`;
-      } else if (input.encryptedDataKeys.some((edk) => edk.providerId === HIERARCHY_PROVIDER)) {
+      } else if (input.encryptedDataKeys.some((edk) => edk.providerId === HIERARCHY_PROVIDER_ID)) {
         // The message was written with `encrypt --branch-key`: say how to read it back.
         what = 'and none of them is a KMS key (decrypt with --branch-key ID and the branch key store the message was written with)';
       } else {
