@@ -50,9 +50,13 @@ export function frameIv(sequenceNumber) {
   return iv;
 }
 
-/** A pool of random bytes handed out 32 at a time, refilled with one randomFillSync per 4 KiB. */
-export function pooledIds() {
-  const pool = Buffer.allocUnsafe(4096);
+/**
+ * A pool of random bytes handed out 32 at a time, refilled with one randomFillSync per `size`
+ * bytes (4 KiB for message ids; the hierarchy floor draws data keys from a 256-byte pool, as the
+ * library's key pool).
+ */
+export function pooledIds(size = 4096) {
+  const pool = Buffer.allocUnsafe(size);
   let offset = pool.length;
   return () => {
     if (offset + 32 > pool.length) {

@@ -10,8 +10,9 @@
 // the per-message work of each keyring and message format.
 //
 // The floor (per message, what any implementation of this keyring and format must do):
-//   encrypt: randomBytes(32) data key; a fresh 16-byte salt and 12-byte IV (not secret: from a
-//   pooled random buffer, as the message id); the specification's
+//   encrypt: a fresh 32-byte data key drawn from a 256-byte random pool (one randomFillSync per 8
+//   keys, as the library's key pool, src/crypto/random.ts); a fresh 16-byte salt and 12-byte IV
+//   (not secret: from a pooled random buffer, as the message id); the specification's
 //   wrapping key derivation (NIST SP 800-108 counter mode, one HMAC-SHA256 of the fixed branch key);
 //   one AES-256-GCM seal of the data key with its AAD; then the message: a pooled 32-byte message
 //   id, HKDF-SHA512 (extract + key and commitment expands: three HMAC-SHA512), the header tag
@@ -75,8 +76,9 @@ function floorSides(plaintext, branchKeyId) {
   const frameAad = finalFrameAad(Buffer.alloc(32), plaintext.length);
   const iv1 = frameIv(1);
   const nextId = pooledIds();
+  const nextKey = pooledIds(256);
   const encrypt = () => {
-    const dataKey = randomBytes(32);
+    const dataKey = nextKey();
     const saltIv = nextId(); // salt (16) and IV (12) are not secret: pooled, as message ids
     const salt = saltIv.subarray(0, 16);
     const wrapIv = saltIv.subarray(16, 28);

@@ -7,7 +7,7 @@
  * then cached for `cache.maxAgeMs`, so KMS sees one Decrypt per branch key (per tenant) per cache
  * period instead of one request per message.
  */
-import { randomBytes } from 'node:crypto';
+import { randomKey } from '../../crypto/random.js';
 import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
 import { isLibraryContext, isWellFormedUtf16 } from '../../format/context.js';
@@ -154,7 +154,9 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     context: Readonly<EncryptionContext>,
   ): KeyringEncryptOutput {
     if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
-    const dataKey = given ?? randomBytes(suite.keyLength);
+    // A fresh key per message from the key pool: this keyring holds the branch key, which unwraps
+    // every data key it makes, so keys waiting in the pool expose nothing more (crypto/random.ts).
+    const dataKey = given ?? randomKey(suite.keyLength);
     let ciphertext: Buffer;
     try {
       ciphertext = wrapDataKey({
