@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { EnvelopeError, KeyringError, KeyringTimeoutError } from './errors.js';
 import { isThenable } from './keyrings/immediate.js';
 import { copyInto, lengthOf, zeroFill } from './format/typed-array.js';
+import { secretBuffer } from './crypto/secret-buffer.js';
 
 /** A pending keyring call in a KeyringDeadlines queue. `expire` is cleared once it settles. */
 interface Pending {
@@ -243,7 +244,7 @@ export function takeDataKey(key: unknown, length: number): Buffer {
     zeroFill(key);
     throw new KeyringError(`keyring returned a data key of the wrong length (${n} bytes, not ${length})`);
   }
-  const own = Buffer.allocUnsafeSlow(length);
+  const own = secretBuffer(length);
   copyInto(own, key);
   zeroFill(key);
   if (isAllZero(own)) {

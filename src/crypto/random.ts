@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { startupSnapshot } from 'node:v8';
+import { secretBuffer } from './secret-buffer.js';
 
 /**
  * Pooled randomness: one `randomFillSync` for many values.
@@ -12,60 +13,88 @@ import { startupSnapshot } from 'node:v8';
  * zeroed in the pool at once, so nothing already handed out stays in the pool and a refill cannot
  * change a value a caller holds.
  *
- * Two pools:
- * - `randomFillPooled`/`randomPooled` (4 KiB): values stored in the message in the clear, such as
- *   message ids and the hierarchical keyring's salt and IV.
- * - `randomKey` (256 bytes, 8 keys of 32 bytes): data keys, for keyrings that already hold a key
- *   in memory that unwraps every data key they make (the hierarchical keyring's cached branch key).
- *   At most 7 future keys wait in the pool. Someone who can read process memory learns nothing new
- *   from them: the keyring's cached key unwraps those and every other data key, and OpenSSL's DRBG
- *   state, in the same process, predicts future output until its next reseed. Past keys are not
- *   recoverable from the pool, as they are not from the DRBG (backtracking resistance).
+ * - One process-wide 4 KiB pool (`randomFillPooled`, `randomPooled`) for values stored in the
+ *   message in the clear: message ids, the hierarchical keyring's salts and IVs.
+ * - Key pools (`RandomPool.takeKey`) belong to one holder of key material and are discarded with it:
+ *   the hierarchical keyring keeps one per cached branch key, so the data keys waiting in it exist
+ *   only while the branch key that will wrap them is in memory, and are zeroed when it is.
  *
- * Startup snapshots (`node --build-snapshot` with a bundled application): a pool filled while the
- * snapshot was built would be restored, with the same bytes, into every process started from it,
- * repeating message ids, wrap IVs and data keys across processes. Both pools are zeroed and marked
- * empty before the heap is serialized, so each process fills its own.
+ * Startup snapshots (`node --build-snapshot` of a bundled application): pooled bytes saved in a
+ * snapshot would be restored into every process started from it, repeating message ids, wrap IVs
+ * and data keys across processes. From the moment the snapshot starts to be serialized until it is
+ * deserialized, every draw goes to the CSPRNG directly (serialize callbacks and exit handlers may
+ * still encrypt); each deserialization starts a new epoch, and a pool filled in an earlier epoch is
+ * discarded before its next draw.
  */
-class Pool {
-  readonly #bytes: Buffer;
-  #offset: number;
 
+let epoch = 0;
+let direct = false;
+
+export class RandomPool {
+  readonly #size: number;
+  #bytes: Buffer | undefined;
+  #offset: number;
+  #epoch = epoch;
+  #closed = false;
+
+  /** `size` bytes per CSPRNG call, allocated at the first draw (a pool never drawn from costs nothing). */
   constructor(size: number) {
-    this.#bytes = Buffer.allocUnsafeSlow(size); // memory of its own, never Node's shared Buffer pool
+    this.#size = size;
     this.#offset = size;
   }
 
+  /** Writes `length` fresh random bytes into `target` at `at`. */
   fill(target: Uint8Array, at: number, length: number): void {
-    const size = this.#bytes.length;
-    if (length > size) {
+    if (length > this.#size || direct || this.#closed) {
       randomFillSync(target, at, length);
       return;
     }
-    if (this.#offset + length > size) {
-      randomFillSync(this.#bytes);
+    if (this.#epoch !== epoch) {
+      this.discard();
+      this.#epoch = epoch;
+    }
+    let bytes = this.#bytes;
+    if (bytes === undefined) bytes = this.#bytes = secretBuffer(this.#size);
+    if (this.#offset + length > this.#size) {
+      randomFillSync(bytes);
       this.#offset = 0;
     }
     const from = this.#offset;
-    this.#bytes.copy(target, at, from, from + length);
-    this.#bytes.fill(0, from, from + length);
+    bytes.copy(target, at, from, from + length);
+    bytes.fill(0, from, from + length);
     this.#offset = from + length;
+  }
+
+  /** A fresh random key of `length` bytes in a Buffer of its own (crypto/secret-buffer.ts). */
+  takeKey(length: number): Buffer {
+    const key = secretBuffer(length);
+    this.fill(key, 0, length);
+    return key;
   }
 
   /** Zeroes the pool and marks it empty: the next draw refills it from the CSPRNG. */
   discard(): void {
-    this.#bytes.fill(0);
-    this.#offset = this.#bytes.length;
+    this.#bytes?.fill(0);
+    this.#offset = this.#size;
+  }
+
+  /** Zeroes the pool for good: later draws (a caller still holding it) go to the CSPRNG directly. */
+  close(): void {
+    this.discard();
+    this.#closed = true;
   }
 }
 
-const publicPool = new Pool(4096);
-const keyPool = new Pool(256);
+const publicPool = new RandomPool(4096);
 
 if (startupSnapshot.isBuildingSnapshot()) {
   startupSnapshot.addSerializeCallback(() => {
+    direct = true;
     publicPool.discard();
-    keyPool.discard();
+  });
+  startupSnapshot.addDeserializeCallback(() => {
+    epoch++;
+    direct = false;
   });
 }
 
@@ -79,15 +108,4 @@ export function randomPooled(length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   publicPool.fill(out, 0, length);
   return out;
-}
-
-/**
- * A fresh random data key of `length` bytes in memory of its own (never Node's shared Buffer pool,
- * so zeroing it leaves no copy), from the key pool. Only for keyrings that hold a key unwrapping
- * every data key they make (see above).
- */
-export function randomKey(length: number): Buffer {
-  const key = Buffer.allocUnsafeSlow(length);
-  keyPool.fill(key, 0, length);
-  return key;
 }

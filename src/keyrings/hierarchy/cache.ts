@@ -15,6 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { RandomPool } from '../../crypto/random.js';
 import type { BranchKeyMaterials } from './items.js';
 
 export interface BranchKeyCacheOptions {
@@ -109,9 +110,29 @@ export function randomPartitionId(): Buffer {
   return b;
 }
 
-interface Entry {
+/** Size of an entry's data-key pool: 8 keys of 32 bytes (16 of 16 bytes) per CSPRNG call. */
+const DATA_KEY_POOL_BYTES = 256;
+
+/** A cached branch key. */
+export interface CachedBranchKey {
   readonly materials: BranchKeyMaterials;
+  /**
+   * Data keys for messages wrapped under this branch key (encrypt entries only draw from it). It
+   * lives and is zeroed with the branch key: keys waiting in it exist only while the key that will
+   * wrap them, and so could unwrap them, is in memory (crypto/random.ts).
+   */
+  readonly dataKeys: RandomPool;
+}
+
+interface Entry extends CachedBranchKey {
   readonly createdAt: number;
+}
+
+/** Zeroes an entry's branch key (after the current turn's users, see above) and its data-key pool (at once). */
+function zeroLater(entry: Entry): void {
+  entry.dataKeys.close();
+  const key = entry.materials.branchKey;
+  setImmediate(() => key.fill(0));
 }
 
 export interface BranchKeyCacheStats {
@@ -142,8 +163,7 @@ export class BranchKeyCache {
       max: opts.maxEntries,
       dispose: (entry) => {
         this.#evictions++;
-        const key = entry.materials.branchKey;
-        setImmediate(() => key.fill(0));
+        zeroLater(entry);
       },
     });
   }
@@ -157,19 +177,19 @@ export class BranchKeyCache {
    * The cached materials for `id` when present and within maxAgeMs (counted as a hit), else
    * undefined. Synchronous, so a hit costs the keyring no await (issue 14: per-message overhead).
    */
-  lookup(id: string): BranchKeyMaterials | undefined {
+  lookup(id: string): CachedBranchKey | undefined {
     const hit = this.#lru.get(id);
     if (hit !== undefined) {
       if (this.#opts.clock() - hit.createdAt <= this.#opts.maxAgeMs) {
         this.#hits++;
-        return hit.materials;
+        return hit;
       }
       this.#lru.delete(id);
     }
     return undefined;
   }
 
-  async get(id: string, load: () => Promise<BranchKeyMaterials>): Promise<BranchKeyMaterials> {
+  async get(id: string, load: () => Promise<BranchKeyMaterials>): Promise<CachedBranchKey> {
     const cached = this.lookup(id);
     if (cached !== undefined) return cached;
     let pending = this.#loading.get(id);
@@ -184,18 +204,18 @@ export class BranchKeyCache {
     } else {
       this.#hits++;
     }
-    return (await pending).materials;
+    return pending;
   }
 
   async #load(id: string, load: () => Promise<BranchKeyMaterials>): Promise<Entry> {
     const generation = this.#generation;
     const materials = await load();
     // The age counts from when the key arrived, not from when it was asked for.
-    const entry: Entry = { materials, createdAt: this.#opts.clock() };
+    const entry: Entry = { materials, dataKeys: new RandomPool(DATA_KEY_POOL_BYTES), createdAt: this.#opts.clock() };
     if (generation !== this.#generation) {
       // clear() ran while this load was in flight: its waiters (who asked before the clear) get the
       // key, nobody after them; it is zeroed once they have used it (synchronously, see above).
-      setImmediate(() => materials.branchKey.fill(0));
+      setImmediate(() => zeroLater(entry));
       return entry;
     }
     this.#sweep();

@@ -7,14 +7,13 @@
  * then cached for `cache.maxAgeMs`, so KMS sees one Decrypt per branch key (per tenant) per cache
  * period instead of one request per message.
  */
-import { randomKey } from '../../crypto/random.js';
 import { KeyringError, NoDecryptableKeyError } from '../../errors.js';
 import type { EncryptedDataKey, EncryptionContext, Keyring, KeyringDecryptInput, KeyringEncryptInput, KeyringEncryptOutput } from '../../types.js';
 import { isLibraryContext, isWellFormedUtf16 } from '../../format/context.js';
 import { checkGivenDataKey, decodeUtf8, keyringSuite, plainContext, stringOption } from '../common.js';
 import { DECRYPT_NOW, ENCRYPT_NOW, registerImmediate, isThenable, type ImmediateKeyring } from '../immediate.js';
 import type { Suite } from '../../format/suites.js';
-import { BranchKeyCache, cacheEntryId, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
+import { BranchKeyCache, cacheEntryId, type CachedBranchKey, randomPartitionId, resolveBranchKeyCacheOptions, type BranchKeyCacheOptions, type BranchKeyCacheStats } from './cache.js';
 import type { BranchKeyMaterials } from './items.js';
 import type { BranchKeyStore } from './store.js';
 import { HIERARCHY_PROVIDER_ID, parseCiphertext, unwrapDataKey, wrapDataKey } from './wrapping.js';
@@ -141,22 +140,22 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     if (cached !== undefined) return this.#wrap(cached, branchKeyId, suite, given, context);
     return this.#cache
       .get(id, () => this.#store.getActiveBranchKey(branchKeyId))
-      .then((materials) => this.#wrap(materials, branchKeyId, suite, given, context));
+      .then((entry) => this.#wrap(entry, branchKeyId, suite, given, context));
   }
 
-  // Runs in the same turn as the cache lookup or load that produced `materials`: the cached branch
-  // key is used before anything can evict and zero it.
+  // Runs in the same turn as the cache lookup or load that produced `entry`: the cached branch key
+  // is used before anything can evict and zero it.
   #wrap(
-    materials: BranchKeyMaterials,
+    { materials, dataKeys }: CachedBranchKey,
     branchKeyId: string,
     suite: Suite,
     given: Uint8Array | undefined,
     context: Readonly<EncryptionContext>,
   ): KeyringEncryptOutput {
     if (materials.branchKeyId !== branchKeyId) throw new KeyringError('the branch key store returned another branch key');
-    // A fresh key per message from the key pool: this keyring holds the branch key, which unwraps
-    // every data key it makes, so keys waiting in the pool expose nothing more (crypto/random.ts).
-    const dataKey = given ?? randomKey(suite.keyLength);
+    // A fresh key per message, from the pool that lives and is zeroed with this cached branch key
+    // (cache.ts): keys waiting there are never in memory without the key that will wrap them.
+    const dataKey = given ?? dataKeys.takeKey(suite.keyLength);
     let ciphertext: Buffer;
     try {
       ciphertext = wrapDataKey({
@@ -220,7 +219,7 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
       const id = this.#entryId(attempt.branchKeyId, parts.version);
       const cached = this.#cache.lookup(id);
       if (cached === undefined) return this.#loadAndUnwrap(attempt, i, parts, id);
-      const key = this.#tryUnwrap(attempt, cached, parts);
+      const key = this.#tryUnwrap(attempt, cached.materials, parts);
       if (key !== undefined) return key;
     }
     const names = [...new Set(errors.map((e) => ('code' in e ? String(e.code) : e.name)))];
@@ -234,7 +233,7 @@ export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
     const { branchKeyId } = attempt;
     let materials: BranchKeyMaterials;
     try {
-      materials = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version));
+      ({ materials } = await this.#cache.get(id, () => this.#store.getBranchKeyVersion(branchKeyId, parts.version)));
     } catch (err) {
       attempt.errors.push(err instanceof Error ? err : new KeyringError('branch key store failed'));
       return this.#unwrapFirst(attempt, i + 1);

@@ -131,7 +131,7 @@ export function wrapDataKey(input: WrapInput): Buffer {
   const version = lastVersionBytes(input.branchKeyVersion);
   // Salt and IV are not secret (they are stored in the EDK): drawn from the pooled CSPRNG buffer
   // like message ids (crypto/random.ts), which saves a CSPRNG call per message, a cost comparable
-  // to the wrap itself at this size. The data key comes from the separate key pool (the keyring).
+  // to the wrap itself at this size. The data key comes from the cached branch key's own pool (keyring.ts).
   // EDK ciphertext, written in place: salt || IV || version || encrypted key || tag.
   const n = input.dataKey.length;
   const out = Buffer.allocUnsafe(CIPHERTEXT_OVERHEAD + n);
