@@ -3,7 +3,7 @@
  * the process's memory, even after the garbage collector ran while it held the key. Checked by
  * reading every writable mapping through /proc/self/mem (what a core dump or a memory reader sees),
  * in a child process with `--expose-gc`. The control, `Buffer.allocUnsafeSlow(32)` (which the
- * library used before), leaves a copy behind on every trial: V8 keeps typed arrays of up to 64
+ * library used before), leaves copies behind on most trials: V8 keeps typed arrays of up to 64
  * bytes inside the heap and a scavenge moves them.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,10 +17,14 @@ const root = resolve(import.meta.dirname, '../..');
 const noProcMem = existsSync('/proc/self/mem') ? undefined : 'no /proc/self/mem on this system (Linux only)';
 
 describe.skipIf(noProcMem)(`key buffers leave no copy after zeroing${noProcMem ? ` (skipped: ${noProcMem})` : ''}`, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kms-envelope-secret-buffer-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Made in the test: vitest collects a skipped suite's body but runs none of its hooks.
+  let dir = '';
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('secretBuffer(32): no copy of a zeroed key in memory after two scavenges, 5 of 5 trials; allocUnsafeSlow(32) leaves one every time', async () => {
+  it('secretBuffer(32): no copy of a zeroed key in memory after two scavenges, 5 of 5 trials; allocUnsafeSlow(32) leaves copies', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kms-envelope-secret-buffer-'));
     const entry = join(dir, 'entry.ts');
     writeFileSync(
       entry,
@@ -66,7 +70,8 @@ describe.skipIf(noProcMem)(`key buffers leave no copy after zeroing${noProcMem ?
     expect(r.stderr).toBe('');
     const { ours, control } = JSON.parse(r.stdout) as { ours: number[]; control: number[] };
     expect(ours).toEqual([0, 0, 0, 0, 0]);
-    // The check can see a leftover copy: the control leaves at least one on every trial.
-    for (const n of control) expect(n).toBeGreaterThan(0);
+    // The check can see a leftover copy: the control leaves some (on most trials, not all: a later
+    // scavenge may reuse the space the old copy was in).
+    expect(control.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   }, 120_000);
 });
