@@ -7,14 +7,15 @@
  * bytes inside the heap and a scavenge moves them.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
+import { memoryFunctionSource, procMemSkipReason } from '../support/process-memory.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const noProcMem = existsSync('/proc/self/mem') ? undefined : 'no /proc/self/mem on this system (Linux only)';
+const noProcMem = procMemSkipReason;
 
 describe.skipIf(noProcMem)(`key buffers leave no copy after zeroing${noProcMem ? ` (skipped: ${noProcMem})` : ''}`, () => {
   // Made in the test: vitest collects a skipped suite's body but runs none of its hooks.
@@ -28,22 +29,8 @@ describe.skipIf(noProcMem)(`key buffers leave no copy after zeroing${noProcMem ?
     const entry = join(dir, 'entry.ts');
     writeFileSync(
       entry,
-      `import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+      `${memoryFunctionSource}
        import { secretBuffer } from ${JSON.stringify(join(root, 'src/crypto/secret-buffer.ts'))};
-       // Every readable and writable mapping, concatenated (the vvar/vsyscall pages excluded).
-       function memory() {
-         const fd = openSync('/proc/self/mem', 'r');
-         const parts = [];
-         for (const line of readFileSync('/proc/self/maps', 'utf8').trim().split('\\n')) {
-           const [range, perms, , , , path = ''] = line.split(/\\s+/);
-           if (!perms.startsWith('rw') || path.startsWith('[v')) continue;
-           const [a, b] = range.split('-').map((h) => BigInt('0x' + h));
-           const buf = Buffer.allocUnsafeSlow(Number(b - a));
-           try { parts.push(buf.subarray(0, readSync(fd, buf, 0, buf.length, a))); } catch {}
-         }
-         closeSync(fd);
-         return Buffer.concat(parts);
-       }
        function copiesLeft(make) {
          const key = make(32);
          for (let i = 0; i < 32; i++) key[i] = (Math.random() * 256) | 0; // written in place

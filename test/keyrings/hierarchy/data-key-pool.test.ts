@@ -7,29 +7,16 @@
  * another tenant, and of the same tenant after its cache entry was cleared, were in such a dump.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { memoryFunctionSource, procMemSkipReason } from '../../support/process-memory.js';
 
 const dist = join(resolve(import.meta.dirname, '../../..'), 'dist/index.js');
-const noProcMem = existsSync('/proc/self/mem') ? undefined : 'no /proc/self/mem on this system (Linux only)';
+const noProcMem = procMemSkipReason;
 
 const script = `
-  import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+  ${memoryFunctionSource}
   const { Envelope, HierarchicalKeyring } = await import(${JSON.stringify(dist)});
-  function memory() {
-    const fd = openSync('/proc/self/mem', 'r');
-    const parts = [];
-    for (const line of readFileSync('/proc/self/maps', 'utf8').trim().split('\\n')) {
-      const [range, perms, , , , path = ''] = line.split(/\\s+/);
-      if (!perms.startsWith('rw') || path.startsWith('[v')) continue;
-      const [a, b] = range.split('-').map((h) => BigInt('0x' + h));
-      const buf = Buffer.allocUnsafeSlow(Number(b - a));
-      try { parts.push(buf.subarray(0, readSync(fd, buf, 0, buf.length, a))); } catch {}
-    }
-    closeSync(fd);
-    return Buffer.concat(parts);
-  }
   // An in-memory branch key store: one fixed branch key per tenant, so no KMS is involved.
   const VERSION = '11111111-2222-4333-8444-555555555555';
   const keyStore = {
