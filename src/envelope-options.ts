@@ -10,7 +10,7 @@ import { DEFAULT_SUITE, suiteFromOption, type Suite } from './format/suites.js';
 import { createDefaultKmsClient } from './keyrings/kms-client.js';
 import { parseKmsArn } from './keyrings/kms-arn.js';
 import { KmsKeyring, type KmsKeyringOptions } from './keyrings/kms.js';
-import { HierarchicalKeyring } from './keyrings/hierarchy/keyring.js';
+import { FRESH_DATA_KEYS } from './keyrings/hierarchy/keyring.js';
 import { checkOptionNames } from './options.js';
 import type { EncryptionContext, Keyring } from './types.js';
 
@@ -62,9 +62,10 @@ export interface EnvelopeOptions {
    * Data-key cache, always bounded (see README "Cache limits and why"). `false` disables it: every
    * encrypt then calls the keyring (one KMS `GenerateDataKey`) and every decrypt unwraps its key.
    * Default: `{ maxEntries: 100, maxAgeMs: 300_000, maxMessagesPerKey: 10_000, maxBytesPerKey: 2 ** 40 }`
-   * (see src/cache/options.ts for ranges); with a HierarchicalKeyring the default is `false`: that
-   * keyring's promise is a fresh data key for every message (it caches branch keys itself), which
-   * a data-key cache would break. Given explicitly, the cache is used with any keyring.
+   * (see src/cache/options.ts for ranges); with a HierarchicalKeyring, or a MultiKeyring whose
+   * generator is one, the default is `false`: that keyring's promise is a fresh data key for every
+   * message (it caches branch keys itself), which a data-key cache would break. Given explicitly,
+   * the cache is used with any keyring.
    */
   cache?: CacheOptions | false;
   /**
@@ -278,7 +279,7 @@ export function resolveEnvelopeOptions(options: EnvelopeOptions): ResolvedEnvelo
     'milliseconds',
   );
   // A HierarchicalKeyring gets a fresh data key per message unless a data-key cache is asked for.
-  const cache = options.cache === undefined && keyring instanceof HierarchicalKeyring ? false : resolveCacheOptions(options.cache, 'cache');
+  const cache = options.cache === undefined && generatesFreshKeys(keyring) ? false : resolveCacheOptions(options.cache, 'cache');
   checkKmsKeyCount(keyring, options.kms !== undefined ? 'kms.keyIds' : 'keyring.keyIds', maxEncryptedDataKeys);
   return {
     keyring,
@@ -418,3 +419,15 @@ export function intOption(
   return value;
 }
 
+/**
+ * Whether the keyring that makes the data keys promises a fresh one per message: a
+ * HierarchicalKeyring (of any copy of this package), alone or as a MultiKeyring's generator (the
+ * generator makes the key; spec framework/multi-keyring.md, "OnEncrypt"), nested or not.
+ */
+function generatesFreshKeys(keyring: unknown): boolean {
+  for (let k = keyring, depth = 0; typeof k === 'object' && k !== null && depth < 32; depth++) {
+    if ((k as { [FRESH_DATA_KEYS]?: unknown })[FRESH_DATA_KEYS] === true) return true;
+    k = (k as { generator?: unknown }).generator;
+  }
+  return false;
+}

@@ -22,6 +22,7 @@ import { stringPlaintextBytes } from './format/plaintext.js';
 import { encryptBuffer, prepareEncryption, type PreparedEncryption } from './format/encrypt.js';
 import { decryptBody, deriveAndVerifyHeader, type DecryptionKey } from './format/decrypt.js';
 import { generateSigningKey } from './crypto/ecdsa.js';
+import { secretCopy } from './crypto/secret-buffer.js';
 import { DataKeyCache } from './cache/cache.js';
 import type { CacheStats } from './cache/index.js';
 import { pairsToObject, partitionOf, readContextPairs } from './cache/partition.js';
@@ -283,7 +284,7 @@ export class Envelope {
         const dataKey = await this.#dataKeyFor(header);
         // The stream keeps the key across I/O turns and zeroes it when done: a cached key is copied
         // for it (the cache zeroes its own later); an uncached one is handed over as is.
-        return this.#cachesDecrypt(header) ? Buffer.from(dataKey) : dataKey;
+        return this.#cachesDecrypt(header) ? secretCopy(dataKey) : dataKey;
       },
     });
   }
@@ -399,11 +400,11 @@ export class Envelope {
     }
     const partition = validatedPartition(context);
     const hit = cache.takeEncrypt(partition, plaintextLength);
-    if (hit !== undefined) return { prepared: hit.prepared, dataKey: Buffer.from(hit.dataKey) };
+    if (hit !== undefined) return { prepared: hit.prepared, dataKey: secretCopy(hit.dataKey) };
     const { materials, cached } = await cache.loadEncrypt(partition, plaintextLength, async () =>
       this.#loadMaterials(context, 'long'),
     );
-    return cached ? { prepared: materials.prepared, dataKey: Buffer.from(materials.dataKey) } : materials;
+    return cached ? { prepared: materials.prepared, dataKey: secretCopy(materials.dataKey) } : materials;
   }
 
   /**

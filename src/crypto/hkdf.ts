@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { CommitmentMismatchError } from '../errors.js';
 import type { Suite } from '../format/suites.js';
+import { secretCopy } from './secret-buffer.js';
 
 /**
  * HKDF (RFC 5869) as the message format uses it (framework/algorithm-suites.md, "Key Derivation"
@@ -125,7 +126,8 @@ export function deriveAndCheckCommitment(suite: Suite, dataKey: Uint8Array, mess
  * Always returns a fresh buffer the caller may zero.
  */
 export function deriveLegacyKey(suite: Suite, dataKey: Uint8Array, messageId: Uint8Array): Buffer {
-  if (suite.kdfHash === undefined) return Buffer.from(dataKey);
+  // The message key is the data key: a copy in memory of its own, not in Node's shared pool slab.
+  if (suite.kdfHash === undefined) return secretCopy(dataKey);
   const prk = hkdfExtract(suite.kdfHash, undefined, dataKey);
   try {
     return hkdfExpandOneBlock(suite.kdfHash, prk, expandInfo(suiteIdBytes(suite.id), messageId), suite.keyLength);

@@ -11,3 +11,10 @@
 export function secretBuffer(length: number): Buffer {
   return Buffer.from(new ArrayBuffer(length));
 }
+
+/** A copy of `bytes` in a secretBuffer (the caller zeroes the original if it must). */
+export function secretCopy(bytes: Uint8Array): Buffer {
+  const copy = secretBuffer(bytes.length);
+  copy.set(bytes);
+  return copy;
+}

@@ -50,7 +50,15 @@ export interface HierarchicalKeyringOptions {
 const KNOWN = new Set(['keyStore', 'branchKeyId', 'branchKeyIdSupplier', 'cache', 'partitionId']);
 const PROVIDER_ID_MAX = 0xffff;
 
+/**
+ * Marks keyrings whose promise is a fresh data key per message, so an Envelope leaves its data-key
+ * cache off by default (envelope-options.ts). A registered symbol, not `instanceof`, so a keyring
+ * from another copy of this package (two versions in node_modules) is recognized too.
+ */
+export const FRESH_DATA_KEYS = Symbol.for('kms-envelope.freshDataKeyPerMessage');
+
 export class HierarchicalKeyring implements Keyring, ImmediateKeyring {
+  readonly [FRESH_DATA_KEYS] = true;
   readonly #store: BranchKeyStore;
   readonly #branchKeyId: string | undefined;
   readonly #supplier: ((context: Readonly<EncryptionContext>) => string | Promise<string>) | undefined;

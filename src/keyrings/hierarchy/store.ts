@@ -12,6 +12,7 @@
  * - getActiveBranchKey / getBranchKeyVersion / getBeaconKey: one Decrypt.
  */
 import { randomUUID } from 'node:crypto';
+import { secretCopy } from '../../crypto/secret-buffer.js';
 import { BranchKeyStoreError, KmsError } from '../../errors.js';
 import { isWellFormedUtf16 } from '../../format/context.js';
 import type { EncryptionContext } from '../../types.js';
@@ -271,7 +272,12 @@ export class BranchKeyStore {
       out.plaintext.fill(0);
       throw new KmsError(`KMS Decrypt returned a ${out.plaintext.length}-byte branch key; expected ${KEY_BYTES}`, 'MalformedResponse');
     }
-    return { key: out.plaintext, context };
+    // The SDK decodes the plaintext into a slice of Node's shared Buffer pool, where any other slice
+    // of the same slab (via `.buffer`) could read it for as long as the branch key is cached: the
+    // key moves to memory of its own and the SDK's bytes are zeroed.
+    const key = secretCopy(out.plaintext);
+    out.plaintext.fill(0);
+    return { key, context };
   }
 
   /** GetItem, record format check, and the KMS key id the configuration allows for the item. */

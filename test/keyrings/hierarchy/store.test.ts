@@ -137,6 +137,34 @@ describe('BranchKeyStore', () => {
     await expect(store.getActiveBranchKey('nope')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
   });
 
+  it("a branch key is returned in memory of its own and the KMS client's plaintext is zeroed (an SDK answer is a slice of Node's shared Buffer pool)", async () => {
+    const { branchKeyId } = await store.createKey();
+    const answers: { plaintext: Uint8Array; hex: string }[] = [];
+    const reading = new BranchKeyStore({
+      storage,
+      logicalKeyStoreName: 'logical',
+      kmsConfiguration: { kmsKeyArn: arn },
+      kmsClient: {
+        ...recording(client, calls),
+        decrypt: async (input: Parameters<KmsClient['decrypt']>[0]) => {
+          const out = await client.decrypt(input);
+          // As the SDK decodes it: 32 bytes inside a larger shared slab.
+          const slab = Buffer.allocUnsafe(64);
+          out.plaintext.forEach((b, i) => (slab[16 + i] = b));
+          const plaintext = slab.subarray(16, 48);
+          answers.push({ plaintext, hex: Buffer.from(plaintext).toString('hex') });
+          return { ...out, plaintext };
+        },
+      },
+    });
+    const { branchKey } = await reading.getActiveBranchKey(branchKeyId);
+    expect(answers).toHaveLength(1);
+    expect(Buffer.from(branchKey).toString('hex')).toBe(answers[0]!.hex);
+    expect(branchKey.byteOffset).toBe(0);
+    expect(branchKey.buffer.byteLength).toBe(32);
+    expect(answers[0]!.plaintext.every((b) => b === 0)).toBe(true);
+  });
+
   it('every attribute is authenticated: a changed attribute, another logical name or a foreign kms-arn fails', async () => {
     const { branchKeyId } = await store.createKey();
     const item = (await storage.getItem(branchKeyId, 'branch:ACTIVE'))!;
