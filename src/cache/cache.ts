@@ -62,6 +62,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { ResolvedCacheOptions } from './options.js';
+import { clearAroundSnapshots } from './snapshot.js';
 
 /** What the cache stores on the encrypt side; the Envelope's materials object carries more fields. */
 export interface CachedEncryption {
@@ -226,6 +227,7 @@ export class DataKeyCache<E extends CachedEncryption> {
     };
     this.enc = new LRUCache<string, EncryptEntry<E>>({ max: opts.maxEntries, dispose });
     this.dec = new LRUCache<string, DecryptEntry>({ max: opts.maxEntries, dispose });
+    clearAroundSnapshots(this);
   }
 
   // ---------------------------------------------------------------------------------------------

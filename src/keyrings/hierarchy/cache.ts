@@ -16,6 +16,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { RandomPool } from '../../crypto/random.js';
+import { clearAroundSnapshots } from '../../cache/snapshot.js';
 import type { BranchKeyMaterials } from './items.js';
 
 export interface BranchKeyCacheOptions {
@@ -166,6 +167,7 @@ export class BranchKeyCache {
         zeroLater(entry);
       },
     });
+    clearAroundSnapshots(this);
   }
 
   /**
