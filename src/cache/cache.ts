@@ -181,6 +181,8 @@ export class DataKeyCache<E extends CachedEncryption> {
   private removalReason: RemovalReason | undefined;
   /** Bumped by clear(): loads started before it do not populate the cache. */
   private generation = 0;
+  /** Set while a startup snapshot is being saved (snapshot.ts): loads serve their callers but are not cached. */
+  private paused = false;
 
   /** Entries in insertion (= deadline) order, for the expiry sweep; removed ones are skipped lazily. */
   private queue: AnyEntry[] = [];
@@ -326,8 +328,8 @@ export class DataKeyCache<E extends CachedEncryption> {
 
   private insertEncrypt(partition: string, materials: E, generation: number): EncryptEntry<E> {
     const entry = new EncryptEntry(partition, materials, this.clock() + this.maxAgeMs);
-    if (generation !== this.generation) {
-      // Loaded across a clear(): serve the callers already waiting, then zero; do not cache.
+    if (generation !== this.generation || this.paused) {
+      // Loaded across a clear() or while paused: serve the callers already waiting, then zero; do not cache.
       this.retire(entry, 'cleared');
       return entry;
     }
@@ -403,7 +405,7 @@ export class DataKeyCache<E extends CachedEncryption> {
 
   private insertDecrypt(key: string, dataKey: Buffer, generation: number): DecryptEntry {
     const entry = new DecryptEntry(key, dataKey, this.clock() + this.maxAgeMs);
-    if (generation !== this.generation) {
+    if (generation !== this.generation || this.paused) {
       this.retire(entry, 'cleared');
       return entry;
     }
@@ -415,6 +417,11 @@ export class DataKeyCache<E extends CachedEncryption> {
 
   // ---------------------------------------------------------------------------------------------
   // Removal, zeroing, expiry
+
+  /** While paused, nothing enters the cache (snapshot.ts); the cache stays empty until resumed. */
+  pause(paused: boolean): void {
+    this.paused = paused;
+  }
 
   /**
    * Removes every entry (zeroed after the current tick) and detaches the loads in flight: they still

@@ -333,7 +333,12 @@ function checkResponse(op: string, out: unknown, fields: readonly string[]): Rec
     const v = r[f];
     // KeyId becomes an EDK's provider info (UTF-8): an unpaired surrogate would be stored as U+FFFD.
     const ok = f === 'keyId' ? typeof v === 'string' && v.length > 0 && isWellFormedUtf16(v) : v instanceof Uint8Array;
-    if (!ok) throw new KmsError(`KMS ${op} response lacks ${f}`, 'MalformedResponse');
+    if (!ok) {
+      // A refused answer may still carry a plaintext key (a custom client or proxy): wipe it, as
+      // the key would otherwise stay in Node's shared Buffer pool with nobody left to zero it.
+      if (r.plaintext instanceof Uint8Array) r.plaintext.fill(0);
+      throw new KmsError(`KMS ${op} response lacks ${f}`, 'MalformedResponse');
+    }
   }
   return r;
 }

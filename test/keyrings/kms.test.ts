@@ -309,6 +309,14 @@ describe('toKmsClient', () => {
     await expect(c.generateDataKey({ keyId: 'k', numberOfBytes: 32 })).rejects.toMatchObject({ kmsErrorName: 'MalformedResponse' });
     expect(() => toKmsClient(null)).toThrow(TypeError);
     expect(() => toKmsClient({ generateDataKey() {} }, 'options.client')).toThrow(/options\.client/);
+    // A refused answer that carries a plaintext key (no KeyId here) has that key wiped.
+    for (const op of ['decrypt', 'generateDataKey'] as const) {
+      const plaintext = Buffer.alloc(32, 7);
+      const d = toKmsClient({ send: async () => ({ Plaintext: plaintext, CiphertextBlob: new Uint8Array(8) }) }, 'options.client');
+      const call = op === 'decrypt' ? d.decrypt({ keyId: 'k', ciphertextBlob: new Uint8Array(8) }) : d.generateDataKey({ keyId: 'k', numberOfBytes: 32 });
+      await expect(call).rejects.toMatchObject({ kmsErrorName: 'MalformedResponse' });
+      expect(plaintext.every((b) => b === 0)).toBe(true);
+    }
   });
 
   it('maps local KMS service errors (type) and network errors (code)', async () => {

@@ -154,6 +154,8 @@ export class BranchKeyCache {
   /** Counts clear() calls: a load started before a clear neither enters the cache nor serves later callers. */
   #generation = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Set while a startup snapshot is being saved (cache/snapshot.ts): loads serve their waiters but are not cached. */
+  #paused = false;
   #hits = 0;
   #misses = 0;
   #evictions = 0;
@@ -214,9 +216,10 @@ export class BranchKeyCache {
     const materials = await load();
     // The age counts from when the key arrived, not from when it was asked for.
     const entry: Entry = { materials, dataKeys: new RandomPool(DATA_KEY_POOL_BYTES), createdAt: this.#opts.clock() };
-    if (generation !== this.#generation) {
-      // clear() ran while this load was in flight: its waiters (who asked before the clear) get the
-      // key, nobody after them; it is zeroed once they have used it (synchronously, see above).
+    if (generation !== this.#generation || this.#paused) {
+      // clear() ran while this load was in flight (or the cache is paused): its waiters (who asked
+      // before) get the key, nobody after them; it is zeroed once they have used it (synchronously,
+      // see above).
       setImmediate(() => zeroLater(entry));
       return entry;
     }
@@ -258,6 +261,11 @@ export class BranchKeyCache {
     this.#lru.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** While paused, nothing enters the cache (cache/snapshot.ts); the cache stays empty until resumed. */
+  pause(paused: boolean): void {
+    this.#paused = paused;
   }
 
   stats(): BranchKeyCacheStats {
