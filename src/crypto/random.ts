@@ -21,10 +21,10 @@ import { secretBuffer } from './secret-buffer.js';
  *
  * Startup snapshots (`node --build-snapshot` of a bundled application): pooled bytes saved in a
  * snapshot would be restored into every process started from it, repeating message ids, wrap IVs
- * and data keys across processes. From the moment the snapshot starts to be serialized until it is
- * deserialized, every draw goes to the CSPRNG directly (serialize callbacks and exit handlers may
- * still encrypt); each deserialization starts a new epoch, and a pool filled in an earlier epoch is
- * discarded before its next draw.
+ * and data keys across processes. From the library's serialize callback until its deserialize
+ * callback every draw goes to the CSPRNG directly (later serialize callbacks, `beforeExit` and
+ * `exit` handlers may still encrypt); each deserialization starts a new epoch, and a pool filled in
+ * an earlier epoch (before the serialize callback) is discarded before its next draw.
  */
 
 let epoch = 0;
