@@ -165,7 +165,7 @@ function startFrame(
   return { cipher, end: o };
 }
 
-/** Encrypts one frame, `content` (`contentLength` bytes), into `out` at `at` and returns the offset past it. */
+/** Encrypts one frame, `content`, into `out` at `at` and returns the offset past it. */
 function sealFrame(
   out: Buffer,
   at: number,
@@ -175,9 +175,8 @@ function sealFrame(
   sequenceNumber: number,
   final: boolean,
   content: Uint8Array,
-  contentLength: number,
 ): number {
-  const { cipher, end } = startFrame(out, at, algorithm, key, aad, sequenceNumber, final, contentLength);
+  const { cipher, end } = startFrame(out, at, algorithm, key, aad, sequenceNumber, final, content.length);
   const ct = cipher.update(content);
   out.set(ct, end);
   const o = end + ct.length;
@@ -209,13 +208,13 @@ export function encryptBuffer(p: PreparedEncryption, dataKey: Buffer, plaintext:
     if (full > 0) {
       const aad = bodyAad(messageId, LABEL_FRAME, 1, F);
       for (let seq = 1; seq <= full; seq++) {
-        o = sealFrame(out, o, p.algorithm, key, aad, seq, false, plaintext.subarray(pos, pos + F), F);
+        o = sealFrame(out, o, p.algorithm, key, aad, seq, false, plaintext.subarray(pos, pos + F));
         pos += F;
       }
     }
     const aad = bodyAad(messageId, LABEL_FINAL_FRAME, full + 1, n - pos);
     // A message of one frame (the common small message) seals the plaintext itself, no view of it.
-    o = sealFrame(out, o, p.algorithm, key, aad, full + 1, true, pos === 0 ? plaintext : plaintext.subarray(pos), n - pos);
+    o = sealFrame(out, o, p.algorithm, key, aad, full + 1, true, pos === 0 ? plaintext : plaintext.subarray(pos));
     if (p.signingKey === undefined) return out;
     // message-footer.md: the signature covers the header and the body.
     const signature = sign(p.suite.signatureHash!, out.subarray(0, bodyEnd), { key: p.signingKey, dsaEncoding: 'der' });
